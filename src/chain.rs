@@ -1,0 +1,604 @@
+//! The post-login chain, as one pure function per phase.
+//!
+//! Stages, in order: (1) *bulkImported skip*, (2) *merge detection*, (3) *migrated-flag resume*,
+//! (4) *ID fan-out*. [`plan`] decides and returns effects (metadata to set, a redirect, a denial,
+//! HTTP requests to products); the shim performs the requests and hands the results to [`apply`],
+//! which records acknowledgements and newly found accounts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::event::{ErrorBody, Event};
+use crate::person::{proof, Account, PersonMeta};
+use crate::token;
+
+/// Session tokens sent to the merge service live this long (seconds).
+pub const SESSION_TOKEN_TTL: i64 = 900;
+
+/// The user as the post-login event shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    /// `auth0|<person id>`.
+    pub user_id: String,
+    /// The user's email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The user's `app_metadata`.
+    #[serde(default)]
+    pub app_metadata: Option<Value>,
+}
+
+/// Facts about the login transaction.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Transaction {
+    /// False for resource-owner and refresh-token grants and `prompt=none`.
+    #[serde(default)]
+    pub can_redirect: bool,
+    /// The transaction state (`/continue?state=…`), needed on resume.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The database connection the user signed in with.
+    #[serde(default)]
+    pub connection: Option<String>,
+}
+
+/// Configuration, from the Action's secrets or the Rules' configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Product names in priority order.
+    pub products: Vec<String>,
+    /// The merge service's URL.
+    pub merge_url: String,
+    /// The shared HS256 secret.
+    pub token_secret: String,
+    /// The trickle database connection's name; users of other connections pass untouched.
+    #[serde(default)]
+    pub connection: Option<String>,
+}
+
+/// Which half of the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// `onExecutePostLogin`, or a Rule on a normal login.
+    Execute,
+    /// `onContinuePostLogin`, or a Rule with `context.protocol === 'redirect-callback'`.
+    Continue,
+}
+
+/// Input of [`plan`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanInput {
+    /// Which half.
+    pub phase: Phase,
+    /// Unix seconds.
+    pub now: i64,
+    /// The user.
+    pub user: User,
+    /// Transaction facts.
+    #[serde(default)]
+    pub transaction: Transaction,
+    /// Configuration.
+    pub config: Config,
+    /// A fresh random id for a session token (16+ url-safe characters), drawn by the shim.
+    #[serde(default)]
+    pub jti: Option<String>,
+    /// The `session_token` posted back to `/continue`.
+    #[serde(default)]
+    pub session_token: Option<String>,
+}
+
+/// A redirect to the merge service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Redirect {
+    /// The merge service URL.
+    pub url: String,
+    /// Query parameters to add (Auth0 adds `state` itself).
+    pub query: Map<String, Value>,
+}
+
+/// One request telling a product the person's Auth0 id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FanoutRequest {
+    /// Product name.
+    pub product: String,
+    /// Account id in that product.
+    pub account: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path below the product's URL.
+    pub path: String,
+    /// JSON body.
+    pub body: Value,
+}
+
+/// What the chain decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// `continue`, `redirect` or `deny`.
+    pub outcome: &'static str,
+    /// Set when `outcome` is `redirect`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Redirect>,
+    /// Set when `outcome` is `deny`: the reason shown to the person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny: Option<ErrorBody>,
+    /// Top-level `app_metadata` keys to set (only those that changed).
+    pub set_app_metadata: Map<String, Value>,
+    /// Requests to run in parallel within the fan-out budget.
+    pub fanout: Vec<FanoutRequest>,
+    /// Products to look the email up in again (pending checks).
+    pub lookups: Vec<String>,
+    /// Log events.
+    pub events: Vec<Event>,
+}
+
+impl Plan {
+    fn pass(events: Vec<Event>) -> Self {
+        Plan {
+            outcome: "continue",
+            redirect: None,
+            deny: None,
+            set_app_metadata: Map::new(),
+            fanout: vec![],
+            lookups: vec![],
+            events,
+        }
+    }
+
+    fn deny(error: ErrorBody, events: Vec<Event>) -> Self {
+        Plan {
+            outcome: "deny",
+            deny: Some(error),
+            ..Plan::pass(events)
+        }
+    }
+}
+
+fn app_meta(user: &User) -> Map<String, Value> {
+    match &user.app_metadata {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    }
+}
+
+/// Reads `app_metadata.trickle`; `None` when absent or unreadable (the repair path).
+fn read_meta(app: &Map<String, Value>, events: &mut Vec<Event>) -> Option<PersonMeta> {
+    let raw = app.get("trickle")?;
+    match serde_json::from_value::<PersonMeta>(raw.clone()) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            events.push(Event::new("metadata_unreadable").code("metadata.unreadable"));
+            None
+        }
+    }
+}
+
+fn valid_jti(j: &str) -> bool {
+    (16..=128).contains(&j.len())
+        && j.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn fanout_requests(
+    meta: &PersonMeta,
+    user_id: &str,
+    config: &Config,
+    events: &mut Vec<Event>,
+) -> Vec<FanoutRequest> {
+    let mut out = vec![];
+    // Only proven accounts learn the Auth0 id: telling an unproven account would merge on email alone.
+    for a in meta
+        .accounts
+        .iter()
+        .filter(|a| a.proof.is_some() && !a.fanout)
+    {
+        if !config.products.contains(&a.product) {
+            events.push(
+                Event::new("fanout_unknown_product")
+                    .product(&a.product)
+                    .code("fanout.unknown_product"),
+            );
+            continue;
+        }
+        out.push(FanoutRequest {
+            product: a.product.clone(),
+            account: a.id.clone(),
+            method: "PUT".into(),
+            path: format!("/trickle/accounts/{}/auth0-id", percent_encode(&a.id)),
+            body: json!({"auth0_user_id": user_id}),
+        });
+    }
+    out
+}
+
+fn to_value(meta: &PersonMeta) -> Value {
+    serde_json::to_value(meta).unwrap_or(Value::Null)
+}
+
+/// Validates the configuration and user; returns an error body for the log when unusable.
+fn check(input: &PlanInput) -> Result<(), ErrorBody> {
+    if input.config.products.is_empty() {
+        return Err(ErrorBody::new(
+            "config.products",
+            "TRICKLE_PRODUCTS names no product",
+        ));
+    }
+    if input.config.token_secret.len() < token::MIN_SECRET_LEN {
+        return Err(ErrorBody::new(
+            "config.token_secret",
+            "TRICKLE_TOKEN_SECRET must be at least 32 bytes",
+        ));
+    }
+    if !(input.config.merge_url.starts_with("https://")
+        || input.config.merge_url.starts_with("http://"))
+    {
+        return Err(ErrorBody::new(
+            "config.merge_url",
+            "TRICKLE_MERGE_URL must be an http(s) URL",
+        ));
+    }
+    if !input.user.user_id.contains('|') {
+        return Err(ErrorBody::new(
+            "user.user_id",
+            "user_id is not of the form provider|id",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the chain for one phase of one login.
+pub fn plan(input: &PlanInput) -> Plan {
+    let mut events = vec![];
+    if let (Some(want), Some(got)) = (&input.config.connection, &input.transaction.connection) {
+        if want != got {
+            return Plan::pass(vec![Event::new("chain_other_connection")]);
+        }
+    }
+    if let Err(e) = check(input) {
+        // Misconfiguration must not lock anyone out: let the login through and say why loudly.
+        events.push(
+            Event::new("chain_misconfigured")
+                .code(e.code)
+                .detail(e.message),
+        );
+        return Plan::pass(events);
+    }
+    let app = app_meta(&input.user);
+    let bulk = matches!(app.get("bulkImported"), Some(Value::Bool(true)));
+    let migrated_before = matches!(app.get("migrated"), Some(Value::Bool(true)));
+    let user_id = input.user.user_id.as_str();
+    let (meta, repair) = match read_meta(&app, &mut events) {
+        Some(m) => (m, false),
+        None => {
+            // The user exists without our record (the browser died between the password POST and
+            // the callback, or metadata was lost): look every product up again.
+            events.push(Event::new("metadata_repair"));
+            let person_id = user_id
+                .split_once('|')
+                .map(|(_, id)| id)
+                .unwrap_or(user_id)
+                .to_owned();
+            let meta = PersonMeta {
+                v: PersonMeta::VERSION,
+                person_id,
+                pending: input.config.products.clone(),
+                ..PersonMeta::default()
+            };
+            (meta, true)
+        }
+    };
+    let original = if repair { Value::Null } else { to_value(&meta) };
+    let mut meta = meta;
+    let mut plan = Plan::pass(vec![]);
+    let mut migrated = migrated_before;
+
+    match input.phase {
+        Phase::Continue => {
+            let open_jti = meta.merge.as_ref().and_then(|m| m.jti.clone());
+            let token_text = input.session_token.as_deref().unwrap_or("");
+            let want = token::Expected {
+                secret: input.config.token_secret.as_bytes(),
+                iss: token::ISS_MERGE,
+                aud: token::AUD_TRICKLE,
+                sub: user_id,
+                state: Some(input.transaction.state.as_deref().unwrap_or("")),
+                jti: open_jti.as_deref(),
+                now: input.now,
+            };
+            // The jti is single-use: it is spent whatever the token turns out to be.
+            if let Some(m) = meta.merge.as_mut() {
+                m.jti = None;
+            }
+            match token::verify(token_text, &want) {
+                Err(e) => {
+                    events.push(Event::new("merge_token_refused").code(e.code()));
+                    let mut p = Plan::deny(
+                        ErrorBody::new(
+                            e.code(),
+                            format!(
+                                "Account merge could not be confirmed: {}. Please sign in again.",
+                                e.message()
+                            ),
+                        ),
+                        vec![],
+                    );
+                    if to_value(&meta) != original {
+                        p.set_app_metadata.insert("trickle".into(), to_value(&meta));
+                    }
+                    p.events = events;
+                    return p;
+                }
+                Ok(claims) => {
+                    match claims.get("outcome").and_then(Value::as_str) {
+                        Some("merged") => {
+                            for a in meta.accounts.iter_mut().filter(|a| a.proof.is_none()) {
+                                a.proof = Some(proof::MERGE.to_owned());
+                            }
+                            migrated = true;
+                            events.push(Event::new("merge_completed"));
+                        }
+                        Some("skipped") => {
+                            events.push(Event::new("merge_skipped"));
+                        }
+                        _ => {
+                            events.push(Event::new("merge_token_refused").code("token.outcome"));
+                            let mut p = Plan::deny(ErrorBody::new("token.outcome", "Account merge returned no valid outcome. Please sign in again."), vec![]);
+                            p.set_app_metadata.insert("trickle".into(), to_value(&meta));
+                            p.events = events;
+                            return p;
+                        }
+                    }
+                }
+            }
+        }
+        Phase::Execute if bulk => {
+            events.push(Event::new("bulk_imported_skip"));
+        }
+        Phase::Execute => {
+            let unproven: Vec<String> = meta.unproven().map(|a| a.product.clone()).collect();
+            if unproven.is_empty() {
+                if !repair {
+                    migrated = true;
+                }
+            } else if !migrated {
+                if input.transaction.can_redirect {
+                    let jti = input.jti.as_deref().filter(|j| valid_jti(j));
+                    let Some(jti) = jti else {
+                        events.push(
+                            Event::new("chain_misconfigured")
+                                .code("input.jti")
+                                .detail("no usable random jti was supplied"),
+                        );
+                        return Plan {
+                            events,
+                            ..Plan::pass(vec![])
+                        };
+                    };
+                    let mut products: Vec<String> =
+                        meta.accounts.iter().map(|a| a.product.clone()).collect();
+                    products.dedup();
+                    let mut extra = Map::new();
+                    extra.insert("email".into(), json!(input.user.email));
+                    extra.insert("products".into(), json!(products));
+                    extra.insert("unproven".into(), json!(unproven));
+                    let claims = token::claims(
+                        token::ISS_TRICKLE,
+                        token::AUD_MERGE,
+                        user_id,
+                        jti,
+                        input.now,
+                        SESSION_TOKEN_TTL,
+                        extra,
+                    );
+                    match token::sign(&claims, input.config.token_secret.as_bytes()) {
+                        Ok(t) => {
+                            let m = meta.merge.get_or_insert_with(Default::default);
+                            m.attempts = m.attempts.saturating_add(1);
+                            m.jti = Some(jti.to_owned());
+                            m.issued_at = Some(input.now);
+                            let mut query = Map::new();
+                            query.insert("session_token".into(), Value::String(t));
+                            plan.outcome = "redirect";
+                            plan.redirect = Some(Redirect {
+                                url: input.config.merge_url.clone(),
+                                query,
+                            });
+                            events.push(
+                                Event::new("merge_redirect")
+                                    .detail(format!("attempt {}", m.attempts)),
+                            );
+                        }
+                        Err(e) => events.push(Event::new("chain_misconfigured").code(e.code())),
+                    }
+                } else {
+                    events.push(Event::new("merge_deferred").detail("transaction cannot redirect"));
+                }
+            }
+        }
+    }
+
+    if plan.outcome != "redirect" && (migrated || bulk) {
+        plan.fanout = fanout_requests(&meta, user_id, &input.config, &mut events);
+    }
+    if plan.outcome != "redirect" {
+        plan.lookups = meta
+            .pending
+            .iter()
+            .filter(|p| input.config.products.contains(p))
+            .cloned()
+            .collect();
+    }
+    if migrated && !migrated_before {
+        plan.set_app_metadata
+            .insert("migrated".into(), Value::Bool(true));
+    }
+    let now_meta = to_value(&meta);
+    if now_meta != original && !repair {
+        plan.set_app_metadata.insert("trickle".into(), now_meta);
+    }
+    plan.events = events;
+    plan
+}
+
+/// A product's answer to a fan-out request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FanoutResult {
+    /// Product name.
+    pub product: String,
+    /// Account id.
+    pub account: String,
+    /// True on a 2xx answer.
+    pub ok: bool,
+}
+
+/// A product's answer to a pending look-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LookupResult {
+    /// Product name.
+    pub name: String,
+    /// The accounts, when the look-up succeeded.
+    #[serde(default)]
+    pub accounts: Option<Vec<Value>>,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Input of [`apply`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApplyInput {
+    /// The user, with `app_metadata` as it stands after the plan's writes.
+    pub user: User,
+    /// Fan-out answers (missing ones count as failed).
+    #[serde(default)]
+    pub fanout: Vec<FanoutResult>,
+    /// Look-up answers.
+    #[serde(default)]
+    pub lookups: Vec<LookupResult>,
+}
+
+/// What [`apply`] decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Applied {
+    /// Top-level `app_metadata` keys to set.
+    pub set_app_metadata: Map<String, Value>,
+    /// Log events.
+    pub events: Vec<Event>,
+}
+
+/// Records fan-out acknowledgements and the accounts found by pending look-ups.
+pub fn apply(input: &ApplyInput) -> Applied {
+    let mut events = vec![];
+    let app = app_meta(&input.user);
+    let repair = !app.contains_key("trickle");
+    let user_id = input.user.user_id.as_str();
+    let mut meta = match read_meta(&app, &mut events) {
+        Some(m) => m,
+        None => {
+            let person_id = user_id
+                .split_once('|')
+                .map(|(_, id)| id)
+                .unwrap_or(user_id)
+                .to_owned();
+            PersonMeta {
+                v: PersonMeta::VERSION,
+                person_id,
+                ..PersonMeta::default()
+            }
+        }
+    };
+    let original = if repair { Value::Null } else { to_value(&meta) };
+    for r in &input.fanout {
+        if let Some(a) = meta
+            .accounts
+            .iter_mut()
+            .find(|a| a.product == r.product && a.id == r.account)
+        {
+            if r.ok {
+                a.fanout = true;
+                events.push(
+                    Event::new("fanout_acknowledged")
+                        .product(&r.product)
+                        .account(&r.account),
+                );
+            } else {
+                events.push(
+                    Event::new("fanout_failed")
+                        .product(&r.product)
+                        .account(&r.account)
+                        .code("fanout.failed"),
+                );
+            }
+        }
+    }
+    let email = input
+        .user
+        .email
+        .as_deref()
+        .and_then(|e| crate::email::normalize(e).ok());
+    let mut found = vec![];
+    for l in &input.lookups {
+        match (&l.accounts, email.as_deref()) {
+            (Some(list), Some(email)) => {
+                meta.pending.retain(|p| p != &l.name);
+                for raw in list {
+                    match Account::from_json(&l.name, raw) {
+                        Ok(a) if a.email == email => found.push(a),
+                        Ok(_) => {}
+                        Err(e) => events.push(
+                            Event::new("account_malformed")
+                                .product(&l.name)
+                                .code(e.code),
+                        ),
+                    }
+                }
+                events.push(Event::new("pending_checked").product(&l.name));
+            }
+            _ => events.push(
+                Event::new("pending_still_unavailable")
+                    .product(&l.name)
+                    .code("product.unavailable"),
+            ),
+        }
+    }
+    // In repair, a person with exactly one account anywhere must have signed in with it.
+    let lone = repair && meta.accounts.is_empty() && found.len() == 1 && meta.pending.is_empty();
+    let mut added_unproven = false;
+    for a in &found {
+        let proof = lone.then_some(proof::PASSWORD);
+        if meta.add_account(&a.product, &a.id, proof) && proof.is_none() {
+            added_unproven = true;
+            events.push(
+                Event::new("account_found_unproven")
+                    .product(&a.product)
+                    .account(&a.id),
+            );
+        }
+    }
+    let mut set = Map::new();
+    if added_unproven && matches!(app.get("migrated"), Some(Value::Bool(true))) {
+        // A newly found account must be proven before it joins: ask at the next login.
+        set.insert("migrated".into(), Value::Bool(false));
+    }
+    let now_meta = to_value(&meta);
+    if now_meta != original && !(repair && meta.accounts.is_empty()) {
+        set.insert("trickle".into(), now_meta);
+    }
+    Applied {
+        set_app_metadata: set,
+        events,
+    }
+}

@@ -1,0 +1,24 @@
+//! trickle's decision core: pure functions from JSON-shaped inputs to decisions and effects.
+//!
+//! Nothing in this crate performs I/O, reads a clock or draws random numbers: the Node shell
+//! passes `now` and any random values in, performs the effects that come back, and feeds the
+//! results to the matching `apply_*` step. Invalid input is a decision carrying a stable error
+//! code, never a panic.
+#![forbid(unsafe_code)]
+
+pub mod email;
+pub mod event;
+pub mod person;
+pub mod time;
+
+#[cfg(feature = "login")]
+pub mod login;
+#[cfg(feature = "login")]
+pub mod password;
+
+#[cfg(feature = "chain")]
+pub mod chain;
+#[cfg(feature = "chain")]
+pub mod token;
+
+pub mod wasm;

@@ -1,0 +1,350 @@
+//! The custom-database decisions: `login` (lazy migration at sign-in) and `get_user` (password
+//! reset, sign-up checks). Both build the same profile for the same person.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::email;
+use crate::event::{ErrorBody, Event};
+use crate::password;
+use crate::person::{self, proof, Account, AccountRef, PersonMeta};
+
+/// What one product answered to the look-up by email.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProductAnswer {
+    /// Product name, as configured.
+    pub name: String,
+    /// The accounts found (empty when the product has none), when the look-up succeeded.
+    #[serde(default)]
+    pub accounts: Option<Vec<Value>>,
+    /// Why the look-up failed (timeout, HTTP status, …), when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Input of [`login`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginInput {
+    /// The email typed.
+    pub email: String,
+    /// The password typed.
+    pub password: String,
+    /// Every configured product's answer, in priority order.
+    pub products: Vec<ProductAnswer>,
+}
+
+/// Input of [`get_user`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct GetUserInput {
+    /// The email asked for.
+    pub email: String,
+    /// Every configured product's answer, in priority order.
+    pub products: Vec<ProductAnswer>,
+}
+
+/// The profile handed to Auth0's callback.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    /// The person id; Auth0 stores the user as `auth0|<user_id>`.
+    pub user_id: String,
+    /// The normalised email.
+    pub email: String,
+    /// True only when a proven account had the address verified.
+    pub email_verified: bool,
+    /// Display name from a proven account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Given name from a proven account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Family name from a proven account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// Picture from a proven account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// TOTP factors from proven accounts, in the bulk-import schema.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mfa_factors: Vec<Value>,
+    /// `{trickle: PersonMeta}`.
+    pub app_metadata: Map<String, Value>,
+}
+
+/// The decision of `login` or `get_user`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Decision {
+    /// Sign the person in (or, for `get_user`, the person exists) with this profile.
+    Profile {
+        /// The profile.
+        profile: Profile,
+        /// Log events.
+        events: Vec<Event>,
+    },
+    /// The password matched no account (`WrongUsernameOrPasswordError`).
+    WrongCredentials {
+        /// Log events.
+        events: Vec<Event>,
+    },
+    /// No product has an account for the email (`get_user`: `callback(null)`).
+    NotFound {
+        /// Log events.
+        events: Vec<Event>,
+    },
+    /// Infrastructure trouble: the person should try again (`callback(new Error(…))`).
+    Retry {
+        /// Why.
+        error: ErrorBody,
+        /// Log events.
+        events: Vec<Event>,
+    },
+    /// The input itself is unusable.
+    Invalid {
+        /// Why.
+        error: ErrorBody,
+        /// Log events.
+        events: Vec<Event>,
+    },
+}
+
+/// Accounts gathered from every product's answer, filtered to the email asked for.
+struct Gathered {
+    accounts: Vec<Account>,
+    errored: Vec<String>,
+    order: Vec<String>,
+    events: Vec<Event>,
+}
+
+fn gather(email: &str, products: &[ProductAnswer]) -> Gathered {
+    let mut g = Gathered {
+        accounts: vec![],
+        errored: vec![],
+        order: vec![],
+        events: vec![],
+    };
+    for p in products {
+        g.order.push(p.name.clone());
+        match (&p.accounts, &p.error) {
+            (Some(list), None) => {
+                for raw in list {
+                    match Account::from_json(&p.name, raw) {
+                        // A product that answers with someone else's address is not trusted for it.
+                        Ok(a) if a.email == email => g.accounts.push(a),
+                        Ok(a) => g.events.push(
+                            Event::new("account_email_mismatch")
+                                .product(&p.name)
+                                .account(&a.id)
+                                .code("account.email_mismatch"),
+                        ),
+                        Err(e) => g.events.push(
+                            Event::new("account_malformed")
+                                .product(&p.name)
+                                .code(e.code)
+                                .detail(e.message),
+                        ),
+                    }
+                }
+            }
+            (_, err) => {
+                g.errored.push(p.name.clone());
+                g.events.push(
+                    Event::new("product_unavailable")
+                        .product(&p.name)
+                        .code("product.unavailable")
+                        .detail(
+                            err.clone()
+                                .unwrap_or_else(|| "no answer".into())
+                                .chars()
+                                .take(120)
+                                .collect::<String>(),
+                        ),
+                );
+            }
+        }
+    }
+    if g.accounts.len() > person::MAX_ACCOUNTS {
+        g.events
+            .push(Event::new("accounts_truncated").code("person.too_many_accounts"));
+    }
+    person::canonical_order(&mut g.accounts, &g.order);
+    g.accounts.truncate(person::MAX_ACCOUNTS);
+    g
+}
+
+fn build_profile(
+    email: &str,
+    g: &Gathered,
+    proven: &[bool],
+    proof_kind: &str,
+    events: &mut Vec<Event>,
+) -> Option<Profile> {
+    let user_id = person::person_id(&g.accounts, events)?;
+    let proven_accounts: Vec<&Account> = g
+        .accounts
+        .iter()
+        .zip(proven)
+        .filter(|(_, p)| **p)
+        .map(|(a, _)| a)
+        .collect();
+    let pick =
+        |f: fn(&Account) -> Option<&String>| proven_accounts.iter().find_map(|a| f(a).cloned());
+    let mut mfa: Vec<Value> = vec![];
+    for a in &proven_accounts {
+        if let Some(raw) = a.totp_secret.as_deref() {
+            match person::totp_secret(raw) {
+                Some(s) => {
+                    let f = json!({"totp": {"secret": s}});
+                    if !mfa.contains(&f) && mfa.len() < 10 {
+                        mfa.push(f);
+                    }
+                }
+                None => events.push(
+                    Event::new("totp_secret_invalid")
+                        .product(&a.product)
+                        .account(&a.id)
+                        .code("mfa.invalid_totp_secret"),
+                ),
+            }
+        }
+    }
+    let meta = PersonMeta {
+        v: PersonMeta::VERSION,
+        person_id: user_id.clone(),
+        accounts: g
+            .accounts
+            .iter()
+            .zip(proven)
+            .map(|(a, p)| AccountRef {
+                product: a.product.clone(),
+                id: a.id.clone(),
+                proof: p.then(|| proof_kind.to_owned()),
+                fanout: false,
+            })
+            .collect(),
+        pending: g.errored.clone(),
+        merge: None,
+    };
+    let mut app_metadata = Map::new();
+    app_metadata.insert("trickle".into(), serde_json::to_value(&meta).ok()?);
+    Some(Profile {
+        user_id,
+        email: email.to_owned(),
+        email_verified: proven_accounts.iter().any(|a| a.email_verified),
+        name: pick(|a| a.name.as_ref()),
+        given_name: pick(|a| a.given_name.as_ref()),
+        family_name: pick(|a| a.family_name.as_ref()),
+        picture: pick(|a| a.picture.as_ref()),
+        mfa_factors: mfa,
+        app_metadata,
+    })
+}
+
+/// Lazy migration at sign-in. A password that matches no account is wrong credentials; accounts
+/// it did not match still belong to the profile, unproven; a product that errored while another
+/// matched is recorded as pending (no downtime); no match while some product errored is a retry,
+/// never "wrong password" (the password may belong to the account we could not see).
+pub fn login(input: &LoginInput) -> Decision {
+    let email = match email::normalize(&input.email) {
+        Ok(e) => e,
+        Err(e) => {
+            return Decision::Invalid {
+                error: e.body(),
+                events: vec![],
+            }
+        }
+    };
+    if input.password.is_empty() {
+        return Decision::WrongCredentials {
+            events: vec![Event::new("password_empty")],
+        };
+    }
+    let mut g = gather(&email, &input.products);
+    let mut events = std::mem::take(&mut g.events);
+    let mut proven = Vec::with_capacity(g.accounts.len());
+    for a in &g.accounts {
+        let ok = match &a.password {
+            None => false,
+            Some(d) => match password::verify(d, &input.password) {
+                Ok(m) => m,
+                Err(e) => {
+                    events.push(
+                        Event::new("password_unverifiable")
+                            .product(&a.product)
+                            .account(&a.id)
+                            .code(e.code())
+                            .detail(e.message()),
+                    );
+                    false
+                }
+            },
+        };
+        proven.push(ok);
+    }
+    if !proven.iter().any(|p| *p) {
+        if !g.errored.is_empty() {
+            let error = ErrorBody::new(
+                "login.products_unavailable",
+                format!("could not reach {}; try again", g.errored.join(", ")),
+            );
+            return Decision::Retry { error, events };
+        }
+        events.push(Event::new(if g.accounts.is_empty() {
+            "login_unknown_user"
+        } else {
+            "login_wrong_password"
+        }));
+        return Decision::WrongCredentials { events };
+    }
+    match build_profile(&email, &g, &proven, proof::PASSWORD, &mut events) {
+        Some(profile) => {
+            events.push(Event::new("login_migrated").detail(format!(
+                "{} account(s), {} proven",
+                g.accounts.len(),
+                proven.iter().filter(|p| **p).count()
+            )));
+            Decision::Profile { profile, events }
+        }
+        None => Decision::Retry {
+            error: ErrorBody::new("login.internal", "could not build the profile"),
+            events,
+        },
+    }
+}
+
+/// The profile for a password reset: every account is marked proven by the reset, since the
+/// profile is stored only once the person completes the reset through the inbox.
+pub fn get_user(input: &GetUserInput) -> Decision {
+    let email = match email::normalize(&input.email) {
+        Ok(e) => e,
+        Err(e) => {
+            return Decision::Invalid {
+                error: e.body(),
+                events: vec![],
+            }
+        }
+    };
+    let mut g = gather(&email, &input.products);
+    let mut events = std::mem::take(&mut g.events);
+    if g.accounts.is_empty() {
+        if !g.errored.is_empty() {
+            let error = ErrorBody::new(
+                "login.products_unavailable",
+                format!("could not reach {}; try again", g.errored.join(", ")),
+            );
+            return Decision::Retry { error, events };
+        }
+        return Decision::NotFound { events };
+    }
+    let proven = vec![true; g.accounts.len()];
+    match build_profile(&email, &g, &proven, proof::RESET, &mut events) {
+        Some(mut profile) => {
+            // The reset that stores this profile proves the inbox (Auth0 marks it verified too).
+            profile.email_verified = true;
+            Decision::Profile { profile, events }
+        }
+        None => Decision::Retry {
+            error: ErrorBody::new("login.internal", "could not build the profile"),
+            events,
+        },
+    }
+}

@@ -1,0 +1,367 @@
+//! A person: the accounts one human holds across products, found by normalised email, and the
+//! person's stable id. Also the `app_metadata.trickle` record that remembers them in Auth0.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::email;
+use crate::event::{ErrorBody, Event};
+use crate::time::parse_rfc3339_ms;
+
+/// The most accounts one person may carry in metadata (a profile must stay well under 10 kB).
+pub const MAX_ACCOUNTS: usize = 32;
+/// The longest person id accepted from a product's prelink column.
+pub const MAX_PERSON_ID_LEN: usize = 64;
+
+/// One account in one product, as the product API returns it (see `docs/product-api.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// The product's name (from `TRICKLE_PRODUCTS`).
+    pub product: String,
+    /// The product's own id for the account.
+    pub id: String,
+    /// The account's email, normalised.
+    pub email: String,
+    /// Whether the product had verified the address.
+    pub email_verified: bool,
+    /// The `custom_password_hash` descriptor, if the product has a password for the account.
+    pub password: Option<Value>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Picture URL.
+    pub picture: Option<String>,
+    /// Creation time, RFC 3339.
+    pub created_at: Option<String>,
+    /// The prelinked cross-product person id, when `trickle prelink` wrote one.
+    pub person_id: Option<String>,
+    /// A legacy TOTP secret (base32).
+    pub totp_secret: Option<String>,
+}
+
+fn opt_string(v: &Value, key: &str) -> Result<Option<String>, ErrorBody> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        // Integer ids are common in legacy databases; format them without float machinery.
+        Some(Value::Number(n)) if key == "id" || key == "person_id" => match n.as_i64() {
+            Some(i) => Ok(Some(i.to_string())),
+            None => Err(ErrorBody::new(
+                "account.wrong_type",
+                format!("account field {key} is not an integer"),
+            )),
+        },
+        Some(_) => Err(ErrorBody::new(
+            "account.wrong_type",
+            format!("account field {key} has the wrong type"),
+        )),
+    }
+}
+
+impl Account {
+    /// Reads one account of a product's answer. Fields other than `id` and `email` are optional.
+    pub fn from_json(product: &str, v: &Value) -> Result<Account, ErrorBody> {
+        if !v.is_object() {
+            return Err(ErrorBody::new(
+                "account.not_object",
+                "account is not a JSON object",
+            ));
+        }
+        let id = opt_string(v, "id")?
+            .ok_or_else(|| ErrorBody::new("account.missing_id", "account has no id"))?;
+        if id.len() > 128 {
+            return Err(ErrorBody::new(
+                "account.invalid_id",
+                "account id is longer than 128 bytes",
+            ));
+        }
+        let raw_email = opt_string(v, "email")?
+            .ok_or_else(|| ErrorBody::new("account.missing_email", "account has no email"))?;
+        let email = email::normalize(&raw_email).map_err(|e| e.body())?;
+        let email_verified = matches!(v.get("email_verified"), Some(Value::Bool(true)));
+        let password = v.get("password").filter(|p| !p.is_null()).cloned();
+        Ok(Account {
+            product: product.to_owned(),
+            id,
+            email,
+            email_verified,
+            password,
+            name: opt_string(v, "name")?,
+            given_name: opt_string(v, "given_name")?,
+            family_name: opt_string(v, "family_name")?,
+            picture: opt_string(v, "picture")?,
+            created_at: opt_string(v, "created_at")?,
+            person_id: opt_string(v, "person_id")?,
+            totp_secret: opt_string(v, "totp_secret")?,
+        })
+    }
+}
+
+/// True when a prelinked person id is usable as an Auth0 `user_id` suffix.
+pub fn valid_person_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_PERSON_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The deterministic id of a person with no prelinked id: derived from the canonical account,
+/// so every later look-up of the same accounts yields the same id.
+pub fn derived_person_id(product: &str, account_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"trickle.person.v1\0");
+    h.update(product.as_bytes());
+    h.update(b"\0");
+    h.update(account_id.as_bytes());
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("tp_{hex}")
+}
+
+/// Orders accounts canonically: earliest `created_at` first (unparseable or missing dates last),
+/// ties by product priority (the order of `TRICKLE_PRODUCTS`), then by account id.
+pub fn canonical_order(accounts: &mut [Account], product_order: &[String]) {
+    let rank = |p: &str| {
+        product_order
+            .iter()
+            .position(|x| x == p)
+            .unwrap_or(usize::MAX)
+    };
+    accounts.sort_by(|a, b| {
+        let ta = a
+            .created_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms)
+            .unwrap_or(i64::MAX);
+        let tb = b
+            .created_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms)
+            .unwrap_or(i64::MAX);
+        ta.cmp(&tb)
+            .then_with(|| rank(&a.product).cmp(&rank(&b.product)))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// The person's stable id: the prelinked `person_id` when products carry one (the smallest, with
+/// a `person_id_conflict` event when they disagree), else [`derived_person_id`] of the first
+/// account in canonical order. `accounts` must already be in canonical order.
+pub fn person_id(accounts: &[Account], events: &mut Vec<Event>) -> Option<String> {
+    let mut prelinked: Vec<&str> = Vec::new();
+    for a in accounts {
+        if let Some(p) = a.person_id.as_deref() {
+            if valid_person_id(p) {
+                prelinked.push(p);
+            } else {
+                events.push(
+                    Event::new("person_id_invalid")
+                        .product(&a.product)
+                        .account(&a.id)
+                        .code("person.invalid_id"),
+                );
+            }
+        }
+    }
+    prelinked.sort_unstable();
+    prelinked.dedup();
+    if prelinked.len() > 1 {
+        events.push(
+            Event::new("person_id_conflict")
+                .code("person.conflict")
+                .detail(prelinked.join(",")),
+        );
+    }
+    if let Some(p) = prelinked.first() {
+        return Some((*p).to_owned());
+    }
+    accounts
+        .first()
+        .map(|a| derived_person_id(&a.product, &a.id))
+}
+
+/// Normalises a legacy TOTP secret to unpadded upper-case base32, or `None` when it is not one.
+pub fn totp_secret(raw: &str) -> Option<String> {
+    let s: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .trim_end_matches('=')
+        .to_ascii_uppercase();
+    let ok = (16..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+    ok.then_some(s)
+}
+
+/// How an account was shown to belong to the person.
+pub mod proof {
+    /// The typed password matched the account's legacy hash.
+    pub const PASSWORD: &str = "password";
+    /// The person completed a password reset through the inbox.
+    pub const RESET: &str = "reset";
+    /// The person completed the merge flow (inbox proven, new password set and used).
+    pub const MERGE: &str = "merge";
+    /// Brought in by the bulk import, whose rules stand in for the proof.
+    pub const IMPORT: &str = "import";
+}
+
+/// One account as remembered in `app_metadata.trickle.accounts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRef {
+    /// Product name.
+    pub product: String,
+    /// The product's account id.
+    pub id: String,
+    /// How ownership was proven; absent while unproven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    /// True once the product acknowledged the Auth0 user id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fanout: bool,
+}
+
+/// The merge round trip in progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeState {
+    /// How many times the person was sent to the merge service.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The single-use id of the outstanding session token; cleared when used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// When that token was issued (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<i64>,
+}
+
+/// `app_metadata.trickle`: everything trickle remembers about a person, kept small.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonMeta {
+    /// Record version.
+    #[serde(default)]
+    pub v: u32,
+    /// The person's cross-product id (the Auth0 `user_id` without `auth0|`).
+    pub person_id: String,
+    /// Every account of the person.
+    #[serde(default)]
+    pub accounts: Vec<AccountRef>,
+    /// Products that could not be asked at login and must be looked up again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
+    /// The merge round trip, once one was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeState>,
+}
+
+impl PersonMeta {
+    /// Current record version.
+    pub const VERSION: u32 = 1;
+
+    /// Accounts whose ownership is not yet proven.
+    pub fn unproven(&self) -> impl Iterator<Item = &AccountRef> {
+        self.accounts.iter().filter(|a| a.proof.is_none())
+    }
+
+    /// Adds an account unless it is already known; returns true when added.
+    pub fn add_account(&mut self, product: &str, id: &str, proof: Option<&str>) -> bool {
+        if self
+            .accounts
+            .iter()
+            .any(|a| a.product == product && a.id == id)
+        {
+            return false;
+        }
+        if self.accounts.len() >= MAX_ACCOUNTS {
+            return false;
+        }
+        self.accounts.push(AccountRef {
+            product: product.to_owned(),
+            id: id.to_owned(),
+            proof: proof.map(str::to_owned),
+            fanout: false,
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn acct(product: &str, id: &str, created: Option<&str>, pid: Option<&str>) -> Account {
+        let v = json!({"id": id, "email": "A@x.com", "created_at": created, "person_id": pid});
+        Account::from_json(product, &v).unwrap_or_else(|e| unreachable!("{e:?}"))
+    }
+
+    fn order() -> Vec<String> {
+        vec!["paste".into(), "collect".into(), "transfer".into()]
+    }
+
+    #[test]
+    fn canonical_account_is_earliest_then_product_order() {
+        let mut a = vec![
+            acct("transfer", "9", Some("2018-01-01T00:00:00Z"), None),
+            acct("collect", "5", Some("2017-06-01T00:00:00Z"), None),
+            acct("paste", "1", Some("2017-06-01T00:00:00Z"), None),
+            acct("paste", "0", None, None),
+        ];
+        canonical_order(&mut a, &order());
+        let ids: Vec<&str> = a.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids, ["1", "5", "9", "0"]);
+        let mut ev = vec![];
+        assert_eq!(
+            person_id(&a, &mut ev),
+            Some(derived_person_id("paste", "1"))
+        );
+        assert!(ev.is_empty());
+    }
+
+    #[test]
+    fn same_id_whatever_order_the_accounts_arrive_in() {
+        let base = vec![
+            acct("transfer", "9", Some("2018-01-01T00:00:00Z"), None),
+            acct("collect", "5", Some("2016-06-01T00:00:00+01:00"), None),
+        ];
+        let mut a = base.clone();
+        let mut b: Vec<Account> = base.into_iter().rev().collect();
+        canonical_order(&mut a, &order());
+        canonical_order(&mut b, &order());
+        assert_eq!(person_id(&a, &mut vec![]), person_id(&b, &mut vec![]));
+    }
+
+    #[test]
+    fn prelinked_id_wins_and_conflicts_take_the_smallest() {
+        let a = vec![
+            acct("paste", "1", None, Some("p-200")),
+            acct("collect", "2", None, Some("p-100")),
+        ];
+        let mut ev = vec![];
+        assert_eq!(person_id(&a, &mut ev).as_deref(), Some("p-100"));
+        assert_eq!(ev.first().map(|e| e.event), Some("person_id_conflict"));
+        let bad = vec![acct("paste", "1", None, Some("bad|id"))];
+        let mut ev = vec![];
+        assert_eq!(
+            person_id(&bad, &mut ev),
+            Some(derived_person_id("paste", "1"))
+        );
+        assert_eq!(ev.first().map(|e| e.event), Some("person_id_invalid"));
+    }
+
+    #[test]
+    fn totp_secrets() {
+        assert_eq!(
+            totp_secret("jbsw y3dp ehpk 3pxp=").as_deref(),
+            Some("JBSWY3DPEHPK3PXP")
+        );
+        assert_eq!(totp_secret("JBSWY3DPEHPK3PX1"), None);
+        assert_eq!(totp_secret("SHORT"), None);
+    }
+}

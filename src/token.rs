@@ -1,0 +1,423 @@
+//! HS256 JSON Web Tokens for the merge round trip.
+//!
+//! Outgoing (post-login → merge service): `iss` = `trickle`, `aud` = `trickle-merge`.
+//! Returning (merge service → `/continue`): `iss` = `trickle-merge`, `aud` = `trickle`.
+//! Distinct audiences mean a session token reflected back unchanged is refused.
+//! Only HS256 is accepted (never `none`, never an asymmetric `alg` that could be confused with
+//! the shared secret); the signature is compared in constant time before any claim is read.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+
+use crate::event::ErrorBody;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The issuer of session tokens sent to the merge service.
+pub const ISS_TRICKLE: &str = "trickle";
+/// The audience of session tokens sent to the merge service.
+pub const AUD_MERGE: &str = "trickle-merge";
+/// The issuer of tokens the merge service sends back.
+pub const ISS_MERGE: &str = "trickle-merge";
+/// The audience of tokens the merge service sends back.
+pub const AUD_TRICKLE: &str = "trickle";
+/// Clock skew tolerated on `exp`, `iat` and `nbf`, in seconds.
+pub const LEEWAY_SECONDS: i64 = 30;
+/// The shortest secret accepted, in bytes (HS256 wants a key of at least 256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+/// The longest token accepted, in bytes.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The secret is shorter than [`MIN_SECRET_LEN`].
+    WeakSecret,
+    /// Not three base64url parts of JSON objects, or too long.
+    Malformed,
+    /// The header's `alg` is not `HS256`.
+    Algorithm,
+    /// The signature does not match.
+    Signature,
+    /// `exp` is missing or in the past (beyond the leeway).
+    Expired,
+    /// `iat` or `nbf` lies in the future (beyond the leeway).
+    NotYetValid,
+    /// `iss` differs from the expected issuer.
+    Issuer,
+    /// `aud` differs from the expected audience.
+    Audience,
+    /// `sub` differs from the user.
+    Subject,
+    /// `state` differs from the transaction state.
+    State,
+    /// `jti` is not the single-use id that was issued (or it was already used).
+    Jti,
+}
+
+impl TokenError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::WeakSecret => "token.weak_secret",
+            TokenError::Malformed => "token.malformed",
+            TokenError::Algorithm => "token.algorithm",
+            TokenError::Signature => "token.signature",
+            TokenError::Expired => "token.expired",
+            TokenError::NotYetValid => "token.not_yet_valid",
+            TokenError::Issuer => "token.issuer",
+            TokenError::Audience => "token.audience",
+            TokenError::Subject => "token.subject",
+            TokenError::State => "token.state",
+            TokenError::Jti => "token.jti",
+        }
+    }
+
+    /// A message for logs and the denial reason.
+    pub fn message(&self) -> &'static str {
+        match self {
+            TokenError::WeakSecret => "the token secret is shorter than 32 bytes",
+            TokenError::Malformed => "the token is not a well-formed JWT",
+            TokenError::Algorithm => "the token is not signed with HS256",
+            TokenError::Signature => "the token signature is invalid",
+            TokenError::Expired => "the token has expired",
+            TokenError::NotYetValid => "the token is not valid yet",
+            TokenError::Issuer => "the token was issued by someone else",
+            TokenError::Audience => "the token is meant for someone else",
+            TokenError::Subject => "the token belongs to another user",
+            TokenError::State => "the token belongs to another login",
+            TokenError::Jti => "the token was already used or replaced",
+        }
+    }
+
+    /// As a boundary error body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(self.code(), self.message())
+    }
+}
+
+fn mac(secret: &[u8]) -> Result<HmacSha256, TokenError> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(TokenError::WeakSecret);
+    }
+    HmacSha256::new_from_slice(secret).map_err(|_| TokenError::WeakSecret)
+}
+
+/// Signs `claims` (a JSON object) as an HS256 JWT.
+pub fn sign(claims: &Map<String, Value>, secret: &[u8]) -> Result<String, TokenError> {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Malformed)?;
+    let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+    let mut m = mac(secret)?;
+    m.update(signing_input.as_bytes());
+    let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+    Ok(format!("{signing_input}.{sig}"))
+}
+
+/// What a token must satisfy.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    /// The shared secret.
+    pub secret: &'a [u8],
+    /// Required `iss`.
+    pub iss: &'a str,
+    /// Required `aud` (a string, or an array containing it).
+    pub aud: &'a str,
+    /// Required `sub`.
+    pub sub: &'a str,
+    /// Required `state`, when the transaction has one.
+    pub state: Option<&'a str>,
+    /// Required `jti`; `None` means no token is outstanding, so every token is refused.
+    pub jti: Option<&'a str>,
+    /// The current time, in Unix seconds.
+    pub now: i64,
+}
+
+fn decode_json(part: &str) -> Result<Map<String, Value>, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(TokenError::Malformed),
+    }
+}
+
+/// Checks signature, then expiry, issuer, audience, subject, state and jti, in that order.
+/// Returns the claims on success.
+pub fn verify(token: &str, want: &Expected<'_>) -> Result<Map<String, Value>, TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let header = decode_json(h)?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        return Err(TokenError::Algorithm);
+    }
+    let sig = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| TokenError::Signature)?;
+    let mut m = mac(want.secret)?;
+    m.update(h.as_bytes());
+    m.update(b".");
+    m.update(p.as_bytes());
+    m.verify_slice(&sig).map_err(|_| TokenError::Signature)?;
+    let claims = decode_json(p)?;
+    let int = |k: &str| claims.get(k).and_then(Value::as_f64).map(|f| f as i64);
+    match int("exp") {
+        Some(exp) if exp + LEEWAY_SECONDS >= want.now => {}
+        _ => return Err(TokenError::Expired),
+    }
+    for k in ["iat", "nbf"] {
+        if int(k).is_some_and(|t| t > want.now + LEEWAY_SECONDS) {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    let text = |k: &str| claims.get(k).and_then(Value::as_str);
+    if text("iss") != Some(want.iss) {
+        return Err(TokenError::Issuer);
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == want.aud,
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(want.aud)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(TokenError::Audience);
+    }
+    if text("sub") != Some(want.sub) {
+        return Err(TokenError::Subject);
+    }
+    if let Some(state) = want.state {
+        if text("state") != Some(state) {
+            return Err(TokenError::State);
+        }
+    }
+    match (want.jti, text("jti")) {
+        (Some(expected), Some(got)) if ct_str_eq(expected, got) => Ok(claims),
+        _ => Err(TokenError::Jti),
+    }
+}
+
+/// Constant-time equality of two strings (length is not hidden).
+pub fn ct_str_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Builds the standard claims of a token.
+#[allow(clippy::too_many_arguments)]
+pub fn claims(
+    iss: &str,
+    aud: &str,
+    sub: &str,
+    jti: &str,
+    now: i64,
+    ttl: i64,
+    extra: Map<String, Value>,
+) -> Map<String, Value> {
+    let mut c = extra;
+    let std = json!({"iss": iss, "aud": aud, "sub": sub, "jti": jti, "iat": now, "exp": now + ttl});
+    if let Value::Object(s) = std {
+        c.extend(s);
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn returning(extra: Value, now: i64) -> String {
+        let extra = extra.as_object().cloned().unwrap_or_default();
+        let c = claims(ISS_MERGE, AUD_TRICKLE, "auth0|p1", "j1", now, 300, extra);
+        sign(&c, SECRET).unwrap_or_default()
+    }
+
+    fn want(now: i64) -> Expected<'static> {
+        Expected {
+            secret: SECRET,
+            iss: ISS_MERGE,
+            aud: AUD_TRICKLE,
+            sub: "auth0|p1",
+            state: Some("st"),
+            jti: Some("j1"),
+            now,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let t = returning(json!({"state": "st", "outcome": "merged"}), 1000);
+        let c = verify(&t, &want(1000));
+        assert_eq!(
+            c.ok().and_then(|c| c.get("outcome").cloned()),
+            Some(json!("merged"))
+        );
+    }
+
+    // RFC 7515 appendix A.1 is HS256 with a 64-byte key; this checks the signing input layout.
+    #[test]
+    fn rfc7515_a1_signature() {
+        let key = URL_SAFE_NO_PAD
+            .decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
+            .unwrap_or_default();
+        let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let w = Expected {
+            secret: &key,
+            iss: "joe",
+            aud: "x",
+            sub: "x",
+            state: None,
+            jti: None,
+            now: 1_300_819_000,
+        };
+        // Signature and expiry pass; the audience is what fails.
+        assert_eq!(verify(token, &w).err(), Some(TokenError::Audience));
+        let tampered = token.replace("dBjft", "dBjfu");
+        assert_eq!(verify(&tampered, &w).err(), Some(TokenError::Signature));
+    }
+
+    #[test]
+    fn refusals() {
+        let now = 10_000;
+        let good = returning(json!({"state": "st"}), now);
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    now: now + 300 + 31,
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::Expired)
+        );
+        assert!(verify(
+            &good,
+            &Expected {
+                now: now + 300 + 30,
+                ..want(now)
+            }
+        )
+        .is_ok());
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    sub: "auth0|p2",
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::Subject)
+        );
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    state: Some("other"),
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::State)
+        );
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    jti: Some("j2"),
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::Jti)
+        );
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    jti: None,
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::Jti)
+        );
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    aud: AUD_MERGE,
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::Audience)
+        );
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    iss: ISS_TRICKLE,
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::Issuer)
+        );
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    secret: b"another-secret-of-32-bytes-long!!",
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::Signature)
+        );
+        assert_eq!(
+            verify(
+                &good,
+                &Expected {
+                    secret: b"short",
+                    ..want(now)
+                }
+            )
+            .err(),
+            Some(TokenError::WeakSecret)
+        );
+        let future = returning(json!({"state": "st"}), now + 100);
+        assert_eq!(
+            verify(&future, &want(now)).err(),
+            Some(TokenError::NotYetValid)
+        );
+        // alg=none with the same claims
+        let parts: Vec<&str> = good.split('.').collect();
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            parts.get(1).copied().unwrap_or("")
+        );
+        assert_eq!(verify(&none, &want(now)).err(), Some(TokenError::Algorithm));
+        for junk in ["", "a.b", "a.b.c.d", "!!.??.##", &"x".repeat(9000)] {
+            assert_eq!(
+                verify(junk, &want(now)).err(),
+                Some(TokenError::Malformed),
+                "{junk}"
+            );
+        }
+    }
+}
