@@ -5,10 +5,8 @@
 //! HTTP requests to products); the shim performs the requests and hands the results to [`apply`],
 //! which records acknowledgements and newly found accounts.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
-
-use crate::event::{ErrorBody, Event};
+use crate::event::{events_value, ErrorBody, Event};
+use crate::json::{Fields, Map, Value};
 use crate::person::{proof, Account, PersonMeta};
 use crate::token;
 
@@ -16,34 +14,29 @@ use crate::token;
 pub const SESSION_TOKEN_TTL: i64 = 900;
 
 /// The user as the post-login event shows it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct User {
     /// `auth0|<person id>`.
     pub user_id: String,
     /// The user's email.
-    #[serde(default)]
     pub email: Option<String>,
     /// The user's `app_metadata`.
-    #[serde(default)]
     pub app_metadata: Option<Value>,
 }
 
 /// Facts about the login transaction.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Transaction {
     /// False for resource-owner and refresh-token grants and `prompt=none`.
-    #[serde(default)]
     pub can_redirect: bool,
     /// The transaction state (`/continue?state=…`), needed on resume.
-    #[serde(default)]
     pub state: Option<String>,
     /// The database connection the user signed in with.
-    #[serde(default)]
     pub connection: Option<String>,
 }
 
 /// Configuration, from the Action's secrets or the Rules' configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Product names in priority order.
     pub products: Vec<String>,
@@ -52,13 +45,11 @@ pub struct Config {
     /// The shared HS256 secret.
     pub token_secret: String,
     /// The trickle database connection's name; users of other connections pass untouched.
-    #[serde(default)]
     pub connection: Option<String>,
 }
 
 /// Which half of the login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// `onExecutePostLogin`, or a Rule on a normal login.
     Execute,
@@ -67,7 +58,7 @@ pub enum Phase {
 }
 
 /// Input of [`plan`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct PlanInput {
     /// Which half.
     pub phase: Phase,
@@ -76,29 +67,87 @@ pub struct PlanInput {
     /// The user.
     pub user: User,
     /// Transaction facts.
-    #[serde(default)]
     pub transaction: Transaction,
     /// Configuration.
     pub config: Config,
     /// A fresh random id for a session token (16+ url-safe characters), drawn by the shim.
-    #[serde(default)]
     pub jti: Option<String>,
     /// The `session_token` posted back to `/continue`.
-    #[serde(default)]
     pub session_token: Option<String>,
 }
 
+impl User {
+    fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "user")?;
+        Ok(User {
+            user_id: f.str("user_id")?.to_owned(),
+            email: f.opt_str("email")?.map(str::to_owned),
+            app_metadata: f.any("app_metadata").cloned(),
+        })
+    }
+}
+
+impl PlanInput {
+    /// Reads the plan input, naming the field in any error.
+    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "")?;
+        let phase = match f.str("phase")? {
+            "execute" => Phase::Execute,
+            "continue" => Phase::Continue,
+            _ => {
+                return Err(ErrorBody::new(
+                    "input.invalid_value",
+                    "phase must be execute or continue",
+                ))
+            }
+        };
+        let transaction = match f.any("transaction") {
+            None => Transaction::default(),
+            Some(t) => {
+                let tf = Fields::of(t, "transaction")?;
+                Transaction {
+                    can_redirect: tf.bool("can_redirect")?,
+                    state: tf.opt_str("state")?.map(str::to_owned),
+                    connection: tf.opt_str("connection")?.map(str::to_owned),
+                }
+            }
+        };
+        let cv = f
+            .any("config")
+            .ok_or_else(|| ErrorBody::new("input.missing_field", "config is required"))?;
+        let cf = Fields::of(cv, "config")?;
+        let config = Config {
+            products: cf.strings("products")?,
+            merge_url: cf.opt_str("merge_url")?.unwrap_or("").to_owned(),
+            token_secret: cf.opt_str("token_secret")?.unwrap_or("").to_owned(),
+            connection: cf.opt_str("connection")?.map(str::to_owned),
+        };
+        let uv = f
+            .any("user")
+            .ok_or_else(|| ErrorBody::new("input.missing_field", "user is required"))?;
+        Ok(PlanInput {
+            phase,
+            now: f.int("now")?,
+            user: User::from_value(uv)?,
+            transaction,
+            config,
+            jti: f.opt_str("jti")?.map(str::to_owned),
+            session_token: f.opt_str("session_token")?.map(str::to_owned),
+        })
+    }
+}
+
 /// A redirect to the merge service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Redirect {
     /// The merge service URL.
     pub url: String,
     /// Query parameters to add (Auth0 adds `state` itself).
-    pub query: Map<String, Value>,
+    pub query: Map,
 }
 
 /// One request telling a product the person's Auth0 id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FanoutRequest {
     /// Product name.
     pub product: String,
@@ -113,18 +162,16 @@ pub struct FanoutRequest {
 }
 
 /// What the chain decided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// `continue`, `redirect` or `deny`.
     pub outcome: &'static str,
     /// Set when `outcome` is `redirect`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect: Option<Redirect>,
     /// Set when `outcome` is `deny`: the reason shown to the person.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub deny: Option<ErrorBody>,
     /// Top-level `app_metadata` keys to set (only those that changed).
-    pub set_app_metadata: Map<String, Value>,
+    pub set_app_metadata: Map,
     /// Requests to run in parallel within the fan-out budget.
     pub fanout: Vec<FanoutRequest>,
     /// Products to look the email up in again (pending checks).
@@ -134,6 +181,39 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// `{"outcome", "redirect"?, "deny"?, "set_app_metadata", "fanout", "lookups", "events"}`.
+    pub fn to_value(&self) -> Value {
+        let fanout: Vec<Value> = self
+            .fanout
+            .iter()
+            .map(|r| {
+                Map::new()
+                    .with("product", r.product.as_str())
+                    .with("account", r.account.as_str())
+                    .with("method", r.method.as_str())
+                    .with("path", r.path.as_str())
+                    .with("body", r.body.clone())
+                    .into()
+            })
+            .collect();
+        Map::new()
+            .with("outcome", self.outcome)
+            .with_opt(
+                "redirect",
+                self.redirect.as_ref().map(|r| {
+                    Map::new()
+                        .with("url", r.url.as_str())
+                        .with("query", r.query.clone())
+                }),
+            )
+            .with_opt("deny", self.deny.as_ref().map(ErrorBody::to_value))
+            .with("set_app_metadata", self.set_app_metadata.clone())
+            .with("fanout", fanout)
+            .with("lookups", self.lookups.clone())
+            .with("events", events_value(&self.events))
+            .into()
+    }
+
     fn pass(events: Vec<Event>) -> Self {
         Plan {
             outcome: "continue",
@@ -155,7 +235,7 @@ impl Plan {
     }
 }
 
-fn app_meta(user: &User) -> Map<String, Value> {
+fn app_meta(user: &User) -> Map {
     match &user.app_metadata {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
@@ -163,9 +243,9 @@ fn app_meta(user: &User) -> Map<String, Value> {
 }
 
 /// Reads `app_metadata.trickle`; `None` when absent or unreadable (the repair path).
-fn read_meta(app: &Map<String, Value>, events: &mut Vec<Event>) -> Option<PersonMeta> {
+fn read_meta(app: &Map, events: &mut Vec<Event>) -> Option<PersonMeta> {
     let raw = app.get("trickle")?;
-    match serde_json::from_value::<PersonMeta>(raw.clone()) {
+    match PersonMeta::from_value(raw) {
         Ok(m) => Some(m),
         Err(_) => {
             events.push(Event::new("metadata_unreadable").code("metadata.unreadable"));
@@ -218,14 +298,14 @@ fn fanout_requests(
             account: a.id.clone(),
             method: "PUT".into(),
             path: format!("/trickle/accounts/{}/auth0-id", percent_encode(&a.id)),
-            body: json!({"auth0_user_id": user_id}),
+            body: Map::new().with("auth0_user_id", user_id).into(),
         });
     }
     out
 }
 
 fn to_value(meta: &PersonMeta) -> Value {
-    serde_json::to_value(meta).unwrap_or(Value::Null)
+    meta.to_value()
 }
 
 /// Validates the configuration and user; returns an error body for the log when unusable.
@@ -336,7 +416,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                         vec![],
                     );
                     if to_value(&meta) != original {
-                        p.set_app_metadata.insert("trickle".into(), to_value(&meta));
+                        p.set_app_metadata.insert("trickle", to_value(&meta));
                     }
                     p.events = events;
                     return p;
@@ -356,7 +436,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                         _ => {
                             events.push(Event::new("merge_token_refused").code("token.outcome"));
                             let mut p = Plan::deny(ErrorBody::new("token.outcome", "Account merge returned no valid outcome. Please sign in again."), vec![]);
-                            p.set_app_metadata.insert("trickle".into(), to_value(&meta));
+                            p.set_app_metadata.insert("trickle", to_value(&meta));
                             p.events = events;
                             return p;
                         }
@@ -391,9 +471,9 @@ pub fn plan(input: &PlanInput) -> Plan {
                         meta.accounts.iter().map(|a| a.product.clone()).collect();
                     products.dedup();
                     let mut extra = Map::new();
-                    extra.insert("email".into(), json!(input.user.email));
-                    extra.insert("products".into(), json!(products));
-                    extra.insert("unproven".into(), json!(unproven));
+                    extra.insert("email", input.user.email.clone());
+                    extra.insert("products", products);
+                    extra.insert("unproven", unproven);
                     let claims = token::claims(
                         token::ISS_TRICKLE,
                         token::AUD_MERGE,
@@ -410,7 +490,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                             m.jti = Some(jti.to_owned());
                             m.issued_at = Some(input.now);
                             let mut query = Map::new();
-                            query.insert("session_token".into(), Value::String(t));
+                            query.insert("session_token", Value::String(t));
                             plan.outcome = "redirect";
                             plan.redirect = Some(Redirect {
                                 url: input.config.merge_url.clone(),
@@ -442,19 +522,18 @@ pub fn plan(input: &PlanInput) -> Plan {
             .collect();
     }
     if migrated && !migrated_before {
-        plan.set_app_metadata
-            .insert("migrated".into(), Value::Bool(true));
+        plan.set_app_metadata.insert("migrated", Value::Bool(true));
     }
     let now_meta = to_value(&meta);
     if now_meta != original && !repair {
-        plan.set_app_metadata.insert("trickle".into(), now_meta);
+        plan.set_app_metadata.insert("trickle", now_meta);
     }
     plan.events = events;
     plan
 }
 
 /// A product's answer to a fan-out request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct FanoutResult {
     /// Product name.
     pub product: String,
@@ -465,38 +544,94 @@ pub struct FanoutResult {
 }
 
 /// A product's answer to a pending look-up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LookupResult {
     /// Product name.
     pub name: String,
     /// The accounts, when the look-up succeeded.
-    #[serde(default)]
     pub accounts: Option<Vec<Value>>,
     /// Why it failed, when it did.
-    #[serde(default)]
     pub error: Option<String>,
 }
 
 /// Input of [`apply`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ApplyInput {
     /// The user, with `app_metadata` as it stands after the plan's writes.
     pub user: User,
     /// Fan-out answers (missing ones count as failed).
-    #[serde(default)]
     pub fanout: Vec<FanoutResult>,
     /// Look-up answers.
-    #[serde(default)]
     pub lookups: Vec<LookupResult>,
 }
 
+impl ApplyInput {
+    /// Reads the apply input, naming the field in any error.
+    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "")?;
+        let uv = f
+            .any("user")
+            .ok_or_else(|| ErrorBody::new("input.missing_field", "user is required"))?;
+        let mut fanout = vec![];
+        for r in f.array("fanout")? {
+            let rf = Fields::of(r, "fanout[]")?;
+            fanout.push(FanoutResult {
+                product: rf.str("product")?.to_owned(),
+                account: rf.str("account")?.to_owned(),
+                ok: rf.bool("ok")?,
+            });
+        }
+        let mut lookups = vec![];
+        for l in f.array("lookups")? {
+            let a = crate::chain::LookupResult::from_value(l)?;
+            lookups.push(a);
+        }
+        Ok(ApplyInput {
+            user: User::from_value(uv)?,
+            fanout,
+            lookups,
+        })
+    }
+}
+
+impl LookupResult {
+    fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "lookups[]")?;
+        let accounts = match f.any("accounts") {
+            None => None,
+            Some(Value::Array(a)) => Some(a.clone()),
+            Some(_) => {
+                return Err(ErrorBody::new(
+                    "input.wrong_type",
+                    "lookups[].accounts must be an array",
+                ))
+            }
+        };
+        Ok(LookupResult {
+            name: f.str("name")?.to_owned(),
+            accounts,
+            error: f.opt_str("error")?.map(str::to_owned),
+        })
+    }
+}
+
 /// What [`apply`] decided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// Top-level `app_metadata` keys to set.
-    pub set_app_metadata: Map<String, Value>,
+    pub set_app_metadata: Map,
     /// Log events.
     pub events: Vec<Event>,
+}
+
+impl Applied {
+    /// `{"set_app_metadata", "events"}`.
+    pub fn to_value(&self) -> Value {
+        Map::new()
+            .with("set_app_metadata", self.set_app_metadata.clone())
+            .with("events", events_value(&self.events))
+            .into()
+    }
 }
 
 /// Records fan-out acknowledgements and the accounts found by pending look-ups.
@@ -591,11 +726,11 @@ pub fn apply(input: &ApplyInput) -> Applied {
     let mut set = Map::new();
     if added_unproven && matches!(app.get("migrated"), Some(Value::Bool(true))) {
         // A newly found account must be proven before it joins: ask at the next login.
-        set.insert("migrated".into(), Value::Bool(false));
+        set.insert("migrated", Value::Bool(false));
     }
     let now_meta = to_value(&meta);
     if now_meta != original && !(repair && meta.accounts.is_empty()) {
-        set.insert("trickle".into(), now_meta);
+        set.insert("trickle", now_meta);
     }
     Applied {
         set_app_metadata: set,

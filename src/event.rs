@@ -1,24 +1,20 @@
 //! Structured log events returned with every decision. They never carry passwords, hashes,
 //! tokens or secrets: only kinds, product names, account ids and stable error codes.
 
-use serde::Serialize;
+use crate::json::{Map, Value};
 
 /// One structured event for the host's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// What happened, e.g. `password_unverifiable`, `person_id_conflict`.
     pub event: &'static str,
     /// The product concerned, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
     /// The account concerned, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// A stable error code, when the event reports a problem.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
     /// A short human-readable detail, free of secrets.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
@@ -52,6 +48,17 @@ impl Event {
         self
     }
 
+    /// As JSON: `{"event", "product"?, "account"?, "code"?, "detail"?}`.
+    pub fn to_value(&self) -> Value {
+        Map::new()
+            .with("event", self.event)
+            .with_opt("product", self.product.as_deref())
+            .with_opt("account", self.account.as_deref())
+            .with_opt("code", self.code)
+            .with_opt("detail", self.detail.as_deref())
+            .into()
+    }
+
     /// Sets the detail.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
@@ -60,7 +67,7 @@ impl Event {
 }
 
 /// An error as it crosses the boundary: a stable code and a message naming what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorBody {
     /// Stable, dotted, machine-readable code (`email.invalid`, `token.expired`, …).
     pub code: &'static str,
@@ -76,4 +83,17 @@ impl ErrorBody {
             message: message.into(),
         }
     }
+
+    /// As JSON: `{"code", "message"}`.
+    pub fn to_value(&self) -> Value {
+        Map::new()
+            .with("code", self.code)
+            .with("message", self.message.as_str())
+            .into()
+    }
+}
+
+/// A list of events as a JSON array.
+pub fn events_value(events: &[Event]) -> Value {
+    Value::Array(events.iter().map(Event::to_value).collect())
 }

@@ -8,6 +8,7 @@
 
 pub mod email;
 pub mod event;
+pub mod json;
 pub mod person;
 pub mod time;
 

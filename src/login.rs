@@ -1,29 +1,25 @@
 //! The custom-database decisions: `login` (lazy migration at sign-in) and `get_user` (password
 //! reset, sign-up checks). Both build the same profile for the same person.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
-
 use crate::email;
-use crate::event::{ErrorBody, Event};
+use crate::event::{events_value, ErrorBody, Event};
+use crate::json::{Fields, Map, Value};
 use crate::password;
 use crate::person::{self, proof, Account, AccountRef, PersonMeta};
 
 /// What one product answered to the look-up by email.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ProductAnswer {
     /// Product name, as configured.
     pub name: String,
     /// The accounts found (empty when the product has none), when the look-up succeeded.
-    #[serde(default)]
     pub accounts: Option<Vec<Value>>,
     /// Why the look-up failed (timeout, HTTP status, …), when it did.
-    #[serde(default)]
     pub error: Option<String>,
 }
 
 /// Input of [`login`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LoginInput {
     /// The email typed.
     pub email: String,
@@ -34,7 +30,7 @@ pub struct LoginInput {
 }
 
 /// Input of [`get_user`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct GetUserInput {
     /// The email asked for.
     pub email: String,
@@ -43,7 +39,7 @@ pub struct GetUserInput {
 }
 
 /// The profile handed to Auth0's callback.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     /// The person id; Auth0 stores the user as `auth0|<user_id>`.
     pub user_id: String,
@@ -52,27 +48,21 @@ pub struct Profile {
     /// True only when a proven account had the address verified.
     pub email_verified: bool,
     /// Display name from a proven account.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Given name from a proven account.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
     /// Family name from a proven account.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
     /// Picture from a proven account.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub picture: Option<String>,
     /// TOTP factors from proven accounts, in the bulk-import schema.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mfa_factors: Vec<Value>,
     /// `{trickle: PersonMeta}`.
-    pub app_metadata: Map<String, Value>,
+    pub app_metadata: Map,
 }
 
 /// The decision of `login` or `get_user`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Sign the person in (or, for `get_user`, the person exists) with this profile.
     Profile {
@@ -105,6 +95,100 @@ pub enum Decision {
         /// Log events.
         events: Vec<Event>,
     },
+}
+
+impl ProductAnswer {
+    /// Reads `{"name", "accounts": [...]}` or `{"name", "error": "..."}`.
+    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "products[]")?;
+        let accounts = match f.any("accounts") {
+            None => None,
+            Some(Value::Array(a)) => Some(a.clone()),
+            Some(_) => {
+                return Err(ErrorBody::new(
+                    "input.wrong_type",
+                    "products[].accounts must be an array",
+                ))
+            }
+        };
+        Ok(ProductAnswer {
+            name: f.str("name")?.to_owned(),
+            accounts,
+            error: f.opt_str("error")?.map(str::to_owned),
+        })
+    }
+
+    /// Reads a list of answers.
+    pub fn list(values: &[Value]) -> Result<Vec<Self>, ErrorBody> {
+        values.iter().map(Self::from_value).collect()
+    }
+}
+
+impl LoginInput {
+    /// Reads `{"email", "password", "products"}`.
+    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "")?;
+        Ok(LoginInput {
+            email: f.str("email")?.to_owned(),
+            password: f.opt_str("password")?.unwrap_or("").to_owned(),
+            products: ProductAnswer::list(f.array("products")?)?,
+        })
+    }
+}
+
+impl GetUserInput {
+    /// Reads `{"email", "products"}`.
+    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "")?;
+        Ok(GetUserInput {
+            email: f.str("email")?.to_owned(),
+            products: ProductAnswer::list(f.array("products")?)?,
+        })
+    }
+}
+
+impl Profile {
+    /// The profile as Auth0's callback takes it.
+    pub fn to_value(&self) -> Value {
+        let m = Map::new()
+            .with("user_id", self.user_id.as_str())
+            .with("email", self.email.as_str())
+            .with("email_verified", self.email_verified)
+            .with_opt("name", self.name.as_deref())
+            .with_opt("given_name", self.given_name.as_deref())
+            .with_opt("family_name", self.family_name.as_deref())
+            .with_opt("picture", self.picture.as_deref());
+        let m = if self.mfa_factors.is_empty() {
+            m
+        } else {
+            m.with("mfa_factors", self.mfa_factors.clone())
+        };
+        m.with("app_metadata", self.app_metadata.clone()).into()
+    }
+}
+
+impl Decision {
+    /// `{"outcome": "profile"|"wrong_credentials"|"not_found"|"retry"|"invalid", …, "events"}`.
+    pub fn to_value(&self) -> Value {
+        let (outcome, events, extra) = match self {
+            Decision::Profile { profile, events } => {
+                ("profile", events, Some(("profile", profile.to_value())))
+            }
+            Decision::WrongCredentials { events } => ("wrong_credentials", events, None),
+            Decision::NotFound { events } => ("not_found", events, None),
+            Decision::Retry { error, events } => {
+                ("retry", events, Some(("error", error.to_value())))
+            }
+            Decision::Invalid { error, events } => {
+                ("invalid", events, Some(("error", error.to_value())))
+            }
+        };
+        let mut m = Map::new().with("outcome", outcome);
+        if let Some((k, v)) = extra {
+            m.insert(k, v);
+        }
+        m.with("events", events_value(events)).into()
+    }
 }
 
 /// Accounts gathered from every product's answer, filtered to the email asked for.
@@ -193,7 +277,7 @@ fn build_profile(
         if let Some(raw) = a.totp_secret.as_deref() {
             match person::totp_secret(raw) {
                 Some(s) => {
-                    let f = json!({"totp": {"secret": s}});
+                    let f: Value = Map::new().with("totp", Map::new().with("secret", s)).into();
                     if !mfa.contains(&f) && mfa.len() < 10 {
                         mfa.push(f);
                     }
@@ -225,7 +309,7 @@ fn build_profile(
         merge: None,
     };
     let mut app_metadata = Map::new();
-    app_metadata.insert("trickle".into(), serde_json::to_value(&meta).ok()?);
+    app_metadata.insert("trickle", meta.to_value());
     Some(Profile {
         user_id,
         email: email.to_owned(),

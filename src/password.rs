@@ -14,10 +14,10 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use blowfish::Blowfish;
-use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use crate::event::ErrorBody;
+use crate::json::{Map, Value};
 
 /// Highest bcrypt cost accepted. Cost 14 takes about a second in wasm; a login may hold a few
 /// accounts and must finish inside Auth0's 20 s limit, so anything above is refused as hostile
@@ -149,12 +149,12 @@ pub struct BcryptHash {
     pub digest: [u8; 23],
 }
 
-fn field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+fn field<'a>(obj: &'a Map, name: &str) -> Option<&'a Value> {
     obj.get(name).filter(|v| !v.is_null())
 }
 
 fn str_field<'a>(
-    obj: &'a serde_json::Map<String, Value>,
+    obj: &'a Map,
     key: &str,
     path: &'static str,
 ) -> Result<Option<&'a str>, PasswordError> {
@@ -345,10 +345,16 @@ pub fn bcrypt_format(cost: u32, salt: &[u8; 16], password: &[u8]) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn j(text: &str) -> Value {
+        crate::json::parse(text).unwrap_or_else(|e| unreachable!("{e:?}"))
+    }
 
     fn bcrypt(value: &str) -> Value {
-        json!({"algorithm": "bcrypt", "hash": {"value": value}})
+        Map::new()
+            .with("algorithm", "bcrypt")
+            .with("hash", Map::new().with("value", value))
+            .into()
     }
 
     // Vectors from OpenBSD's regress/lib/libc/bcrypt and the OpenWall crypt_blowfish test set.
@@ -431,33 +437,35 @@ mod tests {
     #[test]
     fn refuses_malformed_descriptors() {
         let cases: [(Value, &str); 8] = [
-            (json!("x"), "password.not_object"),
-            (json!({}), "password.missing_field"),
+            (j(r#""x""#), "password.not_object"),
+            (j(r#"{}"#), "password.missing_field"),
             (
-                json!({"algorithm": 5, "hash": {"value": "x"}}),
+                j(r#"{"algorithm": 5, "hash": {"value": "x"}}"#),
                 "password.wrong_type",
             ),
             (
-                json!({"algorithm": "rot13", "hash": {"value": "x"}}),
+                j(r#"{"algorithm": "rot13", "hash": {"value": "x"}}"#),
                 "password.unknown_algorithm",
             ),
-            (json!({"algorithm": "bcrypt"}), "password.missing_field"),
+            (j(r#"{"algorithm": "bcrypt"}"#), "password.missing_field"),
             (
-                json!({"algorithm": "bcrypt", "hash": "x"}),
+                j(r#"{"algorithm": "bcrypt", "hash": "x"}"#),
                 "password.wrong_type",
             ),
             (
-                json!({"algorithm": "bcrypt", "hash": {"value": 1}}),
+                j(r#"{"algorithm": "bcrypt", "hash": {"value": 1}}"#),
                 "password.wrong_type",
             ),
             (
-                json!({"algorithm": "bcrypt", "hash": {"value": "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}, "password": {"encoding": "utf16le"}}),
+                j(
+                    r#"{"algorithm": "bcrypt", "hash": {"value": "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}, "password": {"encoding": "utf16le"}}"#,
+                ),
                 "password.invalid_field",
             ),
         ];
         for (d, code) in cases {
             let e = parse(&d).err().map(|e| e.code());
-            assert_eq!(e, Some(code), "{d}");
+            assert_eq!(e, Some(code), "{d:?}");
         }
     }
 

@@ -1,8 +1,7 @@
 //! A person: the accounts one human holds across products, found by normalised email, and the
 //! person's stable id. Also the `app_metadata.trickle` record that remembers them in Auth0.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use crate::json::{Fields, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::email;
@@ -49,7 +48,7 @@ fn opt_string(v: &Value, key: &str) -> Result<Option<String>, ErrorBody> {
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         // Integer ids are common in legacy databases; format them without float machinery.
-        Some(Value::Number(n)) if key == "id" || key == "person_id" => match n.as_i64() {
+        Some(n @ Value::Number(_)) if key == "id" || key == "person_id" => match n.as_i64() {
             Some(i) => Ok(Some(i.to_string())),
             None => Err(ErrorBody::new(
                 "account.wrong_type",
@@ -213,56 +212,117 @@ pub mod proof {
 }
 
 /// One account as remembered in `app_metadata.trickle.accounts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRef {
     /// Product name.
     pub product: String,
     /// The product's account id.
     pub id: String,
     /// How ownership was proven; absent while unproven.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
     /// True once the product acknowledged the Auth0 user id.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fanout: bool,
 }
 
 /// The merge round trip in progress.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MergeState {
     /// How many times the person was sent to the merge service.
-    #[serde(default)]
     pub attempts: u32,
     /// The single-use id of the outstanding session token; cleared when used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
     /// When that token was issued (Unix seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<i64>,
 }
 
 /// `app_metadata.trickle`: everything trickle remembers about a person, kept small.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersonMeta {
     /// Record version.
-    #[serde(default)]
     pub v: u32,
     /// The person's cross-product id (the Auth0 `user_id` without `auth0|`).
     pub person_id: String,
     /// Every account of the person.
-    #[serde(default)]
     pub accounts: Vec<AccountRef>,
     /// Products that could not be asked at login and must be looked up again.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
     /// The merge round trip, once one was started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeState>,
 }
 
 impl PersonMeta {
     /// Current record version.
     pub const VERSION: u32 = 1;
+
+    /// Reads the record from `app_metadata.trickle`.
+    pub fn from_value(v: &Value) -> Result<PersonMeta, ErrorBody> {
+        let f = Fields::of(v, "trickle")?;
+        let mut accounts = Vec::new();
+        for a in f.array("accounts")? {
+            let af = Fields::of(a, "trickle.accounts")?;
+            accounts.push(AccountRef {
+                product: af.str("product")?.to_owned(),
+                id: af.str("id")?.to_owned(),
+                proof: af.opt_str("proof")?.map(str::to_owned),
+                fanout: af.bool("fanout")?,
+            });
+        }
+        let merge = match f.any("merge") {
+            None => None,
+            Some(m) => {
+                let mf = Fields::of(m, "trickle.merge")?;
+                Some(MergeState {
+                    attempts: mf
+                        .any("attempts")
+                        .and_then(Value::as_i64)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(0),
+                    jti: mf.opt_str("jti")?.map(str::to_owned),
+                    issued_at: mf.any("issued_at").and_then(Value::as_i64),
+                })
+            }
+        };
+        Ok(PersonMeta {
+            v: f.any("v")
+                .and_then(Value::as_i64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            person_id: f.str("person_id")?.to_owned(),
+            accounts,
+            pending: f.strings("pending")?,
+            merge,
+        })
+    }
+
+    /// The record as stored in `app_metadata.trickle` (absent fields left out to stay small).
+    pub fn to_value(&self) -> Value {
+        let accounts: Vec<Value> = self
+            .accounts
+            .iter()
+            .map(|a| {
+                let m = Map::new()
+                    .with("product", a.product.as_str())
+                    .with("id", a.id.as_str())
+                    .with_opt("proof", a.proof.as_deref());
+                if a.fanout { m.with("fanout", true) } else { m }.into()
+            })
+            .collect();
+        let mut m = Map::new()
+            .with("v", self.v)
+            .with("person_id", self.person_id.as_str())
+            .with("accounts", accounts);
+        if !self.pending.is_empty() {
+            m.insert("pending", self.pending.clone());
+        }
+        if let Some(merge) = &self.merge {
+            let mm = Map::new()
+                .with("attempts", merge.attempts)
+                .with_opt("jti", merge.jti.as_deref())
+                .with_opt("issued_at", merge.issued_at);
+            m.insert("merge", mm);
+        }
+        m.into()
+    }
 
     /// Accounts whose ownership is not yet proven.
     pub fn unproven(&self) -> impl Iterator<Item = &AccountRef> {
@@ -294,10 +354,15 @@ impl PersonMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::Map;
 
     fn acct(product: &str, id: &str, created: Option<&str>, pid: Option<&str>) -> Account {
-        let v = json!({"id": id, "email": "A@x.com", "created_at": created, "person_id": pid});
+        let v: Value = Map::new()
+            .with("id", id)
+            .with("email", "A@x.com")
+            .with("created_at", created)
+            .with("person_id", pid)
+            .into();
         Account::from_json(product, &v).unwrap_or_else(|e| unreachable!("{e:?}"))
     }
 

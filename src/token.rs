@@ -9,10 +9,10 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
 use crate::event::ErrorBody;
+use crate::json::{self, Map, Value};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -107,9 +107,9 @@ fn mac(secret: &[u8]) -> Result<HmacSha256, TokenError> {
 }
 
 /// Signs `claims` (a JSON object) as an HS256 JWT.
-pub fn sign(claims: &Map<String, Value>, secret: &[u8]) -> Result<String, TokenError> {
+pub fn sign(claims: &Map, secret: &[u8]) -> Result<String, TokenError> {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Malformed)?;
+    let payload = Value::Object(claims.clone()).to_json();
     let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
     let mut m = mac(secret)?;
     m.update(signing_input.as_bytes());
@@ -136,11 +136,12 @@ pub struct Expected<'a> {
     pub now: i64,
 }
 
-fn decode_json(part: &str) -> Result<Map<String, Value>, TokenError> {
+fn decode_json(part: &str) -> Result<Map, TokenError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| TokenError::Malformed)?;
-    match serde_json::from_slice::<Value>(&bytes) {
+    let text = std::str::from_utf8(&bytes).map_err(|_| TokenError::Malformed)?;
+    match json::parse(text) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(TokenError::Malformed),
     }
@@ -148,7 +149,7 @@ fn decode_json(part: &str) -> Result<Map<String, Value>, TokenError> {
 
 /// Checks signature, then expiry, issuer, audience, subject, state and jti, in that order.
 /// Returns the claims on success.
-pub fn verify(token: &str, want: &Expected<'_>) -> Result<Map<String, Value>, TokenError> {
+pub fn verify(token: &str, want: &Expected<'_>) -> Result<Map, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -171,7 +172,7 @@ pub fn verify(token: &str, want: &Expected<'_>) -> Result<Map<String, Value>, To
     m.update(p.as_bytes());
     m.verify_slice(&sig).map_err(|_| TokenError::Signature)?;
     let claims = decode_json(p)?;
-    let int = |k: &str| claims.get(k).and_then(Value::as_f64).map(|f| f as i64);
+    let int = |k: &str| claims.get(k).and_then(Value::as_i64);
     match int("exp") {
         Some(exp) if exp + LEEWAY_SECONDS >= want.now => {}
         _ => return Err(TokenError::Expired),
@@ -215,20 +216,17 @@ pub fn ct_str_eq(a: &str, b: &str) -> bool {
 
 /// Builds the standard claims of a token.
 #[allow(clippy::too_many_arguments)]
-pub fn claims(
-    iss: &str,
-    aud: &str,
-    sub: &str,
-    jti: &str,
-    now: i64,
-    ttl: i64,
-    extra: Map<String, Value>,
-) -> Map<String, Value> {
+pub fn claims(iss: &str, aud: &str, sub: &str, jti: &str, now: i64, ttl: i64, extra: Map) -> Map {
     let mut c = extra;
-    let std = json!({"iss": iss, "aud": aud, "sub": sub, "jti": jti, "iat": now, "exp": now + ttl});
-    if let Value::Object(s) = std {
-        c.extend(s);
-    }
+    c.extend(
+        Map::new()
+            .with("iss", iss)
+            .with("aud", aud)
+            .with("sub", sub)
+            .with("jti", jti)
+            .with("iat", now)
+            .with("exp", now + ttl),
+    );
     c
 }
 
@@ -238,8 +236,7 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-    fn returning(extra: Value, now: i64) -> String {
-        let extra = extra.as_object().cloned().unwrap_or_default();
+    fn returning(extra: Map, now: i64) -> String {
         let c = claims(ISS_MERGE, AUD_TRICKLE, "auth0|p1", "j1", now, 300, extra);
         sign(&c, SECRET).unwrap_or_default()
     }
@@ -258,11 +255,14 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let t = returning(json!({"state": "st", "outcome": "merged"}), 1000);
+        let t = returning(
+            Map::new().with("state", "st").with("outcome", "merged"),
+            1000,
+        );
         let c = verify(&t, &want(1000));
         assert_eq!(
             c.ok().and_then(|c| c.get("outcome").cloned()),
-            Some(json!("merged"))
+            Some(Value::from("merged"))
         );
     }
 
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn refusals() {
         let now = 10_000;
-        let good = returning(json!({"state": "st"}), now);
+        let good = returning(Map::new().with("state", "st"), now);
         assert_eq!(
             verify(
                 &good,
@@ -399,7 +399,7 @@ mod tests {
             .err(),
             Some(TokenError::WeakSecret)
         );
-        let future = returning(json!({"state": "st"}), now + 100);
+        let future = returning(Map::new().with("state", "st"), now + 100);
         assert_eq!(
             verify(&future, &want(now)).err(),
             Some(TokenError::NotYetValid)

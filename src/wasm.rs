@@ -1,65 +1,48 @@
 //! The only file that knows about JavaScript. Every export takes one JSON string and returns one
 //! JSON string; nothing wasm-owned crosses the boundary, so there is nothing to free. Unusable
-//! input comes back as `{"outcome":"invalid","error":{"code","message"}}`.
+//! input comes back as `{"outcome":"invalid","error":{"code","message"},"events":[]}`.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::json;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::event::ErrorBody;
+use crate::json::{self, Map, Value};
 
 /// The largest input accepted, in bytes.
 pub const MAX_INPUT_LEN: usize = 1 << 20;
 
-fn invalid(error: ErrorBody) -> String {
-    json!({"outcome": "invalid", "error": error, "events": []}).to_string()
+fn invalid(error: &ErrorBody) -> Value {
+    Map::new()
+        .with("outcome", "invalid")
+        .with("error", error.to_value())
+        .with("events", Vec::<Value>::new())
+        .into()
 }
 
-fn run<I: DeserializeOwned, O: Serialize>(input: &str, f: impl FnOnce(&I) -> O) -> String {
+/// Parses the input, runs `f`, and writes its answer; any input error becomes an `invalid` answer.
+fn run(input: &str, f: impl FnOnce(&Value) -> Result<Value, ErrorBody>) -> String {
     if input.len() > MAX_INPUT_LEN {
-        return invalid(ErrorBody::new(
+        return invalid(&ErrorBody::new(
             "input.too_large",
             "input is larger than 1 MiB",
-        ));
+        ))
+        .to_json();
     }
-    match serde_json::from_str::<I>(input) {
-        Ok(i) => serde_json::to_string(&f(&i)).unwrap_or_else(|_| {
-            invalid(ErrorBody::new(
-                "output.serialize",
-                "could not serialise the decision",
-            ))
-        }),
-        Err(e) => invalid(ErrorBody::new(
-            "input.invalid",
-            format!("input is not usable: {e}"),
-        )),
+    match json::parse(input).and_then(|v| f(&v)) {
+        Ok(v) => v.to_json(),
+        Err(e) => invalid(&e).to_json(),
     }
 }
 
 /// The crate version and the features of this build, as JSON.
 #[wasm_bindgen]
 pub fn version() -> String {
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "login": cfg!(feature = "login"),
-        "chain": cfg!(feature = "chain"),
-    })
-    .to_string()
-}
-
-#[cfg(feature = "tools")]
-/// Normalises an email: `{"email": …}` → `{"outcome":"ok","email": …}`.
-#[wasm_bindgen]
-pub fn normalize_email(input: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct In {
-        email: String,
-    }
-    run(input, |i: &In| match crate::email::normalize(&i.email) {
-        Ok(e) => json!({"outcome": "ok", "email": e}),
-        Err(e) => json!({"outcome": "invalid", "error": e.body()}),
-    })
+    Map::new()
+        .with("version", env!("CARGO_PKG_VERSION"))
+        .with("login", cfg!(feature = "login"))
+        .with("chain", cfg!(feature = "chain"))
+        .with("tools", cfg!(feature = "tools"))
+        .into_value()
+        .to_json()
 }
 
 /// Aborts the instance on purpose. The shims use it to prove that after a trap they drop the
@@ -73,51 +56,21 @@ pub fn trap() {
 #[cfg(feature = "login")]
 mod login_exports {
     use super::*;
-    use crate::login;
-    #[cfg(feature = "tools")]
-    use crate::password;
+    use crate::login::{self, GetUserInput, LoginInput};
 
     /// Custom-DB `login`: see [`crate::login::login`].
     #[wasm_bindgen]
     pub fn login(input: &str) -> String {
-        run(input, login::login)
+        run(input, |v| {
+            Ok(login::login(&LoginInput::from_value(v)?).to_value())
+        })
     }
 
     /// Custom-DB `getUser`: see [`crate::login::get_user`].
     #[wasm_bindgen]
     pub fn get_user(input: &str) -> String {
-        run(input, login::get_user)
-    }
-
-    #[cfg(feature = "tools")]
-    /// `{"descriptor": …}` → `{"outcome":"ok"}` or `{"outcome":"invalid","error":…}`.
-    #[wasm_bindgen]
-    pub fn validate_password_hash(input: &str) -> String {
-        #[derive(serde::Deserialize)]
-        struct In {
-            descriptor: serde_json::Value,
-        }
-        run(input, |i: &In| match password::parse(&i.descriptor) {
-            Ok(_) => json!({"outcome": "ok"}),
-            Err(e) => json!({"outcome": "invalid", "error": e.body()}),
-        })
-    }
-
-    #[cfg(feature = "tools")]
-    /// `{"descriptor": …, "password": …}` → `{"outcome":"match"|"mismatch"}` or an error.
-    #[wasm_bindgen]
-    pub fn verify_password(input: &str) -> String {
-        #[derive(serde::Deserialize)]
-        struct In {
-            descriptor: serde_json::Value,
-            password: String,
-        }
-        run(input, |i: &In| {
-            match password::verify(&i.descriptor, &i.password) {
-                Ok(true) => json!({"outcome": "match"}),
-                Ok(false) => json!({"outcome": "mismatch"}),
-                Err(e) => json!({"outcome": "invalid", "error": e.body()}),
-            }
+        run(input, |v| {
+            Ok(login::get_user(&GetUserInput::from_value(v)?).to_value())
         })
     }
 }
@@ -125,73 +78,113 @@ mod login_exports {
 #[cfg(feature = "chain")]
 mod chain_exports {
     use super::*;
-    use crate::chain;
-    #[cfg(feature = "tools")]
-    use crate::token;
+    use crate::chain::{self, ApplyInput, PlanInput};
 
     /// The post-login chain's decision: see [`crate::chain::plan`].
     #[wasm_bindgen]
     pub fn chain_plan(input: &str) -> String {
-        run(input, chain::plan)
+        run(input, |v| {
+            Ok(chain::plan(&PlanInput::from_value(v)?).to_value())
+        })
     }
 
     /// Records fan-out and look-up results: see [`crate::chain::apply`].
     #[wasm_bindgen]
     pub fn chain_apply(input: &str) -> String {
-        run(input, chain::apply)
+        run(input, |v| {
+            Ok(chain::apply(&ApplyInput::from_value(v)?).to_value())
+        })
     }
-    #[cfg(feature = "tools")]
-    #[derive(serde::Deserialize)]
-    struct SignIn {
-        claims: serde_json::Map<String, serde_json::Value>,
-        secret: String,
+}
+
+#[cfg(feature = "tools")]
+mod tool_exports {
+    use super::*;
+    use crate::json::Fields;
+    use crate::{email, password, token};
+
+    fn outcome(o: &str) -> Map {
+        Map::new().with("outcome", o)
     }
 
-    #[cfg(feature = "tools")]
-    /// `{"claims": {…}, "secret": …}` → `{"outcome":"ok","token": …}` (used by the merge service).
+    fn refused(e: ErrorBody) -> Value {
+        outcome("invalid").with("error", e.to_value()).into()
+    }
+
+    /// Normalises an email: `{"email"}` → `{"outcome":"ok","email"}`.
     #[wasm_bindgen]
-    pub fn sign_token(input: &str) -> String {
-        run(input, |i: &SignIn| {
-            match token::sign(&i.claims, i.secret.as_bytes()) {
-                Ok(t) => json!({"outcome": "ok", "token": t}),
-                Err(e) => json!({"outcome": "invalid", "error": e.body()}),
-            }
+    pub fn normalize_email(input: &str) -> String {
+        run(input, |v| {
+            let f = Fields::of(v, "")?;
+            Ok(match email::normalize(f.str("email")?) {
+                Ok(e) => outcome("ok").with("email", e).into(),
+                Err(e) => refused(e.body()),
+            })
         })
     }
 
-    #[cfg(feature = "tools")]
-    #[derive(serde::Deserialize)]
-    struct VerifyIn {
-        token: String,
-        secret: String,
-        iss: String,
-        aud: String,
-        sub: String,
-        #[serde(default)]
-        state: Option<String>,
-        #[serde(default)]
-        jti: Option<String>,
-        now: i64,
+    /// `{"descriptor"}` → `{"outcome":"ok"}` or `{"outcome":"invalid","error"}`.
+    #[wasm_bindgen]
+    pub fn validate_password_hash(input: &str) -> String {
+        run(input, |v| {
+            let d = v.get("descriptor").cloned().unwrap_or_default();
+            Ok(match password::parse(&d) {
+                Ok(_) => outcome("ok").into(),
+                Err(e) => refused(e.body()),
+            })
+        })
     }
 
-    #[cfg(feature = "tools")]
-    /// Verifies a token with every check of [`crate::token::verify`] (used by the merge service).
+    /// `{"descriptor", "password"}` → `{"outcome":"match"|"mismatch"}` or an error.
+    #[wasm_bindgen]
+    pub fn verify_password(input: &str) -> String {
+        run(input, |v| {
+            let f = Fields::of(v, "")?;
+            let d = f.any("descriptor").cloned().unwrap_or_default();
+            Ok(match password::verify(&d, f.str("password")?) {
+                Ok(true) => outcome("match").into(),
+                Ok(false) => outcome("mismatch").into(),
+                Err(e) => refused(e.body()),
+            })
+        })
+    }
+
+    /// `{"claims", "secret"}` → `{"outcome":"ok","token"}` (used by the merge service).
+    #[wasm_bindgen]
+    pub fn sign_token(input: &str) -> String {
+        run(input, |v| {
+            let f = Fields::of(v, "")?;
+            let claims = f
+                .any("claims")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            Ok(match token::sign(&claims, f.str("secret")?.as_bytes()) {
+                Ok(t) => outcome("ok").with("token", t).into(),
+                Err(e) => refused(e.body()),
+            })
+        })
+    }
+
+    /// `{"token","secret","iss","aud","sub","state"?,"jti"?,"now"}` → `{"outcome":"ok","claims"}`
+    /// after every check of [`crate::token::verify`] (used by the merge service).
     #[wasm_bindgen]
     pub fn verify_token(input: &str) -> String {
-        run(input, |i: &VerifyIn| {
+        run(input, |v| {
+            let f = Fields::of(v, "")?;
             let want = token::Expected {
-                secret: i.secret.as_bytes(),
-                iss: &i.iss,
-                aud: &i.aud,
-                sub: &i.sub,
-                state: i.state.as_deref(),
-                jti: i.jti.as_deref(),
-                now: i.now,
+                secret: f.str("secret")?.as_bytes(),
+                iss: f.str("iss")?,
+                aud: f.str("aud")?,
+                sub: f.str("sub")?,
+                state: f.opt_str("state")?,
+                jti: f.opt_str("jti")?,
+                now: f.int("now")?,
             };
-            match token::verify(&i.token, &want) {
-                Ok(claims) => json!({"outcome": "ok", "claims": claims}),
-                Err(e) => json!({"outcome": "invalid", "error": e.body()}),
-            }
+            Ok(match token::verify(f.str("token")?, &want) {
+                Ok(claims) => outcome("ok").with("claims", claims).into(),
+                Err(e) => refused(e.body()),
+            })
         })
     }
 }
