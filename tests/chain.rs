@@ -1,0 +1,444 @@
+//! The post-login chain: every stage and every refusal, as pure decisions.
+
+use trickle::chain::{self, ApplyInput, PlanInput};
+use trickle::json::{self, Map, Value};
+use trickle::token;
+
+const SECRET: &str = "a-test-secret-that-is-32-bytes-long!!";
+const NOW: i64 = 1_800_000_000;
+const USER: &str = "auth0|tp_148168e920bf47f6b53a67383d63661e";
+
+fn j(text: &str) -> Value {
+    json::parse(text).unwrap_or_else(|e| unreachable!("{text}: {e:?}"))
+}
+
+fn multi_meta(jti: Option<&str>) -> Value {
+    let merge = jti.map_or(String::new(), |j| {
+        format!(r#","merge":{{"attempts":1,"jti":"{j}","issued_at":{NOW}}}"#)
+    });
+    j(&format!(
+        r#"{{"trickle":{{"v":1,"person_id":"tp_148168e920bf47f6b53a67383d63661e","accounts":[
+            {{"product":"collect","id":"c7"}},{{"product":"paste","id":"p2","proof":"password"}},{{"product":"transfer","id":"t9"}}]{merge}}}}}"#
+    ))
+}
+
+fn single_meta() -> Value {
+    j(
+        r#"{"trickle":{"v":1,"person_id":"tp_1","accounts":[{"product":"paste","id":"p1","proof":"password"}]}}"#,
+    )
+}
+
+fn input(phase: &str, app_metadata: Value, can_redirect: bool, extra: Map) -> PlanInput {
+    let mut m = Map::new()
+        .with("phase", phase)
+        .with("now", NOW)
+        .with(
+            "user",
+            Map::new()
+                .with("user_id", USER)
+                .with("email", "multi@example.com")
+                .with("app_metadata", app_metadata),
+        )
+        .with(
+            "transaction",
+            Map::new()
+                .with("can_redirect", can_redirect)
+                .with("state", "st-1"),
+        )
+        .with(
+            "config",
+            Map::new()
+                .with("products", vec!["paste", "collect", "transfer"])
+                .with("merge_url", "https://merge.example.com/merge")
+                .with("token_secret", SECRET),
+        )
+        .with("jti", "jti-aaaaaaaaaaaaaaaa");
+    m.extend(extra);
+    PlanInput::from_value(&m.into()).unwrap_or_else(|e| unreachable!("{e:?}"))
+}
+
+fn returning(outcome: &str, sub: &str, state: &str, jti: &str, iat: i64, secret: &str) -> String {
+    let extra = Map::new().with("state", state).with("outcome", outcome);
+    let claims = token::claims(
+        token::ISS_MERGE,
+        token::AUD_TRICKLE,
+        sub,
+        jti,
+        iat,
+        300,
+        extra,
+    );
+    token::sign(&claims, secret.as_bytes()).unwrap_or_default()
+}
+
+fn resume(tok: &str, meta: Value) -> Value {
+    chain::plan(&input(
+        "continue",
+        meta,
+        true,
+        Map::new().with("session_token", tok),
+    ))
+    .to_value()
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_str)
+}
+
+#[test]
+fn single_product_person_is_migrated_at_once_and_fanned_out() {
+    let out = chain::plan(&input("execute", single_meta(), true, Map::new())).to_value();
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert_eq!(
+        out.get("set_app_metadata").and_then(|m| m.get("migrated")),
+        Some(&Value::Bool(true))
+    );
+    let fanout = out
+        .get("fanout")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(fanout.len(), 1);
+    assert_eq!(
+        fanout.first().and_then(|r| s(r, &["path"])),
+        Some("/trickle/accounts/p1/auth0-id")
+    );
+    assert_eq!(
+        fanout
+            .first()
+            .and_then(|r| s(r, &["body", "auth0_user_id"])),
+        Some(USER)
+    );
+}
+
+#[test]
+fn multi_product_person_is_redirected_with_a_bound_session_token() {
+    let out = chain::plan(&input("execute", multi_meta(None), true, Map::new())).to_value();
+    assert_eq!(s(&out, &["outcome"]), Some("redirect"), "{}", out.to_json());
+    assert_eq!(
+        s(&out, &["redirect", "url"]),
+        Some("https://merge.example.com/merge")
+    );
+    let tok = s(&out, &["redirect", "query", "session_token"]).unwrap_or("");
+    let want = token::Expected {
+        secret: SECRET.as_bytes(),
+        iss: token::ISS_TRICKLE,
+        aud: token::AUD_MERGE,
+        sub: USER,
+        state: None,
+        jti: Some("jti-aaaaaaaaaaaaaaaa"),
+        now: NOW,
+    };
+    let claims = token::verify(tok, &want).unwrap_or_else(|e| unreachable!("{e:?}"));
+    assert_eq!(claims.get("exp").and_then(Value::as_i64), Some(NOW + 900));
+    assert_eq!(
+        claims.get("unproven"),
+        Some(&j(r#"["collect","transfer"]"#))
+    );
+    let meta = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(s(&meta, &["merge", "jti"]), Some("jti-aaaaaaaaaaaaaaaa"));
+    assert_eq!(
+        meta.get("merge")
+            .and_then(|m| m.get("attempts"))
+            .and_then(Value::as_i64),
+        Some(1)
+    );
+    assert_eq!(
+        out.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(0),
+        "no fan-out before the merge"
+    );
+    // A reflected session token is refused at /continue (wrong issuer and audience).
+    let replay = resume(tok, multi_meta(Some("jti-aaaaaaaaaaaaaaaa")));
+    assert_eq!(s(&replay, &["outcome"]), Some("deny"));
+}
+
+#[test]
+fn resume_with_a_valid_token_merges_marks_migrated_and_fans_out_to_every_account() {
+    let tok = returning("merged", USER, "st-1", "jti-aaaaaaaaaaaaaaaa", NOW, SECRET);
+    let out = resume(&tok, multi_meta(Some("jti-aaaaaaaaaaaaaaaa")));
+    assert_eq!(s(&out, &["outcome"]), Some("continue"), "{}", out.to_json());
+    let set = out.get("set_app_metadata").cloned().unwrap_or_default();
+    assert_eq!(set.get("migrated"), Some(&Value::Bool(true)));
+    let accounts = set
+        .get("trickle")
+        .and_then(|t| t.get("accounts"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert!(accounts.iter().all(|a| a.get("proof").is_some()));
+    assert!(
+        set.get("trickle")
+            .and_then(|t| t.get("merge"))
+            .and_then(|m| m.get("jti"))
+            .is_none(),
+        "jti spent"
+    );
+    assert_eq!(
+        out.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(3)
+    );
+}
+
+#[test]
+fn resume_refuses_forged_expired_replayed_other_subject_and_other_state_tokens() {
+    let jti = "jti-aaaaaaaaaaaaaaaa";
+    let cases = [
+        (
+            "forged",
+            returning(
+                "merged",
+                USER,
+                "st-1",
+                jti,
+                NOW,
+                "another-secret-that-is-32-bytes!!",
+            ),
+            Some(jti),
+            "token.signature",
+        ),
+        (
+            "expired",
+            returning("merged", USER, "st-1", jti, NOW - 1000, SECRET),
+            Some(jti),
+            "token.expired",
+        ),
+        (
+            "replayed",
+            returning("merged", USER, "st-1", jti, NOW, SECRET),
+            None,
+            "token.jti",
+        ),
+        (
+            "stale jti",
+            returning("merged", USER, "st-1", "jti-bbbbbbbbbbbbbbbb", NOW, SECRET),
+            Some(jti),
+            "token.jti",
+        ),
+        (
+            "other subject",
+            returning("merged", "auth0|someone-else", "st-1", jti, NOW, SECRET),
+            Some(jti),
+            "token.subject",
+        ),
+        (
+            "other state",
+            returning("merged", USER, "st-2", jti, NOW, SECRET),
+            Some(jti),
+            "token.state",
+        ),
+        (
+            "garbage",
+            "not.a.token".to_owned(),
+            Some(jti),
+            "token.malformed",
+        ),
+        ("missing", String::new(), Some(jti), "token.malformed"),
+        (
+            "no outcome",
+            returning("maybe", USER, "st-1", jti, NOW, SECRET),
+            Some(jti),
+            "token.outcome",
+        ),
+    ];
+    for (name, tok, open, code) in cases {
+        let out = resume(&tok, multi_meta(open));
+        assert_eq!(
+            s(&out, &["outcome"]),
+            Some("deny"),
+            "{name}: {}",
+            out.to_json()
+        );
+        assert_eq!(s(&out, &["deny", "code"]), Some(code), "{name}");
+        assert!(
+            out.get("set_app_metadata")
+                .and_then(|m| m.get("migrated"))
+                .is_none(),
+            "{name}"
+        );
+        if open.is_some() {
+            // The open jti is spent, so the same token cannot be tried again.
+            let meta = out
+                .get("set_app_metadata")
+                .and_then(|m| m.get("trickle"))
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                meta.get("merge").and_then(|m| m.get("jti")).is_none(),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn skipping_lets_the_login_through_and_asks_again_next_time() {
+    let tok = returning("skipped", USER, "st-1", "jti-aaaaaaaaaaaaaaaa", NOW, SECRET);
+    let out = resume(&tok, multi_meta(Some("jti-aaaaaaaaaaaaaaaa")));
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert!(out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("migrated"))
+        .is_none());
+    let meta = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or_default();
+    // Next login: asked again, with a fresh jti and the attempt counted.
+    let mut app = Map::new();
+    app.insert("trickle", meta);
+    let next = chain::plan(&input(
+        "execute",
+        app.into(),
+        true,
+        Map::new().with("jti", "jti-cccccccccccccccc"),
+    ))
+    .to_value();
+    assert_eq!(s(&next, &["outcome"]), Some("redirect"));
+    assert_eq!(
+        next.get("set_app_metadata")
+            .and_then(|m| m.get("trickle"))
+            .and_then(|t| t.get("merge"))
+            .and_then(|m| m.get("attempts"))
+            .and_then(Value::as_i64),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_transaction_that_cannot_redirect_logs_in_with_the_proven_accounts_only() {
+    let out = chain::plan(&input("execute", multi_meta(None), false, Map::new())).to_value();
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert!(out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("migrated"))
+        .is_none());
+    assert_eq!(
+        out.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(0)
+    );
+}
+
+#[test]
+fn bulk_imported_users_skip_merge_detection() {
+    let meta = j(
+        r#"{"bulkImported":true,"trickle":{"v":1,"person_id":"x","accounts":[{"product":"paste","id":"p1","proof":"import"},{"product":"collect","id":"c1","proof":"import","fanout":true}]}}"#,
+    );
+    let out = chain::plan(&input("execute", meta, true, Map::new())).to_value();
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert_eq!(
+        out.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(1),
+        "only the unacknowledged account"
+    );
+    let bare = chain::plan(&input(
+        "execute",
+        j(r#"{"bulkImported":true}"#),
+        true,
+        Map::new(),
+    ))
+    .to_value();
+    assert_eq!(s(&bare, &["outcome"]), Some("continue"));
+}
+
+#[test]
+fn apply_records_acknowledgements_and_pending_lookups() {
+    let mut app = multi_meta(None);
+    if let Value::Object(m) = &mut app {
+        m.insert("migrated", true);
+        let mut t = m.get("trickle").cloned().unwrap_or_default();
+        if let Value::Object(tm) = &mut t {
+            tm.insert("pending", vec!["transfer"]);
+            tm.insert("accounts", j(r#"[{"product":"paste","id":"p2","proof":"password"},{"product":"collect","id":"c7","proof":"merge"}]"#));
+        }
+        m.insert("trickle", t);
+    }
+    let apply_in = Map::new()
+        .with("user", Map::new().with("user_id", USER).with("email", "Multi@example.com").with("app_metadata", app))
+        .with("fanout", j(r#"[{"product":"paste","account":"p2","ok":true},{"product":"collect","account":"c7","ok":false}]"#))
+        .with("lookups", j(r#"[{"name":"transfer","accounts":[{"id":"t9","email":"multi@example.com"},{"id":"t10","email":"other@example.com"}]}]"#));
+    let out = chain::apply(
+        &ApplyInput::from_value(&apply_in.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
+    )
+    .to_value();
+    let set = out.get("set_app_metadata").cloned().unwrap_or_default();
+    let meta = set.get("trickle").cloned().unwrap_or_default();
+    assert_eq!(
+        meta.get("accounts"),
+        Some(&j(
+            r#"[{"product":"paste","id":"p2","proof":"password","fanout":true},{"product":"collect","id":"c7","proof":"merge"},{"product":"transfer","id":"t9"}]"#
+        ))
+    );
+    assert!(meta.get("pending").is_none());
+    assert_eq!(
+        set.get("migrated"),
+        Some(&Value::Bool(false)),
+        "a newly found account must be proven first"
+    );
+}
+
+#[test]
+fn missing_metadata_is_repaired_from_the_products() {
+    let out = chain::plan(&input("execute", j("{}"), true, Map::new())).to_value();
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert_eq!(
+        out.get("lookups"),
+        Some(&j(r#"["paste","collect","transfer"]"#))
+    );
+    let apply_in = Map::new()
+        .with("user", Map::new().with("user_id", USER).with("email", "solo@example.com").with("app_metadata", j("{}")))
+        .with("lookups", j(r#"[{"name":"paste","accounts":[{"id":"p1","email":"solo@example.com"}]},{"name":"collect","accounts":[]},{"name":"transfer","accounts":[]}]"#));
+    let out = chain::apply(
+        &ApplyInput::from_value(&apply_in.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
+    )
+    .to_value();
+    let accounts = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(
+        accounts,
+        Some(j(r#"[{"product":"paste","id":"p1","proof":"password"}]"#))
+    );
+}
+
+#[test]
+fn misconfiguration_never_locks_anyone_out() {
+    let short = Map::new().with(
+        "config",
+        Map::new()
+            .with("products", vec!["paste"])
+            .with("merge_url", "https://m")
+            .with("token_secret", "short"),
+    );
+    let out = chain::plan(&input("execute", multi_meta(None), true, short)).to_value();
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    let ev = out
+        .get("events")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(s(&ev, &["code"]), Some("config.token_secret"));
+}
+
+#[test]
+fn other_connections_pass_untouched() {
+    let mut i = input("execute", multi_meta(None), true, Map::new());
+    i.config.connection = Some("trickle".into());
+    i.transaction.connection = Some("google-oauth2".into());
+    let out = chain::plan(&i).to_value();
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert!(out
+        .get("set_app_metadata")
+        .and_then(Value::as_object)
+        .is_some_and(Map::is_empty));
+}
