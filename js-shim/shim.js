@@ -1,0 +1,237 @@
+// trickle's shim: loads the wasm core, guards every call, and does the I/O.
+//
+// This file is inlined verbatim into every Auth0 artefact, including custom-DB scripts and Rules,
+// which Auth0 evaluates as a single function expression. So everything above the end marker is
+// plain function declarations and `var`s that work inside a function body, on Node 18 and 22,
+// with only the runtime's globals (fetch, AbortController, Buffer, require of core modules).
+// Nothing here throws: every public function returns a result object or a settled promise.
+
+/**
+ * Creates a guarded handle on one wasm build.
+ * @param {string} wasmBase64 brotli-compressed wasm, base64
+ * @param {function} glueFactory returns a fresh wasm-bindgen glue object (no-modules target)
+ * @param {object} cache an object that outlives calls (`global` in scripts, module scope in Actions)
+ * @param {string} cacheKey where to keep the compiled module on `cache`
+ */
+function trickleCore(wasmBase64, glueFactory, cache, cacheKey) {
+  var slot = cache[cacheKey] || (cache[cacheKey] = { module: null, glue: null, loads: 0, traps: 0 });
+
+  function load() {
+    if (slot.glue) return slot.glue;
+    if (!slot.module) {
+      var zlib = require('zlib');
+      var bytes = zlib.brotliDecompressSync(Buffer.from(wasmBase64, 'base64'));
+      slot.module = new WebAssembly.Module(bytes);
+    }
+    var glue = glueFactory();
+    glue.initSync({ module: slot.module });
+    slot.loads += 1;
+    slot.glue = glue;
+    return glue;
+  }
+
+  /**
+   * Calls an export with a JSON-able input; returns the parsed answer, or
+   * `{outcome: 'error', error: {code, message}}` when the wasm could not answer.
+   */
+  function call(name, input) {
+    var glue;
+    try {
+      glue = load();
+    } catch (e) {
+      slot.glue = null;
+      return trickleFailure('shim.load', 'the trickle core could not be loaded: ' + trickleMessage(e));
+    }
+    if (typeof glue[name] !== 'function') {
+      return trickleFailure('shim.no_export', 'this build has no ' + name);
+    }
+    var text;
+    try {
+      text = glue[name](typeof input === 'string' ? input : JSON.stringify(input));
+    } catch (e) {
+      // After a trap the instance's memory may be inconsistent: drop it, the next call gets a
+      // fresh instance of the same compiled module.
+      slot.glue = null;
+      slot.traps += 1;
+      return trickleFailure('shim.trap', 'the trickle core failed: ' + trickleMessage(e));
+    }
+    if (text === undefined) return { outcome: 'ok' };
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      return trickleFailure('shim.output', 'the trickle core answered with invalid JSON');
+    }
+  }
+
+  return { call: call, stats: function () { return { loads: slot.loads, traps: slot.traps }; } };
+}
+
+function trickleFailure(code, message) {
+  return { outcome: 'error', error: { code: code, message: message }, events: [] };
+}
+
+function trickleMessage(e) {
+  try {
+    return String((e && e.message) || e).slice(0, 200);
+  } catch (_) {
+    return 'unknown error';
+  }
+}
+
+/** Calls `callback` exactly once, later, outside any try block or promise chain of ours. */
+function trickleOnce(callback) {
+  var called = false;
+  return function () {
+    if (called) return false;
+    called = true;
+    var args = arguments;
+    var fire = function () { callback.apply(null, args); };
+    if (typeof process !== 'undefined' && process.nextTick) process.nextTick(fire);
+    else setTimeout(fire, 0);
+    return true;
+  };
+}
+
+/** Writes one structured log line. Events never carry passwords, hashes, tokens or secrets. */
+function trickleLog(stage, data) {
+  try {
+    var line = { trickle: stage };
+    for (var k in data) if (Object.prototype.hasOwnProperty.call(data, k)) line[k] = data[k];
+    console.log(JSON.stringify(line));
+  } catch (_) {
+    // logging must never break a login
+  }
+}
+
+/**
+ * Reads trickle's settings from Action secrets or a script's `configuration`.
+ * Returns `{ok: true, products, mergeUrl, tokenSecret, fanoutBudgetMs, lookupTimeoutMs, connection}`
+ * or `{ok: false, error: {code, message}}`.
+ */
+function trickleConfig(source) {
+  var bad = function (code, message) { return { ok: false, error: { code: code, message: message } }; };
+  if (!source || typeof source !== 'object') return bad('config.missing', 'no configuration/secrets object');
+  var products;
+  try {
+    products = typeof source.TRICKLE_PRODUCTS === 'string' ? JSON.parse(source.TRICKLE_PRODUCTS) : source.TRICKLE_PRODUCTS;
+  } catch (e) {
+    return bad('config.products', 'TRICKLE_PRODUCTS is not valid JSON');
+  }
+  if (!Array.isArray(products) || products.length === 0) {
+    return bad('config.products', 'TRICKLE_PRODUCTS must be a non-empty JSON array of {name, url, token}');
+  }
+  var seen = {};
+  for (var i = 0; i < products.length; i++) {
+    var p = products[i];
+    if (!p || typeof p.name !== 'string' || !p.name || typeof p.url !== 'string' || !/^https?:\/\//.test(p.url)) {
+      return bad('config.products', 'TRICKLE_PRODUCTS[' + i + '] needs a name and an http(s) url');
+    }
+    if (seen[p.name]) return bad('config.products', 'TRICKLE_PRODUCTS names ' + p.name + ' twice');
+    seen[p.name] = true;
+  }
+  var num = function (v, dflt, min, max) {
+    var n = Number(v);
+    return v === undefined || v === null || v === '' || !isFinite(n) ? dflt : Math.min(max, Math.max(min, n));
+  };
+  return {
+    ok: true,
+    products: products.map(function (p) {
+      return { name: p.name, url: p.url.replace(/\/+$/, ''), token: typeof p.token === 'string' ? p.token : '' };
+    }),
+    mergeUrl: typeof source.TRICKLE_MERGE_URL === 'string' ? source.TRICKLE_MERGE_URL : '',
+    tokenSecret: typeof source.TRICKLE_TOKEN_SECRET === 'string' ? source.TRICKLE_TOKEN_SECRET : '',
+    connection: typeof source.TRICKLE_CONNECTION === 'string' && source.TRICKLE_CONNECTION ? source.TRICKLE_CONNECTION : null,
+    fanoutBudgetMs: num(source.TRICKLE_FANOUT_BUDGET_MS, 2000, 50, 15000),
+    lookupTimeoutMs: num(source.TRICKLE_LOOKUP_TIMEOUT_MS, 4000, 50, 15000)
+  };
+}
+
+/**
+ * One HTTP request with a timeout. Resolves (never rejects) to
+ * `{ok, status, body}` or `{ok: false, status: 0, error}`.
+ */
+function trickleFetch(url, options, timeoutMs) {
+  var controller = new AbortController();
+  var timer = setTimeout(function () { controller.abort(); }, Math.max(1, timeoutMs));
+  var init = { method: options.method || 'GET', headers: options.headers || {}, signal: controller.signal };
+  if (options.body !== undefined) {
+    init.body = JSON.stringify(options.body);
+    init.headers['content-type'] = 'application/json';
+  }
+  var started;
+  try {
+    started = fetch(url, init);
+  } catch (e) {
+    clearTimeout(timer);
+    return Promise.resolve({ ok: false, status: 0, error: 'fetch: ' + trickleMessage(e) });
+  }
+  return Promise.resolve(started)
+    .then(function (res) {
+      return res.text().then(function (text) {
+        var body = null;
+        try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
+        return { ok: res.status >= 200 && res.status < 300, status: res.status, body: body };
+      });
+    })
+    .then(null, function (e) {
+      var aborted = controller.signal.aborted;
+      return { ok: false, status: 0, error: aborted ? 'timeout after ' + timeoutMs + ' ms' : 'network: ' + trickleMessage(e) };
+    })
+    .then(function (r) { clearTimeout(timer); return r; });
+}
+
+function trickleAuth(product) {
+  return product.token ? { authorization: 'Bearer ' + product.token, accept: 'application/json' } : { accept: 'application/json' };
+}
+
+/** Looks `email` up in every product in parallel: `[{name, accounts}|{name, error}]`, in order. */
+function trickleLookup(products, email, timeoutMs) {
+  return Promise.all(products.map(function (p) {
+    var url = p.url + '/trickle/accounts?email=' + encodeURIComponent(email);
+    return trickleFetch(url, { headers: trickleAuth(p) }, timeoutMs).then(function (r) {
+      if (r.status === 404) return { name: p.name, accounts: [] };
+      if (r.ok && r.body && Array.isArray(r.body.accounts)) return { name: p.name, accounts: r.body.accounts };
+      return { name: p.name, error: r.error || (r.ok ? 'malformed answer' : 'HTTP ' + r.status) };
+    });
+  }));
+}
+
+/**
+ * Runs fan-out requests and pending look-ups in parallel within one time budget. Whatever has
+ * not answered when the budget runs out counts as failed and is retried at the next login.
+ */
+function trickleFanout(products, plan, email, budgetMs) {
+  var byName = {};
+  products.forEach(function (p) { byName[p.name] = p; });
+  var deadline = Date.now() + budgetMs;
+  var left = function () { return Math.max(1, deadline - Date.now()); };
+  var fanout = (plan.fanout || []).map(function (req) {
+    var p = byName[req.product];
+    if (!p) return Promise.resolve({ product: req.product, account: req.account, ok: false });
+    return trickleFetch(p.url + req.path, { method: req.method, headers: trickleAuth(p), body: req.body }, left())
+      .then(function (r) { return { product: req.product, account: req.account, ok: r.ok }; });
+  });
+  var lookupProducts = (plan.lookups || []).map(function (n) { return byName[n]; }).filter(Boolean);
+  var lookups = email && lookupProducts.length ? trickleLookup(lookupProducts, email, left()) : Promise.resolve([]);
+  return Promise.all([Promise.all(fanout), lookups]).then(function (r) { return { fanout: r[0], lookups: r[1] }; });
+}
+
+/** A random id for a session token's `jti` (128 bits, hex). */
+function trickleJti() {
+  return require('crypto').randomBytes(16).toString('hex');
+}
+
+// @end-inline: below this line only for Node's module system (the bundler drops it).
+if (typeof module !== 'undefined' && module.exports) {
+  module.exports = {
+    trickleCore: trickleCore,
+    trickleOnce: trickleOnce,
+    trickleConfig: trickleConfig,
+    trickleFetch: trickleFetch,
+    trickleLookup: trickleLookup,
+    trickleFanout: trickleFanout,
+    trickleJti: trickleJti,
+    trickleLog: trickleLog,
+    trickleFailure: trickleFailure
+  };
+}

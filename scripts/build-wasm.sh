@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the three wasm variants with wasm-pack and shrinks them with binaryen's wasm-opt (npm).
+#   pkg/login: custom-DB scripts (password verification)
+#   pkg/chain: post-login Action and Rules (tokens, metadata, fan-out)
+#   pkg/full:  the Node tools (simulator, merge service, CLI, benchmarks)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OPT=node_modules/.bin/wasm-opt
+# strip = true drops the target_features section, so the features rustc used are named here.
+FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+          --enable-mutable-globals --enable-reference-types --enable-multivalue)
+build() {
+  local name=$1; shift
+  wasm-pack --quiet build --release --target no-modules --no-typescript --no-pack \
+    --out-dir "pkg/$name" "$@" >/dev/null
+  "$OPT" -Oz "${FEATURES[@]}" "pkg/$name/trickle_bg.wasm" -o "pkg/$name/trickle_bg.wasm"
+  printf '  pkg/%-6s %7d bytes of wasm\n' "$name" "$(wc -c < "pkg/$name/trickle_bg.wasm")"
+}
+build login -- --no-default-features --features login
+build chain -- --no-default-features --features chain
+build full

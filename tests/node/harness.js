@@ -1,0 +1,203 @@
+// An Auth0-like sandbox for the built artefacts, and real HTTP product servers.
+//
+// Scripts and Rules are compiled the way the platform compiles them: `return <file text>` in a
+// fresh context whose globals are the runtime's (configuration, WrongUsernameOrPasswordError,
+// auth0, require of core modules, fetch, …). Actions are loaded as CommonJS modules in a context
+// of their own. Every callback is counted, so a test can assert "exactly once".
+'use strict';
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const vm = require('vm');
+const crypto = require('crypto');
+
+const ROOT = path.join(__dirname, '..', '..');
+const DIST = path.join(ROOT, 'dist', 'auth0');
+const FIXTURES = path.join(ROOT, 'tests', 'fixtures');
+const fixture = (name) => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8'));
+
+class WrongUsernameOrPasswordError extends Error {
+  constructor(email, message) { super(message); this.name = 'WrongUsernameOrPasswordError'; this.email = email; }
+}
+class ValidationError extends Error {
+  constructor(code, message) { super(message); this.name = 'ValidationError'; this.code = code; }
+}
+class UnauthorizedError extends Error {
+  constructor(message) { super(message); this.name = 'UnauthorizedError'; }
+}
+
+const ALLOWED_MODULES = new Set(['zlib', 'crypto', 'buffer', 'url', 'util', 'querystring']);
+
+/** A fresh "container": a vm context with the runtime's globals. */
+function container(extra = {}) {
+  const logs = [];
+  const sandbox = {
+    console: { log: (...a) => logs.push(a.join(' ')), error: (...a) => logs.push(a.join(' ')), warn: (...a) => logs.push(a.join(' ')) },
+    Buffer, URL, URLSearchParams, TextEncoder, TextDecoder, AbortController, fetch,
+    setTimeout, clearTimeout, setImmediate, clearImmediate,
+    process: { nextTick: process.nextTick.bind(process), env: {}, version: process.version },
+    require: (name) => {
+      const bare = String(name).replace(/^node:/, '');
+      if (!ALLOWED_MODULES.has(bare)) throw new Error(`module ${name} is not available in this runtime`);
+      return require(bare);
+    },
+    WrongUsernameOrPasswordError, ValidationError, UnauthorizedError,
+    ...extra
+  };
+  sandbox.global = sandbox;
+  const context = vm.createContext(sandbox);
+  return { context, sandbox, logs };
+}
+
+/** Compiles a custom-DB script or Rule as the platform does: `return <text>`. */
+function compileScript(file, ctr) {
+  const text = fs.readFileSync(path.join(DIST, file), 'utf8');
+  const outer = vm.compileFunction('return ' + text, [], { parsingContext: ctr.context });
+  return outer();
+}
+
+/** Loads an Action as a CommonJS module in its own container. */
+function loadAction(file, ctr) {
+  const text = fs.readFileSync(path.join(DIST, file), 'utf8');
+  const module = { exports: {} };
+  const fn = vm.compileFunction(text, ['exports', 'require', 'module'], { parsingContext: ctr.context });
+  fn(module.exports, ctr.sandbox.require, module);
+  return module.exports;
+}
+
+/**
+ * Calls a callback-style script and resolves with the callback's arguments once it is called,
+ * then waits a little longer to catch a second call. Rejects if it is never called.
+ */
+function invoke(fn, args, { timeoutMs = 15000, settleMs = 30 } = {}) {
+  return new Promise((resolve, reject) => {
+    const calls = [];
+    let timer = setTimeout(() => reject(new Error('callback never called')), timeoutMs);
+    const callback = (...cbArgs) => {
+      calls.push(cbArgs);
+      if (calls.length === 1) {
+        clearTimeout(timer);
+        setTimeout(() => resolve({ args: calls[0], calls: calls.length }), settleMs);
+      }
+    };
+    try {
+      fn(...args, callback);
+    } catch (e) {
+      clearTimeout(timer);
+      reject(new Error('the script threw into the host: ' + e.message));
+    }
+  });
+}
+
+/** A product service implementing docs/product-api.md, on a real HTTP server. */
+async function productServer(name, accounts, { token = `tok-${name}` } = {}) {
+  const state = { mode: 'up', delayMs: 0, calls: [], auth0Ids: {}, accounts };
+  const norm = (e) => String(e || '').trim().toLowerCase();
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    state.calls.push(`${req.method} ${url.pathname}`);
+    const send = (status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(body === undefined ? '' : JSON.stringify(body));
+    };
+    if (state.mode === 'hang') return; // never answers: the caller's timeout must fire
+    if (state.mode === 'down') return send(503, { error: 'unavailable' });
+    if (req.headers.authorization !== `Bearer ${token}`) return send(401, { error: 'unauthorized' });
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => setTimeout(() => {
+      if (req.method === 'GET' && url.pathname === '/trickle/accounts') {
+        const email = norm(url.searchParams.get('email'));
+        return send(200, { accounts: state.accounts.filter((a) => norm(a.email) === email) });
+      }
+      const m = url.pathname.match(/^\/trickle\/accounts\/([^/]+)\/auth0-id$/);
+      if (req.method === 'PUT' && m) {
+        const id = decodeURIComponent(m[1]);
+        if (!state.accounts.some((a) => a.id === id)) return send(404, { error: 'no such account' });
+        let parsed;
+        try { parsed = JSON.parse(body); } catch (_) { return send(400, { error: 'bad json' }); }
+        if (!/^auth0\|/.test(parsed.auth0_user_id || '')) return send(400, { error: 'bad auth0_user_id' });
+        state.auth0Ids[id] = parsed.auth0_user_id;
+        return send(204);
+      }
+      send(404, { error: 'not found' });
+    }, state.delayMs));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return { name, url, token, state, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+/** Starts the three fixture products. */
+async function fixtureProducts() {
+  const data = fixture('accounts.json');
+  const products = [];
+  for (const name of data.products) products.push(await productServer(name, data.accounts[name]));
+  const config = {
+    TRICKLE_PRODUCTS: JSON.stringify(products.map((p) => ({ name: p.name, url: p.url, token: p.token }))),
+    TRICKLE_LOOKUP_TIMEOUT_MS: '800',
+    TRICKLE_FANOUT_BUDGET_MS: '800',
+    TRICKLE_MERGE_URL: 'https://merge.example.test/merge',
+    TRICKLE_TOKEN_SECRET: 'test-secret-0123456789-0123456789-abcdef'
+  };
+  const byName = Object.fromEntries(products.map((p) => [p.name, p]));
+  return { products, byName, config, close: () => Promise.all(products.map((p) => p.close())) };
+}
+
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+
+/** An HS256 JWT made with node:crypto, independent of the wasm's implementation. */
+function hs256(claims, secret, header = { alg: 'HS256', typ: 'JWT' }) {
+  const input = b64url(JSON.stringify(header)) + '.' + b64url(JSON.stringify(claims));
+  return input + '.' + b64url(crypto.createHmac('sha256', secret).update(input).digest());
+}
+
+function decodeJwt(token) {
+  const [, payload] = token.split('.');
+  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+}
+
+/**
+ * A small stand-in for the tenant's post-login pipeline around the Action: builds `event` and
+ * `api`, runs the handler, and applies metadata writes to the stored user the way the platform
+ * does (batched, top-level keys merged, null deletes).
+ */
+function actionRunner(actionExports, secrets) {
+  return async function run(phase, user, { canRedirect = true, query = {}, body = {}, connection = 'trickle', protocol = 'oidc-basic-profile' } = {}) {
+    const writes = {};
+    const result = { redirect: null, denied: null, threw: null };
+    const event = {
+      user: JSON.parse(JSON.stringify(user)),
+      secrets,
+      connection: { name: connection, strategy: 'auth0' },
+      transaction: { protocol },
+      request: { query, body, ip: '127.0.0.1' }
+    };
+    const api = {
+      user: { setAppMetadata: (k, v) => { writes[k] = v; }, setUserMetadata: () => {} },
+      redirect: {
+        canRedirect: () => canRedirect,
+        sendUserTo: (url, opts) => { result.redirect = { url, query: (opts && opts.query) || {} }; }
+      },
+      access: { deny: (reason) => { result.denied = reason; } }
+    };
+    const handler = phase === 'continue' ? actionExports.onContinuePostLogin : actionExports.onExecutePostLogin;
+    try {
+      await handler(event, api);
+    } catch (e) {
+      result.threw = e;
+    }
+    user.app_metadata = user.app_metadata || {};
+    for (const [k, v] of Object.entries(writes)) {
+      if (v === null) delete user.app_metadata[k];
+      else user.app_metadata[k] = v;
+    }
+    result.writes = writes;
+    return result;
+  };
+}
+
+module.exports = {
+  ROOT, DIST, fixture, container, compileScript, loadAction, invoke, productServer, fixtureProducts,
+  hs256, decodeJwt, actionRunner, WrongUsernameOrPasswordError, UnauthorizedError
+};
