@@ -254,6 +254,19 @@ fn read_meta(app: &Map, events: &mut Vec<Event>) -> Option<PersonMeta> {
     }
 }
 
+/// Product names of `accounts`, each once, in first-seen order.
+fn unique_products<'a>(
+    accounts: impl Iterator<Item = &'a crate::person::AccountRef>,
+) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for a in accounts {
+        if !out.contains(&a.product) {
+            out.push(a.product.clone());
+        }
+    }
+    out
+}
+
 fn valid_jti(j: &str) -> bool {
     (16..=128).contains(&j.len())
         && j.bytes()
@@ -448,7 +461,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             events.push(Event::new("bulk_imported_skip"));
         }
         Phase::Execute => {
-            let unproven: Vec<String> = meta.unproven().map(|a| a.product.clone()).collect();
+            let unproven = unique_products(meta.unproven());
             if unproven.is_empty() {
                 if !repair {
                     migrated = true;
@@ -467,9 +480,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                             ..Plan::pass(vec![])
                         };
                     };
-                    let mut products: Vec<String> =
-                        meta.accounts.iter().map(|a| a.product.clone()).collect();
-                    products.dedup();
+                    let products = unique_products(meta.accounts.iter());
                     let mut extra = Map::new();
                     extra.insert("email", input.user.email.clone());
                     extra.insert("products", products);
