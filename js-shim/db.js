@@ -18,7 +18,7 @@ function trickleDb(kind, email, password, configuration, callback, env) {
     if (d.outcome === 'profile') return done(null, d.profile);
     if (kind === 'login' && (d.outcome === 'wrong_credentials' || d.outcome === 'invalid')) return done(wrong());
     if (kind === 'get_user' && (d.outcome === 'not_found' || d.outcome === 'invalid')) return done(null);
-    return done(new Error('trickle: ' + ((d.error && d.error.message) || 'the products could not be asked') + ' Please try again.'));
+    return done(new Error('trickle: ' + ((d.error && d.error.message) || 'the products could not be asked; try again')));
   };
   try {
     if (typeof email !== 'string' || (kind === 'login' && typeof password !== 'string')) {

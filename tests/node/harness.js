@@ -174,7 +174,8 @@ function actionRunner(actionExports, secrets) {
       request: { query, body, ip: '127.0.0.1' }
     };
     const api = {
-      user: { setAppMetadata: (k, v) => { writes[k] = v; }, setUserMetadata: () => {} },
+      // The platform stores metadata as JSON: copy it out of the Action's realm.
+      user: { setAppMetadata: (k, v) => { writes[k] = v === null ? null : JSON.parse(JSON.stringify(v)); }, setUserMetadata: () => {} },
       redirect: {
         canRedirect: () => canRedirect,
         sendUserTo: (url, opts) => { result.redirect = { url, query: (opts && opts.query) || {} }; }
@@ -197,7 +198,21 @@ function actionRunner(actionExports, secrets) {
   };
 }
 
+/** True for an error made in any realm (scripts create theirs inside their own context). */
+function isError(e) {
+  return !!e && typeof e === 'object' && typeof e.message === 'string' && typeof e.name === 'string';
+}
+
+/** A retryable error: an Error that is not "wrong email or password". */
+function isRetryError(e) {
+  return isError(e) && !(e instanceof WrongUsernameOrPasswordError) && e.name !== 'WrongUsernameOrPasswordError';
+}
+
+/** Copies a value made in another realm into this one (deepStrictEqual compares prototypes). */
+const plain = (x) => (x === undefined ? undefined : JSON.parse(JSON.stringify(x)));
+
 module.exports = {
+  isError, isRetryError, plain,
   ROOT, DIST, fixture, container, compileScript, loadAction, invoke, productServer, fixtureProducts,
   hs256, decodeJwt, actionRunner, WrongUsernameOrPasswordError, UnauthorizedError
 };

@@ -1,0 +1,169 @@
+// The built custom-DB scripts (dist/auth0/database-connections/trickle/*.js), compiled the way
+// Auth0 compiles them, against real HTTP product servers and the shared fixtures.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness');
+
+const cases = h.fixture('login-cases.json');
+let fx;
+test.before(async () => { fx = await h.fixtureProducts(); });
+test.after(async () => { await fx.close(); });
+
+function setDown(names = [], mode = 'down') {
+  for (const p of fx.products) p.state.mode = names.includes(p.name) ? mode : 'up';
+}
+
+function pairs(profile, proven) {
+  return profile.app_metadata.trickle.accounts.filter((a) => (a.proof !== undefined) === proven).map((a) => `${a.product}:${a.id}`);
+}
+
+function checkProfile(name, expect, raw) {
+  const profile = h.plain(raw);
+  for (const key of ['user_id', 'email_verified', 'name']) {
+    if (key in expect) assert.equal(profile[key], expect[key], `${name}: ${key}`);
+  }
+  if (expect.proven) {
+    assert.deepEqual(pairs(profile, true), expect.proven, `${name}: proven`);
+    assert.deepEqual(pairs(profile, false), expect.unproven, `${name}: unproven`);
+  }
+  if (expect.pending) assert.deepEqual(profile.app_metadata.trickle.pending || [], expect.pending, `${name}: pending`);
+  if (expect.mfa) assert.deepEqual((profile.mfa_factors || []).map((f) => f.totp.secret), expect.mfa, `${name}: mfa`);
+  assert.ok(JSON.stringify(profile).length < 10000, 'profile stays under 10 kB');
+}
+
+for (const c of cases.login) {
+  test(`login: ${c.name}`, async () => {
+    setDown(c.down);
+    const ctr = h.container({ configuration: fx.config });
+    const login = h.compileScript('database-connections/trickle/login.js', ctr);
+    const { args, calls } = await h.invoke(login, [c.email, c.password]);
+    assert.equal(calls, 1, 'callback exactly once');
+    const [err, profile] = args;
+    const outcome = c.expect.outcome;
+    if (outcome === 'profile') {
+      assert.equal(err, null, `${c.name}: ${err && err.message}`);
+      checkProfile(c.name, c.expect, profile);
+    } else if (outcome === 'wrong_credentials' || outcome === 'invalid') {
+      assert.ok(err instanceof h.WrongUsernameOrPasswordError, `${c.name}: ${err}`);
+      assert.equal(profile, undefined);
+    } else if (outcome === 'retry') {
+      assert.ok(h.isRetryError(err), `${c.name}: ${err}`);
+    }
+    if (c.expect.event) assert.ok(ctr.logs.some((l) => l.includes(`"event":"${c.expect.event}"`)), ctr.logs.join('\n'));
+    // Neither the password nor any hash ever reaches the log.
+    const log = ctr.logs.join('\n');
+    assert.ok(!log.includes(c.password) || c.password.length < 4, 'password in the log');
+    assert.ok(!log.includes('$2b$'), 'hash in the log');
+  });
+}
+
+for (const c of cases.get_user) {
+  test(`getUser: ${c.name}`, async () => {
+    setDown(c.down);
+    const ctr = h.container({ configuration: fx.config });
+    const getUser = h.compileScript('database-connections/trickle/get_user.js', ctr);
+    const { args, calls } = await h.invoke(getUser, [c.email]);
+    assert.equal(calls, 1);
+    const [err, profile] = args;
+    if (c.expect.outcome === 'profile') {
+      assert.equal(err, null);
+      checkProfile(c.name, c.expect, profile);
+    } else if (c.expect.outcome === 'not_found') {
+      assert.equal(err, null);
+      assert.equal(profile, undefined);
+    } else {
+      assert.ok(h.isRetryError(err), String(err));
+    }
+  });
+}
+
+test('login and getUser give the same person id whichever password matched', async () => {
+  setDown([]);
+  const ctr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', ctr);
+  const getUser = h.compileScript('database-connections/trickle/get_user.js', ctr);
+  const ids = new Set();
+  for (const pw of ['multi-paste-pass', 'multi-collect-pass', 'multi-transfer-pass']) {
+    const { args } = await h.invoke(login, ['multi@example.com', pw]);
+    ids.add(args[1].user_id);
+  }
+  ids.add((await h.invoke(getUser, ['MULTI@example.com'])).args[1].user_id);
+  assert.equal(ids.size, 1, [...ids].join(' '));
+});
+
+test('a product that times out during look-up: the login still succeeds with a pending check', async () => {
+  setDown(['transfer'], 'hang');
+  const ctr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', ctr);
+  const { args, calls } = await h.invoke(login, ['multi@example.com', 'multi-paste-pass']);
+  assert.equal(calls, 1);
+  assert.equal(args[0], null);
+  assert.deepEqual(h.plain(args[1].app_metadata.trickle.pending), ['transfer']);
+  // The same timeout with a wrong password is a retryable error, never "wrong password".
+  const wrong = await h.invoke(login, ['multi@example.com', 'nope']);
+  assert.ok(h.isRetryError(wrong.args[0]), String(wrong.args[0]));
+  setDown([]);
+});
+
+test('malformed input and configuration: never a throw, callback exactly once, a clear error', async () => {
+  setDown([]);
+  const bad = [
+    { configuration: undefined, args: ['solo@example.com', 'solo-pass'], want: /config\.missing|configuration/ },
+    { configuration: { TRICKLE_PRODUCTS: 'not json' }, args: ['solo@example.com', 'solo-pass'], want: /TRICKLE_PRODUCTS is not valid JSON/ },
+    { configuration: { TRICKLE_PRODUCTS: '[]' }, args: ['solo@example.com', 'solo-pass'], want: /non-empty/ },
+    { configuration: { TRICKLE_PRODUCTS: '[{"name":"x","url":"ftp://x"}]' }, args: ['solo@example.com', 'solo-pass'], want: /http\(s\) url/ },
+    { configuration: fx.config, args: [null, 'x'], wrongCredentials: true },
+    { configuration: fx.config, args: [{ email: 1 }, 42], wrongCredentials: true },
+    { configuration: fx.config, args: ['x'.repeat(300) + '@example.com', 'x'], wrongCredentials: true },
+    { configuration: fx.config, args: ['solo@example.com', 'x'.repeat(5000)], wrongCredentials: true }
+  ];
+  for (const b of bad) {
+    const ctr = h.container({ configuration: b.configuration });
+    const login = h.compileScript('database-connections/trickle/login.js', ctr);
+    const { args, calls } = await h.invoke(login, b.args);
+    assert.equal(calls, 1);
+    if (b.wrongCredentials) {
+      assert.ok(args[0] instanceof h.WrongUsernameOrPasswordError, String(args[0]));
+    } else {
+      assert.ok(h.isRetryError(args[0]), String(args[0]));
+      assert.match(args[0].message + ctr.logs.join('\n'), b.want);
+    }
+  }
+});
+
+test('a product answering garbage is treated as unavailable, not as "no account"', async () => {
+  setDown([]);
+  const server = await h.productServer('paste', []);
+  const original = server.state.accounts;
+  server.state.accounts = { filter: () => 'not an array' };
+  const config = { ...fx.config, TRICKLE_PRODUCTS: JSON.stringify([{ name: 'paste', url: server.url, token: server.token }]) };
+  const ctr = h.container({ configuration: config });
+  const login = h.compileScript('database-connections/trickle/login.js', ctr);
+  const { args } = await h.invoke(login, ['solo@example.com', 'solo-pass']);
+  assert.ok(h.isRetryError(args[0]), String(args[0]));
+  server.state.accounts = original;
+  await server.close();
+});
+
+test('a wasm trap fails that call cleanly, and the next call runs on a fresh instance', async () => {
+  setDown([]);
+  const ctr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', ctr);
+  const first = await h.invoke(login, ['solo@example.com', 'solo-pass']);
+  assert.equal(first.args[0], null);
+  const key = Object.keys(ctr.sandbox).find((k) => k.startsWith('trickle-login-'));
+  const slot = ctr.sandbox[key];
+  assert.equal(slot.loads, 1);
+  // The next call into the instance hits a real `unreachable` inside the wasm.
+  const real = slot.glue;
+  slot.glue = new Proxy(real, { get: (t, p) => (p === 'login' ? () => real.trap() : t[p]) });
+  const trapped = await h.invoke(login, ['solo@example.com', 'solo-pass']);
+  assert.equal(trapped.calls, 1);
+  assert.ok(h.isRetryError(trapped.args[0]) && /failed/.test(trapped.args[0].message), String(trapped.args[0]));
+  assert.equal(slot.traps, 1);
+  const after = await h.invoke(login, ['solo@example.com', 'solo-pass']);
+  assert.equal(after.args[0], null);
+  assert.equal(after.args[1].user_id, first.args[1].user_id);
+  assert.equal(slot.loads, 2, 'a fresh instance was made');
+});

@@ -1,0 +1,288 @@
+// The built post-login Action and legacy Rule, driven through whole logins: the custom-DB login
+// script creates the user, then the chain runs against real HTTP product servers. The merge
+// service's answer is an HS256 token made here with node:crypto, independently of the wasm.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness');
+
+let fx;
+test.before(async () => { fx = await h.fixtureProducts(); });
+test.after(async () => { await fx.close(); });
+
+const SECRET = () => fx.config.TRICKLE_TOKEN_SECRET;
+const now = () => Math.floor(Date.now() / 1000);
+
+function up() {
+  for (const p of fx.products) { p.state.mode = 'up'; p.state.auth0Ids = {}; }
+}
+
+/** A tenant: the user store, the DB login script and the Action, as the platform chains them. */
+function tenant({ secrets = fx.config } = {}) {
+  const dbCtr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', dbCtr);
+  const actionCtr = h.container();
+  const action = h.loadAction('actions/trickle-post-login/code.js', actionCtr);
+  const run = h.actionRunner(action, secrets);
+  const store = {};
+  return {
+    store, run, logs: actionCtr.logs,
+    async signIn(email, password, opts = {}) {
+      let user = store[email];
+      if (!user) {
+        const { args, calls } = await h.invoke(login, [email, password]);
+        assert.equal(calls, 1);
+        if (args[0]) return { error: args[0] };
+        const p = h.plain(args[1]);
+        user = store[email] = { user_id: 'auth0|' + p.user_id, email: p.email, app_metadata: p.app_metadata };
+      }
+      const res = await run('execute', user, opts);
+      assert.equal(res.threw, null, 'the Action never throws');
+      return { user, res };
+    },
+    async resume(user, token, state = 'st-1') {
+      const res = await run('continue', user, { query: { state }, body: token === undefined ? {} : { session_token: token } });
+      assert.equal(res.threw, null, 'the Action never throws');
+      return res;
+    }
+  };
+}
+
+function answer(user, jti, { outcome = 'merged', state = 'st-1', sub = user.user_id, iat = now(), ttl = 300, secret = SECRET(), extra = {} } = {}) {
+  return h.hs256({ iss: 'trickle-merge', aud: 'trickle', sub, state, jti, outcome, iat, exp: iat + ttl, ...extra }, secret);
+}
+
+test('single-product login: migrated at once, the product is told the Auth0 id', async () => {
+  up();
+  const t = tenant();
+  const { user, res } = await t.signIn('solo@example.com', 'solo-pass');
+  assert.equal(res.redirect, null);
+  assert.equal(res.denied, null);
+  assert.equal(user.app_metadata.migrated, true);
+  assert.equal(fx.byName.paste.state.auth0Ids.p1, user.user_id);
+  assert.equal(user.app_metadata.trickle.accounts[0].fanout, true);
+  // The next login has nothing to do and writes nothing.
+  const again = await t.signIn('solo@example.com', 'solo-pass');
+  assert.deepEqual(again.res.writes, {});
+});
+
+test('multi-product login redirects to the merge service with a bound, short-lived session token', async () => {
+  up();
+  const t = tenant();
+  const { user, res } = await t.signIn('multi@example.com', 'multi-paste-pass');
+  assert.ok(res.redirect, 'redirected');
+  assert.equal(res.redirect.url, fx.config.TRICKLE_MERGE_URL);
+  const claims = h.decodeJwt(res.redirect.query.session_token);
+  assert.equal(claims.iss, 'trickle');
+  assert.equal(claims.aud, 'trickle-merge');
+  assert.equal(claims.sub, user.user_id);
+  assert.ok(claims.exp - claims.iat <= 900);
+  assert.deepEqual(claims.unproven, ['collect', 'transfer']);
+  assert.equal(user.app_metadata.trickle.merge.jti, claims.jti);
+  assert.ok(!user.app_metadata.migrated);
+  assert.deepEqual(fx.byName.collect.state.auth0Ids, {}, 'no fan-out before ownership is proven');
+});
+
+test('resume with a valid token: every account proven, migrated, every product told', async () => {
+  up();
+  const t = tenant();
+  const { user, res } = await t.signIn('multi@example.com', 'multi-paste-pass');
+  const jti = h.decodeJwt(res.redirect.query.session_token).jti;
+  const back = await t.resume(user, answer(user, jti));
+  assert.equal(back.denied, null);
+  assert.equal(user.app_metadata.migrated, true);
+  assert.ok(user.app_metadata.trickle.accounts.every((a) => a.proof && a.fanout));
+  for (const [name, id] of [['paste', 'p2'], ['collect', 'c7'], ['transfer', 't9']]) {
+    assert.equal(fx.byName[name].state.auth0Ids[id], user.user_id, name);
+  }
+  // Replaying the same token is refused: its jti is spent.
+  const replay = await t.resume(user, answer(user, jti));
+  assert.match(replay.denied || '', /already used/);
+});
+
+test('resume refuses forged, expired, reflected, other-person, other-login and missing tokens', async () => {
+  up();
+  const cases = [
+    ['forged', (u, j) => answer(u, j, { secret: 'an-attacker-secret-0123456789-0123456789' }), /signature/],
+    ['expired', (u, j) => answer(u, j, { iat: now() - 2000 }), /expired/],
+    ['other subject', (u, j) => answer(u, j, { sub: 'auth0|someone-else' }), /another user/],
+    ['other state', (u, j) => answer(u, j, { state: 'st-other' }), /another login/],
+    ['alg none', (u, j) => h.hs256({ iss: 'trickle-merge', aud: 'trickle', sub: u.user_id, state: 'st-1', jti: j, outcome: 'merged', exp: now() + 60 }, 'x', { alg: 'none' }).replace(/[^.]+$/, ''), /HS256|well-formed/],
+    ['reflected session token', (u, j, outgoing) => outgoing, /someone else|issued by/],
+    ['missing', () => undefined, /well-formed/]
+  ];
+  for (const [name, make, want] of cases) {
+    const t = tenant();
+    const { user, res } = await t.signIn('multi@example.com', 'multi-paste-pass');
+    const outgoing = res.redirect.query.session_token;
+    const back = await t.resume(user, make(user, h.decodeJwt(outgoing).jti, outgoing));
+    assert.ok(back.denied, `${name}: denied`);
+    assert.match(back.denied, want, name);
+    assert.ok(!user.app_metadata.migrated, `${name}: not migrated`);
+    assert.deepEqual(fx.byName.collect.state.auth0Ids, {}, `${name}: nothing fanned out`);
+  }
+});
+
+test('abandoning the merge and logging in again: asked again with a fresh token, the old one is void', async () => {
+  up();
+  const t = tenant();
+  const first = await t.signIn('multi@example.com', 'multi-paste-pass');
+  const oldJti = h.decodeJwt(first.res.redirect.query.session_token).jti;
+  // The person closes the tab and signs in again later.
+  const second = await t.signIn('multi@example.com', 'multi-paste-pass');
+  assert.ok(second.res.redirect, 'asked again, never locked out');
+  const newJti = h.decodeJwt(second.res.redirect.query.session_token).jti;
+  assert.notEqual(newJti, oldJti);
+  assert.equal(second.user.app_metadata.trickle.merge.attempts, 2);
+  const stale = await t.resume(second.user, answer(second.user, oldJti));
+  assert.ok(stale.denied);
+  const third = await t.signIn('multi@example.com', 'multi-paste-pass');
+  const jti = h.decodeJwt(third.res.redirect.query.session_token).jti;
+  const ok = await t.resume(third.user, answer(third.user, jti));
+  assert.equal(ok.denied, null);
+  assert.equal(third.user.app_metadata.migrated, true);
+});
+
+test('skipping lets the person in and asks again at the next login', async () => {
+  up();
+  const t = tenant();
+  const { user, res } = await t.signIn('multi@example.com', 'multi-paste-pass');
+  const back = await t.resume(user, answer(user, h.decodeJwt(res.redirect.query.session_token).jti, { outcome: 'skipped' }));
+  assert.equal(back.denied, null);
+  assert.ok(!user.app_metadata.migrated);
+  const next = await t.signIn('multi@example.com', 'multi-paste-pass');
+  assert.ok(next.res.redirect);
+});
+
+test('a grant that cannot redirect (resource owner) logs in with the proven accounts only', async () => {
+  up();
+  const t = tenant();
+  const { user, res } = await t.signIn('multi@example.com', 'multi-paste-pass', { canRedirect: false, protocol: 'oauth2-resource-owner' });
+  assert.equal(res.redirect, null);
+  assert.equal(res.denied, null);
+  assert.ok(!user.app_metadata.migrated);
+  assert.ok(t.logs.some((l) => l.includes('merge_deferred')));
+});
+
+test('bulk-imported users skip merge detection and only get the fan-out', async () => {
+  up();
+  const t = tenant();
+  const user = {
+    user_id: 'auth0|bulk-1', email: 'multi@example.com',
+    app_metadata: { bulkImported: true, trickle: { v: 1, person_id: 'bulk-1', accounts: [{ product: 'paste', id: 'p2', proof: 'import' }, { product: 'collect', id: 'c7', proof: 'import' }] } }
+  };
+  const res = await t.run('execute', user);
+  assert.equal(res.redirect, null);
+  assert.equal(fx.byName.paste.state.auth0Ids.p2, 'auth0|bulk-1');
+  assert.equal(fx.byName.collect.state.auth0Ids.c7, 'auth0|bulk-1');
+});
+
+test('fan-out with a product down: the login succeeds, the next login completes it', async () => {
+  up();
+  const t = tenant();
+  const { user, res } = await t.signIn('multi@example.com', 'multi-paste-pass');
+  fx.byName.collect.state.mode = 'down';
+  fx.byName.transfer.state.mode = 'hang';
+  const back = await t.resume(user, answer(user, h.decodeJwt(res.redirect.query.session_token).jti));
+  assert.equal(back.denied, null);
+  assert.equal(user.app_metadata.migrated, true);
+  const acked = () => user.app_metadata.trickle.accounts.filter((a) => a.fanout).map((a) => a.product).sort();
+  assert.deepEqual(acked(), ['paste']);
+  up();
+  const next = await t.signIn('multi@example.com', 'multi-paste-pass');
+  assert.equal(next.res.redirect, null);
+  assert.deepEqual(acked(), ['collect', 'paste', 'transfer']);
+  assert.equal(fx.byName.collect.state.auth0Ids.c7, user.user_id);
+  assert.deepEqual(fx.byName.paste.state.auth0Ids, {}, 'an acknowledged product is not asked again');
+});
+
+test('a product down at login is looked up again after the login and its account joins unproven', async () => {
+  up();
+  const t = tenant();
+  fx.byName.transfer.state.mode = 'down';
+  // First login: transfer is down during both the look-up and the post-login re-check.
+  const first = await t.signIn('multi@example.com', 'multi-paste-pass');
+  assert.deepEqual(first.user.app_metadata.trickle.pending, ['transfer']);
+  const jti = h.decodeJwt(first.res.redirect.query.session_token).jti;
+  const back = await t.resume(first.user, answer(first.user, jti));
+  assert.equal(first.user.app_metadata.migrated, true);
+  assert.deepEqual(first.user.app_metadata.trickle.pending, ['transfer']);
+  fx.byName.transfer.state.mode = 'up';
+  // Next login: the re-check finds t9, which must be proven before it joins.
+  const next = await t.signIn('multi@example.com', 'multi-paste-pass');
+  assert.equal(back.denied, null);
+  assert.ok(!next.user.app_metadata.trickle.pending);
+  assert.deepEqual(next.user.app_metadata.trickle.accounts.find((a) => a.id === 't9'), { product: 'transfer', id: 't9' });
+  assert.equal(next.user.app_metadata.migrated, false);
+  assert.equal(fx.byName.transfer.state.auth0Ids.t9, undefined);
+  const again = await t.signIn('multi@example.com', 'multi-paste-pass');
+  assert.ok(again.res.redirect, 'asked to prove the new account');
+});
+
+test('malformed events, api objects and secrets: the Action never throws and never locks out', async () => {
+  up();
+  const ctr = h.container();
+  const action = h.loadAction('actions/trickle-post-login/code.js', ctr);
+  const okApi = { user: { setAppMetadata() {} }, redirect: { canRedirect: () => true, sendUserTo() {} }, access: { deny() { throw new Error('must not deny'); } } };
+  const user = { user_id: 'auth0|x', email: 'solo@example.com', app_metadata: {} };
+  const inputs = [
+    [undefined, undefined], [null, null], [{}, {}], [{ user }, okApi], [{ user, secrets: {} }, okApi],
+    [{ user, secrets: { ...fx.config, TRICKLE_PRODUCTS: '{' } }, okApi],
+    [{ user, secrets: { ...fx.config, TRICKLE_TOKEN_SECRET: 'short' } }, okApi],
+    [{ user: { user_id: 42, app_metadata: 'nope' }, secrets: fx.config }, okApi],
+    [{ user: { ...user, app_metadata: { trickle: { accounts: 'garbage' } } }, secrets: fx.config }, okApi],
+    [{ user, secrets: fx.config, request: { body: { session_token: { $ne: 1 } } } }, okApi]
+  ];
+  for (const [event, api] of inputs) {
+    await action.onExecutePostLogin(event, api);
+    await action.onContinuePostLogin(event, api);
+  }
+  assert.ok(ctr.logs.some((l) => l.includes('config.products')), ctr.logs.join('\n'));
+  assert.ok(ctr.logs.some((l) => l.includes('config.token_secret')));
+  assert.ok(!ctr.logs.join('\n').includes(fx.config.TRICKLE_TOKEN_SECRET), 'no secret in the log');
+});
+
+test('the legacy Rule behaves the same and calls back exactly once', async () => {
+  up();
+  const updates = [];
+  const auth0 = { users: { updateAppMetadata: async (id, meta) => { updates.push([id, JSON.parse(JSON.stringify(meta))]); } } };
+  const ctr = h.container({ configuration: fx.config, auth0 });
+  const rule = h.compileScript('rules/trickle-post-login.js', ctr);
+  const dbCtr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', dbCtr);
+
+  const profile = h.plain((await h.invoke(login, ['multi@example.com', 'multi-paste-pass'])).args[1]);
+  const user = { user_id: 'auth0|' + profile.user_id, email: profile.email, app_metadata: profile.app_metadata };
+  const context = { protocol: 'oidc-basic-profile', connection: 'trickle', request: { query: {}, body: {} } };
+  const first = await h.invoke(rule, [user, context]);
+  assert.equal(first.calls, 1);
+  assert.equal(first.args[0], null);
+  const redirect = new URL(first.args[2].redirect.url);
+  assert.equal(redirect.origin + redirect.pathname, fx.config.TRICKLE_MERGE_URL);
+  const outgoing = redirect.searchParams.get('session_token');
+  const jti = h.decodeJwt(outgoing).jti;
+  assert.equal(updates.at(-1)[1].trickle.merge.jti, jti, 'jti stored before the redirect');
+
+  // All rules run again on /continue with protocol redirect-callback.
+  const stored = { ...user, app_metadata: updates.at(-1)[1] };
+  const forged = { protocol: 'redirect-callback', connection: 'trickle', request: { query: { state: 'st-9' }, body: { session_token: answer(stored, jti, { state: 'st-9', secret: 'an-attacker-secret-0123456789-0123456789' }) } } };
+  const denied = await h.invoke(rule, [JSON.parse(JSON.stringify(stored)), forged]);
+  assert.equal(denied.calls, 1);
+  assert.equal(denied.args[0] && denied.args[0].name, 'UnauthorizedError');
+
+  const stored2 = { ...user, app_metadata: JSON.parse(JSON.stringify(updates.at(-2)[1])) };
+  const ok = { protocol: 'redirect-callback', connection: 'trickle', request: { query: { state: 'st-9' }, body: { session_token: answer(stored2, jti, { state: 'st-9' }) } } };
+  const merged = await h.invoke(rule, [stored2, ok]);
+  assert.equal(merged.calls, 1);
+  assert.equal(merged.args[0], null, String(merged.args[0]));
+  assert.equal(merged.args[1].app_metadata.migrated, true);
+  assert.equal(updates.at(-1)[1].migrated, true);
+  assert.equal(fx.byName.transfer.state.auth0Ids.t9, stored2.user_id);
+
+  // A Rule with no auth0 global still calls back once and lets the login through.
+  const bare = h.container({ configuration: fx.config });
+  const rule2 = h.compileScript('rules/trickle-post-login.js', bare);
+  const r = await h.invoke(rule2, [{ user_id: 'auth0|zz', email: 'solo@example.com', app_metadata: {} }, {}]);
+  assert.equal(r.calls, 1);
+  assert.equal(r.args[0], null);
+});
