@@ -104,11 +104,32 @@ function trickleLog(stage, data) {
 }
 
 /**
+ * Reads trickle's settings from Action secrets or a script's `configuration`, remembering the
+ * last answer: the same secrets arrive with every login, and parsing them is most of a warm call.
+ */
+var trickleConfigMemo = { key: null, value: null };
+function trickleConfig(source) {
+  var key;
+  try {
+    key = source && typeof source === 'object'
+      ? [source.TRICKLE_PRODUCTS, source.TRICKLE_MERGE_URL, source.TRICKLE_TOKEN_SECRET, source.TRICKLE_CONNECTION,
+        source.TRICKLE_FANOUT_BUDGET_MS, source.TRICKLE_LOOKUP_TIMEOUT_MS].map(function (v) { return typeof v === 'string' ? v : JSON.stringify(v); }).join('\u0000')
+      : null;
+  } catch (_) {
+    key = null;
+  }
+  if (key !== null && trickleConfigMemo.key === key) return trickleConfigMemo.value;
+  var value = trickleConfigRead(source);
+  if (key !== null) { trickleConfigMemo.key = key; trickleConfigMemo.value = value; }
+  return value;
+}
+
+/**
  * Reads trickle's settings from Action secrets or a script's `configuration`.
  * Returns `{ok: true, products, mergeUrl, tokenSecret, fanoutBudgetMs, lookupTimeoutMs, connection}`
  * or `{ok: false, error: {code, message}}`.
  */
-function trickleConfig(source) {
+function trickleConfigRead(source) {
   var bad = function (code, message) { return { ok: false, error: { code: code, message: message } }; };
   if (!source || typeof source !== 'object') return bad('config.missing', 'no configuration/secrets object');
   var products;
@@ -216,9 +237,18 @@ function trickleFanout(products, plan, email, budgetMs) {
   return Promise.all([Promise.all(fanout), lookups]).then(function (r) { return { fanout: r[0], lookups: r[1] }; });
 }
 
-/** A random id for a session token's `jti` (128 bits, hex). */
+/** A random id for a session token's `jti` (128 bits, hex), drawn from a pool refilled in bulk. */
+var trickleJtiPool = { bytes: null, at: 0 };
 function trickleJti() {
-  return require('crypto').randomBytes(16).toString('hex');
+  var pool = trickleJtiPool;
+  if (!pool.bytes || pool.at + 16 > pool.bytes.length) {
+    pool.bytes = require('crypto').randomBytes(1024);
+    pool.at = 0;
+  }
+  var id = pool.bytes.toString('hex', pool.at, pool.at + 16);
+  pool.bytes.fill(0, pool.at, pool.at + 16);
+  pool.at += 16;
+  return id;
 }
 
 // @end-inline: below this line only for Node's module system (the bundler drops it).

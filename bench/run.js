@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// `npm run bench`: artefact sizes, cold start, and warm chain decision time against the plain-JS
+// baseline in bench/baseline/, measured in the same run. Writes bench/results.json.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const vm = require('vm');
+const crypto = require('crypto');
+const h = require('../tests/node/harness');
+const baseline = require('./baseline/chain');
+
+/** Loads the baseline into a container like the Action's, so both run in the same kind of realm. */
+function loadBaseline(ctr) {
+  const text = fs.readFileSync(path.join(__dirname, 'baseline', 'chain.js'), 'utf8');
+  const module = { exports: {} };
+  vm.compileFunction(text, ['exports', 'require', 'module'], { parsingContext: ctr.context })(module.exports, ctr.sandbox.require, module);
+  return module.exports;
+}
+
+const DIST = path.join(__dirname, '..', 'dist', 'auth0');
+const OUT = path.join(__dirname, 'results.json');
+const SECRET = 'bench-secret-0123456789-0123456789-abcdef';
+const PRODUCTS = [{ name: 'paste', url: 'http://127.0.0.1:9', token: 't' }, { name: 'collect', url: 'http://127.0.0.1:9', token: 't' }, { name: 'transfer', url: 'http://127.0.0.1:9', token: 't' }];
+const SECRETS = { TRICKLE_PRODUCTS: JSON.stringify(PRODUCTS), TRICKLE_MERGE_URL: 'https://merge.example/merge', TRICKLE_TOKEN_SECRET: SECRET };
+
+// Products answer instantly: the bench measures trickle, not the network.
+const fetchStub = async (url, init) => (init && init.method === 'PUT')
+  ? new Response(null, { status: 204 })
+  : new Response(JSON.stringify({ accounts: [{ id: 'p1', email: 'solo@example.com', password: { algorithm: 'bcrypt', hash: { value: '$2b$04$2SLD2GSVqXu1bzihaHbNXe2S7tEGVjCQtp2uGEDbD30M2QXPjZr2O' } } }] }), { status: 200 });
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const ms = (ns) => Number(ns) / 1e6;
+const round = (x, d = 4) => Number(x.toFixed(d));
+
+function api(rec) {
+  return {
+    user: { setAppMetadata: (k, v) => { rec.writes[k] = v; } },
+    redirect: { canRedirect: () => true, sendUserTo: (url, o) => { rec.redirect = { url, o }; } },
+    access: { deny: (r) => { rec.deny = r; } }
+  };
+}
+
+function users() {
+  const now = Math.floor(Date.now() / 1000);
+  const jti = 'a'.repeat(32);
+  const multi = { user_id: 'auth0|tp_multi', email: 'multi@example.com', app_metadata: { trickle: { v: 1, person_id: 'tp_multi', accounts: [{ product: 'collect', id: 'c7' }, { product: 'paste', id: 'p2', proof: 'password' }, { product: 'transfer', id: 't9' }] } } };
+  const resuming = JSON.parse(JSON.stringify(multi));
+  resuming.app_metadata.trickle.merge = { attempts: 1, jti, issued_at: now };
+  const token = baseline.sign({ iss: 'trickle-merge', aud: 'trickle', sub: multi.user_id, state: 'st', jti, outcome: 'merged', iat: now, exp: now + 300 }, SECRET);
+  const done = { user_id: 'auth0|tp_solo', email: 'solo@example.com', app_metadata: { migrated: true, trickle: { v: 1, person_id: 'tp_solo', accounts: [{ product: 'paste', id: 'p1', proof: 'password', fanout: true }] } } };
+  const event = (user, request = { query: {}, body: {} }) => ({ user, secrets: SECRETS, request, connection: { name: 'trickle' } });
+  // The mix of one login each: a returning migrated person, a merge redirect, a merge resume.
+  return [
+    ['execute', event(done)],
+    ['execute', event(multi)],
+    ['continue', event(resuming, { query: { state: 'st' }, body: { session_token: token } })]
+  ];
+}
+
+function loadAction(ctr) {
+  const text = fs.readFileSync(path.join(DIST, 'actions/trickle-post-login/code.js'), 'utf8');
+  const module = { exports: {} };
+  vm.compileFunction(text, ['exports', 'require', 'module'], { parsingContext: ctr.context })(module.exports, ctr.sandbox.require, module);
+  return module.exports;
+}
+
+async function coldStart(runs = 15) {
+  const action = [];
+  const db = [];
+  const [[, ev]] = users();
+  for (let i = 0; i < runs; i++) {
+    const ctr = h.container({ fetch: fetchStub });
+    const t0 = process.hrtime.bigint();
+    const a = loadAction(ctr);
+    await a.onExecutePostLogin(ev, api({ writes: {} }));
+    action.push(ms(process.hrtime.bigint() - t0));
+
+    const dctr = h.container({ fetch: fetchStub, configuration: SECRETS });
+    const t1 = process.hrtime.bigint();
+    const text = fs.readFileSync(path.join(DIST, 'database-connections/trickle/login.js'), 'utf8');
+    const login = vm.compileFunction('return ' + text, [], { parsingContext: dctr.context })();
+    const r = await h.invoke(login, ['solo@example.com', 'solo-pass'], { settleMs: 0 });
+    db.push(ms(process.hrtime.bigint() - t1));
+    if (r.args[0]) throw new Error('bench login failed: ' + r.args[0].message);
+  }
+  return { action: median(action), db_login: median(db) };
+}
+
+async function warm(rounds = 7, logins = 1500) {
+  const ctr = h.container({ fetch: fetchStub });
+  const action = loadAction(ctr);
+  const mix = users();
+  const wasmHandler = (phase, ev) => (phase === 'continue' ? action.onContinuePostLogin : action.onExecutePostLogin)(ev, api({ writes: {} }));
+  const bctr = h.container({ fetch: fetchStub });
+  const base = loadBaseline(bctr);
+  const baseHandler = async (phase, ev) => {
+    const rec = { writes: {} };
+    const a = api(rec);
+    try {
+      const r = base.chain(phase, ev, Math.floor(Date.now() / 1000));
+      for (const [k, v] of Object.entries(r.writes)) a.user.setAppMetadata(k, v);
+      if (r.redirect) a.redirect.sendUserTo(r.redirect.url, { query: r.redirect.query });
+      if (r.deny) a.access.deny(r.deny);
+      await Promise.all(r.fanout.map((f) => fetchStub(PRODUCTS[0].url + f.path, { method: f.method, body: JSON.stringify(f.body) })));
+    } catch (e) {
+      a.access.deny(e.message);
+    }
+  };
+  // Sanity: both make the same decisions on the mix.
+  const check = async (handler) => {
+    const out = [];
+    for (const [phase, ev] of mix) {
+      const rec = { writes: {} };
+      await (handler === 'wasm' ? (phase === 'continue' ? action.onContinuePostLogin : action.onExecutePostLogin)(ev, api(rec)) : baseHandler(phase, ev).then(() => null));
+      out.push(rec);
+    }
+    return out;
+  };
+  const got = await check('wasm');
+  if (!got[1].redirect || got[2].deny || got[2].writes.migrated !== true) throw new Error('wasm chain did not decide as expected: ' + JSON.stringify(got));
+  const time = async (handler) => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < logins; i++) {
+      const [phase, ev] = mix[i % mix.length];
+      await handler(phase, ev);
+    }
+    return ms(process.hrtime.bigint() - t0) / logins;
+  };
+  await time(wasmHandler); await time(baseHandler); // warm-up
+  const w = []; const b = [];
+  for (let r = 0; r < rounds; r++) { w.push(await time(wasmHandler)); b.push(await time(baseHandler)); }
+  return { wasm: median(w), baseline: median(b) };
+}
+
+async function main() {
+  const sizes = JSON.parse(fs.readFileSync(path.join(DIST, 'sizes.json'), 'utf8'));
+  const cold = await coldStart();
+  const w = await warm();
+  const results = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
+  Object.assign(results, {
+    measured_at: new Date().toISOString(),
+    node: process.version,
+    artefact_bytes: { action: sizes.action, db_login: sizes.db_login, db_get_user: sizes.db_get_user, rule: sizes.rule },
+    cold_start_ms: round(cold.action, 2),
+    cold_start_ms_by_artefact: { action: round(cold.action, 2), db_login: round(cold.db_login, 2) },
+    chain_warm_ms: round(w.wasm),
+    chain_baseline_warm_ms: round(w.baseline),
+    chain_vs_baseline: round(w.wasm / w.baseline, 3)
+  });
+  fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
+  console.log(`artefact bytes: action ${sizes.action}, db_login ${sizes.db_login}, db_get_user ${sizes.db_get_user}, rule ${sizes.rule}`);
+  console.log(`cold start (load, decompress, compile, first decision): action ${cold.action.toFixed(2)} ms, db login ${cold.db_login.toFixed(2)} ms`);
+  console.log(`warm chain per login: wasm ${w.wasm.toFixed(4)} ms, plain-JS baseline ${w.baseline.toFixed(4)} ms, ratio ${(w.wasm / w.baseline).toFixed(3)}`);
+  console.log(`wrote ${path.relative(process.cwd(), OUT)}`);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
