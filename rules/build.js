@@ -13,10 +13,35 @@ const OUT = path.join(ROOT, 'dist', 'auth0');
 const LIMIT = 100000;
 const read = (p) => fs.readFileSync(path.join(ROOT, p), 'utf8');
 
+/**
+ * Drops indentation, blank lines and whole-line comments. Safe for our sources and the
+ * wasm-bindgen glue, which use no template literals and no line continuations (checked here);
+ * code is never joined across lines, so automatic semicolon insertion is unaffected.
+ */
+function compact(text, name) {
+  if (text.includes('`') && /`[^`\n]*\$\{/.test(text)) throw new Error(`${name} uses a template literal; compact() would be unsafe`);
+  const out = [];
+  let inBlock = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (inBlock) {
+      if (line.includes('*/')) inBlock = false;
+      continue;
+    }
+    if (!line || line.startsWith('//')) continue;
+    if (line.startsWith('/*') && !line.startsWith('/*@')) {
+      if (!line.includes('*/')) inBlock = true;
+      continue;
+    }
+    out.push(line);
+  }
+  return out.join('\n') + '\n';
+}
+
 function inlineSource(file) {
   const text = read(file);
   const cut = text.indexOf('// @end-inline');
-  return cut < 0 ? text : text.slice(0, cut);
+  return compact(cut < 0 ? text : text.slice(0, cut), file);
 }
 
 function wasmParts(variant) {
@@ -32,7 +57,7 @@ function wasmParts(variant) {
   const key = 'trickle-' + variant + '-' + crypto.createHash('sha256').update(wasm).digest('hex').slice(0, 12);
   // wasm-bindgen's no-modules glue assigns a `let wasm_bindgen`; a factory gives each instance
   // its own copy, so after a trap a fresh instance can be made.
-  const glueFactory = 'function trickleGlue() {\n' + glue.trim() + '\nreturn wasm_bindgen;\n}\n';
+  const glueFactory = 'function trickleGlue() {\n' + compact(glue, 'wasm-bindgen glue') + 'return wasm_bindgen;\n}\n';
   return { wasmBytes: wasm.length, packedBytes: packed.length, key,
     text: `var TRICKLE_CACHE_KEY = ${JSON.stringify(key)};\nvar TRICKLE_WASM = "${packed.toString('base64')}";\n${glueFactory}` };
 }

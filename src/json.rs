@@ -160,7 +160,7 @@ impl Value {
 
     /// Compact JSON text.
     pub fn to_json(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(256);
         write_value(self, &mut out);
         out
     }
@@ -214,20 +214,28 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 
 fn write_str(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // U+2028/2029 are escaped so the text is also safe inside a JS string literal.
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Copy runs that need no escape in one go; only ASCII controls, quote and backslash are
+    // escaped, plus U+2028/U+2029 (so the text is also safe inside a JS string literal).
+    let mut run_start = 0;
+    for (i, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => "",
+            _ => continue,
+        };
+        out.push_str(s.get(run_start..i).unwrap_or(""));
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escape);
         }
+        run_start = i + c.len_utf8();
     }
+    out.push_str(s.get(run_start..).unwrap_or(""));
     out.push('"');
 }
 
@@ -408,6 +416,14 @@ impl Parser<'_> {
         }
         let mut out: Vec<u8> = Vec::new();
         loop {
+            // Copy the run of plain bytes up to the next quote, backslash or control character.
+            let rest = self.b.get(self.i..).unwrap_or_default();
+            let run = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(rest.len());
+            out.extend_from_slice(rest.get(..run).unwrap_or_default());
+            self.i += run;
             let c = self
                 .peek()
                 .ok_or_else(|| syntax("unterminated string", self.i))?;
