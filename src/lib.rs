@@ -6,6 +6,7 @@
 //! code, never a panic.
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod email;
 pub mod event;
 pub mod json;

@@ -9,13 +9,10 @@
 //! as known but are refused as `password.unsupported_algorithm` ("cannot verify": the person can
 //! still reset the password).
 
-use base64::alphabet::Alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
 use blowfish::Blowfish;
 use subtle::ConstantTimeEq;
 
+use crate::base64::{self, BCRYPT};
 use crate::event::ErrorBody;
 use crate::json::{Map, Value};
 
@@ -230,18 +227,6 @@ pub fn verify_scheme(scheme: &Scheme, password: &str) -> Result<bool, PasswordEr
     }
 }
 
-const BCRYPT_ALPHABET: &str = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-fn bcrypt_engine() -> Option<GeneralPurpose> {
-    let alphabet = Alphabet::new(BCRYPT_ALPHABET).ok()?;
-    // Canonical only: trailing bits must be zero, so a string no bcrypt could produce never matches.
-    let config = GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
-        .with_decode_allow_trailing_bits(false);
-    Some(GeneralPurpose::new(&alphabet, config))
-}
-
 fn invalid_bcrypt(why: &str) -> PasswordError {
     PasswordError::InvalidField("hash.value", format!("not a bcrypt string: {why}"))
 }
@@ -272,15 +257,14 @@ pub fn parse_bcrypt(s: &str) -> Result<BcryptHash, PasswordError> {
             u64::from(MAX_BCRYPT_COST),
         ));
     }
-    let engine = bcrypt_engine().ok_or_else(|| invalid_bcrypt("alphabet"))?;
     let salt_text = s.get(7..29).unwrap_or("");
     let digest_text = s.get(29..60).unwrap_or("");
-    let salt_bytes = engine
-        .decode(salt_text)
-        .map_err(|_| invalid_bcrypt("salt is not canonical"))?;
-    let digest_bytes = engine
-        .decode(digest_text)
-        .map_err(|_| invalid_bcrypt("digest is not canonical"))?;
+    // Canonical only: unused trailing bits must be zero, so a string no bcrypt could produce
+    // never matches.
+    let salt_bytes =
+        base64::decode(salt_text, BCRYPT).ok_or_else(|| invalid_bcrypt("salt is not canonical"))?;
+    let digest_bytes = base64::decode(digest_text, BCRYPT)
+        .ok_or_else(|| invalid_bcrypt("digest is not canonical"))?;
     let salt: [u8; 16] = salt_bytes
         .try_into()
         .map_err(|_| invalid_bcrypt("salt length"))?;
@@ -333,12 +317,11 @@ pub fn bcrypt_format(cost: u32, salt: &[u8; 16], password: &[u8]) -> Option<Stri
     if !(MIN_BCRYPT_COST..=31).contains(&cost) {
         return None;
     }
-    let engine = bcrypt_engine()?;
     let out = bcrypt_raw(cost, salt, password);
     Some(format!(
         "$2b${cost:02}${}{}",
-        engine.encode(salt),
-        engine.encode(out.get(..23)?)
+        base64::encode(salt, BCRYPT),
+        base64::encode(out.get(..23)?, BCRYPT)
     ))
 }
 

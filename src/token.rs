@@ -6,8 +6,7 @@
 //! Only HS256 is accepted (never `none`, never an asymmetric `alg` that could be confused with
 //! the shared secret); the signature is compared in constant time before any claim is read.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::base64::{self, URL_SAFE};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -108,12 +107,12 @@ fn mac(secret: &[u8]) -> Result<HmacSha256, TokenError> {
 
 /// Signs `claims` (a JSON object) as an HS256 JWT.
 pub fn sign(claims: &Map, secret: &[u8]) -> Result<String, TokenError> {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let header = base64::encode(br#"{"alg":"HS256","typ":"JWT"}"#, URL_SAFE);
     let payload = Value::Object(claims.clone()).to_json();
-    let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+    let signing_input = format!("{header}.{}", base64::encode(payload.as_bytes(), URL_SAFE));
     let mut m = mac(secret)?;
     m.update(signing_input.as_bytes());
-    let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+    let sig = base64::encode(&m.finalize().into_bytes(), URL_SAFE);
     Ok(format!("{signing_input}.{sig}"))
 }
 
@@ -137,9 +136,7 @@ pub struct Expected<'a> {
 }
 
 fn decode_json(part: &str) -> Result<Map, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TokenError::Malformed)?;
+    let bytes = base64::decode(part, URL_SAFE).ok_or(TokenError::Malformed)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| TokenError::Malformed)?;
     match json::parse(text) {
         Ok(Value::Object(m)) => Ok(m),
@@ -163,9 +160,7 @@ pub fn verify(token: &str, want: &Expected<'_>) -> Result<Map, TokenError> {
     if header.get("alg").and_then(Value::as_str) != Some("HS256") {
         return Err(TokenError::Algorithm);
     }
-    let sig = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| TokenError::Signature)?;
+    let sig = base64::decode(s, URL_SAFE).ok_or(TokenError::Signature)?;
     let mut m = mac(want.secret)?;
     m.update(h.as_bytes());
     m.update(b".");
@@ -269,9 +264,11 @@ mod tests {
     // RFC 7515 appendix A.1 is HS256 with a 64-byte key; this checks the signing input layout.
     #[test]
     fn rfc7515_a1_signature() {
-        let key = URL_SAFE_NO_PAD
-            .decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
-            .unwrap_or_default();
+        let key = base64::decode(
+            "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+            URL_SAFE,
+        )
+        .unwrap_or_default();
         let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let w = Expected {
             secret: &key,
@@ -408,7 +405,7 @@ mod tests {
         let parts: Vec<&str> = good.split('.').collect();
         let none = format!(
             "{}.{}.",
-            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            base64::encode(br#"{"alg":"none"}"#, URL_SAFE),
             parts.get(1).copied().unwrap_or("")
         );
         assert_eq!(verify(&none, &want(now)).err(), Some(TokenError::Algorithm));
