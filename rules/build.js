@@ -38,6 +38,32 @@ function compact(text, name) {
   return out.join('\n') + '\n';
 }
 
+/**
+ * Removes what the inlined glue never uses: the asynchronous loader (`__wbg_load`, `__wbg_init`,
+ * which fetch a .wasm file) and the browser's script-URL lookup. Only `initSync` is called.
+ * Leaves the glue untouched when its shape is not the expected one.
+ */
+function trimGlue(glue) {
+  const cut = (text, head) => {
+    const at = text.indexOf(head);
+    if (at < 0) return null;
+    let depth = 0;
+    for (let i = text.indexOf('{', at); i < text.length; i++) {
+      if (text[i] === '{') depth++;
+      else if (text[i] === '}' && --depth === 0) return text.slice(0, at) + text.slice(i + 1);
+    }
+    return null;
+  };
+  let out = cut(glue, 'async function __wbg_load(');
+  out = out && cut(out, 'async function __wbg_init(');
+  out = out && cut(out, "if (typeof document !== 'undefined' && document.currentScript !== null) {");
+  const keep = '__wbg_init.__wbindgen_wasm_module = module;';
+  out = out && out.includes(keep) ? out.replace(keep, '') : null;
+  const assign = 'wasm_bindgen = Object.assign(__wbg_init, { initSync }, __exports);';
+  if (!out || !out.includes(assign)) return glue;
+  return out.replace(assign, 'wasm_bindgen = Object.assign({ initSync }, __exports);');
+}
+
 function inlineSource(file) {
   const text = read(file);
   const cut = text.indexOf('// @end-inline');
@@ -57,7 +83,7 @@ function wasmParts(variant) {
   const key = 'trickle-' + variant + '-' + crypto.createHash('sha256').update(wasm).digest('hex').slice(0, 12);
   // wasm-bindgen's no-modules glue assigns a `let wasm_bindgen`; a factory gives each instance
   // its own copy, so after a trap a fresh instance can be made.
-  const glueFactory = 'function trickleGlue() {\n' + compact(glue, 'wasm-bindgen glue') + 'return wasm_bindgen;\n}\n';
+  const glueFactory = 'function trickleGlue() {\n' + compact(trimGlue(glue), 'wasm-bindgen glue') + 'return wasm_bindgen;\n}\n';
   return { wasmBytes: wasm.length, packedBytes: packed.length, key,
     text: `var TRICKLE_CACHE_KEY = ${JSON.stringify(key)};\nvar TRICKLE_WASM = "${packed.toString('base64')}";\n${glueFactory}` };
 }
