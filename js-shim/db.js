@@ -29,7 +29,15 @@ function trickleDb(kind, email, password, configuration, callback, env) {
     var core = trickleCore(TRICKLE_WASM, trickleGlue, env.cache, TRICKLE_CACHE_KEY);
     trickleLookup(cfg.products, email, cfg.lookupTimeoutMs)
       .then(function (answers) {
-        return core.call(kind, { email: email, password: password, products: answers });
+        var input = { email: email, password: password, products: answers };
+        var first = core.call(kind, input);
+        if (first.outcome !== 'compute') return first;
+        // Some legacy hashes are computed by node:crypto; the core then decides with the outputs.
+        return trickleHostCrypto(first.requests).then(function (computed) {
+          input.computed = computed;
+          var second = core.call(kind, input);
+          return second.outcome === 'compute' ? trickleFailure('shim.compute', 'the core asked for host crypto twice') : second;
+        });
       })
       .then(finish, function (e) {
         finish(trickleFailure('shim.unexpected', trickleMessage(e)));
@@ -37,4 +45,39 @@ function trickleDb(kind, email, password, configuration, callback, env) {
   } catch (e) {
     finish(trickleFailure('shim.unexpected', trickleMessage(e)));
   }
+}
+
+/**
+ * Computes the legacy-hash work the login wasm leaves to node:crypto (digests, HMAC, PBKDF2,
+ * scrypt), in parallel, off the main thread where Node allows. Resolves to
+ * `[{product, id, output: hex}]`; a computation that fails yields an empty output, which
+ * never matches.
+ */
+function trickleHostCrypto(requests) {
+  var crypto = require('crypto');
+  return Promise.all((requests || []).map(function (r) {
+    return new Promise(function (resolve) {
+      var done = function (err, out) {
+        resolve({ product: r.product, id: r.id, output: err || !out ? '' : Buffer.from(out).toString('hex') });
+      };
+      try {
+        var data = Buffer.from(r.data, 'hex');
+        if (r.op === 'hash') return done(null, crypto.createHash(r.digest).update(data).digest());
+        if (r.op === 'hmac') return done(null, crypto.createHmac(r.digest, Buffer.from(r.key, 'hex')).update(data).digest());
+        if (r.op === 'pbkdf2') return crypto.pbkdf2(data, Buffer.from(r.salt, 'hex'), r.iterations, r.length, r.digest, done);
+        if (r.op === 'scrypt') {
+          var maxmem = 128 * r.n * r.r * 2 + (32 << 20);
+          return crypto.scrypt(data, Buffer.from(r.salt, 'hex'), r.length, { N: r.n, r: r.r, p: r.p, maxmem: maxmem }, done);
+        }
+        done(new Error('unknown op'));
+      } catch (e) {
+        done(e);
+      }
+    });
+  }));
+}
+
+// @end-inline: below this line only for Node's module system (the bundler drops it).
+if (typeof module !== 'undefined' && module.exports) {
+  module.exports = { trickleHostCrypto: trickleHostCrypto };
 }

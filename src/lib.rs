@@ -14,6 +14,8 @@ pub mod person;
 pub mod time;
 
 #[cfg(feature = "login")]
+pub mod hashes;
+#[cfg(feature = "login")]
 pub mod login;
 #[cfg(feature = "login")]
 pub mod password;

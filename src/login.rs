@@ -27,6 +27,8 @@ pub struct LoginInput {
     pub password: String,
     /// Every configured product's answer, in priority order.
     pub products: Vec<ProductAnswer>,
+    /// Outputs the host computed for an earlier `compute` answer: (product, account id, bytes).
+    pub computed: Vec<(String, String, Vec<u8>)>,
 }
 
 /// Input of [`get_user`].
@@ -68,6 +70,14 @@ pub enum Decision {
     Profile {
         /// The profile.
         profile: Profile,
+        /// Log events.
+        events: Vec<Event>,
+    },
+    /// Some legacy hashes need the host's native crypto: compute these and call again with
+    /// `computed`.
+    Compute {
+        /// `{product, id, op, digest?, data, key?, salt?, iterations?, n?, r?, p?, length}`.
+        requests: Vec<Value>,
         /// Log events.
         events: Vec<Event>,
     },
@@ -128,10 +138,23 @@ impl LoginInput {
     /// Reads `{"email", "password", "products"}`.
     pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
         let f = Fields::of(v, "")?;
+        let mut computed = vec![];
+        for c in f.array("computed")? {
+            let cf = Fields::of(c, "computed[]")?;
+            let output = crate::hashes::hex_decode(cf.str("output")?).ok_or_else(|| {
+                ErrorBody::new("input.invalid_value", "computed[].output must be hex")
+            })?;
+            computed.push((
+                cf.str("product")?.to_owned(),
+                cf.str("id")?.to_owned(),
+                output,
+            ));
+        }
         Ok(LoginInput {
             email: f.str("email")?.to_owned(),
             password: f.opt_str("password")?.unwrap_or("").to_owned(),
             products: ProductAnswer::list(f.array("products")?)?,
+            computed,
         })
     }
 }
@@ -174,6 +197,11 @@ impl Decision {
             Decision::Profile { profile, events } => {
                 ("profile", events, Some(("profile", profile.to_value())))
             }
+            Decision::Compute { requests, events } => (
+                "compute",
+                events,
+                Some(("requests", Value::Array(requests.clone()))),
+            ),
             Decision::WrongCredentials { events } => ("wrong_credentials", events, None),
             Decision::NotFound { events } => ("not_found", events, None),
             Decision::Retry { error, events } => {
@@ -344,12 +372,74 @@ pub fn login(input: &LoginInput) -> Decision {
     }
     let mut g = gather(&email, &input.products);
     let mut events = std::mem::take(&mut g.events);
-    let mut proven = Vec::with_capacity(g.accounts.len());
+    // Parse every descriptor once; an unusable one is "cannot verify", never a match.
+    let mut descriptors = Vec::with_capacity(g.accounts.len());
     for a in &g.accounts {
-        let ok = match &a.password {
+        let d = match &a.password {
+            None => None,
+            Some(raw) => match password::parse(raw) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    events.push(
+                        Event::new("password_unverifiable")
+                            .product(&a.product)
+                            .account(&a.id)
+                            .code(e.code())
+                            .detail(e.message()),
+                    );
+                    None
+                }
+            },
+        };
+        descriptors.push(d);
+    }
+    let computed_for = |a: &Account| {
+        input
+            .computed
+            .iter()
+            .find(|(p, id, _)| *p == a.product && *id == a.id)
+            .map(|(_, _, out)| out)
+    };
+    // First the host's share, before any costly work here: ask for what has not been computed.
+    let mut requests = vec![];
+    for (a, d) in g.accounts.iter().zip(&descriptors) {
+        let Some(d) = d.as_ref().filter(|d| password::runs_on_host(d)) else {
+            continue;
+        };
+        if computed_for(a).is_some() {
+            continue;
+        }
+        match password::check(d, &input.password) {
+            Ok(password::Check::Host(work)) => {
+                let mut v = work.to_value();
+                if let Value::Object(m) = &mut v {
+                    m.insert("product", a.product.as_str());
+                    m.insert("id", a.id.as_str());
+                }
+                requests.push(v);
+            }
+            Ok(password::Check::Done(_)) => {}
+            Err(e) => events.push(
+                Event::new("password_unverifiable")
+                    .product(&a.product)
+                    .account(&a.id)
+                    .code(e.code()),
+            ),
+        }
+    }
+    if !requests.is_empty() {
+        return Decision::Compute { requests, events };
+    }
+    let mut proven = Vec::with_capacity(g.accounts.len());
+    for (a, d) in g.accounts.iter().zip(&descriptors) {
+        let ok = match d {
             None => false,
-            Some(d) => match password::verify(d, &input.password) {
-                Ok(m) => m,
+            Some(d) if password::runs_on_host(d) => {
+                computed_for(a).is_some_and(|out| password::finish(d, out))
+            }
+            Some(d) => match password::check(d, &input.password) {
+                Ok(password::Check::Done(m)) => m,
+                Ok(password::Check::Host(_)) => false,
                 Err(e) => {
                     events.push(
                         Event::new("password_unverifiable")

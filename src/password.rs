@@ -4,16 +4,18 @@
 //! the login check and the export. Parsing is strict and total: a malformed or unsupported
 //! descriptor is a [`PasswordError`] with a stable code naming the field, never a match.
 //!
-//! Algorithms are added behind [`Scheme`]: parsing validates a descriptor into a `Scheme`, and
-//! `verify` dispatches on it. This build verifies bcrypt; the other names of Auth0's list parse
-//! as known but are refused as `password.unsupported_algorithm` ("cannot verify": the person can
-//! still reset the password).
+//! Every algorithm of Auth0's list is verified: bcrypt (`$2a$`, `$2b$`, `$2y$`), argon2 (PHC,
+//! argon2d/i/id), pbkdf2 (PHC), ldap (RFC 2307 `{MD5}` … `{SSHA512}`), md4, md5, sha1, sha256,
+//! sha512 (hex or base64, optional salt), hmac (key with encoding) and scrypt. Parsing validates a
+//! descriptor into a [`Descriptor`] before any work is done, refusing work factors beyond
+//! [`limits`]; digests are compared in constant time.
 
 use blowfish::Blowfish;
 use subtle::ConstantTimeEq;
 
 use crate::base64::{self, BCRYPT};
 use crate::event::ErrorBody;
+use crate::hashes::{self, Argon2Variant, Digest};
 use crate::json::{Map, Value};
 
 /// Highest bcrypt cost accepted. Cost 14 takes about a second in wasm; a login may hold a few
@@ -130,9 +132,87 @@ impl PasswordEncoding {
 
 /// A validated descriptor, ready to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    /// How the typed password becomes bytes.
+    pub encoding: PasswordEncoding,
+    /// The salt added to the password bytes, for the algorithms that take one that way.
+    pub salt: Option<Salt>,
+    /// The algorithm and its parameters.
+    pub scheme: Scheme,
+}
+
+/// A salt and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Salt {
+    /// The salt's bytes.
+    pub bytes: Vec<u8>,
+    /// True when the salt goes before the password, false when after.
+    pub prefix: bool,
+}
+
+/// The algorithm of a descriptor, with everything needed to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scheme {
     /// A bcrypt string, already split and checked.
     Bcrypt(BcryptHash),
+    /// argon2 from a PHC string.
+    Argon2 {
+        /// argon2d, argon2i or argon2id.
+        variant: Argon2Variant,
+        /// 0x10 or 0x13.
+        version: u32,
+        /// Memory in KiB.
+        m: u32,
+        /// Passes.
+        t: u32,
+        /// Lanes.
+        p: u32,
+        /// Salt bytes.
+        salt: Vec<u8>,
+        /// Expected output.
+        hash: Vec<u8>,
+    },
+    /// PBKDF2-HMAC from a PHC string.
+    Pbkdf2 {
+        /// The HMAC digest.
+        digest: Digest,
+        /// Iterations.
+        iterations: u32,
+        /// Salt bytes.
+        salt: Vec<u8>,
+        /// Expected output (its length is the key length).
+        hash: Vec<u8>,
+    },
+    /// A plain or salted digest: `md4`, `md5`, `sha1`, `sha256`, `sha512`, and `ldap` schemes
+    /// (where the salt comes from the value and goes after the password).
+    Digest {
+        /// The digest.
+        digest: Digest,
+        /// Expected output.
+        hash: Vec<u8>,
+    },
+    /// HMAC of the (salted) password under a key.
+    Hmac {
+        /// The digest.
+        digest: Digest,
+        /// The key.
+        key: Vec<u8>,
+        /// Expected output.
+        hash: Vec<u8>,
+    },
+    /// scrypt with the salt as its own input.
+    Scrypt {
+        /// log2 of the cost N.
+        log_n: u8,
+        /// Block size r.
+        r: u32,
+        /// Parallelization p.
+        p: u32,
+        /// Salt bytes.
+        salt: Vec<u8>,
+        /// Expected output (its length is keylen).
+        hash: Vec<u8>,
+    },
 }
 
 /// A parsed bcrypt string: `$2a$`/`$2b$`/`$2y$`, cost, 16-byte salt, 23-byte digest.
@@ -144,6 +224,27 @@ pub struct BcryptHash {
     pub salt: [u8; 16],
     /// The raw digest (the first 23 bytes of the 24-byte output, as every bcrypt stores).
     pub digest: [u8; 23],
+}
+
+/// The work-factor limits. A descriptor beyond them is refused before any work is done, so a
+/// hostile or mistaken record cannot pin the login container (Auth0 allows 20 s per login,
+/// shared by every account verified): each limit keeps one verification to about a second or
+/// less in the wasm on one core, and memory to 64 MiB.
+pub mod limits {
+    /// PBKDF2 iterations (OWASP's 2023 advice for SHA-256 is 600 000).
+    pub const PBKDF2_ITERATIONS: u32 = 1_000_000;
+    /// scrypt memory, 128 · N · r bytes.
+    pub const SCRYPT_MEMORY: u64 = 64 << 20;
+    /// scrypt parallelization.
+    pub const SCRYPT_P: u32 = 16;
+    /// argon2 memory, in KiB.
+    pub const ARGON2_M: u32 = 64 << 10;
+    /// argon2 passes.
+    pub const ARGON2_T: u32 = 10;
+    /// argon2 lanes (computed one after another in the wasm).
+    pub const ARGON2_P: u32 = 8;
+    /// Derived key, digest or salt length in bytes.
+    pub const LENGTH: usize = 1024;
 }
 
 fn field<'a>(obj: &'a Map, name: &str) -> Option<&'a Value> {
@@ -162,8 +263,268 @@ fn str_field<'a>(
     }
 }
 
+fn obj_field<'a>(
+    obj: &'a Map,
+    key: &str,
+    path: &'static str,
+) -> Result<Option<&'a Map>, PasswordError> {
+    match field(obj, key) {
+        None => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(PasswordError::WrongType(path)),
+    }
+}
+
+fn int_field(obj: &Map, key: &str, path: &'static str) -> Result<Option<u64>, PasswordError> {
+    match field(obj, key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .and_then(|n| u64::try_from(n).ok())
+            .map(Some)
+            .ok_or(PasswordError::WrongType(path)),
+    }
+}
+
+fn invalid(path: &'static str, why: impl Into<String>) -> PasswordError {
+    PasswordError::InvalidField(path, why.into())
+}
+
+/// Decodes `text` as `hex`, `base64` (standard or URL-safe, padded or not) or `utf8`.
+fn decode(text: &str, encoding: &str, path: &'static str) -> Result<Vec<u8>, PasswordError> {
+    let bytes = match encoding.to_ascii_lowercase().as_str() {
+        "hex" => hashes::hex_decode(text),
+        "base64" | "base64url" => {
+            let t = text.trim_end_matches('=');
+            let alphabet = if t.contains(['-', '_']) {
+                base64::URL_SAFE
+            } else {
+                base64::STANDARD
+            };
+            base64::decode(t, alphabet)
+        }
+        "utf8" | "utf-8" => Some(text.as_bytes().to_vec()),
+        _ => {
+            return Err(invalid(
+                path,
+                format!(
+                    "unknown encoding {:?}",
+                    encoding.chars().take(16).collect::<String>()
+                ),
+            ))
+        }
+    };
+    match bytes {
+        Some(b) if b.len() <= limits::LENGTH => Ok(b),
+        Some(_) => Err(invalid(path, "too long")),
+        None => Err(invalid(path, format!("is not valid {encoding}"))),
+    }
+}
+
+fn parse_salt(obj: &Map) -> Result<Option<Salt>, PasswordError> {
+    let Some(salt) = obj_field(obj, "salt", "salt")? else {
+        return Ok(None);
+    };
+    let value =
+        str_field(salt, "value", "salt.value")?.ok_or(PasswordError::MissingField("salt.value"))?;
+    let encoding = str_field(salt, "encoding", "salt.encoding")?.unwrap_or("utf8");
+    let prefix = match str_field(salt, "position", "salt.position")? {
+        Some("prefix") => true,
+        Some("suffix") => false,
+        Some(_) => return Err(invalid("salt.position", "must be prefix or suffix")),
+        None => return Err(PasswordError::MissingField("salt.position")),
+    };
+    Ok(Some(Salt {
+        bytes: decode(value, encoding, "salt.value")?,
+        prefix,
+    }))
+}
+
+/// Splits a PHC string `$id$[v=N$]params$salt$hash` into its parts.
+fn phc(value: &str) -> Result<(&str, Option<&str>, Vec<(&str, &str)>, &str, &str), PasswordError> {
+    let bad = || invalid("hash.value", "not a PHC string ($id$params$salt$hash)");
+    let mut parts = value.strip_prefix('$').ok_or_else(bad)?.split('$');
+    let id = parts.next().ok_or_else(bad)?;
+    let mut rest: Vec<&str> = parts.collect();
+    let version = match rest.first() {
+        Some(v) if v.starts_with("v=") => Some(rest.remove(0).trim_start_matches("v=")),
+        _ => None,
+    };
+    let [params, salt, hash] = rest.as_slice() else {
+        return Err(bad());
+    };
+    let params = params
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').ok_or_else(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((id, version, params, salt, hash))
+}
+
+fn phc_b64(text: &str, path: &'static str) -> Result<Vec<u8>, PasswordError> {
+    base64::decode(text, base64::STANDARD)
+        .filter(|b| b.len() <= limits::LENGTH)
+        .ok_or_else(|| invalid(path, "is not unpadded base64"))
+}
+
+fn phc_int(params: &[(&str, &str)], key: &str) -> Result<Option<u64>, PasswordError> {
+    match params.iter().find(|(k, _)| *k == key) {
+        None => Ok(None),
+        Some((_, v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid("hash.value", format!("PHC parameter {key} is not a number"))),
+    }
+}
+
+fn parse_argon2(value: &str) -> Result<Scheme, PasswordError> {
+    let (id, version, params, salt, hash) = phc(value)?;
+    let variant = match id {
+        "argon2d" => Argon2Variant::D,
+        "argon2i" => Argon2Variant::I,
+        "argon2id" => Argon2Variant::Id,
+        _ => {
+            return Err(invalid(
+                "hash.value",
+                "PHC id must be argon2d, argon2i or argon2id",
+            ))
+        }
+    };
+    let version = match version {
+        None => 0x10,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|v| *v == 0x10 || *v == 0x13)
+            .ok_or_else(|| invalid("hash.value", "argon2 version must be 16 or 19"))?,
+    };
+    if let Some((k, _)) = params.iter().find(|(k, _)| !matches!(*k, "m" | "t" | "p")) {
+        return Err(invalid(
+            "hash.value",
+            format!("argon2 parameter {k} is not supported"),
+        ));
+    }
+    let need = |k: &str| {
+        phc_int(&params, k)?
+            .ok_or_else(|| invalid("hash.value", format!("argon2 parameter {k} is missing")))
+    };
+    let (m, t, p) = (need("m")?, need("t")?, need("p")?);
+    if m > u64::from(limits::ARGON2_M) {
+        return Err(PasswordError::WorkFactorTooHigh(
+            "m",
+            u64::from(limits::ARGON2_M),
+        ));
+    }
+    if t > u64::from(limits::ARGON2_T) {
+        return Err(PasswordError::WorkFactorTooHigh(
+            "t",
+            u64::from(limits::ARGON2_T),
+        ));
+    }
+    if p > u64::from(limits::ARGON2_P) {
+        return Err(PasswordError::WorkFactorTooHigh(
+            "p",
+            u64::from(limits::ARGON2_P),
+        ));
+    }
+    let (m, t, p) = (m as u32, t as u32, p as u32);
+    let hash = phc_b64(hash, "hash.value")?;
+    let salt = phc_b64(salt, "hash.value")?;
+    if t < 1 || p < 1 || m < 8 * p || salt.len() < 8 || hash.len() < 4 {
+        return Err(invalid(
+            "hash.value",
+            "argon2 parameters out of range (t ≥ 1, p ≥ 1, m ≥ 8p, salt ≥ 8 bytes, hash ≥ 4 bytes)",
+        ));
+    }
+    Ok(Scheme::Argon2 {
+        variant,
+        version,
+        m,
+        t,
+        p,
+        salt,
+        hash,
+    })
+}
+
+fn parse_pbkdf2(value: &str) -> Result<Scheme, PasswordError> {
+    let (id, _, params, salt, hash) = phc(value)?;
+    let digest = match id.strip_prefix("pbkdf2-") {
+        Some(d) => {
+            Digest::parse(d).ok_or_else(|| invalid("hash.value", "unknown pbkdf2 digest"))?
+        }
+        None if id == "pbkdf2" => Digest::Sha1,
+        None => return Err(invalid("hash.value", "PHC id must be pbkdf2-<digest>")),
+    };
+    // Auth0's documented defaults: i=100000 iterations, l=64 bytes.
+    let iterations = phc_int(&params, "i")?.unwrap_or(100_000);
+    let keylen = phc_int(&params, "l")?.unwrap_or(64);
+    if iterations > u64::from(limits::PBKDF2_ITERATIONS) {
+        return Err(PasswordError::WorkFactorTooHigh(
+            "i",
+            u64::from(limits::PBKDF2_ITERATIONS),
+        ));
+    }
+    let hash = phc_b64(hash, "hash.value")?;
+    if iterations < 1 || keylen != hash.len() as u64 {
+        return Err(invalid(
+            "hash.value",
+            "pbkdf2 needs i ≥ 1 and l equal to the hash length",
+        ));
+    }
+    Ok(Scheme::Pbkdf2 {
+        digest,
+        iterations: iterations as u32,
+        salt: phc_b64(salt, "hash.value")?,
+        hash,
+    })
+}
+
+/// An RFC 2307 value: the digest, and for salted schemes the salt that follows the password.
+fn parse_ldap(value: &str) -> Result<(Scheme, Option<Salt>), PasswordError> {
+    let bad = || invalid("hash.value", "not an RFC 2307 {SCHEME}base64 value");
+    let rest = value.strip_prefix('{').ok_or_else(bad)?;
+    let (scheme, b64) = rest.split_once('}').ok_or_else(bad)?;
+    let (digest, salted) = match scheme.to_ascii_uppercase().as_str() {
+        "MD5" => (Digest::Md5, false),
+        "SMD5" => (Digest::Md5, true),
+        "SHA" | "SHA1" => (Digest::Sha1, false),
+        "SSHA" | "SSHA1" => (Digest::Sha1, true),
+        "SHA256" => (Digest::Sha256, false),
+        "SSHA256" => (Digest::Sha256, true),
+        "SHA512" => (Digest::Sha512, false),
+        "SSHA512" => (Digest::Sha512, true),
+        _ => {
+            return Err(invalid(
+                "hash.value",
+                "LDAP scheme must be MD5, SMD5, SHA, SSHA, SHA256, SSHA256, SHA512 or SSHA512",
+            ))
+        }
+    };
+    let bytes = decode(b64, "base64", "hash.value")?;
+    let n = digest.len();
+    if (!salted && bytes.len() != n) || (salted && bytes.len() <= n) {
+        return Err(invalid(
+            "hash.value",
+            "LDAP value has the wrong length for its scheme",
+        ));
+    }
+    let (hash, salt) = bytes.split_at(n);
+    let salt = salted.then(|| Salt {
+        bytes: salt.to_vec(),
+        prefix: false,
+    });
+    Ok((
+        Scheme::Digest {
+            digest,
+            hash: hash.to_vec(),
+        },
+        salt,
+    ))
+}
+
 /// Validates a descriptor on its own, without a password (used by the export).
-pub fn parse(descriptor: &Value) -> Result<Scheme, PasswordError> {
+pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
     let obj = descriptor.as_object().ok_or(PasswordError::NotAnObject)?;
     let algorithm = str_field(obj, "algorithm", "algorithm")?
         .ok_or(PasswordError::MissingField("algorithm"))?;
@@ -172,59 +533,359 @@ pub fn parse(descriptor: &Value) -> Result<Scheme, PasswordError> {
             algorithm.chars().take(32).collect(),
         ));
     }
-    let hash = match field(obj, "hash") {
-        None => return Err(PasswordError::MissingField("hash")),
-        Some(Value::Object(h)) => h,
-        Some(_) => return Err(PasswordError::WrongType("hash")),
-    };
+    let hash = obj_field(obj, "hash", "hash")?.ok_or(PasswordError::MissingField("hash"))?;
     let value =
         str_field(hash, "value", "hash.value")?.ok_or(PasswordError::MissingField("hash.value"))?;
     if value.len() > MAX_HASH_VALUE_LEN {
-        return Err(PasswordError::InvalidField("hash.value", "too long".into()));
+        return Err(invalid("hash.value", "too long"));
     }
-    let password_encoding = match field(obj, "password") {
+    let encoding = match obj_field(obj, "password", "password")? {
         None => PasswordEncoding::Utf8,
-        Some(Value::Object(p)) => match str_field(p, "encoding", "password.encoding")? {
+        Some(p) => match str_field(p, "encoding", "password.encoding")? {
             None => PasswordEncoding::Utf8,
-            Some(enc) => PasswordEncoding::parse(enc).ok_or_else(|| {
-                PasswordError::InvalidField("password.encoding", "unknown encoding".into())
-            })?,
+            Some(enc) => PasswordEncoding::parse(enc)
+                .ok_or_else(|| invalid("password.encoding", "unknown encoding"))?,
         },
-        Some(_) => return Err(PasswordError::WrongType("password")),
     };
-    match algorithm {
+    let mut salt = parse_salt(obj)?;
+    let hash_encoding = str_field(hash, "encoding", "hash.encoding")?;
+    let phc_like = matches!(algorithm, "bcrypt" | "argon2" | "pbkdf2" | "ldap");
+    if phc_like && salt.is_some() && algorithm != "bcrypt" {
+        return Err(invalid(
+            "salt",
+            format!("{algorithm} carries its salt in hash.value"),
+        ));
+    }
+    if phc_like && hash_encoding.is_some_and(|e| !e.eq_ignore_ascii_case("utf8")) {
+        return Err(invalid(
+            "hash.encoding",
+            format!("{algorithm} values are utf8 strings"),
+        ));
+    }
+    let digest_value =
+        |default: &str| decode(value, hash_encoding.unwrap_or(default), "hash.value");
+    let scheme = match algorithm {
         "bcrypt" => {
-            if password_encoding != PasswordEncoding::Utf8 {
-                return Err(PasswordError::InvalidField(
-                    "password.encoding",
-                    "bcrypt accepts utf8 only".into(),
+            if encoding != PasswordEncoding::Utf8 {
+                return Err(invalid("password.encoding", "bcrypt accepts utf8 only"));
+            }
+            Scheme::Bcrypt(parse_bcrypt(value)?)
+        }
+        "argon2" => parse_argon2(value)?,
+        "pbkdf2" => parse_pbkdf2(value)?,
+        "ldap" => {
+            let (scheme, ldap_salt) = parse_ldap(value)?;
+            salt = ldap_salt;
+            scheme
+        }
+        "md4" | "md5" | "sha1" | "sha256" | "sha512" => {
+            let digest = Digest::parse(algorithm)
+                .ok_or(PasswordError::UnknownAlgorithm(algorithm.to_owned()))?;
+            let hash = digest_value("hex")?;
+            if hash.len() != digest.len() {
+                return Err(invalid(
+                    "hash.value",
+                    format!("a {algorithm} digest is {} bytes", digest.len()),
                 ));
             }
-            parse_bcrypt(value).map(Scheme::Bcrypt)
+            Scheme::Digest { digest, hash }
         }
-        other => Err(PasswordError::UnsupportedAlgorithm(other.to_owned())),
+        "hmac" => {
+            let name = str_field(hash, "digest", "hash.digest")?
+                .ok_or(PasswordError::MissingField("hash.digest"))?;
+            let digest = Digest::parse(name).ok_or_else(|| {
+                invalid(
+                    "hash.digest",
+                    "must be md4, md5, sha1, sha224, sha256, sha384 or sha512",
+                )
+            })?;
+            let key = obj_field(hash, "key", "hash.key")?
+                .ok_or(PasswordError::MissingField("hash.key"))?;
+            let key_value = str_field(key, "value", "hash.key.value")?
+                .ok_or(PasswordError::MissingField("hash.key.value"))?;
+            let key_encoding = str_field(key, "encoding", "hash.key.encoding")?.unwrap_or("utf8");
+            let hash = digest_value("hex")?;
+            if hash.len() != digest.len() {
+                return Err(invalid(
+                    "hash.value",
+                    format!("an HMAC-{name} is {} bytes", digest.len()),
+                ));
+            }
+            Scheme::Hmac {
+                digest,
+                key: decode(key_value, key_encoding, "hash.key.value")?,
+                hash,
+            }
+        }
+        "scrypt" => {
+            let keylen =
+                int_field(obj, "keylen", "keylen")?.ok_or(PasswordError::MissingField("keylen"))?;
+            let n = int_field(obj, "cost", "cost")?.unwrap_or(16384);
+            let r = int_field(obj, "blockSize", "blockSize")?.unwrap_or(8);
+            let p = int_field(obj, "parallelization", "parallelization")?.unwrap_or(1);
+            if n < 2 || !n.is_power_of_two() {
+                return Err(invalid("cost", "must be a power of two ≥ 2"));
+            }
+            if r < 1 || p < 1 || keylen < 1 || keylen > limits::LENGTH as u64 {
+                return Err(invalid(
+                    "blockSize",
+                    "blockSize, parallelization and keylen must be ≥ 1 (keylen ≤ 1024)",
+                ));
+            }
+            if n.saturating_mul(r).saturating_mul(128) > limits::SCRYPT_MEMORY {
+                return Err(PasswordError::WorkFactorTooHigh(
+                    "cost",
+                    limits::SCRYPT_MEMORY / 128 / r.max(1),
+                ));
+            }
+            if p > u64::from(limits::SCRYPT_P) {
+                return Err(PasswordError::WorkFactorTooHigh(
+                    "parallelization",
+                    u64::from(limits::SCRYPT_P),
+                ));
+            }
+            let scrypt_salt = salt.take().ok_or(PasswordError::MissingField("salt"))?;
+            let hash = digest_value("hex")?;
+            if hash.len() as u64 != keylen {
+                return Err(invalid("keylen", "must equal the length of hash.value"));
+            }
+            Scheme::Scrypt {
+                log_n: n.trailing_zeros() as u8,
+                r: r as u32,
+                p: p as u32,
+                salt: scrypt_salt.bytes,
+                hash,
+            }
+        }
+        other => return Err(PasswordError::UnsupportedAlgorithm(other.to_owned())),
+    };
+    Ok(Descriptor {
+        encoding,
+        salt,
+        scheme,
+    })
+}
+
+/// Work this build leaves to the host's native crypto (node:crypto), with every input it needs.
+/// The host answers with the output bytes, which [`finish`] compares in constant time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostWork {
+    /// `hash`, `hmac`, `pbkdf2` or `scrypt`.
+    pub op: &'static str,
+    /// The digest, for all but scrypt.
+    pub digest: Option<Digest>,
+    /// The password bytes (already salted for `hash` and `hmac`).
+    pub data: Vec<u8>,
+    /// The HMAC key.
+    pub key: Vec<u8>,
+    /// The PBKDF2 or scrypt salt.
+    pub salt: Vec<u8>,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// scrypt N, r, p.
+    pub n: u64,
+    /// scrypt r.
+    pub r: u32,
+    /// scrypt p.
+    pub p: u32,
+    /// Output length in bytes.
+    pub length: usize,
+}
+
+impl HostWork {
+    fn new(op: &'static str, digest: Option<Digest>, data: Vec<u8>, length: usize) -> Self {
+        HostWork {
+            op,
+            digest,
+            data,
+            key: vec![],
+            salt: vec![],
+            iterations: 0,
+            n: 0,
+            r: 0,
+            p: 0,
+            length,
+        }
+    }
+
+    /// As JSON for the shim: byte strings in hex.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new()
+            .with("op", self.op)
+            .with_opt("digest", self.digest.map(Digest::name))
+            .with("data", hashes::hex_encode(&self.data))
+            .with("length", self.length as i64);
+        match self.op {
+            "hmac" => m.insert("key", hashes::hex_encode(&self.key)),
+            "pbkdf2" => {
+                m.insert("salt", hashes::hex_encode(&self.salt));
+                m.insert("iterations", i64::from(self.iterations));
+            }
+            "scrypt" => {
+                m.insert("salt", hashes::hex_encode(&self.salt));
+                m.insert("n", self.n as i64);
+                m.insert("r", i64::from(self.r));
+                m.insert("p", i64::from(self.p));
+            }
+            _ => {}
+        }
+        m.into()
+    }
+}
+
+/// The outcome of [`check`]: verified here, or work for the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Verified: match or not.
+    Done(bool),
+    /// The host must compute this; then call [`finish`].
+    Host(HostWork),
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// True when this build computes `digest` itself.
+fn in_wasm(digest: Digest) -> bool {
+    cfg!(feature = "wasm-digests") || digest == Digest::Md4
+}
+
+/// True when [`check`] would hand this descriptor to the host (so calling it costs nothing).
+pub fn runs_on_host(d: &Descriptor) -> bool {
+    match &d.scheme {
+        Scheme::Bcrypt(_) | Scheme::Argon2 { .. } => false,
+        Scheme::Digest { digest, .. }
+        | Scheme::Hmac { digest, .. }
+        | Scheme::Pbkdf2 { digest, .. } => !in_wasm(*digest),
+        Scheme::Scrypt { .. } => !cfg!(feature = "wasm-digests"),
+    }
+}
+
+/// Verifies what this build can verify itself, and describes the rest for the host.
+pub fn check(d: &Descriptor, password: &str) -> Result<Check, PasswordError> {
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(PasswordError::PasswordTooLong);
+    }
+    let pw = d.encoding.encode(password);
+    // The salted input: salt before or after the password bytes.
+    let input: Vec<u8> = match &d.salt {
+        None => pw.clone(),
+        Some(s) if s.prefix => [s.bytes.as_slice(), &pw].concat(),
+        Some(s) => [pw.as_slice(), &s.bytes].concat(),
+    };
+    Ok(match &d.scheme {
+        // bcrypt sees only the first 72 bytes of salt and password together, as Auth0 applies it.
+        Scheme::Bcrypt(h) => {
+            let out = bcrypt_raw(h.cost, &h.salt, &input);
+            Check::Done(same(out.get(..23).unwrap_or(&[]), &h.digest))
+        }
+        Scheme::Argon2 {
+            variant,
+            version,
+            m,
+            t,
+            p,
+            salt,
+            hash,
+        } => {
+            let out = hashes::argon2(*variant, *version, *m, *t, *p, &pw, salt, hash.len())
+                .ok_or_else(|| invalid("hash.value", "argon2 parameters rejected"))?;
+            Check::Done(same(&out, hash))
+        }
+        Scheme::Digest { digest, hash } if in_wasm(*digest) => {
+            Check::Done(same(&digest.hash(&[&input]), hash))
+        }
+        Scheme::Digest { digest, hash } => {
+            Check::Host(HostWork::new("hash", Some(*digest), input, hash.len()))
+        }
+        Scheme::Hmac { digest, key, hash } if in_wasm(*digest) => {
+            Check::Done(same(&digest.hmac(key, &input), hash))
+        }
+        Scheme::Hmac { digest, key, hash } => Check::Host(HostWork {
+            key: key.clone(),
+            ..HostWork::new("hmac", Some(*digest), input, hash.len())
+        }),
+        Scheme::Pbkdf2 {
+            digest,
+            iterations,
+            salt,
+            hash,
+        } if in_wasm(*digest) => {
+            let mut out = vec![0u8; hash.len()];
+            digest.pbkdf2(&pw, salt, *iterations, &mut out);
+            Check::Done(same(&out, hash))
+        }
+        Scheme::Pbkdf2 {
+            digest,
+            iterations,
+            salt,
+            hash,
+        } => Check::Host(HostWork {
+            salt: salt.clone(),
+            iterations: *iterations,
+            ..HostWork::new("pbkdf2", Some(*digest), pw, hash.len())
+        }),
+        #[cfg(feature = "wasm-digests")]
+        Scheme::Scrypt {
+            log_n,
+            r,
+            p,
+            salt,
+            hash,
+        } => {
+            let out = hashes::scrypt(&pw, salt, *log_n, *r, *p, hash.len())
+                .ok_or_else(|| invalid("cost", "scrypt parameters rejected"))?;
+            Check::Done(same(&out, hash))
+        }
+        #[cfg(not(feature = "wasm-digests"))]
+        Scheme::Scrypt {
+            log_n,
+            r,
+            p,
+            salt,
+            hash,
+        } => Check::Host(HostWork {
+            salt: salt.clone(),
+            n: 1u64 << log_n,
+            r: *r,
+            p: *p,
+            ..HostWork::new("scrypt", None, pw, hash.len())
+        }),
+    })
+}
+
+/// Compares the host's output for a descriptor with the expected digest, in constant time.
+pub fn finish(d: &Descriptor, output: &[u8]) -> bool {
+    match &d.scheme {
+        Scheme::Digest { hash, .. }
+        | Scheme::Hmac { hash, .. }
+        | Scheme::Pbkdf2 { hash, .. }
+        | Scheme::Scrypt { hash, .. } => same(output, hash),
+        Scheme::Bcrypt(_) | Scheme::Argon2 { .. } => false,
     }
 }
 
 /// Verifies `password` against a descriptor. `Ok(false)` is a clean mismatch; an error means the
-/// descriptor cannot be used, which a login treats as "cannot verify", never as a match.
+/// descriptor cannot be used, which a login treats as "cannot verify", never as a match. In a
+/// build without `wasm-digests` the algorithms left to the host are refused here; use
+/// [`check`] and [`finish`].
 pub fn verify(descriptor: &Value, password: &str) -> Result<bool, PasswordError> {
-    let scheme = parse(descriptor)?;
-    verify_scheme(&scheme, password)
+    match check(&parse(descriptor)?, password)? {
+        Check::Done(m) => Ok(m),
+        Check::Host(w) => Err(PasswordError::UnsupportedAlgorithm(format!(
+            "{} (needs the host's crypto)",
+            w.op
+        ))),
+    }
 }
 
-/// Verifies `password` against an already validated scheme.
-pub fn verify_scheme(scheme: &Scheme, password: &str) -> Result<bool, PasswordError> {
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(PasswordError::PasswordTooLong);
-    }
-    match scheme {
-        Scheme::Bcrypt(h) => {
-            let out = bcrypt_raw(h.cost, &h.salt, password.as_bytes());
-            let computed = out.get(..23).unwrap_or(&[]);
-            Ok(computed.ct_eq(&h.digest[..]).into())
-        }
-    }
+/// A bcrypt string (`$2b$`, cost 10, as the import schema's `password_hash` requires) of a
+/// secret nobody keeps: no password can match it, so the person must reset (which proves the
+/// inbox). `secret` is 32 random bytes and `salt` 16, both drawn by the caller; one per export
+/// run is enough.
+pub fn forced_reset_hash(secret: &[u8; 32], salt: &[u8; 16]) -> Option<String> {
+    bcrypt_format(10, salt, hashes::hex_encode(secret).as_bytes())
 }
 
 fn invalid_bcrypt(why: &str) -> PasswordError {

@@ -1,4 +1,5 @@
 //! The post-login chain: every stage and every refusal, as pure decisions.
+#![cfg(feature = "chain")]
 
 use trickle::chain::{self, ApplyInput, PlanInput};
 use trickle::json::{self, Map, Value};

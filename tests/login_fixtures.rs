@@ -172,6 +172,7 @@ fn login_cases() {
                 .unwrap_or("")
                 .to_owned(),
             products: answers(&accounts, email, &strs(case.get("down"))),
+            computed: vec![],
         };
         check(case, &login::login(&input));
     }
@@ -217,6 +218,7 @@ fn product_answers_for_another_address_are_ignored() {
         email: "solo@example.com".into(),
         password: "solo-pass".into(),
         products: everything,
+        computed: vec![],
     };
     let out = login::login(&input).to_value();
     let accounts = out
