@@ -8,7 +8,8 @@
 
 /**
  * Creates a guarded handle on one wasm build.
- * @param {string} wasmBase64 brotli-compressed wasm, base64
+ * @param {string|Uint8Array} wasmBase64 brotli-compressed wasm in base64 (the artefacts), or the
+ *   raw wasm bytes (the Node tools, which read pkg/ from disk)
  * @param {function} glueFactory returns a fresh wasm-bindgen glue object (no-modules target)
  * @param {object} cache an object that outlives calls (`global` in scripts, module scope in Actions)
  * @param {string} cacheKey where to keep the compiled module on `cache`
@@ -19,8 +20,9 @@ function trickleCore(wasmBase64, glueFactory, cache, cacheKey) {
   function load() {
     if (slot.glue) return slot.glue;
     if (!slot.module) {
-      var zlib = require('zlib');
-      var bytes = zlib.brotliDecompressSync(Buffer.from(wasmBase64, 'base64'));
+      var bytes = typeof wasmBase64 === 'string'
+        ? require('zlib').brotliDecompressSync(Buffer.from(wasmBase64, 'base64'))
+        : wasmBase64;
       slot.module = new WebAssembly.Module(bytes);
     }
     var glue = glueFactory();

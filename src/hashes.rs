@@ -56,7 +56,7 @@ impl Digest {
     }
 
     /// The output length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Digest::Md4 | Digest::Md5 => 16,
             Digest::Sha1 => 20,
@@ -201,7 +201,7 @@ pub fn argon2(
 
 /// Decodes hex, either case.
 pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |b: u8| match b {

@@ -341,7 +341,16 @@ fn parse_salt(obj: &Map) -> Result<Option<Salt>, PasswordError> {
 }
 
 /// Splits a PHC string `$id$[v=N$]params$salt$hash` into its parts.
-fn phc(value: &str) -> Result<(&str, Option<&str>, Vec<(&str, &str)>, &str, &str), PasswordError> {
+/// The parts of a PHC string: id, version, parameters, salt, hash.
+type PhcParts<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    &'a str,
+);
+
+fn phc(value: &str) -> Result<PhcParts<'_>, PasswordError> {
     let bad = || invalid("hash.value", "not a PHC string ($id$params$salt$hash)");
     let mut parts = value.strip_prefix('$').ok_or_else(bad)?.split('$');
     let id = parts.next().ok_or_else(bad)?;
@@ -502,7 +511,7 @@ fn parse_ldap(value: &str) -> Result<(Scheme, Option<Salt>), PasswordError> {
         }
     };
     let bytes = decode(b64, "base64", "hash.value")?;
-    let n = digest.len();
+    let n = digest.output_len();
     if (!salted && bytes.len() != n) || (salted && bytes.len() <= n) {
         return Err(invalid(
             "hash.value",
@@ -582,10 +591,10 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
             let digest = Digest::parse(algorithm)
                 .ok_or(PasswordError::UnknownAlgorithm(algorithm.to_owned()))?;
             let hash = digest_value("hex")?;
-            if hash.len() != digest.len() {
+            if hash.len() != digest.output_len() {
                 return Err(invalid(
                     "hash.value",
-                    format!("a {algorithm} digest is {} bytes", digest.len()),
+                    format!("a {algorithm} digest is {} bytes", digest.output_len()),
                 ));
             }
             Scheme::Digest { digest, hash }
@@ -605,10 +614,10 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
                 .ok_or(PasswordError::MissingField("hash.key.value"))?;
             let key_encoding = str_field(key, "encoding", "hash.key.encoding")?.unwrap_or("utf8");
             let hash = digest_value("hex")?;
-            if hash.len() != digest.len() {
+            if hash.len() != digest.output_len() {
                 return Err(invalid(
                     "hash.value",
-                    format!("an HMAC-{name} is {} bytes", digest.len()),
+                    format!("an HMAC-{name} is {} bytes", digest.output_len()),
                 ));
             }
             Scheme::Hmac {

@@ -1,5 +1,6 @@
 //! The custom-DB decisions against the shared fixtures (`tests/fixtures/`), which the Node tests
 //! also replay through the built artefacts and real HTTP product servers.
+#![cfg(feature = "login")]
 
 use trickle::email;
 use trickle::json::{self, Value};

@@ -1,0 +1,485 @@
+//! Every `custom_password_hash` algorithm against values made by independent implementations.
+//! Sources are cited per vector: RFCs, the reference implementations' own test suites, and
+//! values computed with Python's hashlib/hmac/base64 the way each legacy system stores them.
+#![cfg(feature = "wasm-digests")]
+
+use proptest::prelude::*;
+use trickle::json::{self, Value};
+use trickle::password::{self, PasswordError};
+
+fn d(text: &str) -> Value {
+    json::parse(text).unwrap_or_else(|e| unreachable!("{text}: {e:?}"))
+}
+
+fn matches(descriptor: &str, pw: &str) -> Result<bool, PasswordError> {
+    password::verify(&d(descriptor), pw)
+}
+
+/// Each case must match its password and refuse the same password with one character changed.
+fn check(cases: &[(&str, &str)]) {
+    for (desc, pw) in cases {
+        assert_eq!(matches(desc, pw), Ok(true), "{desc}");
+        let mut wrong: Vec<char> = pw.chars().collect();
+        if let Some(c) = wrong.first_mut() {
+            *c = if *c == 'x' { 'y' } else { 'x' };
+        } else {
+            wrong.push('x');
+        }
+        let wrong: String = wrong.into_iter().collect();
+        assert_eq!(matches(desc, &wrong), Ok(false), "{desc} with {wrong}");
+    }
+}
+
+#[test]
+fn bcrypt_openbsd_vectors_through_descriptors() {
+    // OpenBSD regress/lib/libc/bcrypt and OpenWall crypt_blowfish; $2y$ as PHP writes it.
+    check(&[
+        (
+            r#"{"algorithm":"bcrypt","hash":{"value":"$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}"#,
+            "U*U",
+        ),
+        (
+            r#"{"algorithm":"bcrypt","hash":{"value":"$2a$05$CCCCCCCCCCCCCCCCCCCCC.VGOzA784oUp/Z0DY336zx7pLYAy0lwK"}}"#,
+            "U*U*",
+        ),
+        (
+            r#"{"algorithm":"bcrypt","hash":{"value":"$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}"#,
+            "U*U",
+        ),
+    ]);
+}
+
+#[test]
+fn bcrypt_72_bytes_include_the_salt() {
+    // With a prefix salt of 8 bytes, only the first 64 password bytes count.
+    let salt16 = [3u8; 16];
+    let pw64 = "p".repeat(64);
+    let hash = password::bcrypt_format(4, &salt16, format!("pepper!!{pw64}").as_bytes())
+        .unwrap_or_default();
+    let desc = format!(
+        r#"{{"algorithm":"bcrypt","hash":{{"value":"{hash}"}},"salt":{{"value":"pepper!!","position":"prefix"}}}}"#
+    );
+    assert_eq!(matches(&desc, &pw64), Ok(true));
+    assert_eq!(
+        matches(&desc, &format!("{pw64}ignored beyond 72 bytes")),
+        Ok(true)
+    );
+    assert_eq!(matches(&desc, &"p".repeat(63)), Ok(false));
+}
+
+#[test]
+fn argon2_reference_phc_strings() {
+    // phc-winner-argon2 src/test.c: "password", salt "somesalt", t=2, m=65536, p=1, v=0x13.
+    check(&[
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$wWKIMhR9lyDFvRz9YTZweHKfbftvj+qf+YFY4NeBbtA"}}"#,
+            "password",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"}}"#,
+            "password",
+        ),
+    ]);
+}
+
+#[test]
+fn pbkdf2_phc_strings() {
+    // RFC 6070 case 3 as a PHC string; and PBKDF2-HMAC-SHA256 computed with Python's hashlib.
+    check(&[
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha1$i=4096,l=20$c2FsdA$SwB5AbdlSJq+rUnZJvch0GWkKcE"}}"#,
+            "password",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha256$i=1000,l=32$TmFDbE5hQ2w$H6YXMPtJB3L3jvdiXqeqeN1bqKfyaj4r2pHbWVl1K8s"}}"#,
+            "hunter2",
+        ),
+    ]);
+}
+
+#[test]
+fn ldap_rfc2307_values() {
+    // slappasswd's construction {SSHA} = base64(sha1(password ‖ salt) ‖ salt), computed with
+    // Python's hashlib for "secret" and the salt a1b2c3d4e5f60718.
+    check(&[
+        (
+            r#"{"algorithm":"ldap","hash":{"value":"{SSHA}PFpXHwj0JEvlPQ+7KcmQuRc+VPqhssPU5fYHGA=="}}"#,
+            "secret",
+        ),
+        (
+            r#"{"algorithm":"ldap","hash":{"value":"{SMD5}D5czVuLuxmus0zl8XR14dKGyw9Tl9gcY"}}"#,
+            "secret",
+        ),
+        (
+            r#"{"algorithm":"ldap","hash":{"value":"{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ="}}"#,
+            "secret",
+        ),
+        (
+            r#"{"algorithm":"ldap","hash":{"value":"{ssha512}B533CNpPWXnoWO9Tl+sWjvcQlRI6CiQMYVUalfUwDEB2fQkiW6kFGnmgYNB3361YI4B5TICoVBuL0SvlMPJHRaGyw9Tl9gcY"}}"#,
+            "secret",
+        ),
+    ]);
+}
+
+#[test]
+fn digests_with_encodings_salts_and_password_encodings() {
+    check(&[
+        // RFC 1321 A.5 ("message digest"), lower and upper case hex, and base64.
+        (
+            r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0","encoding":"hex"}}"#,
+            "message digest",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"F96B697D7CB7938D525A2F31AAF161D0","encoding":"hex"}}"#,
+            "message digest",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"+WtpfXy3k41SWi8xqvFh0A==","encoding":"base64"}}"#,
+            "message digest",
+        ),
+        // NTLM: MD4 of the UTF-16LE password (RFC 1320); the well-known value for "password".
+        (
+            r#"{"algorithm":"md4","hash":{"value":"8846f7eaee8fb117ad06bdd830b7586c","encoding":"hex"},"password":{"encoding":"utf16le"}}"#,
+            "password",
+        ),
+        // Python hashlib: sha256("hunter2" ‖ "pepper"), upper-case hex, suffix salt.
+        (
+            r#"{"algorithm":"sha256","hash":{"value":"2DD47348967664FCF1E906B16A98C3E2A7C3B3B234023872C02834513B4EF7C0","encoding":"hex"},"salt":{"value":"pepper","encoding":"utf8","position":"suffix"}}"#,
+            "hunter2",
+        ),
+        // Python hashlib: sha512("pepper" ‖ utf16le("héllo")), URL-safe base64, prefix salt.
+        (
+            r#"{"algorithm":"sha512","hash":{"value":"31-DbeCuyeieC9pS-4iBJHF35wuVtI8aPNNB6kgfrwECh1xbvhOW87nCP2XanSzL7ZVKcOrEIPKybYhRn_vDXw==","encoding":"base64"},"salt":{"value":"pepper","encoding":"utf8","position":"prefix"},"password":{"encoding":"ucs2"}}"#,
+            "héllo",
+        ),
+        // Python hashlib: md5 of the latin-1 bytes of "pässword".
+        (
+            r#"{"algorithm":"md5","hash":{"value":"0126cf1f6e0dba240af4c5537ca51d0e","encoding":"hex"},"password":{"encoding":"latin1"}}"#,
+            "pässword",
+        ),
+        // RFC 3174 / FIPS 180: sha1("abc").
+        (
+            r#"{"algorithm":"sha1","hash":{"value":"a9993e364706816aba3e25717850c26c9cd0d89d","encoding":"hex"}}"#,
+            "abc",
+        ),
+    ]);
+}
+
+#[test]
+fn the_hex_salt_encoding_is_decoded() {
+    // "706570706572" is hex for "pepper": the same salt as the sha512 case above, written in hex.
+    let desc = r#"{"algorithm":"sha512","hash":{"value":"31-DbeCuyeieC9pS-4iBJHF35wuVtI8aPNNB6kgfrwECh1xbvhOW87nCP2XanSzL7ZVKcOrEIPKybYhRn_vDXw","encoding":"base64"},"salt":{"value":"706570706572","encoding":"hex","position":"prefix"},"password":{"encoding":"ucs2"}}"#;
+    assert_eq!(matches(desc, "héllo"), Ok(true));
+}
+
+#[test]
+fn hmac_and_scrypt() {
+    check(&[
+        // RFC 4231 test case 2 (key "Jefe").
+        (
+            r#"{"algorithm":"hmac","hash":{"value":"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843","encoding":"hex","digest":"sha256","key":{"value":"Jefe","encoding":"utf8"}}}"#,
+            "what do ya want for nothing?",
+        ),
+        // Python hmac: HMAC-SHA256(key 00112233, "salt" ‖ "hunter2").
+        (
+            r#"{"algorithm":"hmac","hash":{"value":"0565a60ca63aebf36c1d881536ea7a4000266e4b19dbf77d40b3d8a55ebfd4e8","encoding":"hex","digest":"sha256","key":{"value":"00112233","encoding":"hex"}},"salt":{"value":"salt","position":"prefix"}}"#,
+            "hunter2",
+        ),
+        // RFC 7914 §12 vector 2 (N=1024, r=8, p=16).
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640","encoding":"hex"},"salt":{"value":"NaCl","encoding":"utf8","position":"prefix"},"keylen":64,"cost":1024,"blockSize":8,"parallelization":16}"#,
+            "password",
+        ),
+        // Python hashlib.scrypt, N=1024, r=8, p=1 (defaults for r and p).
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"35d94cfc36894115dcc30a781395ee201e9885f63459957d644bc608abfeb050","encoding":"hex"},"salt":{"value":"NaCl","encoding":"utf8","position":"prefix"},"keylen":32,"cost":1024}"#,
+            "hunter2",
+        ),
+    ]);
+}
+
+#[test]
+fn hostile_work_factors_are_refused_before_any_work() {
+    let cases = [
+        (
+            r#"{"algorithm":"bcrypt","hash":{"value":"$2b$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}"#,
+            "cost",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"00","encoding":"hex"},"salt":{"value":"s","position":"prefix"},"keylen":1,"cost":1073741824}"#,
+            "cost",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"00","encoding":"hex"},"salt":{"value":"s","position":"prefix"},"keylen":1,"cost":1024,"parallelization":1000}"#,
+            "parallelization",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha256$i=1000000000,l=32$TmFDbE5hQ2w$H6YXMPtJB3L3jvdiXqeqeN1bqKfyaj4r2pHbWVl1K8s"}}"#,
+            "i",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"}}"#,
+            "m",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=65536,t=1000,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"}}"#,
+            "t",
+        ),
+    ];
+    for (desc, field) in cases {
+        match password::parse(&d(desc)) {
+            Err(PasswordError::WorkFactorTooHigh(f, _)) => assert_eq!(f, field, "{desc}"),
+            other => unreachable!("{desc}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_malformed_descriptor_class_has_a_stable_code_naming_the_field() {
+    let cases = [
+        (r#"[]"#, "password.not_object", ""),
+        (
+            r#"{"hash":{"value":"x"}}"#,
+            "password.missing_field",
+            "algorithm",
+        ),
+        (
+            r#"{"algorithm":"whirlpool","hash":{"value":"x"}}"#,
+            "password.unknown_algorithm",
+            "whirlpool",
+        ),
+        (r#"{"algorithm":"md5"}"#, "password.missing_field", "hash"),
+        (
+            r#"{"algorithm":"md5","hash":[]}"#,
+            "password.wrong_type",
+            "hash",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{}}"#,
+            "password.missing_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"zz","encoding":"hex"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"abcd","encoding":"hex"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0","encoding":"rot13"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0"},"password":{"encoding":"ebcdic"}}"#,
+            "password.invalid_field",
+            "password.encoding",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0"},"salt":{"value":"s"}}"#,
+            "password.missing_field",
+            "salt.position",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0"},"salt":{"value":"s","position":"middle"}}"#,
+            "password.invalid_field",
+            "salt.position",
+        ),
+        (
+            r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0"},"salt":{"position":"prefix"}}"#,
+            "password.missing_field",
+            "salt.value",
+        ),
+        (
+            r#"{"algorithm":"hmac","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0","key":{"value":"k"}}}"#,
+            "password.missing_field",
+            "hash.digest",
+        ),
+        (
+            r#"{"algorithm":"hmac","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0","digest":"sha3"}}"#,
+            "password.invalid_field",
+            "hash.digest",
+        ),
+        (
+            r#"{"algorithm":"hmac","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0","digest":"md5"}}"#,
+            "password.missing_field",
+            "hash.key",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"00"},"salt":{"value":"s","position":"prefix"}}"#,
+            "password.missing_field",
+            "keylen",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"00"},"keylen":1}"#,
+            "password.missing_field",
+            "salt",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"00"},"salt":{"value":"s","position":"prefix"},"keylen":1,"cost":1000}"#,
+            "password.invalid_field",
+            "cost",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"0000"},"salt":{"value":"s","position":"prefix"},"keylen":1}"#,
+            "password.invalid_field",
+            "keylen",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"00"},"salt":{"value":"s","position":"prefix"},"keylen":"1"}"#,
+            "password.wrong_type",
+            "keylen",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"argon2id$v=19"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2x$v=19$m=8,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMa"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=8,t=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMa"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=8,t=1,p=1,keyid=x$c29tZXNhbHQ$CTFhFdXPJO1aFaMa"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=18$m=8,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMa"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMa"},"salt":{"value":"s","position":"prefix"}}"#,
+            "password.invalid_field",
+            "salt",
+        ),
+        (
+            r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMa","encoding":"hex"}}"#,
+            "password.invalid_field",
+            "hash.encoding",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha3$i=1,l=20$c2FsdA$SwB5AbdlSJq+rUnZJvch0GWkKcE"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha1$i=4096,l=32$c2FsdA$SwB5AbdlSJq+rUnZJvch0GWkKcE"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha1$i=many,l=20$c2FsdA$SwB5AbdlSJq+rUnZJvch0GWkKcE"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"ldap","hash":{"value":"{CRYPT}aaX1f0hW4mz4k"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"ldap","hash":{"value":"{SHA}AAAA"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"ldap","hash":{"value":"{SSHA}5en6G6MezRroT3XKqkdPOmY/BfQ="}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+        (
+            r#"{"algorithm":"bcrypt","hash":{"value":"$2x$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}"#,
+            "password.invalid_field",
+            "hash.value",
+        ),
+    ];
+    for (desc, code, field) in cases {
+        let e = password::parse(&d(desc)).err();
+        assert_eq!(
+            e.as_ref().map(PasswordError::code),
+            Some(code),
+            "{desc}: {e:?}"
+        );
+        let message = e.map(|e| e.message()).unwrap_or_default();
+        assert!(
+            message.contains(field),
+            "{desc}: {message:?} should name {field}"
+        );
+    }
+}
+
+#[test]
+fn the_forced_reset_hash_is_importable_and_matches_nothing() {
+    let hash = password::forced_reset_hash(&[9u8; 32], &[1u8; 16]).unwrap_or_default();
+    assert!(hash.starts_with("$2b$10$") && hash.len() == 60, "{hash}");
+    let desc = format!(r#"{{"algorithm":"bcrypt","hash":{{"value":"{hash}"}}}}"#);
+    // Only the secret's hex would match, and the secret is drawn at random and never kept.
+    for pw in ["", "password", "$2b$10$", &"0".repeat(64)] {
+        assert_eq!(matches(&desc, pw), Ok(false));
+    }
+    assert_ne!(
+        password::forced_reset_hash(&[9u8; 32], &[2u8; 16]),
+        Some(hash)
+    );
+}
+
+fn arb_descriptor() -> impl Strategy<Value = String> {
+    let algorithm = prop::sample::select(vec![
+        "argon2", "bcrypt", "hmac", "ldap", "md4", "md5", "sha1", "sha256", "sha512", "pbkdf2",
+        "scrypt", "x",
+    ]);
+    let value = prop::sample::select(vec![
+        "$2b$04$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+        "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMa",
+        "$pbkdf2-sha256$i=3,l=4$c2FsdA$AAAAAA",
+        "{SSHA}PFpXHwj0JEvlPQ+7KcmQuRc+VPqhssPU5fYHGA==",
+        "f96b697d7cb7938d525a2f31aaf161d0",
+        "00000000000000000000000000000000",
+        "",
+        "$",
+        "{}",
+        "====",
+        "Zm9v",
+    ]);
+    let encoding = prop::sample::select(vec!["hex", "base64", "utf8", "latin1", "utf16le", "nope"]);
+    let position = prop::sample::select(vec!["prefix", "suffix", "both"]);
+    (algorithm, value, encoding.clone(), encoding.clone(), position, encoding, 0u64..3000, "[a-z0-9]{0,6}").prop_map(
+        |(a, v, he, se, pos, pe, n, junk)| {
+            format!(
+                r#"{{"algorithm":"{a}","hash":{{"value":"{v}","encoding":"{he}","digest":"sha256","key":{{"value":"{junk}","encoding":"utf8"}}}},"salt":{{"value":"{junk}","encoding":"{se}","position":"{pos}"}},"password":{{"encoding":"{pe}"}},"keylen":{},"cost":{n},"blockSize":1,"parallelization":1}}"#,
+                n % 70
+            )
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Random descriptors and passwords: never a panic, never a match.
+    #[test]
+    fn random_descriptors_never_panic_or_match(desc in arb_descriptor(), pw in ".{0,40}") {
+        let r = matches(&desc, &pw);
+        prop_assert!(r != Ok(true), "{} matched {:?}", desc, pw);
+    }
+
+    /// Arbitrary JSON text where a descriptor is expected: never a panic.
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,200}", pw in ".{0,20}") {
+        if let Ok(v) = json::parse(&text) {
+            prop_assert!(password::verify(&v, &pw) != Ok(true));
+        }
+    }
+}
