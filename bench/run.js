@@ -8,6 +8,7 @@ const vm = require('vm');
 const crypto = require('crypto');
 const h = require('../tests/node/harness');
 const baseline = require('./baseline/chain');
+const { verifyBench } = require('./verify');
 
 /** Loads the baseline into a container like the Action's, so both run in the same kind of realm. */
 function loadBaseline(ctr) {
@@ -140,6 +141,8 @@ async function main() {
   const sizes = JSON.parse(fs.readFileSync(path.join(DIST, 'sizes.json'), 'utf8'));
   const cold = await coldStart();
   const w = await warm();
+  console.log('password verification (median per verify):');
+  const verify = await verifyBench();
   const results = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
   Object.assign(results, {
     measured_at: new Date().toISOString(),
@@ -149,7 +152,8 @@ async function main() {
     cold_start_ms_by_artefact: { action: round(cold.action, 2), db_login: round(cold.db_login, 2) },
     chain_warm_ms: round(w.wasm),
     chain_baseline_warm_ms: round(w.baseline),
-    chain_vs_baseline: round(w.wasm / w.baseline, 3)
+    chain_vs_baseline: round(w.wasm / w.baseline, 3),
+    verify
   });
   fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
   console.log(`artefact bytes: action ${sizes.action}, db_login ${sizes.db_login}, db_get_user ${sizes.db_get_user}, rule ${sizes.rule}`);
