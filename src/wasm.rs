@@ -149,6 +149,41 @@ mod tool_exports {
         })
     }
 
+    /// `{"secret": 64 hex, "salt": 32 hex}` → `{"outcome":"ok","hash"}`: the export's
+    /// forced-reset bcrypt string (both values drawn at random by the caller, the secret then
+    /// thrown away).
+    #[wasm_bindgen]
+    pub fn forced_reset_hash(input: &str) -> String {
+        run(input, |v| {
+            let f = Fields::of(v, "")?;
+            let bytes = |k: &str, n: usize| {
+                crate::hashes::hex_decode(f.str(k)?)
+                    .filter(|b| b.len() == n)
+                    .ok_or_else(|| {
+                        ErrorBody::new(
+                            "input.invalid_value",
+                            format!("{k} must be {} hex digits", n * 2),
+                        )
+                    })
+            };
+            let secret: [u8; 32] = bytes("secret", 32)?.try_into().unwrap_or([0; 32]);
+            let salt: [u8; 16] = bytes("salt", 16)?.try_into().unwrap_or([0; 16]);
+            if secret == [0; 32] {
+                return Err(ErrorBody::new(
+                    "input.invalid_value",
+                    "secret must be random, not zero",
+                ));
+            }
+            Ok(match password::forced_reset_hash(&secret, &salt) {
+                Some(h) => outcome("ok").with("hash", h).into(),
+                None => refused(ErrorBody::new(
+                    "password.internal",
+                    "could not make the hash",
+                )),
+            })
+        })
+    }
+
     /// `{"claims", "secret"}` → `{"outcome":"ok","token"}` (used by the merge service).
     #[wasm_bindgen]
     pub fn sign_token(input: &str) -> String {

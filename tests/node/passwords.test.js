@@ -182,3 +182,14 @@ test('the built login script verifies every algorithm, with node:crypto doing th
     await server.close();
   }
 });
+
+test('the forced-reset hash: importable bcrypt (cost 10), one per run, matched by no password', () => {
+  const secret = crypto.randomBytes(32).toString('hex');
+  const r = core.call('forced_reset_hash', { secret, salt: crypto.randomBytes(16).toString('hex') });
+  assert.equal(r.outcome, 'ok');
+  assert.match(r.hash, /^\$2b\$10\$[./A-Za-z0-9]{53}$/);
+  assert.equal(bcryptjs.getRounds(r.hash), 10);
+  for (const pw of ['', 'password', secret.slice(0, 63)]) assert.equal(bcryptjs.compareSync(pw, r.hash), false);
+  assert.equal(core.call('forced_reset_hash', { secret: '00'.repeat(32), salt: '11'.repeat(16) }).outcome, 'invalid');
+  assert.equal(core.call('forced_reset_hash', { secret: 'zz', salt: '11'.repeat(16) }).error.code, 'input.invalid_value');
+});
