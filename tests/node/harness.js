@@ -8,7 +8,6 @@
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
-const vm = require('vm');
 const crypto = require('crypto');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -16,54 +15,14 @@ const DIST = path.join(ROOT, 'dist', 'auth0');
 const FIXTURES = path.join(ROOT, 'tests', 'fixtures');
 const fixture = (name) => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8'));
 
-class WrongUsernameOrPasswordError extends Error {
-  constructor(email, message) { super(message); this.name = 'WrongUsernameOrPasswordError'; this.email = email; }
-}
-class ValidationError extends Error {
-  constructor(code, message) { super(message); this.name = 'ValidationError'; this.code = code; }
-}
-class UnauthorizedError extends Error {
-  constructor(message) { super(message); this.name = 'UnauthorizedError'; }
-}
+const runtime = require('../../sim/runtime');
+const { WrongUsernameOrPasswordError, UnauthorizedError, container } = runtime;
 
-const ALLOWED_MODULES = new Set(['zlib', 'crypto', 'buffer', 'url', 'util', 'querystring']);
+/** Compiles a built custom-DB script or Rule (path below dist/auth0/) as the platform does. */
+const compileScript = (file, ctr) => runtime.compileScript(path.join(DIST, file), ctr);
 
-/** A fresh "container": a vm context with the runtime's globals. */
-function container(extra = {}) {
-  const logs = [];
-  const sandbox = {
-    console: { log: (...a) => logs.push(a.join(' ')), error: (...a) => logs.push(a.join(' ')), warn: (...a) => logs.push(a.join(' ')) },
-    Buffer, URL, URLSearchParams, TextEncoder, TextDecoder, AbortController, fetch,
-    setTimeout, clearTimeout, setImmediate, clearImmediate,
-    process: { nextTick: process.nextTick.bind(process), env: {}, version: process.version },
-    require: (name) => {
-      const bare = String(name).replace(/^node:/, '');
-      if (!ALLOWED_MODULES.has(bare)) throw new Error(`module ${name} is not available in this runtime`);
-      return require(bare);
-    },
-    WrongUsernameOrPasswordError, ValidationError, UnauthorizedError,
-    ...extra
-  };
-  sandbox.global = sandbox;
-  const context = vm.createContext(sandbox);
-  return { context, sandbox, logs };
-}
-
-/** Compiles a custom-DB script or Rule as the platform does: `return <text>`. */
-function compileScript(file, ctr) {
-  const text = fs.readFileSync(path.join(DIST, file), 'utf8');
-  const outer = vm.compileFunction('return ' + text, [], { parsingContext: ctr.context });
-  return outer();
-}
-
-/** Loads an Action as a CommonJS module in its own container. */
-function loadAction(file, ctr) {
-  const text = fs.readFileSync(path.join(DIST, file), 'utf8');
-  const module = { exports: {} };
-  const fn = vm.compileFunction(text, ['exports', 'require', 'module'], { parsingContext: ctr.context });
-  fn(module.exports, ctr.sandbox.require, module);
-  return module.exports;
-}
+/** Loads a built Action (path below dist/auth0/) as a CommonJS module in the container. */
+const loadAction = (file, ctr) => runtime.loadAction(path.join(DIST, file), ctr);
 
 /**
  * Calls a callback-style script and resolves with the callback's arguments once it is called,

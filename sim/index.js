@@ -1,0 +1,57 @@
+// Starts the whole simulator: the mail catcher, three products with their SQLite databases,
+// and the tenant running the built artefacts, all on localhost.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const crypto = require('crypto');
+const { generate, PRODUCTS } = require('./seed');
+const { startProduct } = require('./products');
+const { startMail } = require('./mail');
+const { startTenant } = require('./tenant');
+
+/**
+ * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl}.
+ * Returns `{tenant, products, mail, people, urls, close}`.
+ */
+async function startSim(options = {}) {
+  const opts = { people: 200, seed: 1, pipeline: 'action', plan: 'enterprise', ...options };
+  if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'auth0', 'actions', 'trickle-post-login', 'code.js'))) {
+    throw new Error('dist/auth0 is missing: run `npm run build` first');
+  }
+  const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-sim-'));
+  fs.mkdirSync(dataDir, { recursive: true });
+  const seeded = generate({ people: opts.people, seed: opts.seed });
+  const mail = await startMail();
+  const products = [];
+  for (const name of PRODUCTS) {
+    const file = path.join(dataDir, `${name}.sqlite`);
+    products.push(await startProduct(name, file, seeded.accounts[name]));
+  }
+  const productsConfig = JSON.stringify(products.map((p) => ({ name: p.name, url: p.url, token: p.token })));
+  const tokenSecret = crypto.randomBytes(32).toString('hex');
+  const tenant = await startTenant({
+    port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail,
+    dbConfiguration: { TRICKLE_PRODUCTS: productsConfig, TRICKLE_LOOKUP_TIMEOUT_MS: '2000' },
+    actionSecrets: {
+      TRICKLE_PRODUCTS: productsConfig, TRICKLE_TOKEN_SECRET: tokenSecret, TRICKLE_FANOUT_BUDGET_MS: '1500',
+      TRICKLE_MERGE_URL: opts.mergeUrl || 'http://127.0.0.1:9/merge', TRICKLE_CONNECTION: 'trickle'
+    }
+  });
+  const urls = {
+    tenant: tenant.url, login: `${tenant.url}/authorize?client_id=trickle-demo&response_type=code&redirect_uri=${encodeURIComponent(tenant.url + '/app/callback')}&state=demo`,
+    mail: `${tenant.url}/_sim/mail`, smtp: `smtp://127.0.0.1:${mail.port}`,
+    ...Object.fromEntries(products.map((p) => [p.name, p.url]))
+  };
+  return {
+    tenant, products, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
+    close: async () => {
+      await tenant.close();
+      for (const p of products) await p.close();
+      await mail.close();
+      if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  };
+}
+
+module.exports = { startSim };

@@ -1,0 +1,87 @@
+// A simulated legacy product: its own SQLite database and the two endpoints of
+// docs/product-api.md, behind a bearer token. It can be made slow or down at run time.
+'use strict';
+const Database = require('better-sqlite3');
+const Fastify = require('fastify');
+const { FORMATS } = require('./seed');
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY, email TEXT NOT NULL, email_norm TEXT NOT NULL, email_verified INTEGER NOT NULL DEFAULT 0,
+  name TEXT, given_name TEXT, family_name TEXT, created_at TEXT, password_hash TEXT, password_salt TEXT,
+  totp_secret TEXT, person_id TEXT, auth0_user_id TEXT, auth0_updated_at TEXT);
+CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email_norm);`;
+
+const norm = (e) => String(e || '').trim().toLowerCase();
+
+/** Opens (creating if needed) a product database and loads `rows` into it when it is empty. */
+function openDatabase(file, rows = []) {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec(SCHEMA);
+  if (db.prepare('SELECT COUNT(*) AS n FROM accounts').get().n === 0 && rows.length) {
+    const insert = db.prepare(`INSERT INTO accounts (id, email, email_norm, email_verified, name, given_name, family_name, created_at, password_hash, password_salt, totp_secret)
+      VALUES (@id, @email, @email_norm, @email_verified, @name, @given_name, @family_name, @created_at, @password_hash, @password_salt, @totp_secret)`);
+    db.transaction((list) => { for (const r of list) insert.run({ ...r, email_norm: norm(r.email) }); })(rows);
+  }
+  return db;
+}
+
+/** Starts a product service. Returns `{name, url, token, db, setMode, stats, close}`. */
+async function startProduct(name, file, rows, { token = `${name}-token-${Math.random().toString(36).slice(2)}`, port = 0 } = {}) {
+  const db = openDatabase(file, rows);
+  const format = FORMATS[name];
+  const state = { mode: 'up', delayMs: 0, lookups: 0, writes: 0 };
+  const app = Fastify({ logger: false });
+  const byEmail = db.prepare('SELECT * FROM accounts WHERE email_norm = ?');
+  const byId = db.prepare('SELECT id FROM accounts WHERE id = ?');
+  const setId = db.prepare('UPDATE accounts SET auth0_user_id = ?, auth0_updated_at = ? WHERE id = ?');
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url.startsWith('/_control')) return;
+    if (state.mode === 'down') return reply.code(503).send({ error: 'service unavailable' });
+    if (state.mode === 'hang') return new Promise(() => {}); // never answers
+    if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs));
+    if (req.headers.authorization !== `Bearer ${token}`) return reply.code(401).send({ error: 'unauthorized' });
+  });
+  app.get('/trickle/accounts', async (req, reply) => {
+    const email = req.query && req.query.email;
+    if (typeof email !== 'string' || !email) return reply.code(400).send({ error: 'email is required' });
+    state.lookups++;
+    const accounts = byEmail.all(norm(email)).map((row) => ({
+      id: row.id, email: row.email, email_verified: !!row.email_verified, name: row.name, given_name: row.given_name,
+      family_name: row.family_name, created_at: row.created_at, person_id: row.person_id || undefined,
+      totp_secret: row.totp_secret || undefined, password: row.password_hash ? format.descriptor(row) : null
+    }));
+    return { accounts };
+  });
+  app.put('/trickle/accounts/:id/auth0-id', async (req, reply) => {
+    const id = req.params.id;
+    const value = req.body && req.body.auth0_user_id;
+    if (typeof value !== 'string' || !/^auth0\|.+/.test(value)) return reply.code(400).send({ error: 'auth0_user_id must be auth0|…' });
+    if (!byId.get(id)) return reply.code(404).send({ error: 'no such account' });
+    setId.run(value, new Date().toISOString(), id);
+    state.writes++;
+    return reply.code(204).send();
+  });
+  app.post('/_control', async (req) => {
+    const body = req.body || {};
+    if (['up', 'down', 'hang', 'slow'].includes(body.mode)) state.mode = body.mode === 'slow' ? 'up' : body.mode;
+    if (body.mode === 'slow') state.delayMs = Number(body.delayMs) || 1500;
+    if (body.mode === 'up') state.delayMs = 0;
+    return { mode: state.mode, delayMs: state.delayMs };
+  });
+  await app.listen({ port, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${app.server.address().port}`;
+  return {
+    name, url, token, db, format: format.label,
+    setMode: (mode, delayMs) => { state.mode = mode === 'slow' ? 'up' : mode; state.delayMs = mode === 'slow' ? delayMs || 1500 : 0; },
+    stats: () => {
+      const c = db.prepare('SELECT COUNT(*) AS accounts, COUNT(auth0_user_id) AS linked FROM accounts').get();
+      return { ...c, mode: state.mode, delayMs: state.delayMs, lookups: state.lookups, writes: state.writes };
+    },
+    close: async () => { await app.close(); db.close(); }
+  };
+}
+
+module.exports = { startProduct, openDatabase };

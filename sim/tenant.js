@@ -1,0 +1,470 @@
+// The simulated Auth0 tenant: hosted login with a custom database connection in import mode,
+// the post-login pipeline (legacy Rules or the Action) with redirect and /continue, the token
+// endpoint with RS256 id_tokens and JWKS, password reset by mail, part of the Management API
+// with rate limits and fault injection. It runs the built files of dist/auth0/ unchanged.
+// Assumptions where the platform's behaviour is not documented are in sim/FIDELITY.md.
+'use strict';
+const crypto = require('crypto');
+const path = require('path');
+const Fastify = require('fastify');
+const bcryptjs = require('bcryptjs');
+const runtime = require('./runtime');
+const { RateLimiter } = require('./ratelimit');
+
+const DIST = path.join(__dirname, '..', 'dist', 'auth0');
+const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
+const b64url = (b) => Buffer.from(b).toString('base64url');
+const randomId = (n = 16) => crypto.randomBytes(n).toString('hex');
+const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+
+function page(title, body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
+main{background:#fff;padding:2rem 2.5rem;border-radius:10px;box-shadow:0 2px 12px #0002;width:22rem}h1{font-size:1.3rem;margin-top:0}
+label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}input[type=email],input[type=password]{width:100%;padding:.55rem;box-sizing:border-box;border:1px solid #bbb;border-radius:6px}
+button{margin-top:1.2rem;width:100%;padding:.65rem;border:0;border-radius:6px;background:#3b5bdb;color:#fff;font-size:1rem;cursor:pointer}
+.error{background:#ffe3e3;color:#a00;padding:.5rem .7rem;border-radius:6px}.note{color:#555;font-size:.85rem}a{color:#3b5bdb}</style></head>
+<body><main>${body}</main></body></html>`;
+}
+
+/**
+ * Starts the tenant. `options`: {port, dbConfiguration, actionSecrets, pipeline ('action' or
+ * 'rules'), plan, mail, bcryptCost, faults}. Returns `{url, state, close, …}`.
+ */
+async function startTenant(options) {
+  const opts = { pipeline: 'action', plan: 'enterprise', bcryptCost: 8, ...options };
+  const app = Fastify({ logger: false, bodyLimit: 600 * 1024 });
+  await app.register(require('@fastify/formbody'));
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = randomId(8);
+  const state = {
+    users: new Map(), // user_id → user
+    transactions: new Map(), // state → transaction
+    codes: new Map(), // code → grant
+    tickets: new Map(), // sha256(ticket) → reset ticket
+    events: [],
+    counters: { lazy_migrated: 0, logins: 0, merge_redirects: 0, merged: 0, denied: 0, resets: 0, wrong_password: 0 },
+    faults: { latencyMs: 0, errorRate: 0, stormRate: 0, dropRate: 0, ...(opts.faults || {}) }
+  };
+  const limiter = new RateLimiter(opts.plan);
+  let base = '';
+  const clients = {
+    'trickle-demo': { secret: 'demo-app-secret', redirectUris: () => [`${base}/app/callback`], name: 'Demo app' },
+    'trickle-m2m': { secret: 'm2m-secret', redirectUris: () => [], name: 'trickle tools' }
+  };
+
+  function event(type, detail) {
+    state.events.push({ at: new Date().toISOString(), type, ...detail });
+    if (state.events.length > 200) state.events.shift();
+  }
+
+  // --- the runtimes: one container per kind, reused across calls like a warm platform ---
+  const dbContainer = runtime.container({ configuration: opts.dbConfiguration });
+  const loginScript = runtime.compileScript(path.join(DIST, 'database-connections/trickle/login.js'), dbContainer);
+  const getUserScript = runtime.compileScript(path.join(DIST, 'database-connections/trickle/get_user.js'), dbContainer);
+  const actionContainer = runtime.container();
+  const action = runtime.loadAction(path.join(DIST, 'actions/trickle-post-login/code.js'), actionContainer);
+  const ruleContainer = runtime.container({
+    configuration: opts.actionSecrets,
+    auth0: { users: { updateAppMetadata: async (id, meta) => { const u = state.users.get(id); if (u) u.app_metadata = JSON.parse(JSON.stringify(meta)); } } }
+  });
+  const rule = runtime.compileScript(path.join(DIST, 'rules/trickle-post-login.js'), ruleContainer);
+
+  // --- tokens ---
+  function signJwt(claims) {
+    const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid }));
+    const body = b64url(JSON.stringify(claims));
+    return `${header}.${body}.${b64url(crypto.sign('sha256', Buffer.from(`${header}.${body}`), privateKey))}`;
+  }
+  function verifyJwt(token) {
+    const [h, b, s] = String(token || '').split('.');
+    if (!s) return null;
+    if (!crypto.verify('sha256', Buffer.from(`${h}.${b}`), publicKey, Buffer.from(s, 'base64url'))) return null;
+    const claims = JSON.parse(Buffer.from(b, 'base64url').toString());
+    return claims.exp > Date.now() / 1000 ? claims : null;
+  }
+
+  // --- the user store ---
+  const findByEmail = (email) => [...state.users.values()].find((u) => u.email === String(email || '').trim().toLowerCase());
+  function publicUser(u) {
+    const { password_hash: _, ...rest } = u;
+    return JSON.parse(JSON.stringify(rest));
+  }
+  function createUser(profile, password, via) {
+    const now = new Date().toISOString();
+    const id = `auth0|${profile.user_id}`;
+    const user = {
+      user_id: id, email: String(profile.email).toLowerCase(), email_verified: !!profile.email_verified,
+      name: profile.name, given_name: profile.given_name, family_name: profile.family_name, picture: profile.picture,
+      app_metadata: profile.app_metadata || {}, user_metadata: profile.user_metadata || {},
+      identities: [{ provider: 'auth0', connection: 'trickle', user_id: String(profile.user_id), isSocial: false }],
+      mfa_factors: profile.mfa_factors || [], created_at: now, updated_at: now, logins_count: 0,
+      password_hash: bcryptjs.hashSync(password, opts.bcryptCost)
+    };
+    state.users.set(id, user);
+    if (via === 'login') state.counters.lazy_migrated++;
+    event('user_created', { user_id: id, via });
+    return user;
+  }
+
+  /** The database connection in import mode: the store first, then login.js. */
+  async function databaseLogin(email, password) {
+    const known = findByEmail(email);
+    if (known) {
+      if (known.blocked) return { error: 'user is blocked' };
+      return bcryptjs.compareSync(password, known.password_hash) ? { user: known } : { wrong: true };
+    }
+    const [err, profile] = await runtime.callScript(loginScript, [email, password]);
+    if (err) {
+      if (err.name === 'WrongUsernameOrPasswordError') return { wrong: true };
+      return { error: err.message };
+    }
+    if (!profile || !profile.user_id) return { error: 'the login script returned no profile' };
+    const existing = state.users.get(`auth0|${profile.user_id}`);
+    if (existing) return { user: existing }; // DUPLICATED_USER: the same person under another address
+    return { user: createUser(JSON.parse(JSON.stringify(profile)), password, 'login') };
+  }
+
+  // --- the post-login pipeline ---
+  async function postLogin(tx, phase, request) {
+    const user = state.users.get(tx.userId);
+    const canRedirect = !NO_REDIRECT.has(tx.protocol) && tx.prompt !== 'none';
+    if (opts.pipeline === 'rules') {
+      const context = {
+        protocol: phase === 'continue' ? 'redirect-callback' : tx.protocol, connection: 'trickle', clientID: tx.clientId,
+        request: { query: request.query || {}, body: request.body || {}, ip: '127.0.0.1' }
+      };
+      if (!canRedirect && phase === 'execute') context.request.query.prompt = 'none';
+      const [err, , ctx] = await runtime.callScript(rule, [publicUser(user), context]);
+      if (err) return { outcome: 'deny', reason: err.message };
+      if (ctx && ctx.redirect && ctx.redirect.url) return { outcome: 'redirect', url: ctx.redirect.url };
+      return { outcome: 'continue' };
+    }
+    const writes = {};
+    let redirect = null;
+    let denied = null;
+    const evt = {
+      user: publicUser(user), secrets: opts.actionSecrets, connection: { name: 'trickle', strategy: 'auth0' },
+      client: { client_id: tx.clientId }, transaction: { protocol: tx.protocol, state: tx.state },
+      request: { query: request.query || {}, body: request.body || {}, ip: '127.0.0.1' }
+    };
+    const api = {
+      user: { setAppMetadata: (k, v) => { writes[k] = v === undefined ? null : JSON.parse(JSON.stringify(v)); }, setUserMetadata: () => {} },
+      redirect: { canRedirect: () => canRedirect, sendUserTo: (url, o) => { redirect = { url, query: (o && o.query) || {} }; } },
+      access: { deny: (reason) => { denied = String(reason); } }
+    };
+    try {
+      await (phase === 'continue' ? action.onContinuePostLogin : action.onExecutePostLogin)(evt, api);
+    } catch (e) {
+      event('action_threw', { message: e.message });
+      return { outcome: 'deny', reason: 'The post-login Action failed.' };
+    }
+    // Metadata set by the Action is written once, at the end of the flow or at the redirect.
+    for (const [k, v] of Object.entries(writes)) {
+      if (v === null) delete user.app_metadata[k];
+      else user.app_metadata[k] = v;
+    }
+    if (denied) return { outcome: 'deny', reason: denied };
+    if (redirect) {
+      const u = new URL(redirect.url);
+      for (const [k, v] of Object.entries(redirect.query)) u.searchParams.set(k, v);
+      return { outcome: 'redirect', url: u.toString() };
+    }
+    return { outcome: 'continue' };
+  }
+
+  /** Finishes a transaction after the pipeline: a code back to the app, or an error. */
+  function finish(reply, tx, result) {
+    const back = new URL(tx.redirectUri);
+    if (tx.appState) back.searchParams.set('state', tx.appState);
+    if (result.outcome === 'deny') {
+      state.counters.denied++;
+      event('login_denied', { user_id: tx.userId, reason: result.reason });
+      state.transactions.delete(tx.state);
+      back.searchParams.set('error', 'access_denied');
+      back.searchParams.set('error_description', result.reason);
+      return reply.redirect(back.toString(), 302);
+    }
+    if (result.outcome === 'redirect') {
+      state.counters.merge_redirects++;
+      event('redirect', { user_id: tx.userId });
+      tx.redirected = true;
+      const u = new URL(result.url);
+      u.searchParams.set('state', tx.state);
+      return reply.redirect(u.toString(), 302);
+    }
+    const code = randomId(16);
+    state.codes.set(code, { userId: tx.userId, clientId: tx.clientId, redirectUri: tx.redirectUri, nonce: tx.nonce, exp: Date.now() + 600000 });
+    state.transactions.delete(tx.state);
+    const user = state.users.get(tx.userId);
+    user.logins_count++;
+    user.last_login = new Date().toISOString();
+    state.counters.logins++;
+    event('login', { user_id: tx.userId });
+    back.searchParams.set('code', code);
+    return reply.redirect(back.toString(), 302);
+  }
+
+  function loginPage(tx, error) {
+    return page('Sign in', `<h1>Sign in</h1>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+<form method="post" action="/u/login"><input type="hidden" name="state" value="${esc(tx.state)}">
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required>
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Continue</button></form>
+<p class="note"><a href="/lo/reset?state=${encodeURIComponent(tx.state)}">Forgot password?</a></p>`);
+  }
+
+  // --- rate limits and faults on the APIs ---
+  app.addHook('onRequest', async (req, reply) => {
+    const api = req.url.startsWith('/api/v2') || req.url.startsWith('/oauth/token');
+    if (!api) return;
+    const f = state.faults;
+    if (f.latencyMs) await new Promise((r) => setTimeout(r, f.latencyMs));
+    if (f.dropRate && Math.random() < f.dropRate) { req.raw.socket.destroy(); return reply; }
+    const bucket = req.method !== 'GET' && /\/api\/v2\/users/.test(req.url) ? 'user_writes' : 'other';
+    const r = limiter.take(bucket);
+    reply.header('x-ratelimit-limit', r.limit).header('x-ratelimit-remaining', r.remaining).header('x-ratelimit-reset', r.reset);
+    const storm = f.stormRate && Math.random() < f.stormRate;
+    if (!r.ok || storm) {
+      if (r.retryAfter) reply.header('retry-after', r.retryAfter);
+      return reply.code(429).send({ statusCode: 429, error: 'Too Many Requests', message: 'Global limit has been reached', errorCode: 'too_many_requests' });
+    }
+    if (f.errorRate && Math.random() < f.errorRate) return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'injected fault' });
+  });
+
+  // --- OIDC ---
+  app.get('/.well-known/openid-configuration', async () => ({
+    issuer: `${base}/`, authorization_endpoint: `${base}/authorize`, token_endpoint: `${base}/oauth/token`,
+    jwks_uri: `${base}/.well-known/jwks.json`, userinfo_endpoint: `${base}/userinfo`,
+    response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'],
+    grant_types_supported: ['authorization_code', 'password', 'client_credentials'],
+    token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'], scopes_supported: ['openid', 'profile', 'email']
+  }));
+  app.get('/.well-known/jwks.json', async () => ({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' }] }));
+
+  app.get('/authorize', async (req, reply) => {
+    const q = req.query || {};
+    const client = clients[q.client_id];
+    if (!client) return reply.code(400).type('text/html').send(page('Error', '<h1>Unknown client</h1>'));
+    if (!client.redirectUris().includes(q.redirect_uri)) return reply.code(400).type('text/html').send(page('Error', '<h1>Callback URL mismatch</h1>'));
+    if (q.response_type !== 'code') {
+      const back = new URL(q.redirect_uri);
+      back.searchParams.set('error', 'unsupported_response_type');
+      return reply.redirect(back.toString(), 302);
+    }
+    const tx = { state: randomId(12), clientId: q.client_id, redirectUri: q.redirect_uri, appState: q.state, nonce: q.nonce, prompt: q.prompt, protocol: 'oidc-basic-profile', created: Date.now() };
+    state.transactions.set(tx.state, tx);
+    if (q.prompt === 'none') return finish(reply, tx, { outcome: 'deny', reason: 'login_required' });
+    return reply.type('text/html').send(loginPage(tx));
+  });
+
+  app.post('/u/login', async (req, reply) => {
+    const body = req.body || {};
+    const tx = state.transactions.get(body.state);
+    if (!tx) return reply.code(400).type('text/html').send(page('Error', '<h1>This login has expired</h1><p>Go back to the application and try again.</p>'));
+    const r = await databaseLogin(body.email, body.password);
+    if (r.wrong || r.error) {
+      if (r.wrong) state.counters.wrong_password++;
+      event(r.wrong ? 'wrong_password' : 'login_error', { email_domain: String(body.email || '').split('@')[1] });
+      return reply.code(r.wrong ? 401 : 503).type('text/html').send(loginPage(tx, r.wrong ? 'Wrong email or password.' : `We could not sign you in right now: ${r.error}`));
+    }
+    tx.userId = r.user.user_id;
+    return finish(reply, tx, await postLogin(tx, 'execute', { query: {}, body: {} }));
+  });
+
+  const resume = async (req, reply) => {
+    const q = req.query || {};
+    const tx = state.transactions.get(q.state);
+    if (!tx || !tx.redirected) return reply.code(400).type('text/html').send(page('Error', '<h1>Invalid state</h1>'));
+    tx.redirected = false;
+    const result = await postLogin(tx, 'continue', { query: q, body: req.body || {} });
+    if (result.outcome === 'continue' && state.users.get(tx.userId).app_metadata.migrated) state.counters.merged++;
+    return finish(reply, tx, result.outcome === 'redirect' ? { outcome: 'deny', reason: 'only one redirect per login' } : result);
+  };
+  app.get('/continue', resume);
+  app.post('/continue', resume);
+
+  function clientAuth(req) {
+    const body = req.body || {};
+    let id = body.client_id;
+    let secret = body.client_secret;
+    const basic = /^Basic (.+)$/.exec(req.headers.authorization || '');
+    if (basic) [id, secret] = Buffer.from(basic[1], 'base64').toString().split(':').map(decodeURIComponent);
+    const client = clients[id];
+    return client && client.secret === secret ? id : null;
+  }
+
+  function tokens(user, clientId, nonce) {
+    const now = Math.floor(Date.now() / 1000);
+    const idToken = signJwt({
+      iss: `${base}/`, aud: clientId, sub: user.user_id, iat: now, exp: now + 3600, ...(nonce ? { nonce } : {}),
+      email: user.email, email_verified: user.email_verified, name: user.name
+    });
+    const accessToken = signJwt({ iss: `${base}/`, aud: `${base}/userinfo`, sub: user.user_id, azp: clientId, iat: now, exp: now + 3600, scope: 'openid profile email' });
+    return { access_token: accessToken, id_token: idToken, token_type: 'Bearer', expires_in: 3600, scope: 'openid profile email' };
+  }
+
+  app.post('/oauth/token', async (req, reply) => {
+    const body = req.body || {};
+    const clientId = clientAuth(req);
+    if (!clientId) return reply.code(401).send({ error: 'invalid_client', error_description: 'Unknown client or wrong secret' });
+    if (body.grant_type === 'authorization_code') {
+      const grant = state.codes.get(body.code);
+      state.codes.delete(body.code);
+      if (!grant || grant.exp < Date.now() || grant.clientId !== clientId || grant.redirectUri !== body.redirect_uri) {
+        return reply.code(403).send({ error: 'invalid_grant', error_description: 'Invalid authorization code' });
+      }
+      return tokens(state.users.get(grant.userId), clientId, grant.nonce);
+    }
+    if (body.grant_type === 'password' || body.grant_type === 'http://auth0.com/oauth/grant-type/password-realm') {
+      const r = await databaseLogin(body.username, body.password);
+      if (r.wrong) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Wrong email or password.' });
+      if (r.error) return reply.code(503).send({ error: 'temporarily_unavailable', error_description: r.error });
+      const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner' };
+      const result = await postLogin(tx, 'execute', { query: {}, body: {} });
+      if (result.outcome === 'deny') return reply.code(403).send({ error: 'access_denied', error_description: result.reason });
+      state.counters.logins++;
+      return tokens(state.users.get(r.user.user_id), clientId);
+    }
+    if (body.grant_type === 'client_credentials') {
+      const audience = body.audience || `${base}/api/v2/`;
+      if (audience !== `${base}/api/v2/`) return reply.code(403).send({ error: 'access_denied', error_description: 'Unknown audience' });
+      const now = Math.floor(Date.now() / 1000);
+      const token = signJwt({ iss: `${base}/`, aud: audience, sub: `${clientId}@clients`, azp: clientId, iat: now, exp: now + 86400, gty: 'client-credentials', scope: 'read:users update:users delete:users create:users read:users_app_metadata update:users_app_metadata create:user_tickets' });
+      return { access_token: token, token_type: 'Bearer', expires_in: 86400, scope: 'read:users update:users' };
+    }
+    return reply.code(400).send({ error: 'unsupported_grant_type' });
+  });
+
+  // --- Management API ---
+  app.addHook('preHandler', async (req, reply) => {
+    if (!req.url.startsWith('/api/v2')) return;
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization || '');
+    const claims = m && verifyJwt(m[1]);
+    if (!claims || claims.aud !== `${base}/api/v2/`) {
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'Invalid token', errorCode: 'invalid_token' });
+    }
+  });
+  const notFound = (reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'The user does not exist.', errorCode: 'inexistent_user' });
+  app.get('/api/v2/users/:id', async (req, reply) => {
+    const u = state.users.get(req.params.id);
+    return u ? publicUser(u) : notFound(reply);
+  });
+  app.get('/api/v2/users-by-email', async (req) => {
+    const u = findByEmail(req.query && req.query.email);
+    return u ? [publicUser(u)] : [];
+  });
+  app.patch('/api/v2/users/:id', async (req, reply) => {
+    const u = state.users.get(req.params.id);
+    if (!u) return notFound(reply);
+    const body = req.body || {};
+    for (const key of ['app_metadata', 'user_metadata']) {
+      if (body[key] === undefined) continue;
+      if (body[key] === null || typeof body[key] !== 'object' || Array.isArray(body[key])) {
+        return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `Payload validation error: '${key}' must be an object`, errorCode: 'invalid_body' });
+      }
+      // A PATCH merges top-level keys only; null deletes a key.
+      for (const [k, v] of Object.entries(body[key])) {
+        if (v === null) delete u[key][k];
+        else u[key][k] = v;
+      }
+    }
+    for (const key of ['email_verified', 'blocked', 'name', 'given_name', 'family_name', 'picture']) if (body[key] !== undefined) u[key] = body[key];
+    if (typeof body.email === 'string') u.email = body.email.toLowerCase();
+    if (typeof body.password === 'string') u.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
+    u.updated_at = new Date().toISOString();
+    return publicUser(u);
+  });
+  app.delete('/api/v2/users/:id', async (req, reply) => {
+    if (!state.users.delete(req.params.id)) return notFound(reply);
+    return reply.code(204).send();
+  });
+
+  // --- password reset ---
+  async function startReset(email, resultUrl) {
+    let user = findByEmail(email);
+    let profile = null;
+    if (!user) {
+      const [err, p] = await runtime.callScript(getUserScript, [email]);
+      if (err) throw new Error(err.message);
+      profile = p ? JSON.parse(JSON.stringify(p)) : null;
+    }
+    if (!user && !profile) return null;
+    const ticket = randomId(32);
+    state.tickets.set(crypto.createHash('sha256').update(ticket).digest('hex'), { email: String(email).trim().toLowerCase(), exp: Date.now() + 30 * 60000, resultUrl, used: false });
+    const link = `${base}/lo/reset/confirm?ticket=${ticket}`;
+    await opts.mail.send({ to: email, subject: 'Reset your password', text: `Someone asked to reset the password of ${email}.\n\nChoose a new password here (valid for 30 minutes, once):\n${link}\n\nIf it was not you, ignore this mail.` });
+    state.counters.resets++;
+    event('reset_mail', { via: user ? 'store' : 'get_user' });
+    return link;
+  }
+  app.get('/lo/reset', async (req, reply) => reply.type('text/html').send(page('Reset your password', `<h1>Reset your password</h1>
+<form method="post" action="/lo/reset"><input type="hidden" name="state" value="${esc((req.query || {}).state)}">
+<label for="email">Email</label><input id="email" name="email" type="email" required><button type="submit">Send me a link</button></form>`)));
+  app.post('/lo/reset', async (req, reply) => {
+    const body = req.body || {};
+    try {
+      await startReset(body.email);
+    } catch (e) {
+      return reply.code(503).type('text/html').send(page('Try again', `<h1>We could not send the mail</h1><p class="error">${esc(e.message)}</p>`));
+    }
+    // The same answer whether or not the address is known: no account enumeration.
+    return reply.type('text/html').send(page('Check your inbox', '<h1>Check your inbox</h1><p>If an account exists for this address, a link to choose a new password is on its way.</p>'));
+  });
+  const ticketFor = (t) => {
+    const entry = state.tickets.get(crypto.createHash('sha256').update(String(t || '')).digest('hex'));
+    return entry && !entry.used && entry.exp > Date.now() ? entry : null;
+  };
+  app.get('/lo/reset/confirm', async (req, reply) => {
+    const t = (req.query || {}).ticket;
+    if (!ticketFor(t)) return reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1><p><a href="/lo/reset">Ask for a new one</a></p>'));
+    return reply.type('text/html').send(page('Choose a new password', `<h1>Choose a new password</h1>
+<form method="post" action="/lo/reset/confirm"><input type="hidden" name="ticket" value="${esc(t)}">
+<label for="password">New password</label><input id="password" name="password" type="password" minlength="8" required autocomplete="new-password">
+<button type="submit">Set password</button></form>`));
+  });
+  app.post('/lo/reset/confirm', async (req, reply) => {
+    const body = req.body || {};
+    const entry = ticketFor(body.ticket);
+    if (!entry) return reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1>'));
+    if (typeof body.password !== 'string' || body.password.length < 8) return reply.code(400).type('text/html').send(page('Too short', '<h1>Choose at least 8 characters</h1>'));
+    let user = findByEmail(entry.email);
+    if (!user) {
+      // Import mode: a person not yet in the store is created from getUser with the new password.
+      const [err, profile] = await runtime.callScript(getUserScript, [entry.email]);
+      if (err || !profile) return reply.code(503).type('text/html').send(page('Try again', '<h1>We could not reset the password right now</h1>'));
+      user = state.users.get(`auth0|${profile.user_id}`) || createUser(JSON.parse(JSON.stringify(profile)), body.password, 'reset');
+    }
+    user.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
+    user.email_verified = true;
+    entry.used = true;
+    event('password_reset', { user_id: user.user_id });
+    return reply.type('text/html').send(page('Password changed', '<h1>Your password was changed</h1><p>You can now sign in with it.</p>'));
+  });
+  app.post('/api/v2/tickets/password-change', async (req, reply) => {
+    const body = req.body || {};
+    const user = body.user_id ? state.users.get(body.user_id) : null;
+    const email = user ? user.email : body.email;
+    if (!email) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'user_id or email is required', errorCode: 'invalid_body' });
+    const link = await startReset(email, body.result_url);
+    if (!link) return notFound(reply);
+    return reply.code(201).send({ ticket: link });
+  });
+
+  // --- the demo application's callback ---
+  app.get('/app/callback', async (req, reply) => {
+    const q = req.query || {};
+    if (q.error) return reply.type('text/html').send(page('Not signed in', `<h1>Not signed in</h1><p class="error" id="error">${esc(q.error)}: ${esc(q.error_description)}</p>`));
+    return reply.type('text/html').send(page('Signed in', `<h1>Back at the app</h1><p>Authorization code:</p><p><code id="code">${esc(q.code)}</code></p>`));
+  });
+
+  await app.listen({ port: opts.port || 0, host: '127.0.0.1' });
+  base = `http://127.0.0.1:${app.server.address().port}`;
+  return {
+    url: base, app, state, clients, signJwt, verifyJwt, limiter,
+    close: () => app.close()
+  };
+}
+
+module.exports = { startTenant };
