@@ -9,6 +9,7 @@ const { generate, PRODUCTS } = require('./seed');
 const { startProduct } = require('./products');
 const { startMail } = require('./mail');
 const { startTenant } = require('./tenant');
+const { simRoutes } = require('./dashboard');
 
 /**
  * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl}.
@@ -32,6 +33,7 @@ async function startSim(options = {}) {
   const tokenSecret = crypto.randomBytes(32).toString('hex');
   const tenant = await startTenant({
     port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail,
+    routes: (app, tenantState) => simRoutes(app, { tenantState, products, mail }),
     dbConfiguration: { TRICKLE_PRODUCTS: productsConfig, TRICKLE_LOOKUP_TIMEOUT_MS: '2000' },
     actionSecrets: {
       TRICKLE_PRODUCTS: productsConfig, TRICKLE_TOKEN_SECRET: tokenSecret, TRICKLE_FANOUT_BUDGET_MS: '1500',

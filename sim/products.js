@@ -56,6 +56,8 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
     return { accounts };
   });
   app.put('/trickle/accounts/:id/auth0-id', async (req, reply) => {
+    // "readonly": look-ups work, writes fail (an outage of the product's write path).
+    if (state.mode === 'readonly') return reply.code(503).send({ error: 'writes unavailable' });
     const id = req.params.id;
     const value = req.body && req.body.auth0_user_id;
     if (typeof value !== 'string' || !/^auth0\|.+/.test(value)) return reply.code(400).send({ error: 'auth0_user_id must be auth0|…' });
@@ -66,7 +68,7 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
   });
   app.post('/_control', async (req) => {
     const body = req.body || {};
-    if (['up', 'down', 'hang', 'slow'].includes(body.mode)) state.mode = body.mode === 'slow' ? 'up' : body.mode;
+    if (['up', 'down', 'hang', 'slow', 'readonly'].includes(body.mode)) state.mode = body.mode === 'slow' ? 'up' : body.mode;
     if (body.mode === 'slow') state.delayMs = Number(body.delayMs) || 1500;
     if (body.mode === 'up') state.delayMs = 0;
     return { mode: state.mode, delayMs: state.delayMs };

@@ -36,6 +36,17 @@ async function startTenant(options) {
   const opts = { pipeline: 'action', plan: 'enterprise', bcryptCost: 8, ...options };
   const app = Fastify({ logger: false, bodyLimit: 600 * 1024 });
   await app.register(require('@fastify/formbody'));
+  // Clients send `content-type: application/json` on bodiless DELETEs: an empty body is {}.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (!body) return done(null, {});
+    try {
+      done(null, JSON.parse(body));
+    } catch (e) {
+      e.statusCode = 400;
+      done(e);
+    }
+  });
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const kid = randomId(8);
   const state = {
@@ -459,6 +470,7 @@ async function startTenant(options) {
     return reply.type('text/html').send(page('Signed in', `<h1>Back at the app</h1><p>Authorization code:</p><p><code id="code">${esc(q.code)}</code></p>`));
   });
 
+  if (opts.routes) opts.routes(app, state);
   await app.listen({ port: opts.port || 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${app.server.address().port}`;
   return {
