@@ -32,7 +32,7 @@ async function startSim(options = {}) {
   const productsConfig = JSON.stringify(products.map((p) => ({ name: p.name, url: p.url, token: p.token })));
   const tokenSecret = crypto.randomBytes(32).toString('hex');
   const tenant = await startTenant({
-    port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail,
+    port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail, importRate: opts.importRate, jobExpireAfterMs: opts.jobExpireAfterMs,
     routes: (app, tenantState) => simRoutes(app, { tenantState, products, mail }),
     dbConfiguration: { TRICKLE_PRODUCTS: productsConfig, TRICKLE_LOOKUP_TIMEOUT_MS: '2000' },
     actionSecrets: {

@@ -10,6 +10,8 @@ const Fastify = require('fastify');
 const bcryptjs = require('bcryptjs');
 const runtime = require('./runtime');
 const { RateLimiter } = require('./ratelimit');
+const { jobRoutes } = require('./jobs');
+const { loadCore } = require('../js-shim/node');
 
 const DIST = path.join(__dirname, '..', 'dist', 'auth0');
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
@@ -36,6 +38,7 @@ async function startTenant(options) {
   const opts = { pipeline: 'action', plan: 'enterprise', bcryptCost: 8, ...options };
   const app = Fastify({ logger: false, bodyLimit: 600 * 1024 });
   await app.register(require('@fastify/formbody'));
+  await app.register(require('@fastify/multipart'));
   // Clients send `content-type: application/json` on bodiless DELETEs: an empty body is {}.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
@@ -99,7 +102,7 @@ async function startTenant(options) {
   // --- the user store ---
   const findByEmail = (email) => [...state.users.values()].find((u) => u.email === String(email || '').trim().toLowerCase());
   function publicUser(u) {
-    const { password_hash: _, ...rest } = u;
+    const { password_hash: _, custom_password_hash: __, ...rest } = u;
     return JSON.parse(JSON.stringify(rest));
   }
   function createUser(profile, password, via) {
@@ -124,7 +127,15 @@ async function startTenant(options) {
     const known = findByEmail(email);
     if (known) {
       if (known.blocked) return { error: 'user is blocked' };
-      return bcryptjs.compareSync(password, known.password_hash) ? { user: known } : { wrong: true };
+      if (known.custom_password_hash) {
+        // An imported legacy hash: verified once, then replaced by bcrypt (as Auth0 does).
+        const r = verifier().call('verify_password', { descriptor: known.custom_password_hash, password });
+        if (r.outcome !== 'match') return { wrong: true };
+        known.password_hash = bcryptjs.hashSync(password, opts.bcryptCost);
+        delete known.custom_password_hash;
+        return { user: known };
+      }
+      return known.password_hash && bcryptjs.compareSync(password, known.password_hash) ? { user: known } : { wrong: true };
     }
     const [err, profile] = await runtime.callScript(loginScript, [email, password]);
     if (err) {
@@ -136,6 +147,37 @@ async function startTenant(options) {
     if (existing) return { user: existing }; // DUPLICATED_USER: the same person under another address
     return { user: createUser(JSON.parse(JSON.stringify(profile)), password, 'login') };
   }
+
+  let core = null;
+  const verifier = () => core || (core = loadCore('full'));
+
+  // --- bulk import and export jobs ---
+  const jobStore = {
+    findByEmail,
+    get: (id) => state.users.get(id),
+    all: () => [...state.users.values()].map(publicUser),
+    insert(u) {
+      const now = new Date().toISOString();
+      const id = `auth0|${u.user_id || randomId(12)}`;
+      state.users.set(id, {
+        user_id: id, email: u.email.toLowerCase(), email_verified: !!u.email_verified, name: u.name, given_name: u.given_name,
+        family_name: u.family_name, picture: u.picture, blocked: !!u.blocked, app_metadata: u.app_metadata || {}, user_metadata: u.user_metadata || {},
+        identities: [{ provider: 'auth0', connection: 'trickle', user_id: id.slice(6), isSocial: false }], mfa_factors: u.mfa_factors || [],
+        created_at: now, updated_at: now, logins_count: 0, password_hash: u.password_hash, custom_password_hash: u.custom_password_hash
+      });
+      state.counters.bulk_imported = (state.counters.bulk_imported || 0) + 1;
+    },
+    update(existing, u) {
+      // Upsert overwrites app_metadata and user_metadata; it does not merge them.
+      for (const k of ['email_verified', 'name', 'given_name', 'family_name', 'picture', 'blocked', 'app_metadata', 'user_metadata', 'mfa_factors']) {
+        if (u[k] !== undefined) existing[k] = u[k];
+      }
+      if (u.password_hash) { existing.password_hash = u.password_hash; delete existing.custom_password_hash; }
+      if (u.custom_password_hash) existing.custom_password_hash = u.custom_password_hash;
+      existing.updated_at = new Date().toISOString();
+    }
+  };
+  const jobs = jobRoutes(app, jobStore, { usersPerSecond: opts.importRate, expireAfterMs: opts.jobExpireAfterMs, base: () => base });
 
   // --- the post-login pipeline ---
   async function postLogin(tx, phase, request) {
@@ -474,8 +516,8 @@ async function startTenant(options) {
   await app.listen({ port: opts.port || 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${app.server.address().port}`;
   return {
-    url: base, app, state, clients, signJwt, verifyJwt, limiter,
-    close: () => app.close()
+    url: base, app, state, clients, signJwt, verifyJwt, limiter, jobs,
+    close: () => { jobs.stop(); return app.close(); }
   };
 }
 
