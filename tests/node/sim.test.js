@@ -119,3 +119,29 @@ test('the legacy Rules pipeline: single-product login completes, multi-product l
     await sim.close();
   }
 });
+
+test('`trickle sim` prints its URLs, serves the dashboard and stops cleanly on SIGINT; bad flags are refused', async () => {
+  const { spawn, spawnSync } = require('child_process');
+  const path = require('path');
+  const bin = path.join(__dirname, '..', '..', 'bin', 'trickle.js');
+  const bad = spawnSync(process.execPath, [bin, 'sim', '--people', 'lots'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--people must be a whole number/);
+  const child = spawn(process.execPath, [bin, 'sim', '--people', '15'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no URLs printed: ' + out)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/dashboard (http:\/\/127\.0\.0\.1:\d+\/_sim)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+  assert.match(out, /tenant\s+http:\/\/127\.0\.0\.1:\d+/);
+  assert.match(out, /paste\s+http:\/\/127\.0\.0\.1:\d+/);
+  const state = await (await fetch(url.replace('/_sim', '/_sim/api/state'))).json();
+  assert.equal(state.products.length, 3);
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  assert.equal(await exited, 0);
+});
