@@ -32,6 +32,65 @@ function client(base) {
   };
 }
 
+/** A browser for the merge service: keeps its cookies, follows nothing by itself. */
+function browser() {
+  const jar = new Map();
+  const keep = (res) => {
+    for (const c of res.headers.getSetCookie ? res.headers.getSetCookie() : []) {
+      const [pair] = c.split(';');
+      const i = pair.indexOf('=');
+      jar.set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
+    }
+    return res;
+  };
+  const headers = (extra = {}) => ({ ...extra, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') });
+  const field = (html, name) => { const m = html.match(new RegExp(`name="${name}" value="([^"]*)"`)); return m && m[1].replace(/&amp;/g, '&'); };
+  return {
+    field,
+    get: async (url) => keep(await fetch(url, { redirect: 'manual', headers: headers() })),
+    post: async (url, fields) => keep(await fetch(url, { method: 'POST', redirect: 'manual', headers: headers({ 'content-type': 'application/x-www-form-urlencoded' }), body: new URLSearchParams(fields) }))
+  };
+}
+
+async function waitForMail(sim, to, since) {
+  for (let i = 0; i < 50; i++) {
+    const mail = sim.mail.messages.slice(since).find((x) => x.to.includes(to));
+    if (mail) return mail;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
+}
+
+/**
+ * Walks the merge flow in a browser-like client: the merge page, the mail link, a new password,
+ * the sign-in with it, and the signed POST back to the tenant's /continue.
+ * Returns `{location}` (where the tenant sent the browser) or `{error}`.
+ */
+async function walkMerge(sim, mergeUrl, email, newPassword) {
+  const b = browser();
+  const start = await b.get(mergeUrl);
+  const html = await start.text();
+  const csrf = b.field(html, 'csrf');
+  if (!csrf) return { error: `merge page: HTTP ${start.status}` };
+  const since = sim.mail.messages.length;
+  const sent = await b.post(`${sim.merge.url}/merge/send`, { csrf });
+  if (sent.status !== 200) return { error: `send: HTTP ${sent.status}` };
+  const mail = await waitForMail(sim, email, since);
+  const link = mail && (mail.text.match(/https?:\/\/\S+\/merge\/verify\?token=[A-Za-z0-9_-]+/) || [])[0];
+  if (!link) return { error: 'no mail with a link' };
+  const verified = await b.get(link);
+  if (!/new-password/.test(await verified.text())) return { error: `link: HTTP ${verified.status}` };
+  const set = await b.post(`${sim.merge.url}/merge/password`, { csrf, password: newPassword, repeat: newPassword });
+  if (set.status !== 200) return { error: `password: HTTP ${set.status}` };
+  const signed = await b.post(`${sim.merge.url}/merge/signin`, { csrf, password: newPassword });
+  const finish = await signed.text();
+  const action = (finish.match(/action="([^"]+\/continue\?state=[^"]+)"/) || [])[1];
+  const token = b.field(finish, 'session_token');
+  if (!action || !token) return { error: `sign-in: HTTP ${signed.status}` };
+  const back = await fetch(action.replace(/&amp;/g, '&'), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session_token: token }) });
+  return { location: back.headers.get('location'), link, browser: b, csrf };
+}
+
 async function verifyIdToken(base, token) {
   const [h, p, s] = token.split('.');
   const header = JSON.parse(Buffer.from(h, 'base64url').toString());
@@ -80,6 +139,16 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
     expect('multi-product login is sent to the merge service with a session token and the state', merge && merge.pathname === '/merge' && session && merge.searchParams.get('state'), m.location || `HTTP ${m.status}`);
     expect('  the token names the unproven products, is for the merge service and lives ≤ 15 min', claims.aud === 'trickle-merge' && claims.exp - claims.iat <= 900 && Array.isArray(claims.unproven) && claims.unproven.length > 0, JSON.stringify(claims.unproven));
     expect('  no product was told about unproven accounts', multi.accounts.slice(1).every((a) => !linked(a.product, a.id) || a.product === multi.accounts[0].product));
+    if (session) {
+      const walked = await walkMerge(sim, m.location, multi.email, 'one-new-password-for-all');
+      expect('  the merge service mails a link, takes a new password and a sign-in with it, and sends the browser back', codeOf(walked.location), walked.error || walked.location);
+      const user = [...sim.tenant.state.users.values()].find((u) => u.email === multi.email.toLowerCase());
+      const accounts = (user && user.app_metadata.trickle && user.app_metadata.trickle.accounts) || [];
+      expect('  the person is migrated with every account proven', user && user.app_metadata.migrated === true && accounts.length === multi.accounts.length && accounts.every((a) => a.proof));
+      expect('  after the merge every product of the person has the Auth0 id', multi.accounts.every((a) => linked(a.product, a.id) === (user && user.user_id)));
+      const after = await http.signIn(multi.email, 'one-new-password-for-all');
+      expect('  the next login with the new password goes straight to the app', codeOf(after.location), after.location || `HTTP ${after.status}`);
+    }
     // 3. A product outage during fan-out, and its recovery at the next login.
     const outage = single('paste', 1);
     await setMode('paste', 'readonly');
@@ -129,4 +198,4 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
   return { passed: checks.length - failed, failed, checks };
 }
 
-module.exports = { runDemo };
+module.exports = { runDemo, walkMerge, browser, waitForMail };

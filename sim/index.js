@@ -10,6 +10,7 @@ const { startProduct } = require('./products');
 const { startMail } = require('./mail');
 const { startTenant } = require('./tenant');
 const { simRoutes } = require('./dashboard');
+const { startMergeService } = require('../merge-service/server');
 
 /**
  * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl}.
@@ -37,17 +38,25 @@ async function startSim(options = {}) {
     dbConfiguration: { TRICKLE_PRODUCTS: productsConfig, TRICKLE_LOOKUP_TIMEOUT_MS: '2000' },
     actionSecrets: {
       TRICKLE_PRODUCTS: productsConfig, TRICKLE_TOKEN_SECRET: tokenSecret, TRICKLE_FANOUT_BUDGET_MS: '1500',
-      TRICKLE_MERGE_URL: opts.mergeUrl || 'http://127.0.0.1:9/merge', TRICKLE_CONNECTION: 'trickle'
+      TRICKLE_MERGE_URL: 'http://127.0.0.1:9/merge', TRICKLE_CONNECTION: 'trickle'
     }
   });
+  // The merge service, as deployed next to a tenant: its own state, the same mail server.
+  const merge = await startMergeService({
+    tenantUrl: tenant.url, tokenSecret, store: opts.mergeStore || `sqlite:${path.join(dataDir, 'merge.sqlite')}`,
+    smtpUrl: `smtp://127.0.0.1:${mail.port}`, managementClientId: 'trickle-m2m', managementClientSecret: 'm2m-secret',
+    loginClientId: 'trickle-demo', loginClientSecret: 'demo-app-secret', ...(opts.merge || {})
+  });
+  tenant.actionSecrets.TRICKLE_MERGE_URL = `${merge.url}/merge`;
   const urls = {
     tenant: tenant.url, login: `${tenant.url}/authorize?client_id=trickle-demo&response_type=code&redirect_uri=${encodeURIComponent(tenant.url + '/app/callback')}&state=demo`,
-    mail: `${tenant.url}/_sim/mail`, smtp: `smtp://127.0.0.1:${mail.port}`,
+    mail: `${tenant.url}/_sim/mail`, smtp: `smtp://127.0.0.1:${mail.port}`, merge: merge.url,
     ...Object.fromEntries(products.map((p) => [p.name, p.url]))
   };
   return {
-    tenant, products, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
+    tenant, merge, products, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
     close: async () => {
+      await merge.close();
       await tenant.close();
       for (const p of products) await p.close();
       await mail.close();

@@ -516,7 +516,7 @@ async function startTenant(options) {
   await app.listen({ port: opts.port || 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${app.server.address().port}`;
   return {
-    url: base, app, state, clients, signJwt, verifyJwt, limiter, jobs,
+    url: base, app, state, clients, signJwt, verifyJwt, limiter, jobs, actionSecrets: opts.actionSecrets,
     close: () => { jobs.stop(); return app.close(); }
   };
 }

@@ -1,0 +1,325 @@
+// The merge service: the page the post-login chain redirects to. It proves that the person owns
+// the mailbox (a one-time link), has them choose one new password (set on the tenant through the
+// Management API) and sign in with it once, then sends the browser back to the tenant's
+// /continue with a signed result. "Skip for now" is always possible; nobody is locked out.
+'use strict';
+const crypto = require('crypto');
+const Fastify = require('fastify');
+const nodemailer = require('nodemailer');
+const { loadCore } = require('../js-shim/node');
+const { openStore } = require('./store');
+const { language, t } = require('./messages');
+
+const DEFAULTS = {
+  port: 0, host: '127.0.0.1', linkTtlSeconds: 1800, sessionTtlSeconds: 3600, proofWindowSeconds: 3600,
+  mailsPerPerson: 3, mailsPerPersonWindowSeconds: 900, mailsPerIp: 10, mailsPerIpWindowSeconds: 3600,
+  minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, from: 'no-reply@merge.trickle.test'
+};
+const COMMON = new Set(['password123', 'password1234', '1234567890', 'qwertyuiop', 'iloveyou123', 'letmein1234', 'welcome123', 'passw0rd123']);
+
+const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+const sha256 = (s) => crypto.createHash('sha256').update(String(s)).digest('hex');
+const random = (n = 32) => crypto.randomBytes(n).toString('base64url');
+const same = (a, b) => typeof a === 'string' && typeof b === 'string' && a.length === b.length && crypto.timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/** `ann.lee@example.com` → `a•••e@example.com`. */
+function maskEmail(email) {
+  const [local, domain] = String(email || '').split('@');
+  if (!domain) return '•••';
+  return `${local.length <= 2 ? local[0] || '' : local[0] + '•••' + local[local.length - 1]}@${domain}`;
+}
+
+function cookies(header) {
+  const out = {};
+  for (const part of String(header || '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * Starts the merge service. `config`: {port, publicUrl, tenantUrl, tokenSecret, store (URL),
+ * smtpUrl, managementClientId/Secret, loginClientId/Secret, …DEFAULTS}. Returns `{url, close}`.
+ */
+async function startMergeService(config) {
+  const c = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(config || {})) if (v !== undefined && v !== null && !Number.isNaN(v)) c[k] = v;
+  for (const k of ['tenantUrl', 'tokenSecret', 'store', 'smtpUrl', 'managementClientId', 'managementClientSecret', 'loginClientId', 'loginClientSecret']) {
+    if (!c[k]) throw new Error(`merge service: ${k} is not configured`);
+  }
+  if (Buffer.byteLength(c.tokenSecret) < 32) throw new Error('merge service: the token secret must be at least 32 bytes');
+  const core = loadCore('full');
+  const store = await openStore(c.store);
+  const mailer = nodemailer.createTransport(c.smtpUrl);
+  const app = Fastify({ logger: false, trustProxy: !!c.trustProxy });
+  await app.register(require('@fastify/formbody'));
+  let publicUrl = c.publicUrl;
+  const secure = () => publicUrl.startsWith('https://');
+  const now = () => Date.now();
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-store').header('cross-origin-opener-policy', 'same-origin');
+    if (!reply.getHeader('content-security-policy')) reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    if (secure()) reply.header('strict-transport-security', 'max-age=31536000');
+    return payload;
+  });
+
+  function page(lang, title, body, { status = 200, formAction, nonce } = {}) {
+    const csp = `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formAction ? ' ' + formAction : ''}; frame-ancestors 'none'; base-uri 'none'${nonce ? `; script-src 'nonce-${nonce}'` : ''}`;
+    return { status, csp, html: `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>${esc(title)}</title><meta name="viewport" content="width=device-width,initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
+main{background:#fff;padding:2rem 2.5rem;border-radius:10px;box-shadow:0 2px 12px #0002;width:24rem}h1{font-size:1.3rem;margin-top:0}
+label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}input[type=password]{width:100%;padding:.55rem;box-sizing:border-box;border:1px solid #bbb;border-radius:6px}
+button{margin-top:1rem;width:100%;padding:.65rem;border:0;border-radius:6px;background:#3b5bdb;color:#fff;font-size:1rem;cursor:pointer}
+button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#a00;padding:.5rem .7rem;border-radius:6px}.note{color:#555;font-size:.85rem}</style></head>
+<body><main>${body}</main></body></html>` };
+  }
+  const send = (reply, p) => reply.code(p.status).header('content-security-policy', p.csp).type('text/html').send(p.html);
+
+  function setCookies(reply, pairs) {
+    const flags = `Path=/; HttpOnly; SameSite=Lax${secure() ? '; Secure' : ''}`;
+    reply.header('set-cookie', pairs.map(([k, v, maxAge]) => `${k}=${encodeURIComponent(v)}; ${flags}${maxAge ? `; Max-Age=${maxAge}` : ''}`));
+  }
+
+  /** The browser's long-lived id: a link only works in the browser that asked for it. */
+  function browserOf(req, reply, extra = []) {
+    const existing = cookies(req.headers.cookie).mbrowser;
+    const id = existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : random(18);
+    setCookies(reply, [['mbrowser', id, 365 * 86400], ...extra]);
+    return id;
+  }
+
+  async function currentSession(req) {
+    const sid = cookies(req.headers.cookie).msid;
+    const s = sid ? await store.session(sid) : null;
+    return s && s.expires_at > now() ? s : null;
+  }
+
+  function checkCsrf(req, session) {
+    return session && same(String((req.body || {}).csrf || ''), session.csrf);
+  }
+
+  // --- the tenant ---
+  let mgmtToken = null;
+  async function tenantFetch(path, init, attempts = 4) {
+    for (let i = 0; ; i++) {
+      const res = await fetch(c.tenantUrl + path, { ...init, signal: AbortSignal.timeout(8000) });
+      if (res.status !== 429 || i >= attempts - 1) return res;
+      const wait = Number(res.headers.get('retry-after')) * 1000 || Math.max(250, Number(res.headers.get('x-ratelimit-reset')) * 1000 - Date.now());
+      await new Promise((r) => setTimeout(r, Math.min(wait, 5000)));
+    }
+  }
+  async function managementToken() {
+    if (mgmtToken && mgmtToken.exp > now() + 60000) return mgmtToken.value;
+    const res = await tenantFetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: c.managementClientId, client_secret: c.managementClientSecret, audience: c.managementAudience || `${c.tenantUrl}/api/v2/` }) });
+    if (!res.ok) throw new Error(`management token: HTTP ${res.status}`);
+    const body = await res.json();
+    mgmtToken = { value: body.access_token, exp: now() + (body.expires_in || 3600) * 1000 };
+    return mgmtToken.value;
+  }
+  async function setTenantPassword(sub, password) {
+    const res = await tenantFetch(`/api/v2/users/${encodeURIComponent(sub)}`, { method: 'PATCH', headers: { authorization: `Bearer ${await managementToken()}`, 'content-type': 'application/json' }, body: JSON.stringify({ password }) });
+    if (!res.ok) throw new Error(`set password: HTTP ${res.status}`);
+  }
+  async function checkTenantPassword(email, password) {
+    const res = await tenantFetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'password', username: email, password, client_id: c.loginClientId, client_secret: c.loginClientSecret, scope: 'openid' }) });
+    if (res.ok) return true;
+    if (res.status === 403 || res.status === 401) return false;
+    throw new Error(`sign-in check: HTTP ${res.status}`);
+  }
+
+  function policy(lang, password, repeat, email) {
+    if (typeof password !== 'string' || password.length < c.minPasswordLength) return t(lang, 'policyShort', { min: c.minPasswordLength });
+    if (password.length > c.maxPasswordLength) return t(lang, 'policyLong', { max: c.maxPasswordLength });
+    if (password !== repeat) return t(lang, 'policyMismatch');
+    const local = String(email || '').split('@')[0].toLowerCase();
+    if (local.length >= 3 && password.toLowerCase().includes(local)) return t(lang, 'policyEmail');
+    if (COMMON.has(password.toLowerCase()) || new Set(password).size < 4) return t(lang, 'policyCommon');
+    return null;
+  }
+
+  // --- the pages of each step ---
+  const hidden = (s) => `<input type="hidden" name="csrf" value="${esc(s.csrf)}">`;
+  function startPage(lang, s) {
+    return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'intro', { products: s.products.join(', ') }))}</p>
+<p>${esc(t(lang, 'address', { email: maskEmail(s.email) }))}</p>
+<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'send'))}</button></form>
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>
+<p class="note">${esc(t(lang, 'skipNote'))}</p>`);
+  }
+  function sentPage(lang, s) {
+    return page(lang, t(lang, 'sentTitle'), `<h1>${esc(t(lang, 'sentTitle'))}</h1><p>${esc(t(lang, 'sent', { email: maskEmail(s.email) }))}</p>
+<form method="post" action="/merge/send">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'resend'))}</button></form>
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`);
+  }
+  function passwordPage(lang, s, error) {
+    return page(lang, t(lang, 'passwordTitle'), `<h1>${esc(t(lang, 'passwordTitle'))}</h1><p>${esc(t(lang, 'passwordIntro'))}</p>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+<form method="post" action="/merge/password">${hidden(s)}<label for="password">${esc(t(lang, 'newPassword'))}</label><input id="password" name="password" type="password" autocomplete="new-password" required>
+<label for="repeat">${esc(t(lang, 'repeatPassword'))}</label><input id="repeat" name="repeat" type="password" autocomplete="new-password" required>
+<button type="submit">${esc(t(lang, 'setPassword'))}</button></form>
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`, { status: error ? 400 : 200 });
+  }
+  function signinPage(lang, s, error) {
+    return page(lang, t(lang, 'signinTitle'), `<h1>${esc(t(lang, 'signinTitle'))}</h1><p>${esc(t(lang, 'signinIntro'))}</p>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+<form method="post" action="/merge/signin">${hidden(s)}<label for="password">${esc(t(lang, 'password'))}</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">${esc(t(lang, 'signin'))}</button></form>
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`, { status: error ? 401 : 200 });
+  }
+  function problem(lang, key, status, extra = '') {
+    return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p class="error" role="alert">${esc(t(lang, key))}</p>${extra}`, { status });
+  }
+
+  /** Where the person is: mail not yet proven, password not yet set, or the sign-in check. */
+  async function stepPage(lang, s) {
+    const p = await store.progress(s.sub);
+    const window = c.proofWindowSeconds * 1000;
+    if (!p.inbox_proven_at || now() - p.inbox_proven_at > window) return startPage(lang, s);
+    if (!p.password_set_at || p.password_set_at < p.inbox_proven_at) return passwordPage(lang, s);
+    return signinPage(lang, s);
+  }
+
+  /** Back to the tenant: an auto-submitting POST of the signed result to /continue. */
+  async function finish(reply, lang, s, outcome) {
+    const iat = Math.floor(now() / 1000);
+    const claims = { iss: 'trickle-merge', aud: 'trickle', sub: s.sub, state: s.state, jti: s.jti, outcome, iat, exp: iat + c.resultTtlSeconds };
+    const signed = core.call('sign_token', { claims, secret: c.tokenSecret });
+    if (signed.outcome !== 'ok') return send(reply, problem(lang, 'tenantDown', 500));
+    await store.endSession(s.id);
+    if (outcome === 'merged') await store.clearProgress(s.sub);
+    const nonce = random(12);
+    const action = `${c.tenantUrl}/continue?state=${encodeURIComponent(s.state)}`;
+    setCookies(reply, [['msid', '', 1]]);
+    return send(reply, page(lang, t(lang, 'finishing'), `<h1>${esc(t(lang, 'finishing'))}</h1>
+<form id="back" method="post" action="${esc(action)}"><input type="hidden" name="session_token" value="${esc(signed.token)}"><button type="submit">${esc(t(lang, 'continue'))}</button></form>
+<script nonce="${nonce}">document.getElementById('back').submit();</script>`, { formAction: new URL(c.tenantUrl).origin, nonce }));
+  }
+
+  app.get('/merge', async (req, reply) => {
+    const lang = language(req.headers['accept-language']);
+    const q = req.query || {};
+    const token = typeof q.session_token === 'string' ? q.session_token : '';
+    const state = typeof q.state === 'string' ? q.state : '';
+    let claims = null;
+    try {
+      const unverified = JSON.parse(Buffer.from(token.split('.')[1] || '', 'base64url').toString());
+      const v = core.call('verify_token', { token, secret: c.tokenSecret, iss: 'trickle', aud: 'trickle-merge', sub: String(unverified.sub || ''), jti: String(unverified.jti || ''), now: Math.floor(now() / 1000) });
+      if (v.outcome === 'ok') claims = v.claims;
+    } catch (_) {
+      claims = null;
+    }
+    if (!claims || !state || state.length > 512) return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    const sid = random(24);
+    const browser = browserOf(req, reply, [['msid', sid]]);
+    const s = {
+      id: sid, browser, sub: claims.sub, email: claims.email, products: Array.isArray(claims.products) ? claims.products : [],
+      unproven: Array.isArray(claims.unproven) ? claims.unproven : [], jti: claims.jti, state, csrf: random(24), created_at: now(), expires_at: now() + c.sessionTtlSeconds * 1000
+    };
+    await store.createSession(s);
+    return send(reply, await stepPage(lang, s));
+  });
+
+  app.post('/merge/send', async (req, reply) => {
+    const lang = language(req.headers['accept-language']);
+    const s = await currentSession(req);
+    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
+    const t0 = now();
+    const ip = req.ip || 'unknown';
+    const perPerson = await store.mailsSince('sub', s.sub, t0 - c.mailsPerPersonWindowSeconds * 1000);
+    const perIp = await store.mailsSince('ip', ip, t0 - c.mailsPerIpWindowSeconds * 1000);
+    if (perPerson >= c.mailsPerPerson || perIp >= c.mailsPerIp) return send(reply, problem(lang, 'tooMany', 429));
+    const link = random(32);
+    await store.createLink({ hash: sha256(link), sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
+    await store.recordMail(s.sub, ip, t0);
+    const url = `${publicUrl}/merge/verify?token=${link}`;
+    await mailer.sendMail({ from: c.from, to: s.email, subject: t(lang, 'mailSubject'), text: t(lang, 'mailBody', { products: s.products.join(', '), link: url }) });
+    return send(reply, sentPage(lang, s));
+  });
+
+  app.get('/merge/verify', async (req, reply) => {
+    const lang = language(req.headers['accept-language']);
+    const token = String((req.query || {}).token || '');
+    const hash = sha256(token);
+    const link = await store.link(hash);
+    const s = await currentSession(req);
+    const again = s ? `<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'askAgain'))}</button></form>` : `<p>${esc(t(lang, 'signInAgain'))}</p>`;
+    if (!link || link.used_at || link.expires_at < now()) return send(reply, problem(lang, 'linkUsed', 410, again));
+    // The link proves the inbox only in the browser that asked for it: a forwarded or
+    // intercepted link opened elsewhere is refused.
+    const browser = cookies(req.headers.cookie).mbrowser;
+    if (!same(String(browser || ''), link.browser)) return send(reply, problem(lang, 'linkOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!(await store.useLink(hash, now()))) return send(reply, problem(lang, 'linkUsed', 410, again));
+    await store.markInboxProven(link.sub, now());
+    if (!s || s.sub !== link.sub) return send(reply, page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'signInAgain'))}</p>`));
+    return send(reply, await stepPage(lang, s));
+  });
+
+  app.post('/merge/password', async (req, reply) => {
+    const lang = language(req.headers['accept-language']);
+    const s = await currentSession(req);
+    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
+    const p = await store.progress(s.sub);
+    if (!p.inbox_proven_at || now() - p.inbox_proven_at > c.proofWindowSeconds * 1000) return send(reply, startPage(lang, s));
+    const body = req.body || {};
+    const error = policy(lang, body.password, body.repeat, s.email);
+    if (error) return send(reply, passwordPage(lang, s, error));
+    try {
+      await setTenantPassword(s.sub, body.password);
+    } catch (e) {
+      return send(reply, problem(lang, 'tenantDown', 503));
+    }
+    await store.markPasswordSet(s.sub, now());
+    return send(reply, signinPage(lang, s));
+  });
+
+  app.post('/merge/signin', async (req, reply) => {
+    const lang = language(req.headers['accept-language']);
+    const s = await currentSession(req);
+    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
+    const p = await store.progress(s.sub);
+    if (!p.inbox_proven_at || !p.password_set_at) return send(reply, await stepPage(lang, s));
+    let ok;
+    try {
+      ok = await checkTenantPassword(s.email, String((req.body || {}).password || ''));
+    } catch (e) {
+      return send(reply, problem(lang, 'tenantDown', 503));
+    }
+    if (!ok) return send(reply, signinPage(lang, s, t(lang, 'wrongPassword')));
+    return finish(reply, lang, s, 'merged');
+  });
+
+  app.post('/merge/skip', async (req, reply) => {
+    const lang = language(req.headers['accept-language']);
+    const s = await currentSession(req);
+    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
+    return finish(reply, lang, s, 'skipped');
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  await app.listen({ port: c.port, host: c.host });
+  const url = `http://${c.host}:${app.server.address().port}`;
+  if (!publicUrl) publicUrl = url;
+  return { url, publicUrl, store, close: async () => { await app.close(); mailer.close(); await store.close(); } };
+}
+
+/** Reads the configuration from the environment (see merge-service/README.md). */
+function configFromEnv(env = process.env) {
+  const num = (k) => (env[k] === undefined ? undefined : Number(env[k]));
+  return {
+    port: num('MERGE_PORT') || 8080, host: env.MERGE_HOST || '127.0.0.1', publicUrl: env.MERGE_PUBLIC_URL, tenantUrl: env.MERGE_TENANT_URL,
+    tokenSecret: env.TRICKLE_TOKEN_SECRET, store: env.MERGE_STORE || 'sqlite:merge-service.sqlite', smtpUrl: env.MERGE_SMTP_URL, from: env.MERGE_MAIL_FROM,
+    managementClientId: env.MERGE_MGMT_CLIENT_ID, managementClientSecret: env.MERGE_MGMT_CLIENT_SECRET, managementAudience: env.MERGE_MGMT_AUDIENCE,
+    loginClientId: env.MERGE_LOGIN_CLIENT_ID, loginClientSecret: env.MERGE_LOGIN_CLIENT_SECRET, trustProxy: env.MERGE_TRUST_PROXY === 'true',
+    linkTtlSeconds: num('MERGE_LINK_TTL_SECONDS'), mailsPerPerson: num('MERGE_MAILS_PER_PERSON'), mailsPerIp: num('MERGE_MAILS_PER_IP')
+  };
+}
+
+module.exports = { startMergeService, configFromEnv, maskEmail };
