@@ -24,7 +24,7 @@ function page(title, body) {
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
 main{background:#fff;padding:2rem 2.5rem;border-radius:10px;box-shadow:0 2px 12px #0002;width:22rem}h1{font-size:1.3rem;margin-top:0}
-label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}input[type=email],input[type=password]{width:100%;padding:.55rem;box-sizing:border-box;border:1px solid #bbb;border-radius:6px}
+label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}input[type=text],input[type=password]{width:100%;padding:.55rem;box-sizing:border-box;border:1px solid #bbb;border-radius:6px}
 button{margin-top:1.2rem;width:100%;padding:.65rem;border:0;border-radius:6px;background:#3b5bdb;color:#fff;font-size:1rem;cursor:pointer}
 .error{background:#ffe3e3;color:#a00;padding:.5rem .7rem;border-radius:6px}.note{color:#555;font-size:.85rem}a{color:#3b5bdb}</style></head>
 <body><main>${body}</main></body></html>`;
@@ -262,7 +262,7 @@ async function startTenant(options) {
   function loginPage(tx, error) {
     return page('Sign in', `<h1>Sign in</h1>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
 <form method="post" action="/u/login"><input type="hidden" name="state" value="${esc(tx.state)}">
-<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required>
+<label for="email">Email</label><input id="email" name="email" type="text" inputmode="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Continue</button></form>
 <p class="note"><a href="/lo/reset?state=${encodeURIComponent(tx.state)}">Forgot password?</a></p>`);
@@ -454,7 +454,7 @@ async function startTenant(options) {
   }
   app.get('/lo/reset', async (req, reply) => reply.type('text/html').send(page('Reset your password', `<h1>Reset your password</h1>
 <form method="post" action="/lo/reset"><input type="hidden" name="state" value="${esc((req.query || {}).state)}">
-<label for="email">Email</label><input id="email" name="email" type="email" required><button type="submit">Send me a link</button></form>`)));
+<label for="email">Email</label><input id="email" name="email" type="text" inputmode="email" autocomplete="email" required><button type="submit">Send me a link</button></form>`)));
   app.post('/lo/reset', async (req, reply) => {
     const body = req.body || {};
     try {
