@@ -8,6 +8,8 @@ const HELP = `trickle — move the users of legacy products into one Auth0 tenan
 Usage:
   trickle sim  [--people N] [--port P] [--seed S] [--rules]   start the local simulator
   trickle demo [--people N]                                    drive a scripted migration through it
+  trickle merge-service                                        run the merge service (configured by
+                                                               environment, see merge-service/README.md)
   trickle --help
 
 sim   Starts an Auth0-like tenant running dist/auth0/ unchanged, three products (paste,
@@ -56,6 +58,20 @@ async function main(argv) {
     for (const [k, v] of Object.entries(sim.urls)) process.stdout.write(`  ${k.padEnd(9)} ${v}\n`);
     process.stdout.write(`  dashboard ${sim.tenant.url}/_sim\n  sample person: ${sim.people[0].email} / ${sim.people[0].accounts[0].password}\nPress Ctrl-C to stop.\n`);
     const stop = () => sim.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return null;
+  }
+  if (command === 'merge-service') {
+    const { startMergeService, configFromEnv } = require('../merge-service/server');
+    let service;
+    try {
+      service = await startMergeService(configFromEnv());
+    } catch (e) {
+      fail(e.message);
+    }
+    process.stdout.write(`trickle merge service listening on ${service.url} (public URL ${service.publicUrl})\n`);
+    const stop = () => service.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     return null;

@@ -15,6 +15,11 @@ const DEFAULTS = {
   mailsPerPerson: 3, mailsPerPersonWindowSeconds: 900, mailsPerIp: 10, mailsPerIpWindowSeconds: 3600,
   minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, from: 'no-reply@merge.trickle.test'
 };
+const ENV_NAMES = {
+  tenantUrl: 'MERGE_TENANT_URL', tokenSecret: 'TRICKLE_TOKEN_SECRET', store: 'MERGE_STORE', smtpUrl: 'MERGE_SMTP_URL',
+  managementClientId: 'MERGE_MGMT_CLIENT_ID', managementClientSecret: 'MERGE_MGMT_CLIENT_SECRET',
+  loginClientId: 'MERGE_LOGIN_CLIENT_ID', loginClientSecret: 'MERGE_LOGIN_CLIENT_SECRET'
+};
 const COMMON = new Set(['password123', 'password1234', '1234567890', 'qwertyuiop', 'iloveyou123', 'letmein1234', 'welcome123', 'passw0rd123']);
 
 const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -46,7 +51,7 @@ async function startMergeService(config) {
   const c = { ...DEFAULTS };
   for (const [k, v] of Object.entries(config || {})) if (v !== undefined && v !== null && !Number.isNaN(v)) c[k] = v;
   for (const k of ['tenantUrl', 'tokenSecret', 'store', 'smtpUrl', 'managementClientId', 'managementClientSecret', 'loginClientId', 'loginClientSecret']) {
-    if (!c[k]) throw new Error(`merge service: ${k} is not configured`);
+    if (!c[k]) throw new Error(`merge service: ${k} is not configured (${ENV_NAMES[k]})`);
   }
   if (Buffer.byteLength(c.tokenSecret) < 32) throw new Error('merge service: the token secret must be at least 32 bytes');
   const core = loadCore('full');
