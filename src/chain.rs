@@ -555,15 +555,7 @@ pub struct FanoutResult {
 }
 
 /// A product's answer to a pending look-up.
-#[derive(Debug, Clone)]
-pub struct LookupResult {
-    /// Product name.
-    pub name: String,
-    /// The accounts, when the look-up succeeded.
-    pub accounts: Option<Vec<Value>>,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-}
+pub type LookupResult = crate::person::ProductAnswer;
 
 /// Input of [`apply`].
 #[derive(Debug, Clone)]
@@ -592,36 +584,11 @@ impl ApplyInput {
                 ok: rf.bool("ok")?,
             });
         }
-        let mut lookups = vec![];
-        for l in f.array("lookups")? {
-            let a = crate::chain::LookupResult::from_value(l)?;
-            lookups.push(a);
-        }
+        let lookups = LookupResult::list(f.array("lookups")?, "lookups[]")?;
         Ok(ApplyInput {
             user: User::from_value(uv)?,
             fanout,
             lookups,
-        })
-    }
-}
-
-impl LookupResult {
-    fn from_value(v: &Value) -> Result<Self, ErrorBody> {
-        let f = Fields::of(v, "lookups[]")?;
-        let accounts = match f.any("accounts") {
-            None => None,
-            Some(Value::Array(a)) => Some(a.clone()),
-            Some(_) => {
-                return Err(ErrorBody::new(
-                    "input.wrong_type",
-                    "lookups[].accounts must be an array",
-                ))
-            }
-        };
-        Ok(LookupResult {
-            name: f.str("name")?.to_owned(),
-            accounts,
-            error: f.opt_str("error")?.map(str::to_owned),
         })
     }
 }

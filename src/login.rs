@@ -7,16 +7,7 @@ use crate::json::{Fields, Map, Value};
 use crate::password;
 use crate::person::{self, proof, Account, AccountRef, PersonMeta};
 
-/// What one product answered to the look-up by email.
-#[derive(Debug, Clone)]
-pub struct ProductAnswer {
-    /// Product name, as configured.
-    pub name: String,
-    /// The accounts found (empty when the product has none), when the look-up succeeded.
-    pub accounts: Option<Vec<Value>>,
-    /// Why the look-up failed (timeout, HTTP status, …), when it did.
-    pub error: Option<String>,
-}
+pub use crate::person::ProductAnswer;
 
 /// Input of [`login`].
 #[derive(Debug, Clone)]
@@ -107,33 +98,6 @@ pub enum Decision {
     },
 }
 
-impl ProductAnswer {
-    /// Reads `{"name", "accounts": [...]}` or `{"name", "error": "..."}`.
-    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
-        let f = Fields::of(v, "products[]")?;
-        let accounts = match f.any("accounts") {
-            None => None,
-            Some(Value::Array(a)) => Some(a.clone()),
-            Some(_) => {
-                return Err(ErrorBody::new(
-                    "input.wrong_type",
-                    "products[].accounts must be an array",
-                ))
-            }
-        };
-        Ok(ProductAnswer {
-            name: f.str("name")?.to_owned(),
-            accounts,
-            error: f.opt_str("error")?.map(str::to_owned),
-        })
-    }
-
-    /// Reads a list of answers.
-    pub fn list(values: &[Value]) -> Result<Vec<Self>, ErrorBody> {
-        values.iter().map(Self::from_value).collect()
-    }
-}
-
 impl LoginInput {
     /// Reads `{"email", "password", "products"}`.
     pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
@@ -153,7 +117,7 @@ impl LoginInput {
         Ok(LoginInput {
             email: f.str("email")?.to_owned(),
             password: f.opt_str("password")?.unwrap_or("").to_owned(),
-            products: ProductAnswer::list(f.array("products")?)?,
+            products: ProductAnswer::list(f.array("products")?, "products[]")?,
             computed,
         })
     }
@@ -165,7 +129,7 @@ impl GetUserInput {
         let f = Fields::of(v, "")?;
         Ok(GetUserInput {
             email: f.str("email")?.to_owned(),
-            products: ProductAnswer::list(f.array("products")?)?,
+            products: ProductAnswer::list(f.array("products")?, "products[]")?,
         })
     }
 }
@@ -217,6 +181,15 @@ impl Decision {
         }
         m.with("events", events_value(events)).into()
     }
+}
+
+/// The log event of a legacy hash that cannot be verified (the account then never matches).
+fn unverifiable(a: &Account, e: &password::PasswordError) -> Event {
+    Event::new("password_unverifiable")
+        .product(&a.product)
+        .account(&a.id)
+        .code(e.code())
+        .detail(e.message())
 }
 
 /// Accounts gathered from every product's answer, filtered to the email asked for.
@@ -380,13 +353,7 @@ pub fn login(input: &LoginInput) -> Decision {
             Some(raw) => match password::parse(raw) {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    events.push(
-                        Event::new("password_unverifiable")
-                            .product(&a.product)
-                            .account(&a.id)
-                            .code(e.code())
-                            .detail(e.message()),
-                    );
+                    events.push(unverifiable(a, &e));
                     None
                 }
             },
@@ -419,12 +386,7 @@ pub fn login(input: &LoginInput) -> Decision {
                 requests.push(v);
             }
             Ok(password::Check::Done(_)) => {}
-            Err(e) => events.push(
-                Event::new("password_unverifiable")
-                    .product(&a.product)
-                    .account(&a.id)
-                    .code(e.code()),
-            ),
+            Err(e) => events.push(unverifiable(a, &e)),
         }
     }
     if !requests.is_empty() {
@@ -441,13 +403,7 @@ pub fn login(input: &LoginInput) -> Decision {
                 Ok(password::Check::Done(m)) => m,
                 Ok(password::Check::Host(_)) => false,
                 Err(e) => {
-                    events.push(
-                        Event::new("password_unverifiable")
-                            .product(&a.product)
-                            .account(&a.id)
-                            .code(e.code())
-                            .detail(e.message()),
-                    );
+                    events.push(unverifiable(a, &e));
                     false
                 }
             },

@@ -101,6 +101,45 @@ impl Account {
     }
 }
 
+/// What one product answered to a look-up by email: its accounts, or why it could not answer.
+#[derive(Debug, Clone)]
+pub struct ProductAnswer {
+    /// Product name, as configured.
+    pub name: String,
+    /// The accounts found (empty when the product has none), when the look-up succeeded.
+    pub accounts: Option<Vec<Value>>,
+    /// Why the look-up failed (timeout, HTTP status, …), when it did.
+    pub error: Option<String>,
+}
+
+impl ProductAnswer {
+    /// Reads `{"name", "accounts": [...]}` or `{"name", "error": "..."}`; `path` names the list
+    /// in errors (`products[]`, `lookups[]`).
+    pub fn from_value(v: &Value, path: &'static str) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, path)?;
+        let accounts = match f.any("accounts") {
+            None => None,
+            Some(Value::Array(a)) => Some(a.clone()),
+            Some(_) => {
+                return Err(ErrorBody::new(
+                    "input.wrong_type",
+                    format!("{path}.accounts must be an array"),
+                ))
+            }
+        };
+        Ok(ProductAnswer {
+            name: f.str("name")?.to_owned(),
+            accounts,
+            error: f.opt_str("error")?.map(str::to_owned),
+        })
+    }
+
+    /// Reads a list of answers.
+    pub fn list(values: &[Value], path: &'static str) -> Result<Vec<Self>, ErrorBody> {
+        values.iter().map(|v| Self::from_value(v, path)).collect()
+    }
+}
+
 /// True when a prelinked person id is usable as an Auth0 `user_id` suffix.
 pub fn valid_person_id(id: &str) -> bool {
     !id.is_empty()
