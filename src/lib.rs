@@ -25,4 +25,7 @@ pub mod chain;
 #[cfg(feature = "chain")]
 pub mod token;
 
+#[cfg(feature = "tools")]
+pub mod bulk;
+
 pub mod wasm;

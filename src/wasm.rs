@@ -184,6 +184,37 @@ mod tool_exports {
         })
     }
 
+    /// One person's import record: see [`crate::bulk::export_from_value`].
+    #[wasm_bindgen]
+    pub fn export_person(input: &str) -> String {
+        run(input, crate::bulk::export_from_value)
+    }
+
+    /// `{"errors": [{user, errors: [{code}]}]}` → `{"fates": ["already_present"|"retry"|"permanent", …]}`.
+    #[wasm_bindgen]
+    pub fn classify_import_errors(input: &str) -> String {
+        run(input, |v| {
+            let f = Fields::of(v, "")?;
+            let fates: Vec<Value> = f
+                .array("errors")?
+                .iter()
+                .map(|e| {
+                    let codes: Vec<&str> = e
+                        .get("errors")
+                        .and_then(Value::as_array)
+                        .map(|list| {
+                            list.iter()
+                                .filter_map(|x| x.get("code").and_then(Value::as_str))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Value::from(crate::bulk::classify(&codes).name())
+                })
+                .collect();
+            Ok(outcome("ok").with("fates", fates).into())
+        })
+    }
+
     /// `{"claims", "secret"}` → `{"outcome":"ok","token"}` (used by the merge service).
     #[wasm_bindgen]
     pub fn sign_token(input: &str) -> String {

@@ -1,0 +1,365 @@
+//! Bulk migration decisions: one Auth0 import record per person, and the classification of an
+//! import job's per-user errors. The Node shell streams the products, packs the records into
+//! files and talks to the Management API.
+
+use crate::event::ErrorBody;
+use crate::json::{Fields, Map, Value};
+use crate::password::{self, Scheme};
+use crate::person::{self, Account, AccountRef, PersonMeta};
+
+/// The largest profile the import accepts comfortably (Auth0 advises under 10 kB).
+pub const MAX_RECORD_BYTES: usize = 10_000;
+
+/// Why a person cannot be exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// Stable code.
+    pub code: &'static str,
+    /// What is wrong, naming the account or field.
+    pub reason: String,
+}
+
+impl Reject {
+    fn new(code: &'static str, reason: impl Into<String>) -> Self {
+        Reject {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    /// As JSON.
+    pub fn to_value(&self) -> Value {
+        Map::new()
+            .with("code", self.code)
+            .with("reason", self.reason.as_str())
+            .into()
+    }
+}
+
+/// Builds the import record of one person from all of their accounts (every product, one email).
+/// `forced_reset_hash` is the run's bcrypt string that no password matches.
+pub fn export_record(
+    email: &str,
+    accounts: &[Account],
+    products: &[String],
+    forced_reset_hash: &str,
+) -> Result<Value, Reject> {
+    let email = crate::email::normalize(email)
+        .map_err(|e| Reject::new(e.code(), format!("email: {}", e.body().message)))?;
+    if accounts.is_empty() {
+        return Err(Reject::new("export.no_accounts", "no account to export"));
+    }
+    let mut accounts = accounts.to_vec();
+    person::canonical_order(&mut accounts, products);
+    let mut events = vec![];
+    let person_id = person::person_id(&accounts, &mut events)
+        .ok_or_else(|| Reject::new("export.no_person_id", "no person id"))?;
+    let first = accounts
+        .first()
+        .ok_or_else(|| Reject::new("export.no_accounts", "no account"))?;
+    let mut record = Map::new()
+        .with("email", email.as_str())
+        .with("email_verified", accounts.iter().any(|a| a.email_verified))
+        .with("user_id", person_id.as_str());
+    for (key, value) in [
+        ("name", &first.name),
+        ("given_name", &first.given_name),
+        ("family_name", &first.family_name),
+        ("picture", &first.picture),
+    ] {
+        if let Some(v) = value {
+            record.insert(key, v.as_str());
+        }
+    }
+    // One account: its legacy hash is imported (bcrypt cost 10 as password_hash, the rest as
+    // custom_password_hash). Several: nobody has proven they own them all, so the forced-reset
+    // hash makes the first sign-in a reset through the inbox.
+    if accounts.len() == 1 {
+        if let Some(descriptor) = &first.password {
+            let parsed = password::parse(descriptor).map_err(|e| {
+                Reject::new(
+                    e.code(),
+                    format!("{}/{}: {}", first.product, first.id, e.message()),
+                )
+            })?;
+            match &parsed.scheme {
+                Scheme::Bcrypt(h) if h.cost == 10 && parsed.salt.is_none() => {
+                    let value = descriptor
+                        .get("hash")
+                        .and_then(|h| h.get("value"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if value.starts_with("$2y$") {
+                        record.insert("custom_password_hash", descriptor.clone());
+                    } else {
+                        record.insert("password_hash", value);
+                    }
+                }
+                _ => record.insert("custom_password_hash", descriptor.clone()),
+            }
+        }
+    } else {
+        if password::parse_bcrypt(forced_reset_hash).is_err() {
+            return Err(Reject::new(
+                "export.forced_reset_hash",
+                "the run's forced-reset hash is not a bcrypt string",
+            ));
+        }
+        record.insert("password_hash", forced_reset_hash);
+    }
+    let mut factors = vec![];
+    for a in &accounts {
+        if let Some(raw) = &a.totp_secret {
+            let secret = person::totp_secret(raw).ok_or_else(|| {
+                Reject::new(
+                    "mfa.invalid_totp_secret",
+                    format!("{}/{}: the TOTP secret is not base32", a.product, a.id),
+                )
+            })?;
+            let f: Value = Map::new()
+                .with("totp", Map::new().with("secret", secret))
+                .into();
+            if !factors.contains(&f) && factors.len() < 10 {
+                factors.push(f);
+            }
+        }
+    }
+    if !factors.is_empty() {
+        record.insert("mfa_factors", factors);
+    }
+    let meta = PersonMeta {
+        v: PersonMeta::VERSION,
+        person_id: person_id.clone(),
+        accounts: accounts
+            .iter()
+            .map(|a| AccountRef {
+                product: a.product.clone(),
+                id: a.id.clone(),
+                proof: Some(person::proof::IMPORT.to_owned()),
+                fanout: false,
+            })
+            .collect(),
+        pending: vec![],
+        merge: None,
+    };
+    record.insert(
+        "app_metadata",
+        Map::new()
+            .with("bulkImported", true)
+            .with("trickle", meta.to_value()),
+    );
+    let value: Value = record.into();
+    let bytes = value.to_json().len();
+    if bytes > MAX_RECORD_BYTES {
+        return Err(Reject::new(
+            "export.too_large",
+            format!("the record is {bytes} bytes (limit {MAX_RECORD_BYTES})"),
+        ));
+    }
+    Ok(value)
+}
+
+/// Reads `{email, products: [...], accounts: [{product, …account}], forced_reset_hash}` and builds
+/// the record (`{"outcome":"record","record"}` or `{"outcome":"reject","reject"}`).
+pub fn export_from_value(v: &Value) -> Result<Value, ErrorBody> {
+    let f = Fields::of(v, "")?;
+    let products = f.strings("products")?;
+    let mut accounts = vec![];
+    let mut rejects = vec![];
+    for a in f.array("accounts")? {
+        let product = a.get("product").and_then(Value::as_str).unwrap_or("");
+        match Account::from_json(product, a) {
+            Ok(acc) => accounts.push(acc),
+            Err(e) => rejects.push(Reject::new(e.code, format!("{product}: {}", e.message))),
+        }
+    }
+    let email = f.str("email")?;
+    let forced = f.str("forced_reset_hash")?;
+    let result = match rejects.into_iter().next() {
+        Some(r) => Err(r),
+        None => export_record(email, &accounts, &products, forced),
+    };
+    let out = match result {
+        Ok(record) => Map::new().with("outcome", "record").with("record", record),
+        Err(r) => Map::new()
+            .with("outcome", "reject")
+            .with("reject", r.to_value()),
+    };
+    Ok(out.into())
+}
+
+/// What to do with one user of a finished import job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Present in the tenant already (migrated lazily meanwhile): done, never overwritten.
+    AlreadyPresent,
+    /// Worth importing again later.
+    Retry,
+    /// Will not succeed as it is: reported with the reason.
+    Permanent,
+}
+
+impl Fate {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fate::AlreadyPresent => "already_present",
+            Fate::Retry => "retry",
+            Fate::Permanent => "permanent",
+        }
+    }
+}
+
+/// Classifies one user's error codes from `GET /jobs/{id}/errors`.
+pub fn classify(codes: &[&str]) -> Fate {
+    if codes
+        .iter()
+        .any(|c| *c == "DUPLICATED_USER" || c.starts_with("CONFLICT"))
+        && codes
+            .iter()
+            .all(|c| *c == "DUPLICATED_USER" || c.starts_with("CONFLICT"))
+    {
+        return Fate::AlreadyPresent;
+    }
+    if !codes.is_empty()
+        && codes.iter().all(|c| {
+            matches!(
+                *c,
+                "INTERNAL_ERROR" | "TOO_MANY_REQUESTS" | "UNKNOWN" | "TIMEOUT"
+            )
+        })
+    {
+        return Fate::Retry;
+    }
+    Fate::Permanent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse;
+
+    const RESET: &str = "$2b$10$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+
+    fn acct(product: &str, json: &str) -> Account {
+        let v = parse(json).unwrap_or_default();
+        Account::from_json(product, &v).unwrap_or_else(|e| unreachable!("{e:?}"))
+    }
+
+    fn products() -> Vec<String> {
+        vec!["paste".into(), "collect".into()]
+    }
+
+    #[test]
+    fn one_account_keeps_its_legacy_hash() {
+        let bcrypt10 = acct(
+            "paste",
+            r#"{"id":"1","email":"A@x.com","password":{"algorithm":"bcrypt","hash":{"value":"$2b$10$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}}"#,
+        );
+        let r = export_record("a@x.com", &[bcrypt10], &products(), RESET).unwrap_or_default();
+        assert_eq!(
+            r.get("password_hash")
+                .and_then(Value::as_str)
+                .map(|s| s.starts_with("$2b$10$")),
+            Some(true)
+        );
+        assert_eq!(
+            r.get("app_metadata").and_then(|m| m.get("bulkImported")),
+            Some(&Value::Bool(true))
+        );
+        let sha = acct(
+            "collect",
+            r#"{"id":"2","email":"b@x.com","password":{"algorithm":"sha256","hash":{"value":"2dd47348967664fcf1e906b16a98c3e2a7c3b3b234023872c02834513b4ef7c0","encoding":"hex"}}}"#,
+        );
+        let r = export_record("b@x.com", &[sha], &products(), RESET).unwrap_or_default();
+        assert_eq!(
+            r.get("custom_password_hash")
+                .and_then(|d| d.get("algorithm"))
+                .and_then(Value::as_str),
+            Some("sha256")
+        );
+        assert!(r.get("password_hash").is_none());
+    }
+
+    #[test]
+    fn several_accounts_get_the_forced_reset_hash_and_all_accounts() {
+        let a = acct(
+            "paste",
+            r#"{"id":"1","email":"c@x.com","created_at":"2015-01-01","totp_secret":"JBSWY3DPEHPK3PXP","password":{"algorithm":"md5","hash":{"value":"5f4dcc3b5aa765d61d8327deb882cf99"}}}"#,
+        );
+        let b = acct(
+            "collect",
+            r#"{"id":"9","email":"C@x.com","created_at":"2014-01-01"}"#,
+        );
+        let r = export_record("c@x.com", &[a, b], &products(), RESET).unwrap_or_default();
+        assert_eq!(r.get("password_hash").and_then(Value::as_str), Some(RESET));
+        assert_eq!(
+            r.get("user_id").and_then(Value::as_str),
+            Some(person::derived_person_id("collect", "9").as_str())
+        );
+        let accounts = r
+            .get("app_metadata")
+            .and_then(|m| m.get("trickle"))
+            .and_then(|t| t.get("accounts"))
+            .and_then(Value::as_array)
+            .map(Vec::len);
+        assert_eq!(accounts, Some(2));
+        assert_eq!(
+            r.get("mfa_factors").and_then(Value::as_array).map(Vec::len),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn rejects_name_the_problem() {
+        let bad_hash = acct(
+            "paste",
+            r#"{"id":"1","email":"d@x.com","password":{"algorithm":"bcrypt","hash":{"value":"nope"}}}"#,
+        );
+        assert_eq!(
+            export_record("d@x.com", &[bad_hash], &products(), RESET)
+                .err()
+                .map(|r| r.code),
+            Some("password.invalid_field")
+        );
+        let bad_totp = acct(
+            "paste",
+            r#"{"id":"1","email":"d@x.com","totp_secret":"not base32!!"}"#,
+        );
+        assert_eq!(
+            export_record("d@x.com", &[bad_totp], &products(), RESET)
+                .err()
+                .map(|r| r.code),
+            Some("mfa.invalid_totp_secret")
+        );
+        let big = acct(
+            "paste",
+            &format!(
+                r#"{{"id":"1","email":"d@x.com","name":"{}"}}"#,
+                "n".repeat(11_000)
+            ),
+        );
+        assert_eq!(
+            export_record("d@x.com", &[big], &products(), RESET)
+                .err()
+                .map(|r| r.code),
+            Some("export.too_large")
+        );
+        assert_eq!(
+            export_record("not an email", &[], &products(), RESET)
+                .err()
+                .map(|r| r.code),
+            Some("email.invalid")
+        );
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(&["DUPLICATED_USER"]), Fate::AlreadyPresent);
+        assert_eq!(classify(&["CONFLICT_EMAIL"]), Fate::AlreadyPresent);
+        assert_eq!(classify(&["INTERNAL_ERROR"]), Fate::Retry);
+        assert_eq!(classify(&["FORMAT"]), Fate::Permanent);
+        assert_eq!(classify(&["DUPLICATED_USER", "FORMAT"]), Fate::Permanent);
+        assert_eq!(classify(&[]), Fate::Permanent);
+    }
+}
