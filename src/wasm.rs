@@ -184,6 +184,28 @@ mod tool_exports {
         })
     }
 
+    /// `{products: [...], accounts: [{product, …}]}` → `{"outcome":"ok","person_id","events"}`:
+    /// the prelinked id (smallest on conflict, reported) or the derived one.
+    #[wasm_bindgen]
+    pub fn person_id(input: &str) -> String {
+        run(input, |v| {
+            let f = Fields::of(v, "")?;
+            let products = f.strings("products")?;
+            let mut accounts = vec![];
+            for a in f.array("accounts")? {
+                let product = a.get("product").and_then(Value::as_str).unwrap_or("");
+                accounts.push(crate::person::Account::from_json(product, a)?);
+            }
+            crate::person::canonical_order(&mut accounts, &products);
+            let mut events = vec![];
+            let id = crate::person::person_id(&accounts, &mut events);
+            Ok(outcome("ok")
+                .with("person_id", id)
+                .with("events", crate::event::events_value(&events))
+                .into())
+        })
+    }
+
     /// One person's import record: see [`crate::bulk::export_from_value`].
     #[wasm_bindgen]
     pub fn export_person(input: &str) -> String {

@@ -1,0 +1,98 @@
+// `trickle prelink` and `trickle export`: one id per person across the product databases, then
+// every person without an Auth0 id as import files of at most 500 000 bytes.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+const { loadCore } = require('../js-shim/node');
+const { openDb } = require('./db');
+const { people } = require('./products');
+
+const FILE_LIMIT = 500000;
+
+/** Writes each person's id into every product (idempotent); returns counts and conflicts. */
+async function prelink(cfg, { log = () => {} } = {}) {
+  const core = loadCore('full');
+  const names = cfg.products.map((p) => p.name);
+  const writers = {};
+  for (const p of cfg.products) writers[p.name] = await openDb(p.db);
+  const out = { people: 0, accounts: 0, written: 0, conflicts: [] };
+  try {
+    for await (const person of people(cfg.products)) {
+      out.people++;
+      out.accounts += person.accounts.length;
+      const r = core.call('person_id', { products: names, accounts: person.accounts });
+      if (r.outcome !== 'ok' || !r.person_id) {
+        out.conflicts.push({ email: person.email, reason: (r.error && r.error.message) || 'no person id' });
+        continue;
+      }
+      if ((r.events || []).some((e) => e.event === 'person_id_conflict')) {
+        out.conflicts.push({ email: person.email, person_id: r.person_id, reason: `products disagree: ${r.events.find((e) => e.event === 'person_id_conflict').detail}` });
+      }
+      for (const a of person.accounts) {
+        if (a.person_id === r.person_id) continue;
+        await writers[a.product].run('UPDATE accounts SET person_id = ? WHERE id = ?', [r.person_id, a.id]);
+        out.written++;
+      }
+      if (out.people % 5000 === 0) log({ event: 'prelink_progress', people: out.people });
+    }
+  } finally {
+    for (const w of Object.values(writers)) await w.close();
+  }
+  return out;
+}
+
+/**
+ * Streams every person without an Auth0 id into `outDir`: import files `users-00001.json` …
+ * (compact JSON arrays, each as full as the limit allows), `rejects.ndjson` with reasons, and
+ * `manifest.json` (files, people, bytes, sha256). exported + rejected = read, always.
+ */
+async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } = {}) {
+  const core = loadCore('full');
+  const names = cfg.products.map((p) => p.name);
+  fs.mkdirSync(outDir, { recursive: true });
+  const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
+  if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
+  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0 };
+  const rejects = fs.openSync(path.join(outDir, 'rejects.ndjson'), 'w');
+  let parts = [];
+  let bytes = 2;
+  const flush = () => {
+    if (!parts.length) return;
+    const name = `users-${String(manifest.files.length + 1).padStart(5, '0')}.json`;
+    const text = `[${parts.join(',')}]`;
+    const tmp = path.join(outDir, `${name}.tmp`);
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, path.join(outDir, name));
+    manifest.files.push({ name, people: parts.length, bytes: Buffer.byteLength(text), sha256: crypto.createHash('sha256').update(text).digest('hex') });
+    parts = [];
+    bytes = 2;
+  };
+  try {
+    for await (const person of people(cfg.products, { onlyUnlinked: true })) {
+      manifest.read++;
+      const r = core.call('export_person', { email: person.email, products: names, accounts: person.accounts, forced_reset_hash: forced.hash });
+      if (r.outcome !== 'record') {
+        manifest.rejected++;
+        const reason = r.reject || r.error || { code: 'export.unknown', reason: 'no record' };
+        fs.writeSync(rejects, JSON.stringify({ email: person.email, accounts: person.accounts.map((a) => `${a.product}/${a.id}`), code: reason.code, reason: reason.reason || reason.message }) + '\n');
+        continue;
+      }
+      const text = JSON.stringify(r.record);
+      const add = Buffer.byteLength(text) + (parts.length ? 1 : 0);
+      if (bytes + add > limit) flush();
+      parts.push(text);
+      bytes += Buffer.byteLength(text) + (parts.length > 1 ? 1 : 0);
+      manifest.exported++;
+      if (manifest.read % 10000 === 0) log({ event: 'export_progress', read: manifest.read, files: manifest.files.length });
+    }
+    flush();
+  } finally {
+    fs.closeSync(rejects);
+  }
+  manifest.bytes = manifest.files.reduce((s, f) => s + f.bytes, 0);
+  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  return manifest;
+}
+
+module.exports = { prelink, exportPeople, FILE_LIMIT };

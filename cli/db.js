@@ -1,0 +1,81 @@
+// One small interface over the databases trickle reads and writes: SQLite (better-sqlite3),
+// MySQL/MariaDB (mysql2) and PostgreSQL (pg), chosen by URL. Queries use `?` placeholders.
+'use strict';
+
+/** Opens `sqlite:<file>`, `mysql://…` or `postgres://…`. */
+async function openDb(url) {
+  if (/^sqlite:/.test(url)) {
+    const Database = require('better-sqlite3');
+    const db = new Database(url.slice('sqlite:'.length));
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 10000');
+    return {
+      kind: 'sqlite',
+      all: async (sql, params = []) => db.prepare(sql).all(...params),
+      run: async (sql, params = []) => { const r = db.prepare(sql).run(...params); return { changes: r.changes }; },
+      exec: async (sql) => db.exec(sql),
+      /** Runs `fn` in an exclusive transaction (other writers wait). */
+      transaction: async (fn) => {
+        db.exec('BEGIN IMMEDIATE');
+        try { const r = await fn(); db.exec('COMMIT'); return r; } catch (e) { db.exec('ROLLBACK'); throw e; }
+      },
+      close: async () => db.close()
+    };
+  }
+  if (/^mysql:\/\//.test(url)) {
+    const mysql = require('mysql2/promise');
+    const pool = mysql.createPool({ uri: url, connectionLimit: 4 });
+    return {
+      kind: 'mysql',
+      all: async (sql, params = []) => (await pool.query(sql, params))[0],
+      run: async (sql, params = []) => ({ changes: (await pool.query(sql, params))[0].affectedRows }),
+      exec: async (sql) => { for (const s of sql.split(';').map((x) => x.trim()).filter(Boolean)) await pool.query(s); },
+      transaction: async (fn) => {
+        const conn = await pool.getConnection();
+        try {
+          await conn.beginTransaction();
+          const tx = { all: async (s, p = []) => (await conn.query(s, p))[0], run: async (s, p = []) => ({ changes: (await conn.query(s, p))[0].affectedRows }) };
+          const r = await fn(tx);
+          await conn.commit();
+          return r;
+        } catch (e) {
+          await conn.rollback();
+          throw e;
+        } finally {
+          conn.release();
+        }
+      },
+      close: () => pool.end()
+    };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { Pool } = require('pg');
+    const pool = new Pool({ connectionString: url, max: 4 });
+    const numbered = (sql) => { let i = 0; return sql.replace(/\?/g, () => `$${++i}`); };
+    return {
+      kind: 'postgres',
+      all: async (sql, params = []) => (await pool.query(numbered(sql), params)).rows,
+      run: async (sql, params = []) => ({ changes: (await pool.query(numbered(sql), params)).rowCount }),
+      exec: async (sql) => { await pool.query(sql); },
+      transaction: async (fn) => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const tx = { all: async (s, p = []) => (await client.query(numbered(s), p)).rows, run: async (s, p = []) => ({ changes: (await client.query(numbered(s), p)).rowCount }) };
+          const r = await fn(tx);
+          await client.query('COMMIT');
+          return r;
+        } catch (e) {
+          await client.query('ROLLBACK');
+          throw e;
+        } finally {
+          client.release();
+        }
+      },
+      close: () => pool.end()
+    };
+  }
+  throw new Error(`unsupported database URL ${JSON.stringify(String(url).replace(/\/\/[^@/]*@/, '//…@'))}: use sqlite:, mysql:// or postgres://`);
+}
+
+module.exports = { openDb };
