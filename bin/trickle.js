@@ -8,6 +8,11 @@ const HELP = `trickle — move the users of legacy products into one Auth0 tenan
 Usage:
   trickle sim  [--people N] [--port P] [--seed S] [--rules]   start the local simulator
   trickle demo [--people N]                                    drive a scripted migration through it
+  trickle prelink  [--config F]                    one id per person across the product databases
+  trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
+  trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--upsert] [--budget N] [--replica ID]
+  trickle backfill [--config F] [--state URL]      write auth0|<person id> into every product
+  trickle verify   [--config F]                    reconcile products and tenant; exit 1 when anything is off
   trickle merge-service                                        run the merge service (configured by
                                                                environment, see merge-service/README.md)
   trickle --help
@@ -35,7 +40,11 @@ async function main(argv) {
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { people: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, rules: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        people: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, rules: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
+        budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }
+      },
       strict: true
     }));
   } catch (e) {
@@ -62,6 +71,7 @@ async function main(argv) {
     process.once('SIGTERM', stop);
     return null;
   }
+  if (['prelink', 'export', 'import', 'backfill', 'verify'].includes(command)) return bulk(command, values, int);
   if (command === 'merge-service') {
     const { startMergeService, configFromEnv } = require('../merge-service/server');
     let service;
@@ -83,6 +93,62 @@ async function main(argv) {
   }
   fail(`unknown command ${command}`);
   return 2;
+}
+
+/** JSON log lines, unless a person is watching a terminal. */
+const log = (entry) => { if (!process.stdout.isTTY) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n'); };
+
+function progressBar(c, started, start) {
+  if (!process.stdout.isTTY) return log({ event: 'progress', ...c });
+  const total = c.people || 1;
+  const done = c.peopleDone;
+  const rate = (done - start.peopleDone) / Math.max(1, (Date.now() - started) / 1000);
+  const eta = rate > 0 ? Math.round((total - done) / rate) : null;
+  const width = 30;
+  const filled = Math.round((width * done) / total);
+  process.stdout.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} people, ${c.done} files done, ${c.submitted + c.submitting} in flight${eta === null ? '' : `, ETA ${eta}s`}   `);
+}
+
+async function bulk(command, values, int) {
+  const { loadConfig } = require('../cli/products');
+  const cfg = loadConfig(values.config || 'trickle.json');
+  const state = values.state || cfg.state || 'sqlite:trickle-state.sqlite';
+  const tenant = cfg.tenant || {};
+  if (command === 'prelink') {
+    const r = await require('../cli/bulk').prelink(cfg, { log });
+    process.stdout.write(JSON.stringify({ summary: 'prelink', ...r, conflicts: r.conflicts.length, conflict_list: r.conflicts.slice(0, 50) }, null, 2) + '\n');
+    return 0;
+  }
+  if (command === 'export') {
+    if (!values.out) fail('export needs --out DIR');
+    const m = await require('../cli/bulk').exportPeople(cfg, values.out, { log });
+    process.stdout.write(JSON.stringify({ summary: 'export', read: m.read, exported: m.exported, rejected: m.rejected, files: m.files.length, bytes: m.bytes }, null, 2) + '\n');
+    return 0;
+  }
+  if (command === 'import') {
+    if (!values.out) fail('import needs --out DIR (the export directory)');
+    for (const k of ['url', 'clientId', 'clientSecret', 'connectionId']) if (!tenant[k]) fail(`configuration: tenant.${k} is required for import`);
+    const { register, openState, runImport } = require('../cli/import');
+    const db = await openState(state);
+    const reg = await register(db, values.out);
+    await db.close();
+    log({ event: 'registered', ...reg });
+    const r = await runImport({ state, tenant, upsert: !!values.upsert, dryRun: !!values['dry-run'], budget: values.budget === undefined ? Infinity : int('budget', 0, 0, 1e9),
+      replica: values.replica, leaseMs: int('lease-ms', 30000, 1000, 3600000), log, progress: progressBar });
+    if (process.stdout.isTTY) process.stdout.write('\n');
+    process.stdout.write(JSON.stringify({ summary: 'import', ...r }, null, 2) + '\n');
+    return r.stopped ? 3 : r.files.failed ? 1 : 0;
+  }
+  if (command === 'backfill') {
+    const r = await require('../cli/reconcile').backfill(cfg, { state, log });
+    process.stdout.write(JSON.stringify({ summary: 'backfill', ...r }, null, 2) + '\n');
+    return 0;
+  }
+  const r = await require('../cli/reconcile').verify(cfg, tenant);
+  process.stdout.write(`people in the products: ${r.people}\nusers in the tenant:    ${r.tenant_users}\nmissing:                ${r.missing.length}\nduplicated:             ${r.duplicated.length}\n`);
+  for (const m of r.missing.slice(0, 20)) process.stdout.write(`  missing ${m.email}${m.reason ? ` (${m.reason})` : ''}\n`);
+  for (const d of r.duplicated.slice(0, 20)) process.stdout.write(`  duplicated ${d.email}\n`);
+  return r.missing.length || r.duplicated.length ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then((code) => { if (code !== null) process.exitCode = code; }, (e) => {

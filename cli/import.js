@@ -1,0 +1,234 @@
+// `trickle import`: the job runner. Files are registered in a state database shared by every
+// replica; at most 2 jobs are in flight across all of them (the tenant's limit), held by leases
+// that expire, so a replica that dies has its work taken over. Every step is recorded before the
+// next begins, so the runner can be killed at any moment and started again.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+const { openDb } = require('./db');
+const { tenantClient, BudgetExceeded } = require('./tenant-client');
+const { loadCore } = require('../js-shim/node');
+
+const MAX_IN_FLIGHT = 2;
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS import_files (name VARCHAR(191) PRIMARY KEY, dir TEXT NOT NULL, sha256 VARCHAR(64) NOT NULL, people INT NOT NULL,
+    status VARCHAR(20) NOT NULL, job_id VARCHAR(100), owner VARCHAR(64), lease_until BIGINT, attempts INT NOT NULL DEFAULT 0,
+    next_at BIGINT NOT NULL DEFAULT 0, inserted INT, already INT, retried INT, permanent INT, detail TEXT, updated_at BIGINT NOT NULL)`,
+  'CREATE TABLE IF NOT EXISTS import_lock (id INT PRIMARY KEY)',
+  'CREATE TABLE IF NOT EXISTS import_permanent (file VARCHAR(191) NOT NULL, email VARCHAR(320) NOT NULL, codes TEXT NOT NULL, reason TEXT)',
+  'CREATE TABLE IF NOT EXISTS import_jobs (job_id VARCHAR(100) PRIMARY KEY, file VARCHAR(191) NOT NULL, owner VARCHAR(64), submitted_at BIGINT NOT NULL)'
+];
+
+function insertIgnore(kind, table, cols, values) {
+  const marks = cols.map(() => '?').join(', ');
+  if (kind === 'mysql') return [`INSERT IGNORE INTO ${table} (${cols.join(', ')}) VALUES (${marks})`, values];
+  if (kind === 'postgres') return [`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${marks}) ON CONFLICT DO NOTHING`, values];
+  return [`INSERT OR IGNORE INTO ${table} (${cols.join(', ')}) VALUES (${marks})`, values];
+}
+
+async function openState(url) {
+  const db = await openDb(url);
+  for (const s of SCHEMA) await db.exec(s);
+  await db.run(...insertIgnore(db.kind, 'import_lock', ['id'], [1]));
+  return db;
+}
+
+/** Registers the files of an export directory (idempotent: a file is registered once). */
+async function register(db, dir) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  let added = 0;
+  for (const f of manifest.files) {
+    const r = await db.run(...insertIgnore(db.kind, 'import_files', ['name', 'dir', 'sha256', 'people', 'status', 'updated_at'], [f.name, path.resolve(dir), f.sha256, f.people, 'ready', Date.now()]));
+    added += r.changes;
+  }
+  return { files: manifest.files.length, added };
+}
+
+async function counts(db) {
+  const rows = await db.all('SELECT status, COUNT(*) AS n, SUM(people) AS people FROM import_files GROUP BY status');
+  const out = { ready: 0, submitting: 0, submitted: 0, done: 0, failed: 0, people: 0, peopleDone: 0 };
+  for (const r of rows) {
+    out[r.status] = Number(r.n);
+    out.people += Number(r.people);
+    if (r.status === 'done') out.peopleDone += Number(r.people);
+  }
+  return out;
+}
+
+/**
+ * Runs until every registered file is done or failed. Options: {state, tenant: {url, clientId,
+ * clientSecret, connectionId, audience}, upsert, leaseMs, budget, maxAttempts, dryRun, log,
+ * progress, replica}. Returns the summary.
+ */
+async function runImport(options) {
+  const o = { leaseMs: 30000, maxAttempts: 6, upsert: false, log: () => {}, progress: null, ...options };
+  const me = o.replica || `replica-${crypto.randomBytes(6).toString('hex')}`;
+  const db = await openState(o.state);
+  const core = loadCore('full');
+  const client = tenantClient({ ...o.tenant, budget: o.budget || Infinity, log: o.log });
+  const polls = new Map(); // job_id → next poll time
+  const started = Date.now();
+  const startCounts = await counts(db);
+  const tx = (fn) => db.transaction(async (t) => {
+    const q = t || db;
+    if (db.kind !== 'sqlite') await q.all(`SELECT id FROM import_lock WHERE id = 1${db.kind === 'mysql' || db.kind === 'postgres' ? ' FOR UPDATE' : ''}`);
+    return fn(q);
+  });
+  const set = (name, fields) => {
+    const keys = Object.keys(fields);
+    return db.run(`UPDATE import_files SET ${keys.map((k) => `${k} = ?`).join(', ')}, updated_at = ? WHERE name = ?`, [...keys.map((k) => fields[k]), Date.now(), name]);
+  };
+  const backoff = (attempts) => Math.min(60000, 500 * 2 ** attempts) * (0.75 + Math.random() / 2);
+
+  async function claim() {
+    return tx(async (q) => {
+      const now = Date.now();
+      // Leases of replicas that died are taken over: their jobs are still running at the tenant.
+      await q.run(`UPDATE import_files SET owner = ?, lease_until = ? WHERE status IN ('submitting', 'submitted') AND (lease_until IS NULL OR lease_until < ?)`, [me, now + o.leaseMs, now]);
+      const inFlight = Number((await q.all("SELECT COUNT(*) AS n FROM import_files WHERE status IN ('submitting', 'submitted')"))[0].n);
+      if (inFlight >= MAX_IN_FLIGHT) return null;
+      const next = (await q.all(`SELECT name FROM import_files WHERE status = 'ready' AND next_at <= ? ORDER BY next_at, name LIMIT 1`, [now]))[0];
+      if (!next) return null;
+      await q.run(`UPDATE import_files SET status = 'submitting', owner = ?, lease_until = ?, updated_at = ? WHERE name = ? AND status = 'ready'`, [me, now + o.leaseMs, now, next.name]);
+      return next.name;
+    });
+  }
+
+  async function submit(name) {
+    const row = (await db.all('SELECT * FROM import_files WHERE name = ?', [name]))[0];
+    const file = path.join(row.dir, name);
+    const text = fs.readFileSync(file);
+    if (crypto.createHash('sha256').update(text).digest('hex') !== row.sha256) {
+      await set(name, { status: 'failed', owner: null, detail: 'the file changed since it was registered (sha256 differs)' });
+      return;
+    }
+    if (o.dryRun) {
+      await set(name, { status: 'ready', owner: null, next_at: 0 });
+      o.log({ event: 'dry_run_would_submit', file: name, people: row.people, bytes: text.length });
+      return 'dry';
+    }
+    const body = new FormData();
+    body.append('users', new Blob([text], { type: 'application/json' }), name);
+    body.append('connection_id', o.tenant.connectionId);
+    body.append('upsert', String(!!o.upsert));
+    body.append('external_id', name.slice(0, 60));
+    body.append('send_completion_email', 'false');
+    let res;
+    try {
+      res = await client.call('/api/v2/jobs/users-imports', { method: 'POST', body });
+    } catch (e) {
+      if (e instanceof BudgetExceeded) throw e;
+      await set(name, { status: 'ready', owner: null, attempts: row.attempts + 1, next_at: Date.now() + backoff(row.attempts), detail: e.message });
+      return;
+    }
+    if (res.status === 201 || res.status === 200 || res.status === 202) {
+      const job = await res.json();
+      await set(name, { status: 'submitted', job_id: job.id, attempts: row.attempts + 1, detail: null });
+      await db.run(...insertIgnore(db.kind, 'import_jobs', ['job_id', 'file', 'owner', 'submitted_at'], [job.id, name, me, Date.now()]));
+      o.log({ event: 'job_submitted', file: name, job: job.id, people: row.people });
+      polls.set(job.id, Date.now() + 500);
+    } else if (res.status === 429 || res.status >= 500) {
+      // The tenant's own job limit (another runner, or a job we lost track of): wait and retry.
+      await set(name, { status: 'ready', owner: null, next_at: Date.now() + backoff(Math.min(row.attempts, 4)), detail: `HTTP ${res.status}` });
+    } else {
+      await set(name, { status: 'failed', owner: null, detail: `submit refused: HTTP ${res.status} ${(await res.text()).slice(0, 200)}` });
+      o.log({ event: 'file_failed', file: name, status: res.status });
+    }
+  }
+
+  async function finishJob(row, job) {
+    const res = await client.call(`/api/v2/jobs/${encodeURIComponent(row.job_id)}/errors`);
+    const errors = res.status === 204 ? [] : await res.json();
+    const fates = errors.length ? core.call('classify_import_errors', { errors }).fates : [];
+    const retryEmails = new Set();
+    let already = 0;
+    let permanent = 0;
+    for (let i = 0; i < errors.length; i++) {
+      const email = String((errors[i].user && errors[i].user.email) || '').toLowerCase();
+      if (fates[i] === 'already_present') already++;
+      else if (fates[i] === 'retry') retryEmails.add(email);
+      else {
+        permanent++;
+        const codes = (errors[i].errors || []).map((e) => e.code).join(',');
+        await db.run('INSERT INTO import_permanent (file, email, codes, reason) VALUES (?, ?, ?, ?)', [row.name, email, codes, (errors[i].errors || []).map((e) => e.message).join('; ').slice(0, 1000)]);
+      }
+    }
+    if (retryEmails.size) {
+      const records = JSON.parse(fs.readFileSync(path.join(row.dir, row.name), 'utf8')).filter((r) => retryEmails.has(String(r.email).toLowerCase()));
+      const name = `${row.name.replace(/\.json$/, '')}.retry${row.attempts}.json`;
+      const text = JSON.stringify(records);
+      fs.writeFileSync(path.join(row.dir, `${name}.tmp`), text);
+      fs.renameSync(path.join(row.dir, `${name}.tmp`), path.join(row.dir, name));
+      await db.run(...insertIgnore(db.kind, 'import_files', ['name', 'dir', 'sha256', 'people', 'status', 'updated_at', 'next_at'], [name, row.dir, crypto.createHash('sha256').update(text).digest('hex'), records.length, 'ready', Date.now(), Date.now() + 5000]));
+    }
+    const s = job.summary || {};
+    await set(row.name, { status: 'done', owner: null, lease_until: null, inserted: Number(s.inserted || 0), already, retried: retryEmails.size, permanent, detail: null });
+    o.log({ event: 'job_completed', file: row.name, job: row.job_id, inserted: s.inserted, already, retried: retryEmails.size, permanent });
+  }
+
+  async function poll(row) {
+    const res = await client.call(`/api/v2/jobs/${encodeURIComponent(row.job_id)}`);
+    if (res.status === 404) {
+      await set(row.name, { status: 'ready', owner: null, job_id: null, next_at: Date.now() + backoff(row.attempts), detail: 'job unknown to the tenant' });
+      return;
+    }
+    const job = await res.json();
+    if (job.status === 'completed') return finishJob(row, job);
+    if (job.status === 'failed' || job.status === 'expired') {
+      const giveUp = row.attempts >= o.maxAttempts;
+      await set(row.name, giveUp ? { status: 'failed', owner: null, detail: `job ${job.status} ${row.attempts} times` } : { status: 'ready', owner: null, job_id: null, next_at: Date.now() + backoff(row.attempts), detail: `job ${job.status}` });
+      o.log({ event: giveUp ? 'file_failed' : 'job_retry', file: row.name, job: row.job_id, status: job.status });
+      return;
+    }
+    // Poll sooner when the tenant says it is nearly done, rarely when it has far to go.
+    const left = Number(job.time_left_seconds);
+    const wait = job.status === 'processing' && left > 0 ? Math.min(10000, Math.max(250, (left * 1000) / 2)) : 500;
+    polls.set(row.job_id, Date.now() + wait);
+  }
+
+  let stopReason = null;
+  let lastProgress = 0;
+  try {
+    for (;;) {
+      const now = Date.now();
+      let name;
+      while ((name = await claim())) {
+        if ((await submit(name)) === 'dry') break;
+      }
+      const mine = await db.all("SELECT * FROM import_files WHERE owner = ? AND status IN ('submitting', 'submitted')", [me]);
+      for (const row of mine) {
+        if (row.status === 'submitting') {
+          // Taken over from a replica that died while submitting: the tenant may or may not
+          // have the job; submitting again is safe (existing users come back as already present).
+          await set(row.name, { status: 'ready', owner: null });
+          continue;
+        }
+        if ((polls.get(row.job_id) || 0) <= now) await poll(row);
+      }
+      await db.run("UPDATE import_files SET lease_until = ? WHERE owner = ? AND status IN ('submitting', 'submitted')", [Date.now() + o.leaseMs, me]);
+      const c = await counts(db);
+      if (o.progress && Date.now() - lastProgress > 500) {
+        lastProgress = Date.now();
+        o.progress(c, started, startCounts);
+      }
+      if (o.dryRun || (c.ready === 0 && c.submitting === 0 && c.submitted === 0)) break;
+      const nextPoll = Math.min(...[...polls.values(), Date.now() + 1000]);
+      await new Promise((r) => setTimeout(r, Math.max(50, Math.min(1000, nextPoll - Date.now()))));
+    }
+  } catch (e) {
+    if (!(e instanceof BudgetExceeded)) throw e;
+    stopReason = e.message;
+  }
+  const c = await counts(db);
+  const totals = (await db.all('SELECT SUM(inserted) AS inserted, SUM(already) AS already, SUM(retried) AS retried, SUM(permanent) AS permanent FROM import_files'))[0];
+  await db.close();
+  return {
+    replica: me, files: c, inserted: Number(totals.inserted || 0), already_present: Number(totals.already || 0), retried: Number(totals.retried || 0),
+    permanent: Number(totals.permanent || 0), requests: client.stats.requests, throttled: client.stats.throttled, seconds: (Date.now() - started) / 1000,
+    stopped: stopReason
+  };
+}
+
+module.exports = { runImport, register, openState };

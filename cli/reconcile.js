@@ -1,0 +1,93 @@
+// `trickle backfill` and `trickle verify`: write the Auth0 id into every product for every person
+// the import brought in, then reconcile the products against the tenant.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const zlib = require('zlib');
+const { openDb } = require('./db');
+const { people } = require('./products');
+const { tenantClient } = require('./tenant-client');
+
+/**
+ * For every person in a finished import file (less permanent failures), sets
+ * `auth0_user_id = auth0|<person id>` on their accounts where it is still empty: batched,
+ * idempotent. Returns counts.
+ */
+async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
+  const st = await openDb(state);
+  const files = await st.all("SELECT name, dir FROM import_files WHERE status = 'done'");
+  const permanent = new Set((await st.all('SELECT email FROM import_permanent')).map((r) => String(r.email).toLowerCase()));
+  await st.close();
+  const ids = new Set();
+  for (const f of files) {
+    for (const r of JSON.parse(fs.readFileSync(path.join(f.dir, f.name), 'utf8'))) {
+      if (!permanent.has(String(r.email).toLowerCase())) ids.add(r.user_id);
+    }
+  }
+  const out = { people: ids.size, updated: 0, products: {} };
+  const list = [...ids];
+  for (const p of cfg.products) {
+    const db = await openDb(p.db);
+    let updated = 0;
+    try {
+      for (let i = 0; i < list.length; i += batch) {
+        const chunk = list.slice(i, i + batch);
+        await db.transaction(async (t) => {
+          const q = t || db;
+          for (const id of chunk) updated += (await q.run('UPDATE accounts SET auth0_user_id = ? WHERE person_id = ? AND auth0_user_id IS NULL', [`auth0|${id}`, id])).changes;
+        });
+        log({ event: 'backfill_progress', product: p.name, done: Math.min(i + batch, list.length), of: list.length });
+      }
+    } finally {
+      await db.close();
+    }
+    out.products[p.name] = updated;
+    out.updated += updated;
+  }
+  return out;
+}
+
+/** Exports the tenant's users through a users-exports job: `[{user_id, email}]`. */
+async function tenantUsers(tenant) {
+  const client = tenantClient(tenant);
+  const res = await client.call('/api/v2/jobs/users-exports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ connection_id: tenant.connectionId, format: 'json', fields: [{ name: 'user_id' }, { name: 'email' }] }) });
+  if (!res.ok) throw new Error(`users-exports: HTTP ${res.status}`);
+  const job = await res.json();
+  for (let i = 0; i < 600; i++) {
+    const j = await (await client.call(`/api/v2/jobs/${job.id}`)).json();
+    if (j.status === 'completed') {
+      const data = Buffer.from(await (await fetch(j.location)).arrayBuffer());
+      return zlib.gunzipSync(data).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    }
+    if (j.status === 'failed' || j.status === 'expired') throw new Error(`users-exports job ${j.status}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('users-exports did not finish');
+}
+
+/**
+ * Reconciles: every person of the products (by prelinked person id) must be in the tenant once.
+ * Returns `{people, tenant_users, missing: [...], duplicated: [...]}`.
+ */
+async function verify(cfg, tenant) {
+  const users = await tenantUsers(tenant);
+  const byId = new Map();
+  const byEmail = new Map();
+  for (const u of users) {
+    byId.set(u.user_id, (byId.get(u.user_id) || 0) + 1);
+    const e = String(u.email || '').toLowerCase();
+    byEmail.set(e, (byEmail.get(e) || 0) + 1);
+  }
+  const out = { people: 0, tenant_users: users.length, missing: [], duplicated: [], unlinked: 0 };
+  for await (const person of people(cfg.products)) {
+    out.people++;
+    const ids = [...new Set(person.accounts.map((a) => a.person_id).filter(Boolean))];
+    if (!ids.length) { out.unlinked++; out.missing.push({ email: person.email, reason: 'no person id (run trickle prelink)' }); continue; }
+    const present = ids.filter((id) => byId.has(`auth0|${id}`));
+    if (!present.length && !byEmail.has(person.email)) out.missing.push({ email: person.email, person_id: ids[0] });
+    if (present.some((id) => byId.get(`auth0|${id}`) > 1) || (byEmail.get(person.email) || 0) > 1 || present.length > 1) out.duplicated.push({ email: person.email, person_ids: ids });
+  }
+  return out;
+}
+
+module.exports = { backfill, verify, tenantUsers };
