@@ -1,0 +1,235 @@
+// The bulk phase against the simulator: prelink, export, import, backfill, verify; crash safety
+// under SIGKILL; three replicas sharing MariaDB state; 429 and 5xx storms with lazy logins
+// running meanwhile; malformed rows.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('path');
+const { spawn } = require('child_process');
+const { bulkSim } = require('./bulk-helpers');
+const { prelink, exportPeople } = require('../../cli/bulk');
+const { register, openState, runImport } = require('../../cli/import');
+const { backfill, verify } = require('../../cli/reconcile');
+const { openDb } = require('../../cli/db');
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'trickle.js');
+const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
+
+/** A fresh MariaDB database for one test, dropped afterwards. */
+async function mysqlDatabase() {
+  const name = `trickle_t_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  const admin = await openDb(`${MYSQL}/test`);
+  await admin.run(`CREATE DATABASE ${name}`);
+  await admin.close();
+  return { url: `${MYSQL}/${name}`, drop: async () => { const a = await openDb(`${MYSQL}/test`); await a.run(`DROP DATABASE ${name}`); await a.close(); } };
+}
+
+/** Copies one product's SQLite table into MariaDB and points the configuration at it. */
+async function moveProductToMysql(b, name, url) {
+  const src = await openDb(b.cfg.products.find((p) => p.name === name).db);
+  const rows = await src.all('SELECT * FROM accounts');
+  await src.close();
+  const dst = await openDb(url);
+  await dst.exec(`CREATE TABLE accounts (id VARCHAR(64) PRIMARY KEY, email VARCHAR(320) NOT NULL, email_norm VARCHAR(320) NOT NULL, email_verified INT NOT NULL DEFAULT 0,
+    name TEXT, given_name TEXT, family_name TEXT, created_at VARCHAR(40), password_hash TEXT, password_salt TEXT, totp_secret VARCHAR(200), person_id VARCHAR(64),
+    auth0_user_id VARCHAR(128), auth0_updated_at VARCHAR(40), INDEX (email_norm), INDEX (person_id)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  for (let i = 0; i < rows.length; i += 500) {
+    const chunk = rows.slice(i, i + 500);
+    const cols = Object.keys(chunk[0]);
+    await dst.run(`INSERT INTO accounts (${cols.join(', ')}) VALUES ${chunk.map(() => `(${cols.map(() => '?').join(', ')})`).join(', ')}`, chunk.flatMap((r) => cols.map((c) => r[c])));
+  }
+  await dst.close();
+  b.cfg.products.find((p) => p.name === name).db = url;
+  require('fs').writeFileSync(b.configFile, JSON.stringify(b.cfg, null, 2));
+}
+
+/** Runs the CLI as a child process without blocking this process (it serves the simulator). */
+function cli(args, { killAfterMs } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = killAfterMs ? setTimeout(() => child.kill('SIGKILL'), killAfterMs) : null;
+    child.on('exit', (code, signal) => { if (timer) clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+function maxConcurrentJobs(log) {
+  let active = 0;
+  let max = 0;
+  for (const e of log) {
+    if (e.type !== 'users_import') continue;
+    if (e.status === 'pending') active++;
+    if (['completed', 'failed', 'expired'].includes(e.status)) active--;
+    max = Math.max(max, active);
+  }
+  return max;
+}
+
+async function jobLog(b) {
+  return (await (await fetch(`${b.sim.tenant.url}/_sim/api/jobs`)).json()).log;
+}
+
+async function exportAndRegister(b) {
+  await prelink(b.cfg);
+  const m = await exportPeople(b.cfg, b.out);
+  const db = await openState(b.cfg.state);
+  await register(db, b.out);
+  await db.close();
+  return m;
+}
+
+test('10 000 people end to end: prelink, export, import (MariaDB state, one product in MariaDB), backfill, verify with zero missing', async () => {
+  const state = await mysqlDatabase();
+  const product = await mysqlDatabase();
+  const b = await bulkSim({ people: 10000, importRate: 5000, stateUrl: state.url });
+  try {
+    await moveProductToMysql(b, 'collect', product.url);
+    const m = await exportAndRegister(b);
+    assert.equal(m.read, 10000);
+    assert.equal(m.exported + m.rejected, m.read);
+    assert.ok(m.files.every((f) => f.bytes <= 500000));
+    assert.ok(m.files.slice(0, -1).every((f) => f.bytes > 495000), 'files are as full as the limit allows');
+    const r = await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
+    assert.equal(r.inserted, m.exported);
+    assert.equal(r.files.failed, 0);
+    const bf = await backfill(b.cfg, { state: b.cfg.state });
+    assert.ok(bf.updated > 10000);
+    const again = await backfill(b.cfg, { state: b.cfg.state });
+    assert.equal(again.updated, 0, 'backfill is idempotent');
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.equal(v.people, 10000);
+    assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
+    assert.ok(maxConcurrentJobs(await jobLog(b)) <= 2);
+    // The CLI's verify agrees, with exit 0.
+    const out = await cli(['verify', '--config', b.configFile]);
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    assert.match(out.stdout, /missing:\s+0/);
+  } finally {
+    await b.close();
+    await state.drop();
+    await product.drop();
+  }
+});
+
+test('crash safety: the runner is SIGKILLed 20 times at random moments and restarted; everyone ends up in the tenant exactly once', async () => {
+  const b = await bulkSim({ people: 4000, importRate: 100 });
+  try {
+    await exportAndRegister(b);
+    let kills = 0;
+    let seed = 7;
+    const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+    for (let round = 0; kills < 20 && round < 60; round++) {
+      const r = await cli(['import', '--config', b.configFile, '--out', b.out, '--lease-ms', '1500'], { killAfterMs: 200 + Math.floor(rand() * 600) });
+      if (r.signal === 'SIGKILL') kills++;
+      else if (r.code === 0) break; // finished before we could kill it again
+      else assert.fail(`the runner failed: ${r.stdout.slice(-1000)} ${r.stderr}`);
+    }
+    const last = await cli(['import', '--config', b.configFile, '--out', b.out, '--lease-ms', '1500']);
+    assert.equal(last.code, 0, last.stdout.slice(-2000) + last.stderr);
+    assert.ok(kills >= 20, `killed ${kills} times`);
+    await backfill(b.cfg, { state: b.cfg.state });
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.equal(v.tenant_users, 4000, 'exactly once');
+    assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
+    assert.ok(maxConcurrentJobs(await jobLog(b)) <= 2);
+  } finally {
+    await b.close();
+  }
+});
+
+test('three replicas share MariaDB state: never more than 2 jobs in flight; one killed mid-job, the others finish its work', async () => {
+  const state = await mysqlDatabase();
+  const b = await bulkSim({ people: 5000, importRate: 800, stateUrl: state.url });
+  try {
+    await exportAndRegister(b);
+    const run = (id) => spawn(process.execPath, [BIN, 'import', '--config', b.configFile, '--out', b.out, '--replica', id, '--lease-ms', '1500'], { stdio: 'ignore' });
+    // (spawned, never spawnSync: this process serves the simulator the replicas talk to)
+    const replicas = ['r1', 'r2', 'r3'].map(run);
+    const exits = replicas.map((c) => new Promise((resolve) => c.on('exit', (code, signal) => resolve({ code, signal }))));
+    // Kill r1 once it holds a submitted job.
+    const db = await openDb(state.url);
+    for (let i = 0; i < 100; i++) {
+      const held = await db.all("SELECT name FROM import_files WHERE owner = 'r1' AND status = 'submitted'");
+      if (held.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    replicas[0].kill('SIGKILL');
+    const results = await Promise.all(exits);
+    await db.close();
+    assert.equal(results[0].signal, 'SIGKILL');
+    assert.deepEqual(results.slice(1).map((r) => r.code), [0, 0]);
+    assert.ok(maxConcurrentJobs(await jobLog(b)) <= 2, 'the tenant never saw a third job');
+    await backfill(b.cfg, { state: b.cfg.state });
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.deepEqual([v.tenant_users, v.missing.length, v.duplicated.length], [5000, 0, 0]);
+  } finally {
+    await b.close();
+    await state.drop();
+  }
+});
+
+test('storms of 429 and 5xx within the request budget, with lazy logins during the import: present once, lazy metadata intact', async () => {
+  const b = await bulkSim({ people: 2500, importRate: 600 });
+  try {
+    await exportAndRegister(b);
+    await fetch(`${b.sim.tenant.url}/_sim/api/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stormRate: 0.3, errorRate: 0.1 }) });
+    const running = runImport({ state: b.cfg.state, tenant: b.cfg.tenant, budget: 3000 });
+    // Meanwhile, some dormant people sign in and migrate lazily.
+    const lazy = b.sim.people.filter((p) => p.accounts.length === 1).slice(-5);
+    for (const p of lazy) {
+      const page = await (await fetch(`${b.sim.tenant.url}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(b.sim.tenant.url + '/app/callback')}`)).text();
+      const tx = page.match(/name="state" value="([^"]+)"/)[1];
+      const res = await fetch(`${b.sim.tenant.url}/u/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ state: tx, email: p.email, password: p.accounts[0].password }) });
+      assert.match(res.headers.get('location'), /code=/);
+    }
+    const r = await running;
+    assert.equal(r.stopped, null, 'finished inside the budget');
+    assert.ok(r.requests <= 3000);
+    assert.ok(r.throttled > 0, 'the storm was felt');
+    await fetch(`${b.sim.tenant.url}/_sim/api/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stormRate: 0, errorRate: 0 }) });
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.deepEqual([v.tenant_users, v.missing.length, v.duplicated.length], [2500, 0, 0]);
+    for (const p of lazy) {
+      const u = [...b.sim.tenant.state.users.values()].find((x) => x.email === p.email.toLowerCase());
+      if (u.app_metadata.bulkImported) continue; // imported before the login: the login then used the imported hash
+      assert.equal(u.app_metadata.migrated, true, 'lazy metadata kept, never overwritten by the import');
+      assert.equal(u.app_metadata.trickle.accounts[0].proof, 'password');
+    }
+  } finally {
+    await b.close();
+  }
+});
+
+test('malformed rows go to the rejects file with reasons, and the counts add up', async () => {
+  const b = await bulkSim({ people: 300 });
+  try {
+    const paste = await openDb(b.cfg.products[0].db);
+    const bad = [
+      ['bad1', 'not-an-email', '$2b$04$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', null, null],
+      ['bad2', 'broken.hash@example.com', 'garbage', null, null],
+      ['bad3', 'big.name@example.com', null, null, 'n'.repeat(12000)],
+      ['bad4', 'bad.totp@example.com', null, 'not base32 at all!', null],
+      ['bad5', 'hostile@example.com', '$2b$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW', null, null]
+    ];
+    for (const [id, email, hash, totp, name] of bad) {
+      await paste.run('INSERT INTO accounts (id, email, email_norm, email_verified, name, password_hash, totp_secret) VALUES (?, ?, ?, 0, ?, ?, ?)', [id, email, email.toLowerCase(), name, hash, totp]);
+    }
+    await paste.close();
+    const m = await exportPeople(b.cfg, b.out);
+    assert.equal(m.read, 305);
+    assert.equal(m.exported + m.rejected, m.read);
+    assert.equal(m.rejected, 5);
+    const rejects = require('fs').readFileSync(path.join(b.out, 'rejects.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const codes = Object.fromEntries(rejects.map((r) => [r.accounts[0], r.code]));
+    assert.deepEqual(codes, {
+      'paste/bad1': 'email.invalid', 'paste/bad2': 'password.invalid_field', 'paste/bad3': 'export.too_large',
+      'paste/bad4': 'mfa.invalid_totp_secret', 'paste/bad5': 'password.work_factor_too_high'
+    });
+    assert.ok(rejects.every((r) => r.reason && r.reason.length > 5));
+  } finally {
+    await b.close();
+  }
+});
