@@ -139,8 +139,12 @@ async function runImport(options) {
   }
 
   async function finishJob(row, job) {
-    const res = await client.call(`/api/v2/jobs/${encodeURIComponent(row.job_id)}/errors`);
-    const errors = res.status === 204 ? [] : await res.json();
+    // Errors are read only when the summary reports some: one request less per clean job.
+    let errors = [];
+    if (!job.summary || Number(job.summary.failed) > 0) {
+      const res = await client.call(`/api/v2/jobs/${encodeURIComponent(row.job_id)}/errors`);
+      errors = res.status === 204 ? [] : await res.json();
+    }
     const fates = errors.length ? core.call('classify_import_errors', { errors }).fates : [];
     const retryEmails = new Set();
     let already = 0;
@@ -175,16 +179,19 @@ async function runImport(options) {
       return;
     }
     const job = await res.json();
-    if (job.status === 'completed') return finishJob(row, job);
+    if (job.status === 'completed') {
+      await finishJob(row, job);
+      return 'finished';
+    }
     if (job.status === 'failed' || job.status === 'expired') {
       const giveUp = row.attempts >= o.maxAttempts;
       await set(row.name, giveUp ? { status: 'failed', owner: null, detail: `job ${job.status} ${row.attempts} times` } : { status: 'ready', owner: null, job_id: null, next_at: Date.now() + backoff(row.attempts), detail: `job ${job.status}` });
       o.log({ event: giveUp ? 'file_failed' : 'job_retry', file: row.name, job: row.job_id, status: job.status });
-      return;
+      return 'finished';
     }
     // Poll sooner when the tenant says it is nearly done, rarely when it has far to go.
     const left = Number(job.time_left_seconds);
-    const wait = job.status === 'processing' && left > 0 ? Math.min(10000, Math.max(250, (left * 1000) / 2)) : 500;
+    const wait = job.status === 'processing' && left > 0 ? Math.min(10000, Math.max(100, (left * 1000) / 2)) : 250;
     polls.set(row.job_id, Date.now() + wait);
   }
 
@@ -198,6 +205,7 @@ async function runImport(options) {
         if ((await submit(name)) === 'dry') break;
       }
       const mine = await db.all("SELECT * FROM import_files WHERE owner = ? AND status IN ('submitting', 'submitted')", [me]);
+      let freed = false;
       for (const row of mine) {
         if (row.status === 'submitting') {
           // Taken over from a replica that died while submitting: the tenant may or may not
@@ -205,8 +213,10 @@ async function runImport(options) {
           await set(row.name, { status: 'ready', owner: null });
           continue;
         }
-        if ((polls.get(row.job_id) || 0) <= now) await poll(row);
+        if ((polls.get(row.job_id) || 0) <= now && (await poll(row)) === 'finished') freed = true;
       }
+      // A slot just came free: fill it at once rather than after the next sleep.
+      if (freed && !o.dryRun) continue;
       await db.run("UPDATE import_files SET lease_until = ? WHERE owner = ? AND status IN ('submitting', 'submitted')", [Date.now() + o.leaseMs, me]);
       const c = await counts(db);
       if (o.progress && Date.now() - lastProgress > 500) {
