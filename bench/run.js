@@ -9,6 +9,7 @@ const crypto = require('crypto');
 const h = require('../tests/node/harness');
 const baseline = require('./baseline/chain');
 const { verifyBench } = require('./verify');
+const { bulkBench } = require('./bulk');
 
 /** Loads the baseline into a container like the Action's, so both run in the same kind of realm. */
 function loadBaseline(ctr) {
@@ -143,6 +144,8 @@ async function main() {
   const w = await warm();
   console.log('password verification (median per verify):');
   const verify = await verifyBench();
+  console.log('bulk migration:');
+  const bulk = await bulkBench();
   const results = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
   Object.assign(results, {
     measured_at: new Date().toISOString(),
@@ -153,7 +156,8 @@ async function main() {
     chain_warm_ms: round(w.wasm),
     chain_baseline_warm_ms: round(w.baseline),
     chain_vs_baseline: round(w.wasm / w.baseline, 3),
-    verify
+    verify,
+    bulk
   });
   fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
   console.log(`artefact bytes: action ${sizes.action}, db_login ${sizes.db_login}, db_get_user ${sizes.db_get_user}, rule ${sizes.rule}`);
