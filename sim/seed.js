@@ -3,6 +3,7 @@
 'use strict';
 const crypto = require('crypto');
 const bcryptjs = require('bcryptjs');
+const { FORMATS: ADAPTERS } = require('../cli/products');
 
 const PRODUCTS = ['paste', 'collect', 'transfer'];
 const FIRST = ['ann', 'bob', 'chen', 'dana', 'emil', 'fatima', 'gus', 'hana', 'ivan', 'jo', 'kemal', 'lena', 'mo', 'nora', 'olu', 'pia', 'quinn', 'rosa', 'sami', 'tove', 'ugo', 'vera', 'wim', 'xia', 'yara', 'zeno'];
@@ -29,7 +30,8 @@ const FORMATS = {
   paste: {
     label: 'bcrypt',
     hash: (pw, r, opts) => ({ hash: bcryptjs.hashSync(pw, bcryptjs.genSaltSync(opts.bcryptCost)), salt: null }),
-    descriptor: (row) => ({ algorithm: 'bcrypt', hash: { value: row.password_hash } })
+    adapter: 'bcrypt',
+    descriptor: ADAPTERS.bcrypt
   },
   collect: {
     label: 'salted sha256',
@@ -37,7 +39,8 @@ const FORMATS = {
       const salt = crypto.randomBytes(8).toString('hex');
       return { hash: crypto.createHash('sha256').update(salt + pw).digest('hex'), salt };
     },
-    descriptor: (row) => ({ algorithm: 'sha256', hash: { value: row.password_hash, encoding: 'hex' }, salt: { value: row.password_salt, encoding: 'utf8', position: 'prefix' } })
+    adapter: 'sha256-salt-prefix',
+    descriptor: ADAPTERS['sha256-salt-prefix']
   },
   transfer: {
     label: 'pbkdf2-sha256',
@@ -47,7 +50,8 @@ const FORMATS = {
       const b64 = (b) => b.toString('base64').replace(/=+$/, '');
       return { hash: `$pbkdf2-sha256$i=${opts.pbkdf2Iterations},l=32$${b64(salt)}$${b64(out)}`, salt: null };
     },
-    descriptor: (row) => ({ algorithm: 'pbkdf2', hash: { value: row.password_hash, encoding: 'utf8' } })
+    adapter: 'pbkdf2-phc',
+    descriptor: ADAPTERS['pbkdf2-phc']
   }
 };
 

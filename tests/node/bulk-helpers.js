@@ -4,13 +4,13 @@ const fs = require('fs');
 const path = require('path');
 const os = require('os');
 const { startSim } = require('../../sim');
+const { FORMATS } = require('../../sim/seed');
 
 async function bulkSim({ people = 1000, importRate = 2000, plan = 'enterprise', stateUrl } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-bulk-'));
   const sim = await startSim({ people, dataDir, importRate, plan });
-  const formats = { paste: 'bcrypt', collect: 'sha256-salt-prefix', transfer: 'pbkdf2-phc' };
   const cfg = {
-    products: ['paste', 'collect', 'transfer'].map((name) => ({ name, db: `sqlite:${path.join(dataDir, `${name}.sqlite`)}`, format: formats[name] })),
+    products: ['paste', 'collect', 'transfer'].map((name) => ({ name, db: `sqlite:${path.join(dataDir, `${name}.sqlite`)}`, format: FORMATS[name].adapter })),
     state: stateUrl || `sqlite:${path.join(dataDir, 'state.sqlite')}`,
     tenant: { url: sim.tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret', connectionId: 'con_trickle' }
   };
