@@ -53,8 +53,8 @@ async function* rows(db, onlyUnlinked, pageSize = 1000) {
   let lastId = '';
   for (;;) {
     const page = await db.all(
-      `SELECT * FROM accounts WHERE (email_norm > ? OR (email_norm = ? AND id > ?))${onlyUnlinked ? ' AND auth0_user_id IS NULL' : ''} ORDER BY email_norm, id LIMIT ${pageSize}`,
-      [lastEmail, lastEmail, lastId]
+      `SELECT * FROM accounts WHERE (email_norm, id) > (?, ?)${onlyUnlinked ? ' AND auth0_user_id IS NULL' : ''} ORDER BY email_norm, id LIMIT ${pageSize}`,
+      [lastEmail, lastId]
     );
     for (const r of page) yield r;
     if (page.length < pageSize) return;

@@ -233,3 +233,46 @@ test('malformed rows go to the rejects file with reasons, and the counts add up'
     await b.close();
   }
 });
+
+test('a product in PostgreSQL: prelink, export and backfill read and write it by URL', async () => {
+  const base = process.env.TRICKLE_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432';
+  const name = `trickle_t_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  const admin = await openDb(`${base}/postgres`);
+  await admin.run(`CREATE DATABASE ${name}`);
+  await admin.close();
+  const b = await bulkSim({ people: 400, importRate: 5000 });
+  try {
+    const url = `${base}/${name}`;
+    const src = await openDb(b.cfg.products[2].db);
+    const rows = await src.all('SELECT * FROM accounts');
+    await src.close();
+    const pg = await openDb(url);
+    await pg.exec(`CREATE TABLE accounts (id TEXT PRIMARY KEY, email TEXT NOT NULL, email_norm TEXT COLLATE "C" NOT NULL, email_verified INT NOT NULL DEFAULT 0,
+      name TEXT, given_name TEXT, family_name TEXT, created_at TEXT, password_hash TEXT, password_salt TEXT, totp_secret TEXT, person_id TEXT,
+      auth0_user_id TEXT, auth0_updated_at TEXT); CREATE INDEX ON accounts (email_norm, id)`);
+    for (const r of rows) {
+      const cols = Object.keys(r);
+      await pg.run(`INSERT INTO accounts (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, cols.map((c) => r[c]));
+    }
+    await pg.close();
+    b.cfg.products[2].db = url;
+    const m = await exportAndRegister(b);
+    assert.equal(m.read, 400);
+    assert.equal(m.exported + m.rejected, 400);
+    const r = await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
+    assert.equal(r.inserted, m.exported);
+    const bf = await backfill(b.cfg, { state: b.cfg.state });
+    const check = await openDb(url);
+    const left = await check.all('SELECT COUNT(*) AS n FROM accounts WHERE auth0_user_id IS NULL');
+    await check.close();
+    assert.equal(Number(left[0].n), 0, 'every Postgres account got its Auth0 id');
+    assert.ok(bf.products.transfer > 0);
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
+  } finally {
+    await b.close();
+    const a = await openDb(`${base}/postgres`);
+    await a.run(`DROP DATABASE ${name}`);
+    await a.close();
+  }
+});
