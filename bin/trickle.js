@@ -11,7 +11,7 @@ Usage:
   trickle prelink  [--config F]                    one id per person across the product databases
   trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
   trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--upsert] [--budget N] [--replica ID]
-  trickle backfill [--config F] [--state URL]      write auth0|<person id> into every product
+  trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into every product
   trickle verify   [--config F]                    reconcile products and tenant; exit 1 when anything is off
   trickle merge-service                                        run the merge service (configured by
                                                                environment, see merge-service/README.md)
@@ -43,7 +43,7 @@ async function main(argv) {
       options: {
         people: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, rules: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
-        budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }
+        budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' }
       },
       strict: true
     }));
@@ -140,7 +140,14 @@ async function bulk(command, values, int) {
     return r.stopped ? 3 : r.files.failed ? 1 : 0;
   }
   if (command === 'backfill') {
-    const r = await require('../cli/reconcile').backfill(cfg, { state, log });
+    const via = values.via || 'db';
+    if (!['db', 'api'].includes(via)) fail('--via must be db or api');
+    const rc = require('../cli/reconcile');
+    const r = via === 'api' ? await rc.backfillViaApi(cfg, { state, log }) : await rc.backfill(cfg, { state, log });
+    if (r.failed) {
+      process.stdout.write(JSON.stringify({ summary: 'backfill', via, ...r }, null, 2) + '\n');
+      return 1;
+    }
     process.stdout.write(JSON.stringify({ summary: 'backfill', ...r }, null, 2) + '\n');
     return 0;
   }

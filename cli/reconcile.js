@@ -47,6 +47,53 @@ async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
   return out;
 }
 
+/**
+ * The same through each product's API (docs/product-api.md): `PUT /trickle/accounts/<id>/auth0-id`
+ * for every account of every imported person, as listed in the import records, `parallel` at a
+ * time. Products need `api: {url, token}` in the configuration. A PUT is idempotent, so a run can
+ * be repeated; failures are counted and reported, never retried forever.
+ */
+async function backfillViaApi(cfg, { state, parallel = 16, log = () => {} } = {}) {
+  const st = await openDb(state);
+  const files = await st.all("SELECT name, dir FROM import_files WHERE status = 'done'");
+  const permanent = new Set((await st.all('SELECT email FROM import_permanent')).map((r) => String(r.email).toLowerCase()));
+  await st.close();
+  const apis = Object.fromEntries(cfg.products.filter((p) => p.api && p.api.url).map((p) => [p.name, p.api]));
+  const work = [];
+  for (const f of files) {
+    for (const r of JSON.parse(fs.readFileSync(path.join(f.dir, f.name), 'utf8'))) {
+      if (permanent.has(String(r.email).toLowerCase())) continue;
+      const accounts = (((r.app_metadata || {}).trickle || {}).accounts) || [];
+      for (const a of accounts) if (apis[a.product]) work.push({ product: a.product, id: a.id, auth0: `auth0|${r.user_id}` });
+    }
+  }
+  const out = { requests: work.length, updated: 0, failed: 0, products: {} };
+  let next = 0;
+  const worker = async () => {
+    while (next < work.length) {
+      const w = work[next++];
+      const api = apis[w.product];
+      let ok = false;
+      for (let attempt = 0; attempt < 4 && !ok; attempt++) {
+        try {
+          const res = await fetch(`${api.url.replace(/\/+$/, '')}/trickle/accounts/${encodeURIComponent(w.id)}/auth0-id`, {
+            method: 'PUT', headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ auth0_user_id: w.auth0 }), signal: AbortSignal.timeout(10000)
+          });
+          ok = res.ok;
+          if (!ok && res.status < 500 && res.status !== 429) break;
+        } catch (_) {
+          ok = false;
+        }
+        if (!ok) await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+      if (ok) { out.updated++; out.products[w.product] = (out.products[w.product] || 0) + 1; } else out.failed++;
+      if ((out.updated + out.failed) % 1000 === 0) log({ event: 'backfill_progress', done: out.updated + out.failed, of: work.length });
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return out;
+}
+
 /** Exports the tenant's users through a users-exports job: `[{user_id, email}]`. */
 async function tenantUsers(tenant) {
   const client = tenantClient(tenant);
@@ -90,4 +137,4 @@ async function verify(cfg, tenant) {
   return out;
 }
 
-module.exports = { backfill, verify, tenantUsers };
+module.exports = { backfill, backfillViaApi, verify, tenantUsers };

@@ -276,3 +276,32 @@ test('a product in PostgreSQL: prelink, export and backfill read and write it by
     await a.close();
   }
 });
+
+test('backfill through the product API: every imported account told its Auth0 id with PUTs, idempotent', async () => {
+  const b = await bulkSim({ people: 300, importRate: 5000 });
+  try {
+    for (const p of b.cfg.products) {
+      const s = b.sim.byName[p.name];
+      p.api = { url: s.url, token: s.token };
+    }
+    require('fs').writeFileSync(b.configFile, JSON.stringify(b.cfg, null, 2));
+    await exportAndRegister(b);
+    await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
+    const out = await cli(['backfill', '--config', b.configFile, '--via', 'api']);
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    const summary = JSON.parse(out.stdout.slice(out.stdout.indexOf('{\n')));
+    assert.equal(summary.failed, 0);
+    for (const p of b.cfg.products) {
+      const db = await openDb(p.db);
+      const left = await db.all('SELECT COUNT(*) AS n FROM accounts WHERE auth0_user_id IS NULL');
+      await db.close();
+      assert.equal(Number(left[0].n), 0, `${p.name}: every account linked`);
+    }
+    const again = await cli(['backfill', '--config', b.configFile, '--via', 'api']);
+    assert.equal(again.code, 0, 'a second run is harmless');
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
+  } finally {
+    await b.close();
+  }
+});
