@@ -101,7 +101,7 @@ const ARTEFACTS = [
     shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'module' },
   { key: 'db_login', out: 'database-connections/trickle/login.js', entry: 'rules/entry/db-login.js', variant: 'login',
     shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
-  { key: 'db_get_user', out: 'database-connections/trickle/get_user.js', entry: 'rules/entry/db-get-user.js', variant: 'login',
+  { key: 'db_get_user', out: 'database-connections/trickle/get_user.js', entry: 'rules/entry/db-get-user.js', variant: 'lookup',
     shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
   { key: 'rule', out: 'rules/trickle-post-login.js', entry: 'rules/entry/rule.js', variant: 'chain',
     shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'function' }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the three wasm variants with wasm-pack and shrinks them with binaryen's wasm-opt (npm).
-#   pkg/login: custom-DB scripts (password verification)
+#   pkg/login: custom-DB login script (password verification)
+#   pkg/lookup: custom-DB getUser script (profiles only, no password verification)
 #   pkg/chain: post-login Action and Rules (tokens, metadata, fan-out)
 #   pkg/full:  the Node tools (simulator, merge service, CLI, benchmarks)
 set -euo pipefail
@@ -17,5 +18,6 @@ build() {
   printf '  pkg/%-6s %7d bytes of wasm\n' "$name" "$(wc -c < "pkg/$name/trickle_bg.wasm")"
 }
 build login -- --no-default-features --features login
+build lookup -- --no-default-features --features lookup
 build chain -- --no-default-features --features chain
 build full

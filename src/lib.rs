@@ -15,7 +15,7 @@ pub mod time;
 
 #[cfg(feature = "login")]
 pub mod hashes;
-#[cfg(feature = "login")]
+#[cfg(feature = "lookup")]
 pub mod login;
 #[cfg(feature = "login")]
 pub mod password;

@@ -4,12 +4,14 @@
 use crate::email;
 use crate::event::{events_value, ErrorBody, Event};
 use crate::json::{Fields, Map, Value};
+#[cfg(feature = "login")]
 use crate::password;
 use crate::person::{self, proof, Account, AccountRef, PersonMeta};
 
 pub use crate::person::ProductAnswer;
 
 /// Input of [`login`].
+#[cfg(feature = "login")]
 #[derive(Debug, Clone)]
 pub struct LoginInput {
     /// The email typed.
@@ -98,6 +100,7 @@ pub enum Decision {
     },
 }
 
+#[cfg(feature = "login")]
 impl LoginInput {
     /// Reads `{"email", "password", "products"}`.
     pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
@@ -184,6 +187,7 @@ impl Decision {
 }
 
 /// The log event of a legacy hash that cannot be verified (the account then never matches).
+#[cfg(feature = "login")]
 fn unverifiable(a: &Account, e: &password::PasswordError) -> Event {
     Event::new("password_unverifiable")
         .product(&a.product)
@@ -328,6 +332,7 @@ fn build_profile(
 /// it did not match still belong to the profile, unproven; a product that errored while another
 /// matched is recorded as pending (no downtime); no match while some product errored is a retry,
 /// never "wrong password" (the password may belong to the account we could not see).
+#[cfg(feature = "login")]
 pub fn login(input: &LoginInput) -> Decision {
     let email = match email::normalize(&input.email) {
         Ok(e) => e,

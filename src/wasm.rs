@@ -39,6 +39,7 @@ pub fn version() -> String {
     Map::new()
         .with("version", env!("CARGO_PKG_VERSION"))
         .with("login", cfg!(feature = "login"))
+        .with("lookup", cfg!(feature = "lookup"))
         .with("chain", cfg!(feature = "chain"))
         .with("tools", cfg!(feature = "tools"))
         .into_value()
@@ -53,12 +54,15 @@ pub fn trap() {
     core::arch::wasm32::unreachable();
 }
 
-#[cfg(feature = "login")]
+#[cfg(feature = "lookup")]
 mod login_exports {
     use super::*;
-    use crate::login::{self, GetUserInput, LoginInput};
+    #[cfg(feature = "login")]
+    use crate::login::LoginInput;
+    use crate::login::{self, GetUserInput};
 
     /// Custom-DB `login`: see [`crate::login::login`].
+    #[cfg(feature = "login")]
     #[wasm_bindgen]
     pub fn login(input: &str) -> String {
         run(input, |v| {
