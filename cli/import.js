@@ -191,7 +191,8 @@ async function runImport(options) {
     }
     // Poll sooner when the tenant says it is nearly done, rarely when it has far to go.
     const left = Number(job.time_left_seconds);
-    const wait = job.status === 'processing' && left > 0 ? Math.min(10000, Math.max(100, (left * 1000) / 2)) : 250;
+    // Near the end a late poll leaves a job slot idle, so poll often; far from it, rarely.
+    const wait = job.status !== 'processing' ? 250 : !(left > 2) ? 200 : Math.min(10000, (left * 1000) / 2);
     polls.set(row.job_id, Date.now() + wait);
   }
 

@@ -142,20 +142,21 @@ test('crash safety: the runner is SIGKILLed 20 times at random moments and resta
 
 test('three replicas share MariaDB state: never more than 2 jobs in flight; one killed mid-job, the others finish its work', async () => {
   const state = await mysqlDatabase();
-  const b = await bulkSim({ people: 5000, importRate: 800, stateUrl: state.url });
+  const b = await bulkSim({ people: 5000, importRate: 300, stateUrl: state.url });
   try {
     await exportAndRegister(b);
     const run = (id) => spawn(process.execPath, [BIN, 'import', '--config', b.configFile, '--out', b.out, '--replica', id, '--lease-ms', '1500'], { stdio: 'ignore' });
     // (spawned, never spawnSync: this process serves the simulator the replicas talk to)
-    const replicas = ['r1', 'r2', 'r3'].map(run);
-    const exits = replicas.map((c) => new Promise((resolve) => c.on('exit', (code, signal) => resolve({ code, signal }))));
-    // Kill r1 once it holds a submitted job.
+    // r1 starts alone and takes a job; then r2 and r3 join; then r1 dies holding it.
+    const replicas = [run('r1')];
     const db = await openDb(state.url);
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 300; i++) {
       const held = await db.all("SELECT name FROM import_files WHERE owner = 'r1' AND status = 'submitted'");
       if (held.length) break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    replicas.push(run('r2'), run('r3'));
+    const exits = replicas.map((c) => new Promise((resolve) => c.on('exit', (code, signal) => resolve({ code, signal }))));
     replicas[0].kill('SIGKILL');
     const results = await Promise.all(exits);
     await db.close();
