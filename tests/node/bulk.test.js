@@ -306,3 +306,18 @@ test('backfill through the product API: every imported account told its Auth0 id
     await b.close();
   }
 });
+
+test('injected latency and dropped connections: the runner retries and completes', async () => {
+  const b = await bulkSim({ people: 600, importRate: 3000 });
+  try {
+    await exportAndRegister(b);
+    await fetch(`${b.sim.tenant.url}/_sim/api/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 40, dropRate: 0.2 }) });
+    const r = await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
+    await fetch(`${b.sim.tenant.url}/_sim/api/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 0, dropRate: 0 }) });
+    assert.equal(r.files.failed, 0);
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.deepEqual([v.tenant_users, v.missing.length, v.duplicated.length], [600, 0, 0]);
+  } finally {
+    await b.close();
+  }
+});
