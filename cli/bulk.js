@@ -6,16 +6,23 @@ const path = require('path');
 const crypto = require('crypto');
 const { loadCore } = require('../js-shim/node');
 const { openDb } = require('./db');
-const { people } = require('./products');
+const { people, ensureLinkTable, linkSql } = require('./products');
 
 const FILE_LIMIT = 500000;
 
-/** Writes each person's id into every product (idempotent); returns counts and conflicts. */
+/**
+ * Writes each person's id into every product (idempotent), into the `person_id` column or, with
+ * `link: "table"`, a side table `trickle_person_link`; returns counts and conflicts.
+ */
 async function prelink(cfg, { log = () => {} } = {}) {
   const core = loadCore('full');
   const names = cfg.products.map((p) => p.name);
   const writers = {};
-  for (const p of cfg.products) writers[p.name] = await openDb(p.db);
+  for (const p of cfg.products) {
+    const db = await openDb(p.db);
+    await ensureLinkTable(db, p);
+    writers[p.name] = { db, sql: linkSql(db, p) };
+  }
   const out = { people: 0, accounts: 0, written: 0, conflicts: [] };
   try {
     for await (const person of people(cfg.products)) {
@@ -31,13 +38,13 @@ async function prelink(cfg, { log = () => {} } = {}) {
       }
       for (const a of person.accounts) {
         if (a.person_id === r.person_id) continue;
-        await writers[a.product].run('UPDATE accounts SET person_id = ? WHERE id = ?', [r.person_id, a.id]);
+        await writers[a.product].db.run(writers[a.product].sql, [r.person_id, a.id]);
         out.written++;
       }
       if (out.people % 5000 === 0) log({ event: 'prelink_progress', people: out.people });
     }
   } finally {
-    for (const w of Object.values(writers)) await w.close();
+    for (const w of Object.values(writers)) await w.db.close();
   }
   return out;
 }

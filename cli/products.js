@@ -14,7 +14,7 @@ const FORMATS = {
 };
 
 /**
- * Reads the bulk configuration: `{products: [{name, db, format}], state?, tenant?: {url,
+ * Reads the bulk configuration: `{products: [{name, db, format, link?, api?}], state?, tenant?: {url,
  * clientId, clientSecret, connectionId}}`. Throws with a message naming the field.
  */
 function loadConfig(file) {
@@ -28,6 +28,7 @@ function loadConfig(file) {
   cfg.products.forEach((p, i) => {
     if (!p || typeof p.name !== 'string' || typeof p.db !== 'string') throw new Error(`configuration: products[${i}] needs a name and a db URL`);
     if (!FORMATS[p.format || 'descriptor']) throw new Error(`configuration: products[${i}].format must be one of ${Object.keys(FORMATS).join(', ')}`);
+    if (p.link !== undefined && !['column', 'table'].includes(p.link)) throw new Error(`configuration: products[${i}].link must be column or table`);
   });
   return cfg;
 }
@@ -47,15 +48,33 @@ function accountOf(product, row) {
   };
 }
 
+/** The side table that holds person ids when a product's `link` is `table`. */
+const LINK_TABLE = 'trickle_person_link';
+
+/** Creates the side table where configured (idempotent). */
+async function ensureLinkTable(db, product) {
+  if (product.link === 'table') await db.exec(`CREATE TABLE IF NOT EXISTS ${LINK_TABLE} (account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64) NOT NULL)`);
+}
+
+/** SQL that writes one account's person id, in the column or the side table. */
+function linkSql(db, product) {
+  if (product.link !== 'table') return 'UPDATE accounts SET person_id = ? WHERE id = ?';
+  if (db.kind === 'mysql') return `INSERT INTO ${LINK_TABLE} (person_id, account_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE person_id = VALUES(person_id)`;
+  return `INSERT INTO ${LINK_TABLE} (person_id, account_id) VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET person_id = excluded.person_id`;
+}
+
 /** Streams one product's rows in (email_norm, id) order, a page at a time (keyset pagination). */
-async function* rows(db, onlyUnlinked, pageSize = 1000) {
+async function* rows(db, onlyUnlinked, pageSize = 1000, product = {}) {
   let lastEmail = '';
   let lastId = '';
   for (;;) {
+    const table = product.link === 'table';
     const page = await db.all(
-      `SELECT * FROM accounts WHERE (email_norm, id) > (?, ?)${onlyUnlinked ? ' AND auth0_user_id IS NULL' : ''} ORDER BY email_norm, id LIMIT ${pageSize}`,
+      `SELECT a.*${table ? ', l.person_id AS linked_person_id' : ''} FROM accounts a${table ? ` LEFT JOIN ${LINK_TABLE} l ON l.account_id = a.id` : ''}
+       WHERE (a.email_norm, a.id) > (?, ?)${onlyUnlinked ? ' AND a.auth0_user_id IS NULL' : ''} ORDER BY a.email_norm, a.id LIMIT ${pageSize}`,
       [lastEmail, lastId]
     );
+    if (table) for (const r of page) r.person_id = r.linked_person_id || null;
     for (const r of page) yield r;
     if (page.length < pageSize) return;
     lastEmail = page[page.length - 1].email_norm;
@@ -74,7 +93,8 @@ async function* people(products, { onlyUnlinked = false, pageSize } = {}) {
     for (const p of products) {
       const db = await openDb(p.db);
       dbs.push(db);
-      const it = rows(db, onlyUnlinked, pageSize);
+      await ensureLinkTable(db, p);
+      const it = rows(db, onlyUnlinked, pageSize, p);
       cursors.push({ product: p, it, head: (await it.next()).value });
     }
     for (;;) {
@@ -95,4 +115,4 @@ async function* people(products, { onlyUnlinked = false, pageSize } = {}) {
   }
 }
 
-module.exports = { loadConfig, people, FORMATS, accountOf, norm };
+module.exports = { loadConfig, people, FORMATS, accountOf, norm, ensureLinkTable, linkSql, LINK_TABLE };

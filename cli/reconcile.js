@@ -5,7 +5,7 @@ const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
 const { openDb } = require('./db');
-const { people } = require('./products');
+const { people, LINK_TABLE } = require('./products');
 const { tenantClient } = require('./tenant-client');
 
 /**
@@ -34,7 +34,10 @@ async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
         const chunk = list.slice(i, i + batch);
         await db.transaction(async (t) => {
           const q = t || db;
-          for (const id of chunk) updated += (await q.run('UPDATE accounts SET auth0_user_id = ? WHERE person_id = ? AND auth0_user_id IS NULL', [`auth0|${id}`, id])).changes;
+          const sql = p.link === 'table'
+            ? `UPDATE accounts SET auth0_user_id = ? WHERE id IN (SELECT account_id FROM ${LINK_TABLE} WHERE person_id = ?) AND auth0_user_id IS NULL`
+            : 'UPDATE accounts SET auth0_user_id = ? WHERE person_id = ? AND auth0_user_id IS NULL';
+          for (const id of chunk) updated += (await q.run(sql, [`auth0|${id}`, id])).changes;
         });
         log({ event: 'backfill_progress', product: p.name, done: Math.min(i + batch, list.length), of: list.length });
       }

@@ -321,3 +321,31 @@ test('injected latency and dropped connections: the runner retries and completes
     await b.close();
   }
 });
+
+test('prelink into a side table: products whose accounts table is not changed by prelink', async () => {
+  const b = await bulkSim({ people: 500, importRate: 5000 });
+  try {
+    for (const p of b.cfg.products) p.link = 'table';
+    const first = await prelink(b.cfg);
+    assert.equal(first.written, first.accounts);
+    assert.equal((await prelink(b.cfg)).written, 0, 'idempotent');
+    const paste = await openDb(b.cfg.products[0].db);
+    const inColumn = await paste.all('SELECT COUNT(*) AS n FROM accounts WHERE person_id IS NOT NULL');
+    const inTable = await paste.all('SELECT COUNT(*) AS n FROM trickle_person_link');
+    await paste.close();
+    assert.equal(Number(inColumn[0].n), 0, 'the accounts table is untouched');
+    assert.ok(Number(inTable[0].n) > 0);
+    const m = await exportPeople(b.cfg, b.out);
+    const db = await openState(b.cfg.state);
+    await register(db, b.out);
+    await db.close();
+    const r = await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
+    assert.equal(r.inserted, m.exported);
+    const bf = await backfill(b.cfg, { state: b.cfg.state });
+    assert.equal(bf.updated, first.accounts);
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
+  } finally {
+    await b.close();
+  }
+});
