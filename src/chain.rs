@@ -267,6 +267,36 @@ fn unique_products<'a>(
     out
 }
 
+/// The person's record, or, when it is missing or unreadable, a fresh one to repair from the
+/// products (the browser died between the password POST and the callback, or metadata was
+/// lost): its id from the Auth0 user id and `pending` products to look up again. The flag is
+/// true in repair.
+fn meta_or_repair(
+    app: &Map,
+    user_id: &str,
+    pending: &[String],
+    events: &mut Vec<Event>,
+) -> (PersonMeta, bool) {
+    if let Some(m) = read_meta(app, events) {
+        return (m, false);
+    }
+    events.push(Event::new("metadata_repair"));
+    let person_id = user_id
+        .split_once('|')
+        .map(|(_, id)| id)
+        .unwrap_or(user_id)
+        .to_owned();
+    (
+        PersonMeta {
+            v: PersonMeta::VERSION,
+            person_id,
+            pending: pending.to_vec(),
+            ..PersonMeta::default()
+        },
+        true,
+    )
+}
+
 fn valid_jti(j: &str) -> bool {
     (16..=128).contains(&j.len())
         && j.bytes()
@@ -373,26 +403,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     let bulk = matches!(app.get("bulkImported"), Some(Value::Bool(true)));
     let migrated_before = matches!(app.get("migrated"), Some(Value::Bool(true)));
     let user_id = input.user.user_id.as_str();
-    let (meta, repair) = match read_meta(&app, &mut events) {
-        Some(m) => (m, false),
-        None => {
-            // The user exists without our record (the browser died between the password POST and
-            // the callback, or metadata was lost): look every product up again.
-            events.push(Event::new("metadata_repair"));
-            let person_id = user_id
-                .split_once('|')
-                .map(|(_, id)| id)
-                .unwrap_or(user_id)
-                .to_owned();
-            let meta = PersonMeta {
-                v: PersonMeta::VERSION,
-                person_id,
-                pending: input.config.products.clone(),
-                ..PersonMeta::default()
-            };
-            (meta, true)
-        }
-    };
+    let (meta, repair) = meta_or_repair(&app, user_id, &input.config.products, &mut events);
     let original = if repair { Value::Null } else { to_value(&meta) };
     let mut meta = meta;
     let mut plan = Plan::pass(vec![]);
@@ -616,23 +627,10 @@ impl Applied {
 pub fn apply(input: &ApplyInput) -> Applied {
     let mut events = vec![];
     let app = app_meta(&input.user);
-    let repair = !app.contains_key("trickle");
     let user_id = input.user.user_id.as_str();
-    let mut meta = match read_meta(&app, &mut events) {
-        Some(m) => m,
-        None => {
-            let person_id = user_id
-                .split_once('|')
-                .map(|(_, id)| id)
-                .unwrap_or(user_id)
-                .to_owned();
-            PersonMeta {
-                v: PersonMeta::VERSION,
-                person_id,
-                ..PersonMeta::default()
-            }
-        }
-    };
+    // In repair, every product being looked up again is pending until it answers.
+    let looked_up: Vec<String> = input.lookups.iter().map(|l| l.name.clone()).collect();
+    let (mut meta, repair) = meta_or_repair(&app, user_id, &looked_up, &mut events);
     let original = if repair { Value::Null } else { to_value(&meta) };
     for r in &input.fanout {
         if let Some(a) = meta

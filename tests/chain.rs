@@ -443,3 +443,25 @@ fn other_connections_pass_untouched() {
         .and_then(Value::as_object)
         .is_some_and(Map::is_empty));
 }
+
+#[test]
+fn repair_with_a_product_still_down_proves_nothing_and_keeps_it_pending() {
+    let apply_in = Map::new()
+        .with("user", Map::new().with("user_id", USER).with("email", "solo@example.com").with("app_metadata", j("{}")))
+        .with("lookups", j(r#"[{"name":"paste","accounts":[{"id":"p1","email":"solo@example.com"}]},{"name":"collect","accounts":[]},{"name":"transfer","error":"timeout"}]"#));
+    let out = chain::apply(
+        &ApplyInput::from_value(&apply_in.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
+    )
+    .to_value();
+    let meta = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or_default();
+    // The account that answered may not be the one the password matched: it stays unproven.
+    assert_eq!(
+        meta.get("accounts"),
+        Some(&j(r#"[{"product":"paste","id":"p1"}]"#))
+    );
+    assert_eq!(meta.get("pending"), Some(&j(r#"["transfer"]"#)));
+}
