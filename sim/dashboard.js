@@ -2,7 +2,7 @@
 // and JSON endpoints for tests and the demo (state, mail, product modes, faults).
 'use strict';
 
-const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+const { esc } = require('./html');
 
 /** Counts for the dashboard, from the tenant's store and the products' databases. */
 function snapshot(tenantState, products) {

@@ -17,7 +17,7 @@ const DIST = path.join(__dirname, '..', 'dist', 'auth0');
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
 const b64url = (b) => Buffer.from(b).toString('base64url');
 const randomId = (n = 16) => crypto.randomBytes(n).toString('hex');
-const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+const { esc } = require('./html');
 
 function page(title, body) {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
