@@ -176,7 +176,14 @@ test('skip, then merge at a later login; Dutch for a Dutch browser; security hea
 });
 
 test('merge state in MariaDB: the same flow with mysql://', async () => {
-  const sim = await startSim({ people: 40, mergeStore: process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306/test' });
+  // A database of its own: mail limits recorded by earlier runs must not carry over.
+  const { openDb } = require('../../cli/db');
+  const base = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
+  const name = `trickle_merge_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  const admin = await openDb(`${base}/test`);
+  await admin.run(`CREATE DATABASE ${name}`);
+  await admin.close();
+  const sim = await startSim({ people: 40, mergeStore: `${base}/${name}` });
   try {
     const person = multiOf(sim, 3);
     const location = await signIn(sim, person.email, person.accounts[0].password);
@@ -185,5 +192,8 @@ test('merge state in MariaDB: the same flow with mysql://', async () => {
     assert.equal(userOf(sim, person.email).app_metadata.migrated, true);
   } finally {
     await sim.close();
+    const a = await openDb(`${base}/test`);
+    await a.run(`DROP DATABASE ${name}`);
+    await a.close();
   }
 });
