@@ -17,6 +17,11 @@ function trickleDb(kind, email, password, configuration, callback, env) {
     trickleLog(kind, { outcome: d.outcome, code: d.error && d.error.code, events: d.events, ms: Date.now() - started });
     if (d.outcome === 'profile') return done(null, d.profile);
     if (kind === 'login' && (d.outcome === 'wrong_credentials' || d.outcome === 'invalid')) return done(wrong());
+    if (kind === 'login' && d.outcome === 'reset_required') {
+      var U = env.UnauthorizedError;
+      var message = (d.error && d.error.message) || 'Please reset your password.';
+      return done(typeof U === 'function' ? new U(message) : wrong());
+    }
     if (kind === 'get_user' && (d.outcome === 'not_found' || d.outcome === 'invalid')) return done(null);
     return done(new Error('trickle: ' + ((d.error && d.error.message) || 'the products could not be asked; try again')));
   };
@@ -27,9 +32,15 @@ function trickleDb(kind, email, password, configuration, callback, env) {
     var cfg = trickleConfig(configuration);
     if (!cfg.ok) return finish({ outcome: 'error', error: cfg.error, events: [] });
     var core = trickleCore(TRICKLE_WASM, trickleGlue, env.cache, TRICKLE_CACHE_KEY);
-    trickleLookup(cfg.products, email, cfg.lookupTimeoutMs)
+    // The products are asked for the canonical address, the one the profile carries: looking
+    // up the address as typed would find nobody's accounts yet yield someone's address.
+    var canonical = core.call('normalize_email', { email: email });
+    if (canonical.outcome !== 'ok') {
+      return finish({ outcome: canonical.outcome === 'invalid' ? 'invalid' : 'error', error: canonical.error, events: [] });
+    }
+    trickleLookup(cfg.products, canonical.email, cfg.lookupTimeoutMs)
       .then(function (answers) {
-        var input = { email: email, password: password, products: answers };
+        var input = { email: canonical.email, password: password, products: answers };
         var first = core.call(kind, input);
         if (first.outcome !== 'compute') return first;
         // Some legacy hashes are computed by node:crypto; the core then decides with the outputs.
@@ -50,15 +61,17 @@ function trickleDb(kind, email, password, configuration, callback, env) {
 /**
  * Computes the legacy-hash work the login wasm leaves to node:crypto (digests, HMAC, PBKDF2,
  * scrypt), in parallel, off the main thread where Node allows. Resolves to
- * `[{product, id, output: hex}]`; a computation that fails yields an empty output, which
- * never matches.
+ * `[{product, id, output: hex}|{product, id, error}]`; a computation that fails is an error,
+ * which never matches.
  */
 function trickleHostCrypto(requests) {
   var crypto = require('crypto');
   return Promise.all((requests || []).map(function (r) {
     return new Promise(function (resolve) {
+      // A failure is reported as an error, never as an empty output.
       var done = function (err, out) {
-        resolve({ product: r.product, id: r.id, output: err || !out ? '' : Buffer.from(out).toString('hex') });
+        if (err || !out || !out.length) return resolve({ product: r.product, id: r.id, error: 'host crypto failed' });
+        resolve({ product: r.product, id: r.id, output: Buffer.from(out).toString('hex') });
       };
       try {
         var data = Buffer.from(r.data, 'hex');

@@ -1,5 +1,7 @@
 // The post-login chain, shared by the Action and the legacy Rule. Inlined after shim.js.
 
+/** The database connection's name in dist/auth0 (database-connections/trickle). */
+var TRICKLE_DEFAULT_CONNECTION = 'trickle';
 var TRICKLE_NO_REDIRECT = ['oauth2-resource-owner', 'oauth2-resource-owner-jwt-bearer', 'oauth2-password',
   'oauth2-refresh-token', 'oauth2-device-code', 'oauth2-token-exchange', 'oauth2-access-token'];
 
@@ -23,13 +25,14 @@ function trickleChain(core, source, facts, io) {
   var input = {
     phase: facts.phase,
     now: Math.floor(Date.now() / 1000),
-    user: { user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, app_metadata: meta },
+    user: { user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, email_verified: user.email_verified === true, app_metadata: meta },
     transaction: { can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null },
     config: {
       products: cfg.products.map(function (p) { return p.name; }),
       merge_url: cfg.mergeUrl,
       token_secret: cfg.tokenSecret,
-      connection: cfg.connection
+      // The connection the artefacts deploy as, unless the secret names another.
+      connection: cfg.connection || TRICKLE_DEFAULT_CONNECTION
     },
     jti: trickleJti(),
     session_token: typeof facts.sessionToken === 'string' ? facts.sessionToken : null
@@ -64,9 +67,11 @@ function trickleChain(core, source, facts, io) {
         return 'deny';
       }
       if (!(plan.fanout || []).length && !(plan.lookups || []).length) return 'continue';
-      return trickleFanout(cfg.products, plan, input.user.email, cfg.fanoutBudgetMs).then(function (results) {
+      var canonical = input.user.email ? core.call('normalize_email', { email: input.user.email }) : null;
+      var lookupEmail = canonical && canonical.outcome === 'ok' ? canonical.email : null;
+      return trickleFanout(cfg.products, plan, lookupEmail, cfg.fanoutBudgetMs).then(function (results) {
         var applied = core.call('chain_apply', {
-          user: { user_id: input.user.user_id, email: input.user.email, app_metadata: meta },
+          user: { user_id: input.user.user_id, email: input.user.email, email_verified: input.user.email_verified, app_metadata: meta },
           fanout: results.fanout,
           lookups: results.lookups
         });

@@ -193,7 +193,7 @@ function trickleFetch(url, options, timeoutMs) {
       return res.text().then(function (text) {
         var body = null;
         try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
-        return { ok: res.status >= 200 && res.status < 300, status: res.status, body: body };
+        return { ok: res.status >= 200 && res.status < 300, status: res.status, body: body, text: text };
       });
     })
     .then(null, function (e) {
@@ -207,14 +207,25 @@ function trickleAuth(product) {
   return product.token ? { authorization: 'Bearer ' + product.token, accept: 'application/json' } : { accept: 'application/json' };
 }
 
-/** Looks `email` up in every product in parallel: `[{name, accounts}|{name, error}]`, in order. */
+/** The share of the core's 1 MiB input one product's answer may take. */
+var TRICKLE_ANSWER_BUDGET = 900000;
+
+/**
+ * Looks `email` (already canonical) up in every product in parallel:
+ * `[{name, body}|{name, accounts: []}|{name, error}]`, in order. Each answer goes to the core as
+ * the product's own response text, which the core parses on its own: an oversized or hostile
+ * answer makes that product unavailable, never the other products' accounts unusable.
+ */
 function trickleLookup(products, email, timeoutMs) {
+  var cap = Math.floor(TRICKLE_ANSWER_BUDGET / Math.max(1, products.length));
   return Promise.all(products.map(function (p) {
     var url = p.url + '/trickle/accounts?email=' + encodeURIComponent(email);
     return trickleFetch(url, { headers: trickleAuth(p) }, timeoutMs).then(function (r) {
       if (r.status === 404) return { name: p.name, accounts: [] };
-      if (r.ok && r.body && Array.isArray(r.body.accounts)) return { name: p.name, accounts: r.body.accounts };
-      return { name: p.name, error: r.error || (r.ok ? 'malformed answer' : 'HTTP ' + r.status) };
+      if (!r.ok) return { name: p.name, error: r.error || 'HTTP ' + r.status };
+      var text = typeof r.text === 'string' ? r.text : '';
+      if (JSON.stringify(text).length > cap) return { name: p.name, error: 'answer too large' };
+      return { name: p.name, body: text };
     });
   }));
 }

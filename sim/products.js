@@ -34,7 +34,7 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
   const state = { mode: 'up', delayMs: 0, lookups: 0, writes: 0 };
   const app = Fastify({ logger: false });
   const byEmail = db.prepare('SELECT * FROM accounts WHERE email_norm = ?');
-  const byId = db.prepare('SELECT id FROM accounts WHERE id = ?');
+  const byId = db.prepare('SELECT id, auth0_user_id FROM accounts WHERE id = ?');
   const setId = db.prepare('UPDATE accounts SET auth0_user_id = ?, auth0_updated_at = ? WHERE id = ?');
 
   app.addHook('onRequest', async (req, reply) => {
@@ -63,6 +63,17 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
     if (typeof value !== 'string' || !/^auth0\|.+/.test(value)) return reply.code(400).send({ error: 'auth0_user_id must be auth0|…' });
     if (!byId.get(id)) return reply.code(404).send({ error: 'no such account' });
     setId.run(value, new Date().toISOString(), id);
+    state.writes++;
+    return reply.code(204).send();
+  });
+  // Withdrawal: the id is cleared only when it is the one named (idempotent, never someone else's).
+  app.delete('/trickle/accounts/:id/auth0-id', async (req, reply) => {
+    if (state.mode === 'readonly') return reply.code(503).send({ error: 'writes unavailable' });
+    const value = req.body && req.body.auth0_user_id;
+    if (typeof value !== 'string' || !/^auth0\|.+/.test(value)) return reply.code(400).send({ error: 'auth0_user_id must be auth0|…' });
+    const row = byId.get(req.params.id);
+    if (!row) return reply.code(404).send({ error: 'no such account' });
+    if (row.auth0_user_id === value) setId.run(null, new Date().toISOString(), req.params.id);
     state.writes++;
     return reply.code(204).send();
   });

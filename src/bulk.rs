@@ -4,6 +4,7 @@
 
 use crate::event::ErrorBody;
 use crate::json::{Fields, Map, Value};
+use crate::ownership;
 use crate::password::{self, Scheme};
 use crate::person::{self, Account, AccountRef, PersonMeta};
 
@@ -132,15 +133,18 @@ pub fn export_record(
         person_id: person_id.clone(),
         accounts: accounts
             .iter()
-            .map(|a| AccountRef {
+            .zip(ownership::import_owns(&accounts))
+            .map(|(a, owned)| AccountRef {
                 product: a.product.clone(),
                 id: a.id.clone(),
-                proof: Some(person::proof::IMPORT.to_owned()),
+                proof: owned.then(|| person::proof::IMPORT.to_owned()),
+                verified: a.email_verified,
                 fanout: false,
             })
             .collect(),
         pending: vec![],
         merge: None,
+        unverified: false,
     };
     record.insert(
         "app_metadata",

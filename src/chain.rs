@@ -7,6 +7,7 @@
 
 use crate::event::{events_value, ErrorBody, Event};
 use crate::json::{Fields, Map, Value};
+use crate::ownership;
 use crate::person::{proof, Account, PersonMeta};
 use crate::token;
 
@@ -20,6 +21,9 @@ pub struct User {
     pub user_id: String,
     /// The user's email.
     pub email: Option<String>,
+    /// The tenant's `email_verified`: true once the mailbox was proven (a reset, a verification
+    /// mail) or the profile came from an account whose product verified the address.
+    pub email_verified: bool,
     /// The user's `app_metadata`.
     pub app_metadata: Option<Value>,
 }
@@ -44,7 +48,8 @@ pub struct Config {
     pub merge_url: String,
     /// The shared HS256 secret.
     pub token_secret: String,
-    /// The trickle database connection's name; users of other connections pass untouched.
+    /// The trickle database connection's name (required): users of other connections pass
+    /// untouched, and nobody of another connection is ever repaired into a legacy account.
     pub connection: Option<String>,
 }
 
@@ -82,6 +87,7 @@ impl User {
         Ok(User {
             user_id: f.str("user_id")?.to_owned(),
             email: f.opt_str("email")?.map(str::to_owned),
+            email_verified: f.bool("email_verified")?,
             app_metadata: f.any("app_metadata").cloned(),
         })
     }
@@ -322,12 +328,12 @@ fn fanout_requests(
     events: &mut Vec<Event>,
 ) -> Vec<FanoutRequest> {
     let mut out = vec![];
-    // Only proven accounts learn the Auth0 id: telling an unproven account would merge on email alone.
-    for a in meta
-        .accounts
-        .iter()
-        .filter(|a| a.proof.is_some() && !a.fanout)
-    {
+    // Only proven accounts learn the Auth0 id: telling an unproven account would merge on email
+    // alone. An account told the id whose proof was withdrawn is told to forget it.
+    for a in meta.accounts.iter().filter(|a| {
+        (ownership::may_learn_auth0_id(a) && !a.fanout) || (a.proof.is_none() && a.fanout)
+    }) {
+        let learn = ownership::may_learn_auth0_id(a);
         if !config.products.contains(&a.product) {
             events.push(
                 Event::new("fanout_unknown_product")
@@ -339,7 +345,7 @@ fn fanout_requests(
         out.push(FanoutRequest {
             product: a.product.clone(),
             account: a.id.clone(),
-            method: "PUT".into(),
+            method: if learn { "PUT" } else { "DELETE" }.into(),
             path: format!("/trickle/accounts/{}/auth0-id", percent_encode(&a.id)),
             body: Map::new().with("auth0_user_id", user_id).into(),
         });
@@ -385,10 +391,14 @@ fn check(input: &PlanInput) -> Result<(), ErrorBody> {
 /// Runs the chain for one phase of one login.
 pub fn plan(input: &PlanInput) -> Plan {
     let mut events = vec![];
-    if let (Some(want), Some(got)) = (&input.config.connection, &input.transaction.connection) {
-        if want != got {
-            return Plan::pass(vec![Event::new("chain_other_connection")]);
+    match (&input.config.connection, &input.transaction.connection) {
+        (None, _) => {
+            return Plan::pass(vec![Event::new("chain_misconfigured")
+                .code("config.connection")
+                .detail("TRICKLE_CONNECTION names no connection")]);
         }
+        (Some(want), Some(got)) if want == got => {}
+        _ => return Plan::pass(vec![Event::new("chain_other_connection")]),
     }
     if let Err(e) = check(input) {
         // Misconfiguration must not lock anyone out: let the login through and say why loudly.
@@ -408,6 +418,24 @@ pub fn plan(input: &PlanInput) -> Plan {
     let mut meta = meta;
     let mut plan = Plan::pass(vec![]);
     let mut migrated = migrated_before;
+    // The mailbox was proven after the user was created through an unverified address: the
+    // mailbox owner takes the address back, and links made only by that password are withdrawn.
+    if meta.unverified && input.user.email_verified {
+        meta.unverified = false;
+        for a in meta
+            .accounts
+            .iter_mut()
+            .filter(|a| ownership::withdrawn_by_mailbox(a))
+        {
+            a.proof = None;
+            events.push(
+                Event::new("link_withdrawn")
+                    .product(&a.product)
+                    .account(&a.id)
+                    .code("ownership.mailbox_proven"),
+            );
+        }
+    }
 
     match input.phase {
         Phase::Continue => {
@@ -448,7 +476,13 @@ pub fn plan(input: &PlanInput) -> Plan {
                 Ok(claims) => {
                     match claims.get("outcome").and_then(Value::as_str) {
                         Some("merged") => {
-                            for a in meta.accounts.iter_mut().filter(|a| a.proof.is_none()) {
+                            // The merge proved the mailbox: that covers the accounts whose
+                            // product verified the address, and no others.
+                            for a in meta
+                                .accounts
+                                .iter_mut()
+                                .filter(|a| ownership::merge_proves(a))
+                            {
                                 a.proof = Some(proof::MERGE.to_owned());
                             }
                             migrated = true;
@@ -472,7 +506,8 @@ pub fn plan(input: &PlanInput) -> Plan {
             events.push(Event::new("bulk_imported_skip"));
         }
         Phase::Execute => {
-            let unproven = unique_products(meta.unproven());
+            let unproven =
+                unique_products(meta.accounts.iter().filter(|a| ownership::merge_wanted(a)));
             if unproven.is_empty() {
                 if !repair {
                     migrated = true;
@@ -638,10 +673,17 @@ pub fn apply(input: &ApplyInput) -> Applied {
             .iter_mut()
             .find(|a| a.product == r.product && a.id == r.account)
         {
-            if r.ok {
+            if r.ok && a.proof.is_some() {
                 a.fanout = true;
                 events.push(
                     Event::new("fanout_acknowledged")
+                        .product(&r.product)
+                        .account(&r.account),
+                );
+            } else if r.ok {
+                a.fanout = false;
+                events.push(
+                    Event::new("withdraw_acknowledged")
                         .product(&r.product)
                         .account(&r.account),
                 );
@@ -685,12 +727,20 @@ pub fn apply(input: &ApplyInput) -> Applied {
             ),
         }
     }
-    // In repair, a person with exactly one account anywhere must have signed in with it.
-    let lone = repair && meta.accounts.is_empty() && found.len() == 1 && meta.pending.is_empty();
+    // In repair, a person of trickle's connection with exactly one account anywhere must have
+    // signed in with it (the login script verified that password), or reset through the mailbox,
+    // which proves it only when its product verified the address.
+    let lone = repair
+        && meta.accounts.is_empty()
+        && found.len() == 1
+        && meta.pending.is_empty()
+        && found
+            .first()
+            .is_some_and(|a| a.email_verified || !input.user.email_verified);
     let mut added_unproven = false;
     for a in &found {
         let proof = lone.then_some(proof::PASSWORD);
-        if meta.add_account(&a.product, &a.id, proof) && proof.is_none() {
+        if meta.add_account(&a.product, &a.id, proof, a.email_verified) && proof.is_none() {
             added_unproven = true;
             events.push(
                 Event::new("account_found_unproven")

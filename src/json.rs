@@ -312,6 +312,7 @@ impl Parser<'_> {
             Some(b'{') => {
                 self.i += 1;
                 let mut m = Map::new();
+                let start = self.i;
                 self.ws();
                 if self.eat(b"}") {
                     return Ok(Value::Object(m));
@@ -325,12 +326,21 @@ impl Parser<'_> {
                         return Err(syntax("expected ':'", self.i));
                     }
                     let v = self.value(depth + 1)?;
-                    if m.contains_key(&k) {
+                    // Small objects are checked key by key; large ones once, sorted, at the end
+                    // (an answer with 80 000 keys must not cost a quadratic search).
+                    if m.0.len() < 16 && m.contains_key(&k) {
                         return Err(syntax("duplicate key", at));
                     }
                     m.0.push((k, v));
                     self.ws();
                     if self.eat(b"}") {
+                        if m.0.len() > 16 {
+                            let mut keys: Vec<&str> = m.0.iter().map(|(k, _)| k.as_str()).collect();
+                            keys.sort_unstable();
+                            if keys.windows(2).any(|w| w.first() == w.get(1)) {
+                                return Err(syntax("duplicate key", start));
+                            }
+                        }
                         return Ok(Value::Object(m));
                     }
                     if !self.eat(b",") {
@@ -404,6 +414,10 @@ impl Parser<'_> {
             .b
             .get(self.i..self.i + 4)
             .ok_or_else(|| syntax("short \\u escape", self.i))?;
+        // `from_str_radix` takes a leading `+`; JSON (and JSON.parse) takes four hex digits only.
+        if !text.iter().all(u8::is_ascii_hexdigit) {
+            return Err(syntax("bad \\u escape", self.i));
+        }
         let s = std::str::from_utf8(text).map_err(|_| syntax("bad \\u escape", self.i))?;
         let n = u32::from_str_radix(s, 16).map_err(|_| syntax("bad \\u escape", self.i))?;
         self.i += 4;
@@ -626,9 +640,38 @@ mod tests {
             "tru",
             "1 2",
             "\"a\u{1}\"",
+            "\"\\u+051\"",
+            "\"\\u-051\"",
+            "\"\\u 051\"",
             &deep,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_in_large_objects_are_found_without_a_quadratic_search() {
+        let n = 80_000;
+        let mut text = String::from("{");
+        for i in 0..n {
+            text.push_str(&format!("\"k{i}\":0,"));
+        }
+        text.push_str("\"k0\":1}");
+        assert!(parse(&text).is_err());
+        let ok = text.replace("\"k0\":1}", "\"z\":1}");
+        assert_eq!(
+            parse(&ok)
+                .ok()
+                .and_then(|v| v.as_object().map(|m| m.iter().count())),
+            Some(n + 1)
+        );
+        for i in 0..20 {
+            let mut t = String::from("{");
+            for j in 0..20 {
+                t.push_str(&format!("\"k{j}\":0,"));
+            }
+            t.push_str(&format!("\"k{i}\":1}}"));
+            assert!(parse(&t).is_err(), "duplicate k{i}");
         }
     }
 

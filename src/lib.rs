@@ -10,6 +10,7 @@ pub mod base64;
 pub mod email;
 pub mod event;
 pub mod json;
+pub mod ownership;
 pub mod person;
 pub mod time;
 

@@ -4,6 +4,9 @@
 use crate::email;
 use crate::event::{events_value, ErrorBody, Event};
 use crate::json::{Fields, Map, Value};
+use crate::ownership;
+#[cfg(feature = "login")]
+use crate::ownership::LoginVerdict;
 #[cfg(feature = "login")]
 use crate::password;
 use crate::person::{self, proof, Account, AccountRef, PersonMeta};
@@ -20,8 +23,9 @@ pub struct LoginInput {
     pub password: String,
     /// Every configured product's answer, in priority order.
     pub products: Vec<ProductAnswer>,
-    /// Outputs the host computed for an earlier `compute` answer: (product, account id, bytes).
-    pub computed: Vec<(String, String, Vec<u8>)>,
+    /// Outputs the host computed for an earlier `compute` answer: (product, account id, bytes,
+    /// or `None` when the host failed).
+    pub computed: Vec<(String, String, Option<Vec<u8>>)>,
 }
 
 /// Input of [`get_user`].
@@ -74,6 +78,14 @@ pub enum Decision {
         /// Log events.
         events: Vec<Event>,
     },
+    /// The password matched only accounts whose product never verified the address while other
+    /// accounts hold it (`UnauthorizedError` with the message): the owner must reset the password.
+    ResetRequired {
+        /// The message shown to the person.
+        error: ErrorBody,
+        /// Log events.
+        events: Vec<Event>,
+    },
     /// The password matched no account (`WrongUsernameOrPasswordError`).
     WrongCredentials {
         /// Log events.
@@ -108,9 +120,14 @@ impl LoginInput {
         let mut computed = vec![];
         for c in f.array("computed")? {
             let cf = Fields::of(c, "computed[]")?;
-            let output = crate::hashes::hex_decode(cf.str("output")?).ok_or_else(|| {
-                ErrorBody::new("input.invalid_value", "computed[].output must be hex")
-            })?;
+            // A host failure is `{"error"}`, never an empty output (which could be mistaken for
+            // an empty key); a failed computation never matches.
+            let output = match cf.opt_str("error")? {
+                Some(_) => None,
+                None => Some(crate::hashes::hex_decode(cf.str("output")?).ok_or_else(|| {
+                    ErrorBody::new("input.invalid_value", "computed[].output must be hex")
+                })?),
+            };
             computed.push((
                 cf.str("product")?.to_owned(),
                 cf.str("id")?.to_owned(),
@@ -170,6 +187,9 @@ impl Decision {
                 Some(("requests", Value::Array(requests.clone()))),
             ),
             Decision::WrongCredentials { events } => ("wrong_credentials", events, None),
+            Decision::ResetRequired { error, events } => {
+                ("reset_required", events, Some(("error", error.to_value())))
+            }
             Decision::NotFound { events } => ("not_found", events, None),
             Decision::Retry { error, events } => {
                 ("retry", events, Some(("error", error.to_value())))
@@ -307,18 +327,25 @@ fn build_profile(
                 product: a.product.clone(),
                 id: a.id.clone(),
                 proof: p.then(|| proof_kind.to_owned()),
+                verified: a.email_verified,
                 fanout: false,
             })
             .collect(),
         pending: g.errored.clone(),
         merge: None,
+        unverified: false,
+    };
+    let email_verified = proven_accounts.iter().any(|a| a.email_verified);
+    let meta = PersonMeta {
+        unverified: !email_verified,
+        ..meta
     };
     let mut app_metadata = Map::new();
     app_metadata.insert("trickle", meta.to_value());
     Some(Profile {
         user_id,
         email: email.to_owned(),
-        email_verified: proven_accounts.iter().any(|a| a.email_verified),
+        email_verified,
         name: pick(|a| a.name.as_ref()),
         given_name: pick(|a| a.given_name.as_ref()),
         family_name: pick(|a| a.family_name.as_ref()),
@@ -365,6 +392,35 @@ pub fn login(input: &LoginInput) -> Decision {
         };
         descriptors.push(d);
     }
+    // One sign-in verifies within a total budget whatever the products hold: accounts whose
+    // product verified the address first (a squatter's sign-ups cannot crowd the owner's out),
+    // then in canonical order; whatever does not fit is "cannot verify", never a match.
+    let mut order: Vec<usize> = (0..g.accounts.len()).collect();
+    order.sort_by_key(|i| !g.accounts.get(*i).is_some_and(|a| a.email_verified));
+    let mut spent = 0u64;
+    for i in order {
+        let (Some(slot), Some(a)) = (descriptors.get_mut(i), g.accounts.get(i)) else {
+            continue;
+        };
+        let Some(cost) = slot.as_ref().map(password::cost_ms) else {
+            continue;
+        };
+        if cost > password::MAX_VERIFY_MS || spent.saturating_add(cost) > password::MAX_LOGIN_MS {
+            events.push(
+                Event::new("password_unverifiable")
+                    .product(&a.product)
+                    .account(&a.id)
+                    .code(if cost > password::MAX_VERIFY_MS {
+                        "password.work_factor_too_high"
+                    } else {
+                        "password.login_budget"
+                    }),
+            );
+            *slot = None;
+        } else {
+            spent += cost;
+        }
+    }
     let computed_for = |a: &Account| {
         input
             .computed
@@ -398,12 +454,24 @@ pub fn login(input: &LoginInput) -> Decision {
         return Decision::Compute { requests, events };
     }
     let mut proven = Vec::with_capacity(g.accounts.len());
+    // Whether any real verification ran (else a dummy one keeps the timing of a known address).
+    let attempted = descriptors.iter().any(Option::is_some);
     for (a, d) in g.accounts.iter().zip(&descriptors) {
         let ok = match d {
             None => false,
-            Some(d) if password::runs_on_host(d) => {
-                computed_for(a).is_some_and(|out| password::finish(d, out))
-            }
+            Some(d) if password::runs_on_host(d) => match computed_for(a) {
+                Some(Some(out)) => password::finish(d, out),
+                Some(None) => {
+                    events.push(
+                        Event::new("password_unverifiable")
+                            .product(&a.product)
+                            .account(&a.id)
+                            .code("password.host_failed"),
+                    );
+                    false
+                }
+                None => false,
+            },
             Some(d) => match password::check(d, &input.password) {
                 Ok(password::Check::Done(m)) => m,
                 Ok(password::Check::Host(_)) => false,
@@ -415,20 +483,55 @@ pub fn login(input: &LoginInput) -> Decision {
         };
         proven.push(ok);
     }
-    if !proven.iter().any(|p| *p) {
-        if !g.errored.is_empty() {
-            let error = ErrorBody::new(
-                "login.products_unavailable",
-                format!("could not reach {}; try again", g.errored.join(", ")),
-            );
-            return Decision::Retry { error, events };
+    let retry = |events: Vec<Event>| {
+        let error = ErrorBody::new(
+            "login.products_unavailable",
+            format!("could not reach {}; try again", g.errored.join(", ")),
+        );
+        Decision::Retry { error, events }
+    };
+    match ownership::login_verdict(&g.accounts, &proven, !g.errored.is_empty()) {
+        LoginVerdict::NoMatch => {
+            if !g.errored.is_empty() {
+                return retry(events);
+            }
+            if !attempted {
+                // The same work as a real verification, so an unknown address answers as slowly
+                // as a known one.
+                let _ = password::check(&password::dummy(), &input.password);
+            }
+            events.push(Event::new(if g.accounts.is_empty() {
+                "login_unknown_user"
+            } else {
+                "login_wrong_password"
+            }));
+            return Decision::WrongCredentials { events };
         }
-        events.push(Event::new(if g.accounts.is_empty() {
-            "login_unknown_user"
-        } else {
-            "login_wrong_password"
-        }));
-        return Decision::WrongCredentials { events };
+        LoginVerdict::RetryLater => {
+            events.push(Event::new("login_unverified_match").code("login.unverified_retry"));
+            return retry(events);
+        }
+        LoginVerdict::ResetRequired => {
+            for (a, p) in g.accounts.iter().zip(&proven) {
+                if *p {
+                    events.push(
+                        Event::new("login_unverified_match")
+                            .product(&a.product)
+                            .account(&a.id)
+                            .code("login.reset_required"),
+                    );
+                }
+            }
+            return Decision::ResetRequired {
+                error: ErrorBody::new(
+                    "login.reset_required",
+                    "This address has other accounts that must be confirmed first. \
+                     Please reset your password: we will send a link to this address.",
+                ),
+                events,
+            };
+        }
+        LoginVerdict::Create { .. } => {}
     }
     match build_profile(&email, &g, &proven, proof::PASSWORD, &mut events) {
         Some(profile) => {
@@ -446,8 +549,9 @@ pub fn login(input: &LoginInput) -> Decision {
     }
 }
 
-/// The profile for a password reset: every account is marked proven by the reset, since the
-/// profile is stored only once the person completes the reset through the inbox.
+/// The profile for a password reset: the profile is stored only once the person completes the
+/// reset through the inbox, which proves the accounts whose product verified the address
+/// ([`ownership::reset_proves`]); the others stay unproven.
 pub fn get_user(input: &GetUserInput) -> Decision {
     let email = match email::normalize(&input.email) {
         Ok(e) => e,
@@ -470,7 +574,8 @@ pub fn get_user(input: &GetUserInput) -> Decision {
         }
         return Decision::NotFound { events };
     }
-    let proven = vec![true; g.accounts.len()];
+    // The reset proves the mailbox, so only the accounts whose product verified this address.
+    let proven = ownership::reset_proves(&g.accounts);
     match build_profile(&email, &g, &proven, proof::RESET, &mut events) {
         Some(mut profile) => {
             // The reset that stores this profile proves the inbox (Auth0 marks it verified too).

@@ -28,6 +28,14 @@ pub const MIN_BCRYPT_COST: u32 = 4;
 pub const MAX_HASH_VALUE_LEN: usize = 1024;
 /// Longest password accepted, in bytes (far above any real one; bounds the work per call).
 pub const MAX_PASSWORD_LEN: usize = 4096;
+/// Shortest derived key, digest or stored hash compared: a shorter one would match random
+/// passwords (1 byte: one in 256), and an empty one would match every password.
+pub const MIN_KEY_LEN: usize = 16;
+/// The most one verification may cost at sign-in, in estimated milliseconds on one core
+/// ([`cost_ms`]); a descriptor above it is "cannot verify", never a match.
+pub const MAX_VERIFY_MS: u64 = 1000;
+/// The most all verifications of one sign-in may cost together, in estimated milliseconds.
+pub const MAX_LOGIN_MS: u64 = 3000;
 
 /// Why a descriptor could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +48,9 @@ pub enum PasswordError {
     WrongType(&'static str),
     /// A field's value is not acceptable; the string says why.
     InvalidField(&'static str, String),
-    /// `algorithm` is not one of Auth0's names.
-    UnknownAlgorithm(String),
+    /// `algorithm` is not one of Auth0's names (its content is never repeated: a misplaced
+    /// hash may sit in that field, and errors reach the logs).
+    UnknownAlgorithm,
     /// `algorithm` is one of Auth0's names but this build cannot verify it.
     UnsupportedAlgorithm(String),
     /// A work factor exceeds the documented limit.
@@ -58,7 +67,7 @@ impl PasswordError {
             PasswordError::MissingField(_) => "password.missing_field",
             PasswordError::WrongType(_) => "password.wrong_type",
             PasswordError::InvalidField(..) => "password.invalid_field",
-            PasswordError::UnknownAlgorithm(_) => "password.unknown_algorithm",
+            PasswordError::UnknownAlgorithm => "password.unknown_algorithm",
             PasswordError::UnsupportedAlgorithm(_) => "password.unsupported_algorithm",
             PasswordError::WorkFactorTooHigh(..) => "password.work_factor_too_high",
             PasswordError::PasswordTooLong => "password.too_long",
@@ -72,8 +81,8 @@ impl PasswordError {
             PasswordError::MissingField(f) => format!("{f} is required"),
             PasswordError::WrongType(f) => format!("{f} has the wrong type"),
             PasswordError::InvalidField(f, why) => format!("{f} is invalid: {why}"),
-            PasswordError::UnknownAlgorithm(a) => {
-                format!("algorithm {a:?} is not one of Auth0's custom_password_hash algorithms")
+            PasswordError::UnknownAlgorithm => {
+                format!("algorithm must be one of {}", ALGORITHMS.join(", "))
             }
             PasswordError::UnsupportedAlgorithm(a) => {
                 format!("algorithm {a:?} cannot be verified by this build")
@@ -237,6 +246,8 @@ pub mod limits {
     pub const SCRYPT_MEMORY: u64 = 64 << 20;
     /// scrypt parallelization.
     pub const SCRYPT_P: u32 = 16;
+    /// scrypt work, 128 · N · r · p bytes passed through (the passes run one after another).
+    pub const SCRYPT_WORK: u64 = 64 << 20;
     /// argon2 memory, in KiB.
     pub const ARGON2_M: u32 = 64 << 10;
     /// argon2 passes.
@@ -439,10 +450,10 @@ fn parse_argon2(value: &str) -> Result<Scheme, PasswordError> {
     let (m, t, p) = (m as u32, t as u32, p as u32);
     let hash = phc_b64(hash, "hash.value")?;
     let salt = phc_b64(salt, "hash.value")?;
-    if t < 1 || p < 1 || m < 8 * p || salt.len() < 8 || hash.len() < 4 {
+    if t < 1 || p < 1 || m < 8 * p || salt.len() < 8 || hash.len() < MIN_KEY_LEN {
         return Err(invalid(
             "hash.value",
-            "argon2 parameters out of range (t ≥ 1, p ≥ 1, m ≥ 8p, salt ≥ 8 bytes, hash ≥ 4 bytes)",
+            "argon2 parameters out of range (t ≥ 1, p ≥ 1, m ≥ 8p, salt ≥ 8 bytes, hash ≥ 16 bytes)",
         ));
     }
     Ok(Scheme::Argon2 {
@@ -475,10 +486,10 @@ fn parse_pbkdf2(value: &str) -> Result<Scheme, PasswordError> {
         ));
     }
     let hash = phc_b64(hash, "hash.value")?;
-    if iterations < 1 || keylen != hash.len() as u64 {
+    if iterations < 1 || keylen != hash.len() as u64 || hash.len() < MIN_KEY_LEN {
         return Err(invalid(
             "hash.value",
-            "pbkdf2 needs i ≥ 1 and l equal to the hash length",
+            "pbkdf2 needs i ≥ 1, l ≥ 16 and l equal to the hash length",
         ));
     }
     Ok(Scheme::Pbkdf2 {
@@ -538,9 +549,7 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
     let algorithm = str_field(obj, "algorithm", "algorithm")?
         .ok_or(PasswordError::MissingField("algorithm"))?;
     if !ALGORITHMS.contains(&algorithm) {
-        return Err(PasswordError::UnknownAlgorithm(
-            algorithm.chars().take(32).collect(),
-        ));
+        return Err(PasswordError::UnknownAlgorithm);
     }
     let hash = obj_field(obj, "hash", "hash")?.ok_or(PasswordError::MissingField("hash"))?;
     let value =
@@ -588,8 +597,7 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
             scheme
         }
         "md4" | "md5" | "sha1" | "sha256" | "sha512" => {
-            let digest = Digest::parse(algorithm)
-                .ok_or(PasswordError::UnknownAlgorithm(algorithm.to_owned()))?;
+            let digest = Digest::parse(algorithm).ok_or(PasswordError::UnknownAlgorithm)?;
             let hash = digest_value("hex")?;
             if hash.len() != digest.output_len() {
                 return Err(invalid(
@@ -635,22 +643,24 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
             if n < 2 || !n.is_power_of_two() {
                 return Err(invalid("cost", "must be a power of two ≥ 2"));
             }
-            if r < 1 || p < 1 || keylen < 1 || keylen > limits::LENGTH as u64 {
+            if r < 1 || p < 1 || keylen < MIN_KEY_LEN as u64 || keylen > limits::LENGTH as u64 {
                 return Err(invalid(
                     "blockSize",
-                    "blockSize, parallelization and keylen must be ≥ 1 (keylen ≤ 1024)",
-                ));
-            }
-            if n.saturating_mul(r).saturating_mul(128) > limits::SCRYPT_MEMORY {
-                return Err(PasswordError::WorkFactorTooHigh(
-                    "cost",
-                    limits::SCRYPT_MEMORY / 128 / r.max(1),
+                    "blockSize and parallelization must be ≥ 1, keylen 16 to 1024",
                 ));
             }
             if p > u64::from(limits::SCRYPT_P) {
                 return Err(PasswordError::WorkFactorTooHigh(
                     "parallelization",
                     u64::from(limits::SCRYPT_P),
+                ));
+            }
+            if n.saturating_mul(r).saturating_mul(128) > limits::SCRYPT_MEMORY
+                || n.saturating_mul(r).saturating_mul(p).saturating_mul(128) > limits::SCRYPT_WORK
+            {
+                return Err(PasswordError::WorkFactorTooHigh(
+                    "cost",
+                    limits::SCRYPT_MEMORY / 128 / r.max(1),
                 ));
             }
             let scrypt_salt = salt.take().ok_or(PasswordError::MissingField("salt"))?;
@@ -751,8 +761,57 @@ pub enum Check {
     Host(HostWork),
 }
 
+/// Constant-time equality that refuses short and empty comparisons: whoever computed `a` (this
+/// build or the host), an empty or truncated answer never matches.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+    a.len() == b.len() && b.len() >= MIN_KEY_LEN && bool::from(a.ct_eq(b))
+}
+
+/// The estimated cost of one verification in milliseconds on one core of the machine the limits
+/// were measured on (bcrypt 14: 1.5 s; PBKDF2: 0.4 µs per iteration and output block; scrypt:
+/// 175 ms per 64 MiB pass natively, 1 s in the wasm; argon2: 0.8 s for 64 MiB × 10 passes).
+pub fn cost_ms(d: &Descriptor) -> u64 {
+    match &d.scheme {
+        Scheme::Bcrypt(h) => (1500u64 << h.cost.min(31)) >> 14,
+        Scheme::Argon2 { m, t, .. } => u64::from(*m) * u64::from(*t) * 800 / (65_536 * 10),
+        Scheme::Pbkdf2 {
+            digest,
+            iterations,
+            hash,
+            ..
+        } => {
+            let blocks = hash.len().div_ceil(digest.output_len().max(1)) as u64;
+            u64::from(*iterations) * blocks * 4 / 10_000
+        }
+        Scheme::Scrypt { log_n, r, p, .. } => {
+            let bytes = 128u64
+                .saturating_mul(1u64 << (*log_n).min(40))
+                .saturating_mul(u64::from(*r))
+                .saturating_mul(u64::from(*p));
+            let per_pass = if cfg!(feature = "wasm-digests") {
+                1000
+            } else {
+                175
+            };
+            bytes.saturating_mul(per_pass) / (64 << 20)
+        }
+        Scheme::Digest { .. } | Scheme::Hmac { .. } => 1,
+    }
+}
+
+/// The descriptor every unknown address is checked against, so that an address with no
+/// account costs a sign-in as long as one with an account (bcrypt, cost 10; nothing matches
+/// it, since its digest is not the output of any password).
+pub fn dummy() -> Descriptor {
+    Descriptor {
+        encoding: PasswordEncoding::Utf8,
+        salt: None,
+        scheme: Scheme::Bcrypt(BcryptHash {
+            cost: 10,
+            salt: [0x5a; 16],
+            digest: [0; 23],
+        }),
+    }
 }
 
 /// True when this build computes `digest` itself.
@@ -775,6 +834,9 @@ pub fn runs_on_host(d: &Descriptor) -> bool {
 pub fn check(d: &Descriptor, password: &str) -> Result<Check, PasswordError> {
     if password.len() > MAX_PASSWORD_LEN {
         return Err(PasswordError::PasswordTooLong);
+    }
+    if cost_ms(d) > MAX_VERIFY_MS {
+        return Err(PasswordError::WorkFactorTooHigh("cost", MAX_VERIFY_MS));
     }
     let pw = d.encoding.encode(password);
     // The salted input: salt before or after the password bytes.

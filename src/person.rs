@@ -10,6 +10,12 @@ use crate::time::parse_rfc3339_ms;
 
 /// The most accounts one person may carry in metadata (a profile must stay well under 10 kB).
 pub const MAX_ACCOUNTS: usize = 32;
+/// The most accounts one product may answer for one address: more is a hostile or broken
+/// answer (sign-ups made to crowd the owner's account out), and that product counts as
+/// unavailable.
+pub const MAX_ACCOUNTS_PER_ANSWER: usize = MAX_ACCOUNTS;
+/// The longest response text accepted from one product's look-up.
+pub const MAX_ANSWER_BYTES: usize = 256 << 10;
 /// The longest person id accepted from a product's prelink column.
 pub const MAX_PERSON_ID_LEN: usize = 64;
 
@@ -113,25 +119,55 @@ pub struct ProductAnswer {
 }
 
 impl ProductAnswer {
-    /// Reads `{"name", "accounts": [...]}` or `{"name", "error": "..."}`; `path` names the list
-    /// in errors (`products[]`, `lookups[]`).
+    /// Reads `{"name", "accounts": [...]}`, `{"name", "body": "<the product's response text>"}`
+    /// or `{"name", "error": "..."}`; `path` names the list in errors (`products[]`,
+    /// `lookups[]`). A `body` is parsed here, on its own: an oversized, malformed or hostile
+    /// answer (too deep, a lone surrogate, duplicate keys, more accounts than one person holds)
+    /// makes only that product unavailable, never the others' accounts unusable.
     pub fn from_value(v: &Value, path: &'static str) -> Result<Self, ErrorBody> {
         let f = Fields::of(v, path)?;
-        let accounts = match f.any("accounts") {
-            None => None,
-            Some(Value::Array(a)) => Some(a.clone()),
-            Some(_) => {
+        let name = f.str("name")?.to_owned();
+        let mut error = f.opt_str("error")?.map(str::to_owned);
+        let accounts = match (f.any("accounts"), f.opt_str("body")?) {
+            (None, None) => None,
+            (Some(Value::Array(a)), _) => Some(a.clone()),
+            (Some(_), _) => {
                 return Err(ErrorBody::new(
                     "input.wrong_type",
                     format!("{path}.accounts must be an array"),
                 ))
             }
+            (None, Some(body)) => match Self::read_body(body) {
+                Ok(a) => Some(a),
+                Err(why) => {
+                    error = Some(why.to_owned());
+                    None
+                }
+            },
+        };
+        let accounts = match accounts {
+            Some(a) if a.len() > MAX_ACCOUNTS_PER_ANSWER => {
+                error = Some("answer holds too many accounts".to_owned());
+                None
+            }
+            other => other,
         };
         Ok(ProductAnswer {
-            name: f.str("name")?.to_owned(),
+            name,
             accounts,
-            error: f.opt_str("error")?.map(str::to_owned),
+            error,
         })
+    }
+
+    fn read_body(body: &str) -> Result<Vec<Value>, &'static str> {
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err("answer too large");
+        }
+        let v = crate::json::parse(body).map_err(|_| "malformed answer")?;
+        match v.get("accounts") {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err("malformed answer"),
+        }
     }
 
     /// Reads a list of answers.
@@ -259,6 +295,8 @@ pub struct AccountRef {
     pub id: String,
     /// How ownership was proven; absent while unproven.
     pub proof: Option<String>,
+    /// True when the product had verified the address (a mailbox proof covers only these).
+    pub verified: bool,
     /// True once the product acknowledged the Auth0 user id.
     pub fanout: bool,
 }
@@ -287,6 +325,9 @@ pub struct PersonMeta {
     pub pending: Vec<String>,
     /// The merge round trip, once one was started.
     pub merge: Option<MergeState>,
+    /// True when the tenant user was created through an account whose product never verified
+    /// the address: once the mailbox is proven, links made only by such a password are withdrawn.
+    pub unverified: bool,
 }
 
 impl PersonMeta {
@@ -303,6 +344,7 @@ impl PersonMeta {
                 product: af.str("product")?.to_owned(),
                 id: af.str("id")?.to_owned(),
                 proof: af.opt_str("proof")?.map(str::to_owned),
+                verified: af.bool("verified")?,
                 fanout: af.bool("fanout")?,
             });
         }
@@ -330,6 +372,7 @@ impl PersonMeta {
             accounts,
             pending: f.strings("pending")?,
             merge,
+            unverified: f.bool("unverified")?,
         })
     }
 
@@ -343,6 +386,11 @@ impl PersonMeta {
                     .with("product", a.product.as_str())
                     .with("id", a.id.as_str())
                     .with_opt("proof", a.proof.as_deref());
+                let m = if a.verified {
+                    m.with("verified", true)
+                } else {
+                    m
+                };
                 if a.fanout { m.with("fanout", true) } else { m }.into()
             })
             .collect();
@@ -352,6 +400,9 @@ impl PersonMeta {
             .with("accounts", accounts);
         if !self.pending.is_empty() {
             m.insert("pending", self.pending.clone());
+        }
+        if self.unverified {
+            m.insert("unverified", true);
         }
         if let Some(merge) = &self.merge {
             let mm = Map::new()
@@ -369,7 +420,13 @@ impl PersonMeta {
     }
 
     /// Adds an account unless it is already known; returns true when added.
-    pub fn add_account(&mut self, product: &str, id: &str, proof: Option<&str>) -> bool {
+    pub fn add_account(
+        &mut self,
+        product: &str,
+        id: &str,
+        proof: Option<&str>,
+        verified: bool,
+    ) -> bool {
         if self
             .accounts
             .iter()
@@ -384,6 +441,7 @@ impl PersonMeta {
             product: product.to_owned(),
             id: id.to_owned(),
             proof: proof.map(str::to_owned),
+            verified,
             fanout: false,
         });
         true

@@ -79,6 +79,28 @@ mod login_exports {
     }
 }
 
+#[cfg(any(feature = "lookup", feature = "chain"))]
+mod email_exports {
+    use super::*;
+
+    /// The canonical address ([`crate::email::canonical`]): `{"email"}` →
+    /// `{"outcome":"ok","email"}` or `{"outcome":"invalid","error"}`. The custom-DB scripts look
+    /// the products up with it, and the Node tools compare addresses with it.
+    #[wasm_bindgen]
+    pub fn normalize_email(input: &str) -> String {
+        run(input, |v| {
+            let f = crate::json::Fields::of(v, "")?;
+            let out = match crate::email::canonical(f.str("email")?) {
+                Ok(e) => Map::new().with("outcome", "ok").with("email", e),
+                Err(e) => Map::new()
+                    .with("outcome", "invalid")
+                    .with("error", e.body().to_value()),
+            };
+            Ok(out.into())
+        })
+    }
+}
+
 #[cfg(feature = "chain")]
 mod chain_exports {
     use super::*;
@@ -105,7 +127,7 @@ mod chain_exports {
 mod tool_exports {
     use super::*;
     use crate::json::Fields;
-    use crate::{email, password, token};
+    use crate::{password, token};
 
     fn outcome(o: &str) -> Map {
         Map::new().with("outcome", o)
@@ -113,18 +135,6 @@ mod tool_exports {
 
     fn refused(e: ErrorBody) -> Value {
         outcome("invalid").with("error", e.to_value()).into()
-    }
-
-    /// Normalises an email: `{"email"}` → `{"outcome":"ok","email"}`.
-    #[wasm_bindgen]
-    pub fn normalize_email(input: &str) -> String {
-        run(input, |v| {
-            let f = Fields::of(v, "")?;
-            Ok(match email::normalize(f.str("email")?) {
-                Ok(e) => outcome("ok").with("email", e).into(),
-                Err(e) => refused(e.body()),
-            })
-        })
     }
 
     /// `{"descriptor"}` → `{"outcome":"ok"}` or `{"outcome":"invalid","error"}`.

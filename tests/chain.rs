@@ -19,7 +19,7 @@ fn multi_meta(jti: Option<&str>) -> Value {
     });
     j(&format!(
         r#"{{"trickle":{{"v":1,"person_id":"tp_148168e920bf47f6b53a67383d63661e","accounts":[
-            {{"product":"collect","id":"c7"}},{{"product":"paste","id":"p2","proof":"password"}},{{"product":"transfer","id":"t9"}}]{merge}}}}}"#
+            {{"product":"collect","id":"c7","verified":true}},{{"product":"paste","id":"p2","proof":"password","verified":true}},{{"product":"transfer","id":"t9","verified":true}}]{merge}}}}}"#
     ))
 }
 
@@ -44,14 +44,16 @@ fn input(phase: &str, app_metadata: Value, can_redirect: bool, extra: Map) -> Pl
             "transaction",
             Map::new()
                 .with("can_redirect", can_redirect)
-                .with("state", "st-1"),
+                .with("state", "st-1")
+                .with("connection", "trickle"),
         )
         .with(
             "config",
             Map::new()
                 .with("products", vec!["paste", "collect", "transfer"])
                 .with("merge_url", "https://merge.example.com/merge")
-                .with("token_secret", SECRET),
+                .with("token_secret", SECRET)
+                .with("connection", "trickle"),
         )
         .with("jti", "jti-aaaaaaaaaaaaaaaa");
     m.extend(extra);
@@ -418,7 +420,8 @@ fn misconfiguration_never_locks_anyone_out() {
         Map::new()
             .with("products", vec!["paste"])
             .with("merge_url", "https://m")
-            .with("token_secret", "short"),
+            .with("token_secret", "short")
+            .with("connection", "trickle"),
     );
     let out = chain::plan(&input("execute", multi_meta(None), true, short)).to_value();
     assert_eq!(s(&out, &["outcome"]), Some("continue"));
@@ -464,4 +467,217 @@ fn repair_with_a_product_still_down_proves_nothing_and_keeps_it_pending() {
         Some(&j(r#"[{"product":"paste","id":"p1"}]"#))
     );
     assert_eq!(meta.get("pending"), Some(&j(r#"["transfer"]"#)));
+}
+
+fn plan_value(i: &PlanInput) -> Value {
+    chain::plan(i).to_value()
+}
+
+fn apply_value(m: Map) -> Value {
+    chain::apply(&ApplyInput::from_value(&m.into()).unwrap_or_else(|e| unreachable!("{e:?}")))
+        .to_value()
+}
+
+#[test]
+fn without_trickles_connection_named_nothing_is_repaired_or_linked() {
+    // Finding 4: a user of any other connection who claims the victim's address, with
+    // TRICKLE_CONNECTION unset, must not go through the metadata repair.
+    for configured in [None, Some("trickle")] {
+        let mut i = input("execute", j("{}"), true, Map::new());
+        i.config.connection = configured.map(str::to_owned);
+        i.transaction.connection = Some("other-db".into());
+        let out = plan_value(&i);
+        assert_eq!(s(&out, &["outcome"]), Some("continue"));
+        assert_eq!(out.get("lookups"), Some(&j("[]")), "{configured:?}");
+        assert_eq!(out.get("fanout"), Some(&j("[]")));
+        assert!(out
+            .get("set_app_metadata")
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty));
+    }
+    let mut i = input("execute", j("{}"), true, Map::new());
+    i.config.connection = None;
+    let out = plan_value(&i);
+    let ev = out
+        .get("events")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(s(&ev, &["code"]), Some("config.connection"));
+    assert_eq!(out.get("lookups"), Some(&j("[]")));
+    // A transaction that does not say its connection is not trickle's either.
+    let mut i = input("execute", j("{}"), true, Map::new());
+    i.transaction.connection = None;
+    assert_eq!(plan_value(&i).get("lookups"), Some(&j("[]")));
+}
+
+fn meta_with(accounts: &str, extra: &str) -> Value {
+    j(&format!(
+        r#"{{"trickle":{{"v":1,"person_id":"tp_148168e920bf47f6b53a67383d63661e","accounts":{accounts}{extra}}}}}"#
+    ))
+}
+
+#[test]
+fn a_merge_proves_only_accounts_whose_product_verified_the_address() {
+    // Finding 6: an account planted under the victim's address in a product that never
+    // verified it is not proven by the victim's mailbox.
+    let accounts = r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true},{"product":"transfer","id":"t9"}]"#;
+    let meta = meta_with(
+        accounts,
+        &format!(r#","merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW}}}"#),
+    );
+    let tok = returning("merged", USER, "st-1", "jti-aaaaaaaaaaaaaaaa", NOW, SECRET);
+    let out = resume(&tok, meta);
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    let told: Vec<String> = out
+        .get("fanout")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("account").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(told, ["p2", "c7"], "the planted t9 is never told the id");
+    let after = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(
+        after,
+        Some(j(
+            r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","proof":"merge","verified":true},{"product":"transfer","id":"t9"}]"#
+        ))
+    );
+}
+
+#[test]
+fn an_unverified_account_alone_does_not_send_the_person_to_the_mailbox() {
+    let meta = meta_with(
+        r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"transfer","id":"t9"}]"#,
+        "",
+    );
+    let out = plan_value(&input("execute", meta, true, Map::new()));
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    let told = out.get("fanout").and_then(Value::as_array).map(Vec::len);
+    assert_eq!(told, Some(1), "only p2");
+    let meta = meta_with(
+        r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true}]"#,
+        "",
+    );
+    let out = plan_value(&input("execute", meta, true, Map::new()));
+    assert_eq!(s(&out, &["outcome"]), Some("redirect"));
+}
+
+#[test]
+fn the_mailbox_owner_takes_the_address_back_and_password_only_links_are_withdrawn() {
+    let accounts = r#"[{"product":"paste","id":"p2","proof":"password","fanout":true},{"product":"collect","id":"c7","proof":"password","verified":true,"fanout":true}]"#;
+    let meta = meta_with(accounts, r#","unverified":true"#);
+    // Before the mailbox is proven nothing changes.
+    let out = plan_value(&input("execute", meta.clone(), true, Map::new()));
+    assert_eq!(out.get("fanout"), Some(&j("[]")));
+    let mut i = input("execute", meta, true, Map::new());
+    i.user.email_verified = true;
+    let out = plan_value(&i);
+    let fan = out.get("fanout").cloned().unwrap_or_default();
+    assert_eq!(fan.as_array().map(Vec::len), Some(1));
+    let first = fan
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(s(&first, &["method"]), Some("DELETE"));
+    assert_eq!(s(&first, &["account"]), Some("p2"));
+    let set = out.get("set_app_metadata").cloned().unwrap_or_default();
+    let after = set.get("trickle").cloned().unwrap_or_default();
+    assert_eq!(
+        after.get("accounts"),
+        Some(&j(
+            r#"[{"product":"paste","id":"p2","fanout":true},{"product":"collect","id":"c7","proof":"password","verified":true,"fanout":true}]"#
+        ))
+    );
+    assert!(after.get("unverified").is_none());
+    let events = out.get("events").map(Value::to_json).unwrap_or_default();
+    assert!(events.contains("link_withdrawn"), "{events}");
+    // The product confirms: the account no longer carries the id.
+    let mut app = Map::new();
+    app.insert("trickle", after);
+    let applied = apply_value(
+        Map::new()
+            .with(
+                "user",
+                Map::new()
+                    .with("user_id", USER)
+                    .with("email", "multi@example.com")
+                    .with("app_metadata", app),
+            )
+            .with(
+                "fanout",
+                j(r#"[{"product":"paste","account":"p2","ok":true}]"#),
+            )
+            .with("lookups", j("[]")),
+    );
+    let accounts = applied
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(
+        accounts,
+        Some(j(
+            r#"[{"product":"paste","id":"p2"},{"product":"collect","id":"c7","proof":"password","verified":true,"fanout":true}]"#
+        ))
+    );
+}
+
+#[test]
+fn an_acknowledgement_is_credited_to_its_own_account_only() {
+    let meta = meta_with(
+        r#"[{"product":"paste","id":"p1","proof":"password"},{"product":"paste","id":"p2","proof":"password"}]"#,
+        "",
+    );
+    let applied = apply_value(
+        Map::new()
+            .with("user", Map::new().with("user_id", USER).with("email", "multi@example.com").with("app_metadata", meta))
+            .with("fanout", j(r#"[{"product":"paste","account":"p2","ok":true},{"product":"collect","account":"p1","ok":true}]"#))
+            .with("lookups", j("[]")),
+    );
+    let accounts = applied
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(
+        accounts,
+        Some(j(
+            r#"[{"product":"paste","id":"p1","proof":"password"},{"product":"paste","id":"p2","proof":"password","fanout":true}]"#
+        ))
+    );
+}
+
+#[test]
+fn repair_does_not_prove_an_unverified_lone_account_for_a_mailbox_proven_user() {
+    let lookups = j(
+        r#"[{"name":"paste","accounts":[{"id":"p1","email":"solo@example.com"}]},{"name":"collect","accounts":[]},{"name":"transfer","accounts":[]}]"#,
+    );
+    let applied = apply_value(
+        Map::new()
+            .with(
+                "user",
+                Map::new()
+                    .with("user_id", USER)
+                    .with("email", "solo@example.com")
+                    .with("email_verified", true)
+                    .with("app_metadata", j("{}")),
+            )
+            .with("lookups", lookups),
+    );
+    let accounts = applied
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(accounts, Some(j(r#"[{"product":"paste","id":"p1"}]"#)));
 }

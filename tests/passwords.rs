@@ -206,11 +206,11 @@ fn hostile_work_factors_are_refused_before_any_work() {
             "cost",
         ),
         (
-            r#"{"algorithm":"scrypt","hash":{"value":"00","encoding":"hex"},"salt":{"value":"s","position":"prefix"},"keylen":1,"cost":1073741824}"#,
+            r#"{"algorithm":"scrypt","hash":{"value":"00000000000000000000000000000000","encoding":"hex"},"salt":{"value":"s","position":"prefix"},"keylen":16,"cost":1073741824}"#,
             "cost",
         ),
         (
-            r#"{"algorithm":"scrypt","hash":{"value":"00","encoding":"hex"},"salt":{"value":"s","position":"prefix"},"keylen":1,"cost":1024,"parallelization":1000}"#,
+            r#"{"algorithm":"scrypt","hash":{"value":"00000000000000000000000000000000","encoding":"hex"},"salt":{"value":"s","position":"prefix"},"keylen":16,"cost":1024,"parallelization":1000}"#,
             "parallelization",
         ),
         (
@@ -246,7 +246,7 @@ fn every_malformed_descriptor_class_has_a_stable_code_naming_the_field() {
         (
             r#"{"algorithm":"whirlpool","hash":{"value":"x"}}"#,
             "password.unknown_algorithm",
-            "whirlpool",
+            "algorithm",
         ),
         (r#"{"algorithm":"md5"}"#, "password.missing_field", "hash"),
         (
@@ -315,7 +315,7 @@ fn every_malformed_descriptor_class_has_a_stable_code_naming_the_field() {
             "keylen",
         ),
         (
-            r#"{"algorithm":"scrypt","hash":{"value":"00"},"keylen":1}"#,
+            r#"{"algorithm":"scrypt","hash":{"value":"00000000000000000000000000000000"},"keylen":16}"#,
             "password.missing_field",
             "salt",
         ),
@@ -482,4 +482,119 @@ proptest! {
             prop_assert!(password::verify(&v, &pw) != Ok(true));
         }
     }
+}
+
+/// Finding 13: a PBKDF2 record with `l=0` matched any password (an empty derived key equals an
+/// empty expected hash); keys of 1 to 15 bytes match random passwords with real odds.
+#[test]
+fn short_and_empty_derived_keys_never_match() {
+    for l in [0usize, 1, 3, 15] {
+        let hash = b64(&vec![0u8; l]);
+        let desc = format!(
+            r#"{{"algorithm":"pbkdf2","hash":{{"value":"$pbkdf2-sha256$i=1,l={l}$c2FsdA${hash}"}}}}"#
+        );
+        assert!(
+            matches!(
+                password::parse(&d(&desc)),
+                Err(PasswordError::InvalidField(..))
+            ),
+            "l={l}"
+        );
+    }
+    for desc in [
+        r#"{"algorithm":"scrypt","hash":{"value":"00","encoding":"hex"},"salt":{"value":"s"},"keylen":1}"#,
+        r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$AAAAAA"}}"#,
+    ] {
+        assert!(password::parse(&d(desc)).is_err(), "{desc}");
+    }
+    // Whoever computes the hash, an empty or truncated answer never matches.
+    let ok = d(
+        r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha256$i=1,l=16$c2FsdA$AAAAAAAAAAAAAAAAAAAAAA"}}"#,
+    );
+    let parsed = password::parse(&ok).unwrap_or_else(|e| unreachable!("{e:?}"));
+    assert!(!password::finish(&parsed, &[]));
+    assert!(!password::finish(&parsed, &[0u8; 15]));
+    assert!(
+        password::finish(&parsed, &[0u8; 16]),
+        "the equal 16-byte key matches"
+    );
+    let md5 = d(r#"{"algorithm":"md5","hash":{"value":"5f4dcc3b5aa765d61d8327deb882cf99"}}"#);
+    let parsed = password::parse(&md5).unwrap_or_else(|e| unreachable!("{e:?}"));
+    assert!(!password::finish(&parsed, b""));
+}
+
+/// Finding 8: work factors inside the old limits took far longer than documented; the limits
+/// are now on the real cost (PBKDF2 iterations × output blocks, scrypt memory × passes, bcrypt).
+#[test]
+fn work_is_bounded_by_its_real_cost() {
+    let long = b64(&[7u8; 738]);
+    for desc in [
+        format!(r#"{{"algorithm":"pbkdf2","hash":{{"value":"$pbkdf2-md4$i=1000000,l=738$c2FsdA${long}"}}}}"#),
+        format!(r#"{{"algorithm":"pbkdf2","hash":{{"value":"$pbkdf2$i=1000000,l=700$c2FsdA${}"}}}}"#, b64(&[7u8; 700])),
+        r#"{"algorithm":"bcrypt","hash":{"value":"$2b$14$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}"#.to_owned(),
+    ] {
+        let parsed = password::parse(&d(&desc));
+        let refused = match parsed {
+            Err(PasswordError::WorkFactorTooHigh(..)) => true,
+            Ok(p) => {
+                assert!(password::cost_ms(&p) > password::MAX_VERIFY_MS, "{desc}");
+                matches!(password::check(&p, "pw"), Err(PasswordError::WorkFactorTooHigh(..)))
+            }
+            Err(e) => unreachable!("{desc}: {e:?}"),
+        };
+        assert!(refused, "{desc}");
+    }
+    // scrypt: 64 MiB once is fine, 64 MiB sixteen times is not.
+    let zeros = "00".repeat(32);
+    let at = |p: u32| {
+        format!(
+            r#"{{"algorithm":"scrypt","hash":{{"value":"{zeros}","encoding":"hex"}},"salt":{{"value":"s","position":"prefix"}},"keylen":32,"cost":65536,"blockSize":8,"parallelization":{p}}}"#
+        )
+    };
+    assert!(
+        password::parse(&d(&at(1))).is_ok(),
+        "{:?}",
+        password::parse(&d(&at(1)))
+    );
+    assert!(matches!(
+        password::parse(&d(&at(16))),
+        Err(PasswordError::WorkFactorTooHigh(..))
+    ));
+    // Everything that is accepted stays within one verification's budget.
+    for desc in [
+        at(1),
+        r#"{"algorithm":"bcrypt","hash":{"value":"$2b$13$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}"#.to_owned(),
+        format!(r#"{{"algorithm":"pbkdf2","hash":{{"value":"$pbkdf2-sha256$i=1000000,l=32$c2FsdA${}"}}}}"#, b64(&[1u8; 32])),
+        r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=65536,t=10,p=8$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"}}"#.to_owned(),
+    ] {
+        let p = password::parse(&d(&desc)).unwrap_or_else(|e| unreachable!("{desc}: {e:?}"));
+        assert!(password::cost_ms(&p) <= password::MAX_VERIFY_MS, "{desc}");
+    }
+}
+
+#[test]
+fn the_dummy_verification_never_matches() {
+    for pw in ["", "x", "password", "\u{0}"] {
+        assert_eq!(
+            password::check(&password::dummy(), pw),
+            Ok(password::Check::Done(false))
+        );
+    }
+}
+
+/// Finding 11: a hash misplaced in `algorithm` is never repeated in an error (errors reach logs).
+#[test]
+fn errors_never_repeat_field_contents() {
+    let secret = "$2b$10$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+    let e = password::parse(&d(&format!(
+        r#"{{"algorithm":"{secret}","hash":{{"value":"x"}}}}"#
+    )))
+    .err()
+    .map(|e| e.message())
+    .unwrap_or_default();
+    assert!(!e.contains("$2b$") && !e.contains("CCCC"), "{e}");
+}
+
+fn b64(bytes: &[u8]) -> String {
+    trickle::base64::encode(bytes, trickle::base64::STANDARD)
 }

@@ -1,0 +1,248 @@
+//! Who owns what: the one place that decides which accounts a proof covers, when a tenant user
+//! may be created, and which accounts may be told an Auth0 id. Every path asks this module: the
+//! login script ([`crate::login`]), the post-login chain ([`crate::chain`]), the bulk export
+//! ([`crate::bulk`]) and, through the core's exports, the Node commands. `docs/ownership.md` is
+//! the written model.
+//!
+//! The rules:
+//! - An account's own legacy password proves that account, and only it.
+//! - A mailbox proof (a password reset, the merge service's mailed link) proves only the accounts
+//!   whose product had verified that address: an account a product never verified may have been
+//!   opened by anyone who typed the address, so only its own password links it.
+//! - The address alone proves nothing.
+//! - Only proven accounts are ever told an Auth0 id.
+//! - Squatting is not rewarded: a password that matches only unverified accounts, while other
+//!   accounts hold the address, does not create the tenant user (Auth0 would create it at once and
+//!   never ask the login script again); the real owner resets, which proves the mailbox.
+//! - When the mailbox is proven later, links made only by a password on an unverified address
+//!   are withdrawn.
+
+use crate::person::{proof, Account, AccountRef};
+
+/// The kinds of proof, as recorded in `app_metadata.trickle.accounts[].proof`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The account's own legacy password matched.
+    Password,
+    /// A password reset through the inbox.
+    Reset,
+    /// The merge service's mailbox proof plus a new password.
+    Merge,
+    /// The bulk import (the record's own hash, or a forced reset through the inbox).
+    Import,
+}
+
+impl Proof {
+    /// The name stored in metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proof::Password => proof::PASSWORD,
+            Proof::Reset => proof::RESET,
+            Proof::Merge => proof::MERGE,
+            Proof::Import => proof::IMPORT,
+        }
+    }
+
+    /// True for the proofs that show the mailbox, not one account's password.
+    pub fn is_mailbox(self) -> bool {
+        matches!(self, Proof::Reset | Proof::Merge)
+    }
+}
+
+/// Whether a mailbox proof covers an account: only when its product had verified the address.
+pub fn mailbox_proves(account_verified: bool) -> bool {
+    account_verified
+}
+
+/// What the login script may do once the password was checked against every account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginVerdict {
+    /// No account matched.
+    NoMatch,
+    /// Create the tenant user; `email_verified` says whether a matched account's product had
+    /// verified the address.
+    Create {
+        /// The profile's `email_verified`.
+        email_verified: bool,
+    },
+    /// The password matched only accounts whose product never verified the address, while other
+    /// accounts hold it: refuse, and tell a real owner to reset the password (which proves the
+    /// mailbox).
+    ResetRequired,
+    /// As [`LoginVerdict::ResetRequired`], but a product could not be asked: it may hold the real
+    /// owner's account, so try again later rather than hand the address to whoever came first.
+    RetryLater,
+}
+
+/// Decides the login from the accounts found, which of them the password matched, and whether
+/// some product could not be asked.
+pub fn login_verdict(
+    accounts: &[Account],
+    matched: &[bool],
+    some_product_down: bool,
+) -> LoginVerdict {
+    let mut any = false;
+    let mut verified = false;
+    let mut others = false;
+    for (a, m) in accounts.iter().zip(matched) {
+        if *m {
+            any = true;
+            verified |= a.email_verified;
+        } else {
+            others = true;
+        }
+    }
+    if !any {
+        return LoginVerdict::NoMatch;
+    }
+    if verified {
+        return LoginVerdict::Create {
+            email_verified: true,
+        };
+    }
+    if others {
+        return LoginVerdict::ResetRequired;
+    }
+    if some_product_down {
+        return LoginVerdict::RetryLater;
+    }
+    LoginVerdict::Create {
+        email_verified: false,
+    }
+}
+
+/// The accounts a password reset proves (the reset shows the mailbox).
+pub fn reset_proves(accounts: &[Account]) -> Vec<bool> {
+    accounts
+        .iter()
+        .map(|a| mailbox_proves(a.email_verified))
+        .collect()
+}
+
+/// The accounts an imported user owns: a lone account (its own hash is imported, so whoever
+/// signs in with it knew that account's password); for several accounts (imported with a
+/// forced reset through the inbox), those whose product verified the address.
+pub fn import_owns(accounts: &[Account]) -> Vec<bool> {
+    if accounts.len() == 1 {
+        return vec![true];
+    }
+    reset_proves(accounts)
+}
+
+/// True when the merge service's mailbox proof would prove this remembered account.
+pub fn merge_proves(a: &AccountRef) -> bool {
+    a.proof.is_none() && mailbox_proves(a.verified)
+}
+
+/// True when the person should be sent to the merge service for this account: unproven, and a
+/// mailbox proof could prove it (an account its product never verified waits for its own
+/// password, so asking the mailbox again would be pointless).
+pub fn merge_wanted(a: &AccountRef) -> bool {
+    merge_proves(a)
+}
+
+/// True when a link must be withdrawn once the mailbox is proven by someone: it was made only by
+/// a password on an address its product never verified.
+pub fn withdrawn_by_mailbox(a: &AccountRef) -> bool {
+    a.proof.as_deref() == Some(proof::PASSWORD) && !a.verified
+}
+
+/// True when this account may be told the person's Auth0 id.
+pub fn may_learn_auth0_id(a: &AccountRef) -> bool {
+    a.proof.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::Map;
+
+    fn acct(product: &str, verified: bool) -> Account {
+        let v = Map::new()
+            .with("id", product)
+            .with("email", "v@x.com")
+            .with("email_verified", verified)
+            .into();
+        Account::from_json(product, &v).unwrap_or_else(|e| unreachable!("{e:?}"))
+    }
+
+    fn aref(proof: Option<&str>, verified: bool) -> AccountRef {
+        AccountRef {
+            product: "p".into(),
+            id: "1".into(),
+            proof: proof.map(str::to_owned),
+            verified,
+            fanout: false,
+        }
+    }
+
+    #[test]
+    fn a_squatter_cannot_create_the_user() {
+        let accounts = [acct("squat", false), acct("victim", true)];
+        assert_eq!(
+            login_verdict(&accounts, &[true, false], false),
+            LoginVerdict::ResetRequired
+        );
+        assert_eq!(
+            login_verdict(&accounts, &[false, true], false),
+            LoginVerdict::Create {
+                email_verified: true
+            }
+        );
+        assert_eq!(
+            login_verdict(&accounts, &[false, false], false),
+            LoginVerdict::NoMatch
+        );
+        assert_eq!(
+            login_verdict(&[acct("a", false), acct("b", false)], &[true, false], false),
+            LoginVerdict::ResetRequired
+        );
+    }
+
+    #[test]
+    fn a_lone_unverified_account_signs_in_unverified_unless_a_product_is_down() {
+        let accounts = [acct("only", false)];
+        assert_eq!(
+            login_verdict(&accounts, &[true], false),
+            LoginVerdict::Create {
+                email_verified: false
+            }
+        );
+        assert_eq!(
+            login_verdict(&accounts, &[true], true),
+            LoginVerdict::RetryLater
+        );
+        assert_eq!(
+            login_verdict(&[acct("v", true)], &[true], true),
+            LoginVerdict::Create {
+                email_verified: true
+            }
+        );
+    }
+
+    #[test]
+    fn the_mailbox_proves_only_verified_accounts() {
+        let accounts = [acct("a", true), acct("b", false), acct("c", true)];
+        assert_eq!(reset_proves(&accounts), [true, false, true]);
+        assert_eq!(import_owns(&accounts), [true, false, true]);
+        assert_eq!(import_owns(&[acct("lone", false)]), [true]);
+        assert!(merge_proves(&aref(None, true)));
+        assert!(!merge_proves(&aref(None, false)));
+        assert!(!merge_proves(&aref(Some("password"), true)));
+        assert!(merge_wanted(&aref(None, true)));
+        assert!(!merge_wanted(&aref(None, false)));
+    }
+
+    #[test]
+    fn withdrawal_and_learning_the_id() {
+        assert!(withdrawn_by_mailbox(&aref(Some("password"), false)));
+        assert!(!withdrawn_by_mailbox(&aref(Some("password"), true)));
+        assert!(!withdrawn_by_mailbox(&aref(Some("reset"), false)));
+        assert!(!withdrawn_by_mailbox(&aref(None, false)));
+        assert!(may_learn_auth0_id(&aref(Some("import"), false)));
+        assert!(!may_learn_auth0_id(&aref(None, true)));
+        assert!(Proof::Reset.is_mailbox() && Proof::Merge.is_mailbox());
+        assert!(!Proof::Password.is_mailbox() && !Proof::Import.is_mailbox());
+        assert_eq!(Proof::Merge.name(), "merge");
+    }
+}
