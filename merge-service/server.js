@@ -178,12 +178,22 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p class="error" role="alert">${esc(t(lang, key))}</p>${extra}`, { status });
   }
 
+  /**
+   * What this merge session has proven. A proof belongs to the session (one login, one browser)
+   * that made it: another session of the same Auth0 user, in this browser or another, starts
+   * again at the mailbox.
+   */
+  async function proofOf(s) {
+    const p = await store.proof(s.id);
+    const inbox = !!p.inbox_proven_at && now() - p.inbox_proven_at <= c.proofWindowSeconds * 1000;
+    return { inbox, password: inbox && !!p.password_set_at && p.password_set_at >= p.inbox_proven_at };
+  }
+
   /** Where the person is: mail not yet proven, password not yet set, or the sign-in check. */
   async function stepPage(lang, s) {
-    const p = await store.progress(s.sub);
-    const window = c.proofWindowSeconds * 1000;
-    if (!p.inbox_proven_at || now() - p.inbox_proven_at > window) return startPage(lang, s);
-    if (!p.password_set_at || p.password_set_at < p.inbox_proven_at) return passwordPage(lang, s);
+    const p = await proofOf(s);
+    if (!p.inbox) return startPage(lang, s);
+    if (!p.password) return passwordPage(lang, s);
     return signinPage(lang, s);
   }
 
@@ -194,7 +204,6 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const signed = core.call('sign_token', { claims, secret: c.tokenSecret });
     if (signed.outcome !== 'ok') return send(reply, problem(lang, 'tenantDown', 500));
     await store.endSession(s.id);
-    if (outcome === 'merged') await store.clearProgress(s.sub);
     const nonce = random(12);
     const action = `${c.tenantUrl}/continue?state=${encodeURIComponent(s.state)}`;
     setCookies(reply, [['msid', '', 1]]);
@@ -238,7 +247,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const perIp = await store.mailsSince('ip', ip, t0 - c.mailsPerIpWindowSeconds * 1000);
     if (perPerson >= c.mailsPerPerson || perIp >= c.mailsPerIp) return send(reply, problem(lang, 'tooMany', 429));
     const link = random(32);
-    await store.createLink({ hash: sha256(link), sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
+    await store.createLink({ hash: sha256(link), session_id: s.id, sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
     await store.recordMail(s.sub, ip, t0);
     const url = `${publicUrl}/merge/verify?token=${link}`;
     await mailer.sendMail({ from: c.from, to: s.email, subject: t(lang, 'mailSubject'), text: t(lang, 'mailBody', { products: s.products.join(', '), link: url }) });
@@ -257,9 +266,11 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     // intercepted link opened elsewhere is refused.
     const browser = cookies(req.headers.cookie).mbrowser;
     if (!same(String(browser || ''), link.browser)) return send(reply, problem(lang, 'linkOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    // The proof goes to the merge session this browser holds now, and only when that session is
+    // the same person's and was opened in this same browser; without one the link stays unused.
+    if (!s || s.sub !== link.sub || !same(s.browser, link.browser)) return send(reply, page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'signInAgain'))}</p>`, { status: 409 }));
     if (!(await store.useLink(hash, now()))) return send(reply, problem(lang, 'linkUsed', 410, again));
-    await store.markInboxProven(link.sub, now());
-    if (!s || s.sub !== link.sub) return send(reply, page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'signInAgain'))}</p>`));
+    await store.markInboxProven(s, now());
     return send(reply, await stepPage(lang, s));
   });
 
@@ -268,8 +279,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
-    const p = await store.progress(s.sub);
-    if (!p.inbox_proven_at || now() - p.inbox_proven_at > c.proofWindowSeconds * 1000) return send(reply, startPage(lang, s));
+    if (!(await proofOf(s)).inbox) return send(reply, startPage(lang, s));
     const body = req.body || {};
     const error = policy(lang, body.password, body.repeat, s.email);
     if (error) return send(reply, passwordPage(lang, s, error));
@@ -278,7 +288,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     } catch (e) {
       return send(reply, problem(lang, 'tenantDown', 503));
     }
-    await store.markPasswordSet(s.sub, now());
+    await store.markPasswordSet(s, now());
     return send(reply, signinPage(lang, s));
   });
 
@@ -287,8 +297,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
-    const p = await store.progress(s.sub);
-    if (!p.inbox_proven_at || !p.password_set_at) return send(reply, await stepPage(lang, s));
+    if (!(await proofOf(s)).password) return send(reply, await stepPage(lang, s));
     let ok;
     try {
       ok = await checkTenantPassword(s.email, String((req.body || {}).password || ''));

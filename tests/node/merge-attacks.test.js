@@ -1,0 +1,117 @@
+// Attacks on the merge service, through the simulator (a tenant, three products, an SMTP catcher
+// and the merge service itself): each test is an attack that worked on an earlier release and
+// must fail now. Browsers are cookie jars over fetch unless a real browser adds something.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const { startSim } = require('../../sim');
+const { browser, waitForMail } = require('../../sim/demo');
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const LINK = /https?:\/\/\S+\/merge\/verify\?token=[A-Za-z0-9_-]+/;
+
+const form = (url, fields) => fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+const multiOf = (sim, skip = 0) => sim.people.filter((p) => new Set(p.accounts.map((a) => a.product)).size > 1)[skip];
+const userOf = (sim, email) => [...sim.tenant.state.users.values()].find((u) => u.email === email.toLowerCase());
+
+async function signIn(sim, email, password) {
+  const page = await (await fetch(`${sim.tenant.url}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(sim.tenant.url + '/app/callback')}`)).text();
+  const tx = page.match(/name="state" value="([^"]+)"/)[1];
+  const res = await form(`${sim.tenant.url}/u/login`, { state: tx, email, password });
+  return res.headers.get('location');
+}
+
+/** Signs in at the tenant with `password` and opens the merge page in browser `b`. */
+async function openMerge(sim, b, person, password = person.accounts[0].password) {
+  const location = await signIn(sim, person.email, password);
+  assert.match(location, /\/merge\?/, 'redirected to the merge service');
+  const res = await b.get(location);
+  const html = await res.text();
+  return { location, status: res.status, html, csrf: b.field(html, 'csrf') };
+}
+
+/** Asks for a link in browser `b` and returns it from the mail catcher. */
+async function mailedLink(sim, b, person, csrf) {
+  const since = sim.mail.messages.length;
+  const sent = await b.post(`${sim.merge.url}/merge/send`, { csrf });
+  assert.equal(sent.status, 200, 'the link is sent');
+  const mail = await waitForMail(sim, person.email, since);
+  assert.ok(mail, 'the mail arrives');
+  return mail.text.match(LINK)[0];
+}
+
+/** The owner proves the mailbox in their browser, then leaves (closes the tab, or skips). */
+async function ownerProvesThenLeaves(sim, person, { skip = false } = {}) {
+  const owner = browser();
+  const o = await openMerge(sim, owner, person);
+  const link = await mailedLink(sim, owner, person, o.csrf);
+  const opened = await owner.get(link);
+  assert.match(await opened.text(), /new-password/, 'the owner reaches the password step');
+  if (skip) assert.equal((await owner.post(`${sim.merge.url}/merge/skip`, { csrf: o.csrf })).status, 200);
+  return { owner, o, link };
+}
+
+/** Tries to take the merge over from browser `b` with csrf `csrf`: set a password, sign in with it. */
+async function tryToFinish(sim, b, csrf) {
+  const pw = 'attacker chosen 9 pw';
+  const set = await b.post(`${sim.merge.url}/merge/password`, { csrf, password: pw, repeat: pw });
+  const setHtml = await set.text();
+  const signed = await b.post(`${sim.merge.url}/merge/signin`, { csrf, password: pw });
+  return { setHtml, signedHtml: await signed.text() };
+}
+
+test('finding 1: a mailbox proven in the owner\'s browser does not carry over to another browser holding one leaked password', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    for (const [i, skip] of [[0, false], [1, true]]) {
+      const victim = multiOf(sim, i);
+      await ownerProvesThenLeaves(sim, victim, { skip });
+      // Another browser, with one leaked legacy password, signs in: a new merge session.
+      const attacker = browser();
+      const a = await openMerge(sim, attacker, victim);
+      assert.equal(a.status, 200);
+      assert.match(a.html, /Send me a link/, 'the new session starts at the mailbox');
+      assert.doesNotMatch(a.html, /new-password/, 'no password step from a proof made elsewhere');
+      const tried = await tryToFinish(sim, attacker, a.csrf);
+      assert.doesNotMatch(tried.setHtml, /Sign in with your new password/, 'no password is set');
+      assert.doesNotMatch(tried.signedHtml, /session_token/, 'no signed result');
+      assert.ok(!userOf(sim, victim.email).app_metadata.migrated, 'nothing merged');
+    }
+  } finally {
+    await sim.close();
+  }
+});
+
+test('finding 1: the merge URL of the owner\'s login, opened in another browser after the owner proved the mailbox, gets no password step', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const victim = multiOf(sim);
+    const { o } = await ownerProvesThenLeaves(sim, victim);
+    const attacker = browser();
+    const res = await attacker.get(o.location);
+    const html = await res.text();
+    assert.ok(res.status < 500, `HTTP ${res.status}`);
+    assert.doesNotMatch(html, /new-password/, 'no password step in the other browser');
+    const tried = await tryToFinish(sim, attacker, attacker.field(html, 'csrf') || 'none');
+    assert.doesNotMatch(tried.signedHtml, /session_token/, 'no signed result');
+    assert.ok(!userOf(sim, victim.email).app_metadata.migrated, 'nothing merged');
+  } finally {
+    await sim.close();
+  }
+});
+
+test('finding 1: the same browser signing in again after proving the mailbox is asked for the mailbox again (a proof belongs to its login)', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const person = multiOf(sim);
+    const { owner } = await ownerProvesThenLeaves(sim, person);
+    const again = await openMerge(sim, owner, person);
+    assert.match(again.html, /Send me a link/);
+    const tried = await tryToFinish(sim, owner, again.csrf);
+    assert.doesNotMatch(tried.signedHtml, /session_token/);
+  } finally {
+    await sim.close();
+  }
+});
