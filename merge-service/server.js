@@ -88,12 +88,10 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     reply.header('set-cookie', pairs.map(([k, v, maxAge]) => `${k}=${encodeURIComponent(v)}; ${flags}${maxAge ? `; Max-Age=${maxAge}` : ''}`));
   }
 
-  /** The browser's long-lived id: a link only works in the browser that asked for it. */
-  function browserOf(req, reply, extra = []) {
+  /** The browser's long-lived id: a link, and a session token, only work in the browser that used them first. */
+  function browserIdOf(req) {
     const existing = cookies(req.headers.cookie).mbrowser;
-    const id = existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : random(18);
-    setCookies(reply, [['mbrowser', id, 365 * 86400], ...extra]);
-    return id;
+    return existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : random(18);
   }
 
   async function currentSession(req) {
@@ -212,6 +210,12 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
 <script nonce="${nonce}">document.getElementById('back').submit();</script>`, { formAction: new URL(c.tenantUrl).origin, nonce }));
   }
 
+  /** The claims the store keeps, of the types and sizes its columns hold. */
+  function validClaims(claims) {
+    const str = (v, max) => typeof v === 'string' && v.length > 0 && v.length <= max;
+    return str(claims.sub, 255) && str(claims.jti, 128) && (claims.email == null || str(claims.email, 320)) && Number.isFinite(Number(claims.exp));
+  }
+
   app.get('/merge', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const q = req.query || {};
@@ -225,9 +229,26 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     } catch (_) {
       claims = null;
     }
-    if (!claims || !state || state.length > 512) return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!claims || !state || state.length > 512 || !validClaims(claims)) return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    // One session token, one browser, one merge session: the first browser to open it is bound
+    // to its jti; that browser opening it again resumes the same session, any other is refused.
+    const browser = browserIdOf(req);
     const sid = random(24);
-    const browser = browserOf(req, reply, [['msid', sid]]);
+    const bound = await store.claimToken({ jti: claims.jti, browser, session_id: sid, created_at: now(), expires_at: Number(claims.exp) * 1000 });
+    if (!bound || !same(bound.browser, browser)) {
+      setCookies(reply, [['mbrowser', browser, 365 * 86400]]);
+      return send(reply, problem(lang, 'tokenOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    }
+    if (bound.session_id !== sid) {
+      const existing = await store.session(bound.session_id);
+      if (!existing || existing.expires_at <= now() || existing.state !== state) {
+        setCookies(reply, [['mbrowser', browser, 365 * 86400]]);
+        return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+      }
+      setCookies(reply, [['mbrowser', browser, 365 * 86400], ['msid', existing.id]]);
+      return send(reply, await stepPage(lang, existing));
+    }
+    setCookies(reply, [['mbrowser', browser, 365 * 86400], ['msid', sid]]);
     const s = {
       id: sid, browser, sub: claims.sub, email: claims.email, products: Array.isArray(claims.products) ? claims.products : [],
       unproven: Array.isArray(claims.unproven) ? claims.unproven : [], jti: claims.jti, state, csrf: random(24), created_at: now(), expires_at: now() + c.sessionTtlSeconds * 1000

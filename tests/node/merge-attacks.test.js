@@ -115,3 +115,55 @@ test('finding 1: the same browser signing in again after proving the mailbox is 
     await sim.close();
   }
 });
+
+test('finding 2: a session token is bound to the first browser that opens it: that browser resumes, others are refused, one merge session per token', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const person = multiOf(sim);
+    const owner = browser();
+    const o = await openMerge(sim, owner, person);
+    assert.equal(o.status, 200);
+    const jti = JSON.parse(Buffer.from(new URL(o.location).searchParams.get('session_token').split('.')[1], 'base64url').toString()).jti;
+    // The same browser opening it again (reload, back button) gets the same session, not a new one.
+    const again = await owner.get(o.location);
+    const againHtml = await again.text();
+    assert.equal(again.status, 200);
+    assert.equal(owner.field(againHtml, 'csrf'), o.csrf, 'the same session is resumed');
+    // Other browsers get a clean refusal, however many of them.
+    const statuses = new Set();
+    for (let i = 0; i < 25; i++) {
+      const res = await browser().get(o.location);
+      statuses.add(res.status);
+      const html = await res.text();
+      assert.doesNotMatch(html, /name="csrf"/, 'no merge form in another browser');
+      assert.match(html, /already opened in another browser/);
+    }
+    assert.deepEqual([...statuses], [403]);
+    assert.equal(await sim.merge.store.sessionsOfJti(jti), 1, 'one merge session for one session token');
+    // The refusals did not disturb the owner's session: it still finishes.
+    const link = await mailedLink(sim, owner, person, o.csrf);
+    assert.match(await (await owner.get(link)).text(), /new-password/);
+    const tried = await tryToFinish(sim, owner, o.csrf);
+    assert.match(tried.signedHtml, /session_token/, 'the owner completes the merge');
+    // Once finished, the token opens nothing, not even in the owner's browser.
+    const after = await owner.get(o.location);
+    assert.equal(after.status, 400);
+  } finally {
+    await sim.close();
+  }
+});
+
+test('finding 2: many browsers opening one merge URL at the same time: exactly one gets a session', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const person = multiOf(sim);
+    const location = await signIn(sim, person.email, person.accounts[0].password);
+    const jti = JSON.parse(Buffer.from(new URL(location).searchParams.get('session_token').split('.')[1], 'base64url').toString()).jti;
+    const results = await Promise.all(Array.from({ length: 20 }, () => browser().get(location).then((r) => r.status)));
+    assert.equal(results.filter((s) => s === 200).length, 1, JSON.stringify(results));
+    assert.equal(results.filter((s) => s === 403).length, 19);
+    assert.equal(await sim.merge.store.sessionsOfJti(jti), 1);
+  } finally {
+    await sim.close();
+  }
+});
