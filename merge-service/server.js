@@ -34,11 +34,27 @@ function maskEmail(email) {
   return `${local.length <= 2 ? local[0] || '' : local[0] + '•••' + local[local.length - 1]}@${domain}`;
 }
 
+/**
+ * The request's cookies. A cookie that does not decode is ignored (a sibling subdomain can plant
+ * one; it must not break the pages), and so is a name sent more than once: this service sets
+ * each of its cookies once, on one path, so a second one was planted and neither can be trusted.
+ */
 function cookies(header) {
-  const out = {};
+  const out = Object.create(null);
+  const seen = new Set();
   for (const part of String(header || '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0) continue;
+    const name = part.slice(0, i).trim();
+    let value;
+    try {
+      value = decodeURIComponent(part.slice(i + 1).trim());
+    } catch (_) {
+      continue;
+    }
+    if (seen.has(name)) delete out[name];
+    else out[name] = value;
+    seen.add(name);
   }
   return out;
 }
@@ -96,7 +112,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
 
   async function currentSession(req) {
     const sid = cookies(req.headers.cookie).msid;
-    const s = sid ? await store.session(sid) : null;
+    const s = typeof sid === 'string' && /^[A-Za-z0-9_-]{20,64}$/.test(sid) ? await store.session(sid) : null;
     return s && s.expires_at > now() ? s : null;
   }
 

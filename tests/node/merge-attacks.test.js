@@ -167,3 +167,95 @@ test('finding 2: many browsers opening one merge URL at the same time: exactly o
     await sim.close();
   }
 });
+
+/** A cookie jar like sim/demo's browser(), whose Cookie header also carries `.planted` (as a sibling subdomain could plant it). */
+function plantedBrowser(planted) {
+  const jar = new Map();
+  const keep = (res) => {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair.indexOf('=');
+      jar.set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
+    }
+    return res;
+  };
+  const b = browser();
+  const self = {
+    planted, field: b.field, jar,
+    get: async (url) => keep(await fetch(url, { redirect: 'manual', headers: { cookie: cookie() } })),
+    post: async (url, fields) => keep(await fetch(url, { method: 'POST', redirect: 'manual', headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) }))
+  };
+  // The planted cookie comes after the real ones, as one set later on the same path would.
+  const cookie = () => [...[...jar].map(([k, v]) => `${k}=${v}`), self.planted].filter(Boolean).join('; ');
+  return self;
+}
+
+test('finding 3: a malformed cookie breaks no page: every route answers below 500 and the person can still merge or skip', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const bad = ['junk=%E0%A4%A', 'msid=%E0%A4%A', 'mbrowser=%', 'x=%FF%FE'];
+    // Alone: every route, with no valid session, refuses cleanly.
+    const person = multiOf(sim);
+    const location = await signIn(sim, person.email, person.accounts[0].password);
+    for (const planted of bad) {
+      const b = plantedBrowser(planted);
+      const routes = [
+        () => b.get(`${sim.merge.url}/merge/verify?token=abc`),
+        () => b.post(`${sim.merge.url}/merge/send`, { csrf: 'x' }),
+        () => b.post(`${sim.merge.url}/merge/password`, { csrf: 'x', password: 'a long password 1', repeat: 'a long password 1' }),
+        () => b.post(`${sim.merge.url}/merge/signin`, { csrf: 'x', password: 'x' }),
+        () => b.post(`${sim.merge.url}/merge/skip`, { csrf: 'x' }),
+        () => b.get(`${sim.merge.url}/healthz`),
+        () => b.get(`${sim.merge.url}/merge?session_token=x&state=y`)
+      ];
+      for (const route of routes) {
+        const res = await route();
+        assert.ok(res.status < 500, `${planted}: ${res.url} answered ${res.status}`);
+      }
+    }
+    // Next to the real cookies: the flow goes on, mail link included, and Skip works.
+    const b = plantedBrowser('junk=%E0%A4%A');
+    const page = await b.get(location);
+    assert.equal(page.status, 200);
+    const csrf = b.field(await page.text(), 'csrf');
+    const since = sim.mail.messages.length;
+    assert.equal((await b.post(`${sim.merge.url}/merge/send`, { csrf })).status, 200);
+    const link = (await waitForMail(sim, person.email, since)).text.match(LINK)[0];
+    const opened = await b.get(link);
+    assert.equal(opened.status, 200);
+    assert.match(await opened.text(), /new-password/);
+    const skipped = await b.post(`${sim.merge.url}/merge/skip`, { csrf });
+    assert.equal(skipped.status, 200);
+    assert.match(await skipped.text(), /name="session_token"/, 'Skip returns to the app');
+  } finally {
+    await sim.close();
+  }
+});
+
+test('defence in depth: a planted second msid cookie is trusted for nothing: the owner\'s link does not prove the attacker\'s session', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const victim = multiOf(sim);
+    // The attacker's own merge session of the victim (one leaked password).
+    const attacker = plantedBrowser('');
+    const a = await openMerge(sim, attacker, victim);
+    const attackerSid = attacker.jar.get('msid');
+    assert.ok(attackerSid);
+    const owner = plantedBrowser('');
+    const o = await openMerge(sim, owner, victim);
+    const link = await mailedLink(sim, owner, victim, o.csrf);
+    // A sibling subdomain plants the attacker's msid in the owner's browser, next to the owner's.
+    owner.planted = `msid=${attackerSid}`;
+    const res = await owner.get(link);
+    assert.ok(res.status >= 400 && res.status < 500, `HTTP ${res.status}`);
+    const tried = await tryToFinish(sim, attacker, a.csrf);
+    assert.doesNotMatch(tried.signedHtml, /session_token/, 'the attacker\'s session proved nothing');
+    assert.ok(!userOf(sim, victim.email).app_metadata.migrated);
+    // Without the planted cookie the owner's link still works: it was not spent.
+    owner.planted = '';
+    const opened = await owner.get(link);
+    assert.match(await opened.text(), /new-password/);
+  } finally {
+    await sim.close();
+  }
+});
