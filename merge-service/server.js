@@ -13,7 +13,7 @@ const { language, t } = require('./messages');
 const DEFAULTS = {
   port: 0, host: '127.0.0.1', linkTtlSeconds: 1800, sessionTtlSeconds: 3600, proofWindowSeconds: 3600,
   mailsPerPerson: 3, mailsPerPersonWindowSeconds: 900, mailsPerIp: 10, mailsPerIpWindowSeconds: 3600,
-  minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, from: 'no-reply@merge.trickle.test'
+  minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, mailAnswerMs: 1000, from: 'no-reply@merge.trickle.test'
 };
 const ENV_NAMES = {
   tenantUrl: 'MERGE_TENANT_URL', tokenSecret: 'TRICKLE_TOKEN_SECRET', store: 'MERGE_STORE', smtpUrl: 'MERGE_SMTP_URL',
@@ -273,23 +273,71 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     return send(reply, await stepPage(lang, s));
   });
 
+  /**
+   * The address a mail may go to: the session's address exactly as the one canonical-address
+   * function of the core gives it back, and nothing a mail parser could read as more than one
+   * address or as a display name (`a,b@x.com` must never become `b@x.com`).
+   */
+  function mailbox(email) {
+    if (typeof email !== 'string') return null;
+    const n = core.call('normalize_email', { email });
+    if (!n || n.outcome !== 'ok' || n.email !== email) return null;
+    if (/[,;<>()[\]\\":\s]/.test(email)) return null;
+    return email;
+  }
+
+  /**
+   * Sends the link mail. Resolves to 'sent', 'failed' (the SMTP server refused it; its words are
+   * never shown) or 'pending' (still under way when the answer is due; it goes on in the
+   * background and its link is retired should it fail).
+   */
+  async function mailLink(s, lang, address, hash, url) {
+    const sending = mailer.sendMail({
+      from: c.from, to: { name: '', address }, envelope: { from: c.from, to: [address] },
+      subject: t(lang, 'mailSubject'), text: t(lang, 'mailBody', { products: s.products.join(', '), link: url })
+    }).then(() => 'sent', async () => {
+      await store.retireLink(hash, now()).catch(() => {});
+      return 'failed';
+    });
+    let timer;
+    const due = new Promise((r) => { timer = setTimeout(() => r('pending'), c.mailAnswerMs); });
+    const outcome = await Promise.race([sending, due]);
+    clearTimeout(timer);
+    return outcome;
+  }
+
+  // Every answer of /merge/send past the form check takes the same time (mailAnswerMs): how long
+  // the SMTP server took, whether it accepted the mail, or whether a limit was reached cannot be
+  // read from the timing, only from the page.
   app.post('/merge/send', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     const t0 = now();
+    const answer = await sendPage(req, s, lang, t0);
+    const rest = t0 + c.mailAnswerMs - now();
+    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+    return send(reply, answer);
+  });
+
+  async function sendPage(req, s, lang, t0) {
+    const skip = `<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`;
+    const address = mailbox(s.email);
+    if (!address) return problem(lang, 'mailRefused', 422, skip);
     const ip = req.ip || 'unknown';
     const perPerson = await store.mailsSince('sub', s.sub, t0 - c.mailsPerPersonWindowSeconds * 1000);
     const perIp = await store.mailsSince('ip', ip, t0 - c.mailsPerIpWindowSeconds * 1000);
-    if (perPerson >= c.mailsPerPerson || perIp >= c.mailsPerIp) return send(reply, problem(lang, 'tooMany', 429));
+    if (perPerson >= c.mailsPerPerson || perIp >= c.mailsPerIp) return problem(lang, 'tooMany', 429, skip);
     const link = random(32);
-    await store.createLink({ hash: sha256(link), session_id: s.id, sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
+    const hash = sha256(link);
+    // A new link retires the older unused ones this browser asked for: only the latest mail works.
+    await store.createLink({ hash, session_id: s.id, sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
     await store.recordMail(s.sub, ip, t0);
-    const url = `${publicUrl}/merge/verify?token=${link}`;
-    await mailer.sendMail({ from: c.from, to: s.email, subject: t(lang, 'mailSubject'), text: t(lang, 'mailBody', { products: s.products.join(', '), link: url }) });
-    return send(reply, sentPage(lang, s));
-  });
+    const outcome = await mailLink(s, lang, address, hash, `${publicUrl}/merge/verify?token=${link}`);
+    if (outcome === 'failed') return problem(lang, 'mailFailed', 502, skip);
+    return sentPage(lang, s);
+  }
 
   app.get('/merge/verify', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
@@ -299,6 +347,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const s = await currentSession(req);
     const again = s ? `<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'askAgain'))}</button></form>` : `<p>${esc(t(lang, 'signInAgain'))}</p>`;
     if (!link || link.used_at || link.expires_at < now()) return send(reply, problem(lang, 'linkUsed', 410, again));
+    if (link.superseded_at) return send(reply, problem(lang, 'linkSuperseded', 410, again));
     // The link proves the inbox only in the browser that asked for it: a forwarded or
     // intercepted link opened elsewhere is refused.
     const browser = cookies(req.headers.cookie).mbrowser;
@@ -369,7 +418,8 @@ function configFromEnv(env = process.env) {
     tokenSecret: env.TRICKLE_TOKEN_SECRET, store: env.MERGE_STORE || 'sqlite:merge-service.sqlite', smtpUrl: env.MERGE_SMTP_URL, from: env.MERGE_MAIL_FROM,
     managementClientId: env.MERGE_MGMT_CLIENT_ID, managementClientSecret: env.MERGE_MGMT_CLIENT_SECRET, managementAudience: env.MERGE_MGMT_AUDIENCE,
     loginClientId: env.MERGE_LOGIN_CLIENT_ID, loginClientSecret: env.MERGE_LOGIN_CLIENT_SECRET, trustProxy: env.MERGE_TRUST_PROXY === 'true',
-    linkTtlSeconds: num('MERGE_LINK_TTL_SECONDS'), mailsPerPerson: num('MERGE_MAILS_PER_PERSON'), mailsPerIp: num('MERGE_MAILS_PER_IP')
+    linkTtlSeconds: num('MERGE_LINK_TTL_SECONDS'), mailsPerPerson: num('MERGE_MAILS_PER_PERSON'), mailsPerIp: num('MERGE_MAILS_PER_IP'),
+    mailAnswerMs: num('MERGE_MAIL_ANSWER_MS')
   };
 }
 

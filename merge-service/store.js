@@ -97,8 +97,9 @@ function wrap(db) {
     },
     async markInboxProven(s, now) { await db.upsertProof({ session_id: s.id, sub: s.sub, browser: s.browser }, 'inbox_proven_at', now, now); },
     async markPasswordSet(s, now) { await db.upsertProof({ session_id: s.id, sub: s.sub, browser: s.browser }, 'password_set_at', now, now); },
-    /** Stores a new link. */
+    /** Stores a new link and retires every earlier unused link of the same person in the same browser. */
     async createLink(l) {
+      await db.run('UPDATE merge_mail_links SET superseded_at = ? WHERE sub = ? AND browser = ? AND used_at IS NULL AND superseded_at IS NULL', [l.created_at, l.sub, l.browser]);
       await db.run('INSERT INTO merge_mail_links (hash, session_id, sub, browser, created_at, expires_at, used_at, superseded_at) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)', [l.hash, l.session_id, l.sub, l.browser, l.created_at, l.expires_at]);
     },
     /** Retires one link (its mail could not be sent). */

@@ -259,3 +259,113 @@ test('defence in depth: a planted second msid cookie is trusted for nothing: the
     await sim.close();
   }
 });
+
+/** A session token as the post-login Action would sign it, for an address of the test's choosing. */
+function sessionToken(sim, claims) {
+  const crypto = require('crypto');
+  const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const iat = Math.floor(Date.now() / 1000);
+  const input = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ iss: 'trickle', aud: 'trickle-merge', iat, exp: iat + 900, jti: crypto.randomBytes(16).toString('hex'), products: ['paste', 'collect'], unproven: ['collect'], ...claims });
+  return input + '.' + crypto.createHmac('sha256', sim.tokenSecret).update(input).digest('base64url');
+}
+
+/** An SMTP server whose answer to each recipient is chosen by `rcpt(address)`: null accepts, a string rejects with it. */
+async function startSmtp(rcpt, { delayMs = () => 0 } = {}) {
+  const { SMTPServer } = require('smtp-server');
+  const received = [];
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS'],
+    onRcptTo(address, session, cb) {
+      setTimeout(() => {
+        const refusal = rcpt(address.address);
+        if (refusal) { const e = new Error(refusal); e.responseCode = 550; return cb(e); }
+        cb();
+      }, delayMs(address.address));
+    },
+    onData(stream, session, cb) { stream.on('data', () => {}); stream.on('end', () => { received.push(session.envelope.rcptTo.map((r) => r.address)); cb(); }); }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `smtp://127.0.0.1:${server.server.address().port}`, received, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('finding 4: a mail goes to the one canonical address of the session or nowhere (a,b@x.com never reaches b@x.com)', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    for (const email of ['a,b@x.com', '"a@x.com" <b@x.com>', 'Victim@Example.com', 'victim@example.com\r\nBcc: b@x.com', 'b@x.com (a@x.com)']) {
+      const b = browser();
+      const res = await b.get(`${sim.merge.url}/merge?state=st&session_token=${sessionToken(sim, { sub: 'auth0|odd', email })}`);
+      assert.equal(res.status, 200, JSON.stringify(email));
+      const csrf = b.field(await res.text(), 'csrf');
+      const since = sim.mail.messages.length;
+      const sent = await b.post(`${sim.merge.url}/merge/send`, { csrf });
+      const html = await sent.text();
+      assert.equal(sent.status, 422, JSON.stringify(email));
+      assert.match(html, /cannot send mail to the address/);
+      assert.match(html, /Skip for now/, 'the person can still skip');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(sim.mail.messages.slice(since).map((m) => m.to), [], `no mail at all for ${JSON.stringify(email)}`);
+    }
+    // A plain canonical address is mailed, to exactly that address.
+    const b = browser();
+    const res = await b.get(`${sim.merge.url}/merge?state=st&session_token=${sessionToken(sim, { sub: 'auth0|plain', email: 'plain.person+tag@example.com' })}`);
+    const since = sim.mail.messages.length;
+    assert.equal((await b.post(`${sim.merge.url}/merge/send`, { csrf: b.field(await res.text(), 'csrf') })).status, 200);
+    const mail = await waitForMail(sim, 'plain.person+tag@example.com', since);
+    assert.deepEqual(mail.to, ['plain.person+tag@example.com']);
+  } finally {
+    await sim.close();
+  }
+});
+
+test('finding 4: once a newer link was sent, the older one no longer works', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const person = multiOf(sim);
+    const b = browser();
+    const o = await openMerge(sim, b, person);
+    const older = await mailedLink(sim, b, person, o.csrf);
+    const newer = await mailedLink(sim, b, person, o.csrf);
+    assert.notEqual(older, newer);
+    const old = await b.get(older);
+    assert.equal(old.status, 410);
+    assert.match(await old.text(), /newer link was sent/);
+    const fresh = await b.get(newer);
+    assert.match(await fresh.text(), /new-password/, 'the latest link works');
+  } finally {
+    await sim.close();
+  }
+});
+
+test('finding 4: a mail the SMTP server refuses gives a clean page without its words, and the timing tells nothing the page does not', async () => {
+  const secret = 'diagnostic-4711 relay.internal.example';
+  let sim;
+  let refused = null;
+  const smtp = await startSmtp((to) => (to === refused ? `5.1.1 <${to}> mailbox unavailable ${secret}` : null), { delayMs: (to) => (to === refused ? 0 : 600) });
+  try {
+    sim = await startSim({ people: 40, merge: { smtpUrl: smtp.url } });
+    const timed = async (person) => {
+      const b = browser();
+      const o = await openMerge(sim, b, person);
+      const t0 = Date.now();
+      const res = await b.post(`${sim.merge.url}/merge/send`, { csrf: o.csrf });
+      return { res, html: await res.text(), ms: Date.now() - t0, b };
+    };
+    const victim = multiOf(sim, 0);
+    refused = victim.email.toLowerCase();
+    const bad = await timed(victim);
+    assert.equal(bad.res.status, 502);
+    assert.match(bad.html, /The mail could not be sent/);
+    assert.match(bad.html, /Skip for now/);
+    assert.doesNotMatch(bad.html, /diagnostic-4711|relay\.internal|5\.1\.1|mailbox unavailable/, 'nothing of the SMTP answer in the page');
+    assert.doesNotMatch(bad.html, new RegExp(victim.email.replace(/[.+]/g, '\\$&'), 'i'), 'nor the address');
+    const good = await timed(multiOf(sim, 1));
+    assert.equal(good.res.status, 200);
+    assert.match(good.html, /Check your inbox/);
+    // The refusal came at once and the acceptance after 600 ms; both answers took the same time.
+    assert.ok(Math.abs(bad.ms - good.ms) < 250, `refused after ${bad.ms} ms, accepted after ${good.ms} ms`);
+    assert.equal(smtp.received.length, 1, 'the accepted mail was delivered');
+  } finally {
+    if (sim) await sim.close();
+    await smtp.close();
+  }
+});
