@@ -87,6 +87,17 @@ async function startMergeService(config) {
     return payload;
   });
 
+  // Whatever fails (a body that does not parse, a store or tenant that errs) answers with a plain
+  // page and a stable message: the status of a refused request (4xx) is kept, nothing of the
+  // error's text is shown, and the service logs nothing.
+  app.setErrorHandler((err, req, reply) => {
+    const code = Number(err && err.statusCode);
+    const status = code >= 400 && code < 500 ? code : 500;
+    const lang = language(req.headers['accept-language']);
+    return send(reply, problem(lang, status < 500 ? 'badRequest' : 'tenantDown', status));
+  });
+  app.setNotFoundHandler((req, reply) => send(reply, problem(language(req.headers['accept-language']), 'notFound', 404)));
+
   function page(lang, title, body, { status = 200, formAction, nonce } = {}) {
     const csp = `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formAction ? ' ' + formAction : ''}; frame-ancestors 'none'; base-uri 'none'${nonce ? `; script-src 'nonce-${nonce}'` : ''}`;
     return { status, csp, html: `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>${esc(title)}</title><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -116,8 +127,15 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     return s && s.expires_at > now() ? s : null;
   }
 
+  /** A form field: a string, or '' for anything else (a list, an object, a missing or odd body). */
+  function field(req, name) {
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body) || !Object.prototype.hasOwnProperty.call(body, name)) return '';
+    return typeof body[name] === 'string' ? body[name] : '';
+  }
+
   function checkCsrf(req, session) {
-    return session && same(String((req.body || {}).csrf || ''), session.csrf);
+    return !!session && same(field(req, 'csrf'), session.csrf);
   }
 
   // --- the tenant ---
@@ -341,7 +359,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
 
   app.get('/merge/verify', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
-    const token = String((req.query || {}).token || '');
+    const token = typeof (req.query || {}).token === 'string' ? req.query.token : '';
     const hash = sha256(token);
     const link = await store.link(hash);
     const s = await currentSession(req);
@@ -366,11 +384,11 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     if (!(await proofOf(s)).inbox) return send(reply, startPage(lang, s));
-    const body = req.body || {};
-    const error = policy(lang, body.password, body.repeat, s.email);
+    const password = field(req, 'password');
+    const error = policy(lang, password, field(req, 'repeat'), s.email);
     if (error) return send(reply, passwordPage(lang, s, error));
     try {
-      await setTenantPassword(s.sub, body.password);
+      await setTenantPassword(s.sub, password);
     } catch (e) {
       return send(reply, problem(lang, 'tenantDown', 503));
     }
@@ -386,7 +404,8 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     if (!(await proofOf(s)).password) return send(reply, await stepPage(lang, s));
     let ok;
     try {
-      ok = await checkTenantPassword(s.email, String((req.body || {}).password || ''));
+      const password = field(req, 'password');
+      ok = password.length > 0 && password.length <= c.maxPasswordLength && await checkTenantPassword(s.email, password);
     } catch (e) {
       return send(reply, problem(lang, 'tenantDown', 503));
     }

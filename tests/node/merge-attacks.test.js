@@ -369,3 +369,67 @@ test('finding 4: a mail the SMTP server refuses gives a clean page without its w
     await smtp.close();
   }
 });
+
+test('finding 5: hostile inputs on every route are refused cleanly (below 500), never with a stack or an error text', async () => {
+  const sim = await startSim({ people: 40 });
+  try {
+    const person = multiOf(sim);
+    const owner = plantedBrowser('');
+    const o = await openMerge(sim, owner, person);
+    const cookieHeader = () => [...owner.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const m = sim.merge.url;
+    const token = new URL(o.location).searchParams.get('session_token');
+    const huge = 'x'.repeat(12000);
+    const gets = [
+      `/merge?session_token=${token}&state=${huge}`, `/merge?session_token=${token}&state=a&state=b`, `/merge?session_token=${token}`,
+      `/merge?session_token=a&session_token=b&state=s`, `/merge?session_token=${'a'.repeat(9000)}.b.c&state=s`, '/merge?session_token=a.bnVsbA.c&state=s',
+      `/merge?state=s&session_token=${sessionToken(sim, { sub: { x: 1 }, email: 'x@y.com' })}`, `/merge?state=s&session_token=${sessionToken(sim, { sub: 'auth0|x', jti: 42, email: ['x@y.com'] })}`,
+      `/merge?state=s&session_token=${sessionToken(sim, { sub: 's'.repeat(400), email: 'x@y.com' })}`, `/merge?state=s&session_token=${sessionToken(sim, { sub: 'auth0|x', email: { address: 'x@y.com' } })}`,
+      '/merge', '/merge?session_token[]=a', '/merge/verify', '/merge/verify?token=a&token=b', `/merge/verify?token=${huge}`, '/merge/verify?token[x]=1', '/nowhere'
+    ];
+    for (const path of gets) {
+      const res = await owner.get(m + path);
+      const text = await res.text();
+      assert.ok(res.status >= 400 && res.status < 500, `GET ${path.slice(0, 80)} answered ${res.status}`);
+      assert.doesNotMatch(text, /at \S+ \(|Error:|TypeError|SqliteError|ER_/, `GET ${path.slice(0, 80)} shows no error text`);
+    }
+    const csrf = o.csrf;
+    const bodies = [
+      ['application/json', JSON.stringify({ csrf: { toString: 1 } })], ['application/json', JSON.stringify({ csrf: [csrf] })], ['application/json', 'null'],
+      ['application/json', '"csrf"'], ['application/json', '[1,2]'], ['application/json', '{"csrf":'], ['application/json', JSON.stringify({ __proto__: { csrf }, constructor: { prototype: { csrf } } })],
+      ['text/plain', `csrf=${csrf}`], ['application/x-www-form-urlencoded', 'csrf[]=x'], ['application/x-www-form-urlencoded', ''], ['application/x-www-form-urlencoded', `csrf=${csrf}&csrf=${csrf}`],
+      ['application/x-www-form-urlencoded', 'x='.repeat(10) + '%'.repeat(10)], ['application/octet-stream', 'xx'],
+      ['application/x-www-form-urlencoded', 'csrf=' + 'c'.repeat(2 * 1024 * 1024)]
+    ];
+    // With the form's real token: fields of the wrong type (only where that sends no mail and ends nothing).
+    const typed = [
+      ['application/json', JSON.stringify({ csrf, password: ['a long password 1'], repeat: ['a long password 1'] })],
+      ['application/json', JSON.stringify({ csrf, password: { toString: 1 }, repeat: { toString: 1 } })],
+      ['application/json', JSON.stringify({ csrf, password: 'x'.repeat(100000), repeat: 'x'.repeat(100000) })],
+      ['application/json', JSON.stringify({ csrf, password: 12345678901, repeat: 12345678901 })]
+    ];
+    for (const route of ['/merge/send', '/merge/password', '/merge/signin', '/merge/skip']) {
+      for (const [type, body] of bodies) {
+        const res = await fetch(m + route, { method: 'POST', redirect: 'manual', headers: { 'content-type': type }, body });
+        assert.ok(res.status >= 400 && res.status < 500, `POST ${route} ${type} ${body.slice(0, 60)} answered ${res.status}`);
+      }
+    }
+    // Now with the owner's cookies: the form check must refuse what is not its token, cleanly.
+    const withCookies = (route, type, body) => fetch(m + route, { method: 'POST', redirect: 'manual', headers: { 'content-type': type, cookie: cookieHeader() }, body });
+    for (const route of ['/merge/send', '/merge/password', '/merge/signin', '/merge/skip']) {
+      for (const [type, body] of [...bodies, ...(/password|signin/.test(route) ? typed : [])]) {
+        const res = await withCookies(route, type, body);
+        const text = await res.text();
+        assert.ok(res.status < 500, `POST ${route} with the session, ${type} ${body.slice(0, 60)} answered ${res.status}`);
+        assert.doesNotMatch(text, /name="session_token"/, `POST ${route} ${body.slice(0, 60)}: no result without the form's own token`);
+      }
+    }
+    // The owner's session survived all that and still merges.
+    const link = await mailedLink(sim, owner, person, csrf);
+    assert.match(await (await owner.get(link)).text(), /new-password/);
+    const tried = await tryToFinish(sim, owner, csrf);
+    assert.match(tried.signedHtml, /name="session_token"/);
+  } finally {
+    await sim.close();
+  }
+});
