@@ -433,3 +433,44 @@ test('finding 5: hostile inputs on every route are refused cleanly (below 500), 
     await sim.close();
   }
 });
+
+test('findings 1 and 2 in real browsers: after the owner proved the mailbox, a second browser gets neither the owner\'s merge URL nor a password step', { skip: !fs.existsSync(CHROMIUM) && 'no Chromium' }, async () => {
+  const { chromium } = require('playwright-core');
+  const sim = await startSim({ people: 40 });
+  const chrome = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  try {
+    const victim = multiOf(sim);
+    const login = async (page) => {
+      await page.goto(sim.urls.login);
+      await page.getByLabel('Email').fill(victim.email);
+      await page.getByLabel('Password').fill(victim.accounts[0].password);
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.getByRole('button', { name: 'Skip for now' }).first().waitFor();
+    };
+    const owner = await (await chrome.newContext()).newPage();
+    await login(owner);
+    const mergeUrl = owner.url();
+    assert.match(mergeUrl, /\/merge\?session_token=/);
+    const since = sim.mail.messages.length;
+    await owner.getByRole('button', { name: 'Send me a link' }).click();
+    await owner.getByText('Check your inbox').waitFor();
+    await owner.goto((await waitForMail(sim, victim.email, since)).text.match(LINK)[0]);
+    await owner.getByLabel('New password', { exact: true }).waitFor();
+    await owner.close();
+
+    const other = await chrome.newContext();
+    const replay = await other.newPage();
+    const res = await replay.goto(mergeUrl);
+    assert.equal(res.status(), 403);
+    assert.match(await replay.content(), /already opened in another browser/);
+    assert.equal(await replay.getByLabel('New password', { exact: true }).count(), 0);
+    const leaked = await other.newPage();
+    await login(leaked);
+    assert.equal(await leaked.getByRole('button', { name: 'Send me a link' }).count(), 1, 'the second browser starts at the mailbox');
+    assert.equal(await leaked.getByLabel('New password', { exact: true }).count(), 0);
+    assert.ok(!userOf(sim, victim.email).app_metadata.migrated);
+  } finally {
+    await chrome.close();
+    await sim.close();
+  }
+});
