@@ -13,7 +13,7 @@ const { language, t } = require('./messages');
 const DEFAULTS = {
   port: 0, host: '127.0.0.1', linkTtlSeconds: 1800, sessionTtlSeconds: 3600, proofWindowSeconds: 3600,
   mailsPerPerson: 3, mailsPerPersonWindowSeconds: 900, mailsPerIp: 10, mailsPerIpWindowSeconds: 3600,
-  minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, from: 'no-reply@merge.trickle.test'
+  minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, mailAnswerMs: 1000, from: 'no-reply@merge.trickle.test'
 };
 const ENV_NAMES = {
   tenantUrl: 'MERGE_TENANT_URL', tokenSecret: 'TRICKLE_TOKEN_SECRET', store: 'MERGE_STORE', smtpUrl: 'MERGE_SMTP_URL',
@@ -34,11 +34,27 @@ function maskEmail(email) {
   return `${local.length <= 2 ? local[0] || '' : local[0] + '•••' + local[local.length - 1]}@${domain}`;
 }
 
+/**
+ * The request's cookies. A cookie that does not decode is ignored (a sibling subdomain can plant
+ * one; it must not break the pages), and so is a name sent more than once: this service sets
+ * each of its cookies once, on one path, so a second one was planted and neither can be trusted.
+ */
 function cookies(header) {
-  const out = {};
+  const out = Object.create(null);
+  const seen = new Set();
   for (const part of String(header || '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0) continue;
+    const name = part.slice(0, i).trim();
+    let value;
+    try {
+      value = decodeURIComponent(part.slice(i + 1).trim());
+    } catch (_) {
+      continue;
+    }
+    if (seen.has(name)) delete out[name];
+    else out[name] = value;
+    seen.add(name);
   }
   return out;
 }
@@ -71,6 +87,17 @@ async function startMergeService(config) {
     return payload;
   });
 
+  // Whatever fails (a body that does not parse, a store or tenant that errs) answers with a plain
+  // page and a stable message: the status of a refused request (4xx) is kept, nothing of the
+  // error's text is shown, and the service logs nothing.
+  app.setErrorHandler((err, req, reply) => {
+    const code = Number(err && err.statusCode);
+    const status = code >= 400 && code < 500 ? code : 500;
+    const lang = language(req.headers['accept-language']);
+    return send(reply, problem(lang, status < 500 ? 'badRequest' : 'tenantDown', status));
+  });
+  app.setNotFoundHandler((req, reply) => send(reply, problem(language(req.headers['accept-language']), 'notFound', 404)));
+
   function page(lang, title, body, { status = 200, formAction, nonce } = {}) {
     const csp = `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formAction ? ' ' + formAction : ''}; frame-ancestors 'none'; base-uri 'none'${nonce ? `; script-src 'nonce-${nonce}'` : ''}`;
     return { status, csp, html: `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>${esc(title)}</title><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -88,22 +115,27 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     reply.header('set-cookie', pairs.map(([k, v, maxAge]) => `${k}=${encodeURIComponent(v)}; ${flags}${maxAge ? `; Max-Age=${maxAge}` : ''}`));
   }
 
-  /** The browser's long-lived id: a link only works in the browser that asked for it. */
-  function browserOf(req, reply, extra = []) {
+  /** The browser's long-lived id: a link, and a session token, only work in the browser that used them first. */
+  function browserIdOf(req) {
     const existing = cookies(req.headers.cookie).mbrowser;
-    const id = existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : random(18);
-    setCookies(reply, [['mbrowser', id, 365 * 86400], ...extra]);
-    return id;
+    return existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : random(18);
   }
 
   async function currentSession(req) {
     const sid = cookies(req.headers.cookie).msid;
-    const s = sid ? await store.session(sid) : null;
+    const s = typeof sid === 'string' && /^[A-Za-z0-9_-]{20,64}$/.test(sid) ? await store.session(sid) : null;
     return s && s.expires_at > now() ? s : null;
   }
 
+  /** A form field: a string, or '' for anything else (a list, an object, a missing or odd body). */
+  function field(req, name) {
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body) || !Object.prototype.hasOwnProperty.call(body, name)) return '';
+    return typeof body[name] === 'string' ? body[name] : '';
+  }
+
   function checkCsrf(req, session) {
-    return session && same(String((req.body || {}).csrf || ''), session.csrf);
+    return !!session && same(field(req, 'csrf'), session.csrf);
   }
 
   // --- the tenant ---
@@ -178,12 +210,22 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p class="error" role="alert">${esc(t(lang, key))}</p>${extra}`, { status });
   }
 
+  /**
+   * What this merge session has proven. A proof belongs to the session (one login, one browser)
+   * that made it: another session of the same Auth0 user, in this browser or another, starts
+   * again at the mailbox.
+   */
+  async function proofOf(s) {
+    const p = await store.proof(s.id);
+    const inbox = !!p.inbox_proven_at && now() - p.inbox_proven_at <= c.proofWindowSeconds * 1000;
+    return { inbox, password: inbox && !!p.password_set_at && p.password_set_at >= p.inbox_proven_at };
+  }
+
   /** Where the person is: mail not yet proven, password not yet set, or the sign-in check. */
   async function stepPage(lang, s) {
-    const p = await store.progress(s.sub);
-    const window = c.proofWindowSeconds * 1000;
-    if (!p.inbox_proven_at || now() - p.inbox_proven_at > window) return startPage(lang, s);
-    if (!p.password_set_at || p.password_set_at < p.inbox_proven_at) return passwordPage(lang, s);
+    const p = await proofOf(s);
+    if (!p.inbox) return startPage(lang, s);
+    if (!p.password) return passwordPage(lang, s);
     return signinPage(lang, s);
   }
 
@@ -194,13 +236,18 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const signed = core.call('sign_token', { claims, secret: c.tokenSecret });
     if (signed.outcome !== 'ok') return send(reply, problem(lang, 'tenantDown', 500));
     await store.endSession(s.id);
-    if (outcome === 'merged') await store.clearProgress(s.sub);
     const nonce = random(12);
     const action = `${c.tenantUrl}/continue?state=${encodeURIComponent(s.state)}`;
     setCookies(reply, [['msid', '', 1]]);
     return send(reply, page(lang, t(lang, 'finishing'), `<h1>${esc(t(lang, 'finishing'))}</h1>
 <form id="back" method="post" action="${esc(action)}"><input type="hidden" name="session_token" value="${esc(signed.token)}"><button type="submit">${esc(t(lang, 'continue'))}</button></form>
 <script nonce="${nonce}">document.getElementById('back').submit();</script>`, { formAction: new URL(c.tenantUrl).origin, nonce }));
+  }
+
+  /** The claims the store keeps, of the types and sizes its columns hold. */
+  function validClaims(claims) {
+    const str = (v, max) => typeof v === 'string' && v.length > 0 && v.length <= max;
+    return str(claims.sub, 255) && str(claims.jti, 128) && (claims.email == null || str(claims.email, 320)) && Number.isFinite(Number(claims.exp));
   }
 
   app.get('/merge', async (req, reply) => {
@@ -216,9 +263,26 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     } catch (_) {
       claims = null;
     }
-    if (!claims || !state || state.length > 512) return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!claims || !state || state.length > 512 || !validClaims(claims)) return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    // One session token, one browser, one merge session: the first browser to open it is bound
+    // to its jti; that browser opening it again resumes the same session, any other is refused.
+    const browser = browserIdOf(req);
     const sid = random(24);
-    const browser = browserOf(req, reply, [['msid', sid]]);
+    const bound = await store.claimToken({ jti: claims.jti, browser, session_id: sid, created_at: now(), expires_at: Number(claims.exp) * 1000 });
+    if (!bound || !same(bound.browser, browser)) {
+      setCookies(reply, [['mbrowser', browser, 365 * 86400]]);
+      return send(reply, problem(lang, 'tokenOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    }
+    if (bound.session_id !== sid) {
+      const existing = await store.session(bound.session_id);
+      if (!existing || existing.expires_at <= now() || existing.state !== state) {
+        setCookies(reply, [['mbrowser', browser, 365 * 86400]]);
+        return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+      }
+      setCookies(reply, [['mbrowser', browser, 365 * 86400], ['msid', existing.id]]);
+      return send(reply, await stepPage(lang, existing));
+    }
+    setCookies(reply, [['mbrowser', browser, 365 * 86400], ['msid', sid]]);
     const s = {
       id: sid, browser, sub: claims.sub, email: claims.email, products: Array.isArray(claims.products) ? claims.products : [],
       unproven: Array.isArray(claims.unproven) ? claims.unproven : [], jti: claims.jti, state, csrf: random(24), created_at: now(), expires_at: now() + c.sessionTtlSeconds * 1000
@@ -227,39 +291,90 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     return send(reply, await stepPage(lang, s));
   });
 
+  /**
+   * The address a mail may go to: the session's address exactly as the one canonical-address
+   * function of the core gives it back, and nothing a mail parser could read as more than one
+   * address or as a display name (`a,b@x.com` must never become `b@x.com`).
+   */
+  function mailbox(email) {
+    if (typeof email !== 'string') return null;
+    const n = core.call('normalize_email', { email });
+    if (!n || n.outcome !== 'ok' || n.email !== email) return null;
+    if (/[,;<>()[\]\\":\s]/.test(email)) return null;
+    return email;
+  }
+
+  /**
+   * Sends the link mail. Resolves to 'sent', 'failed' (the SMTP server refused it; its words are
+   * never shown) or 'pending' (still under way when the answer is due; it goes on in the
+   * background and its link is retired should it fail).
+   */
+  async function mailLink(s, lang, address, hash, url) {
+    const sending = mailer.sendMail({
+      from: c.from, to: { name: '', address }, envelope: { from: c.from, to: [address] },
+      subject: t(lang, 'mailSubject'), text: t(lang, 'mailBody', { products: s.products.join(', '), link: url })
+    }).then(() => 'sent', async () => {
+      await store.retireLink(hash, now()).catch(() => {});
+      return 'failed';
+    });
+    let timer;
+    const due = new Promise((r) => { timer = setTimeout(() => r('pending'), c.mailAnswerMs); });
+    const outcome = await Promise.race([sending, due]);
+    clearTimeout(timer);
+    return outcome;
+  }
+
+  // Every answer of /merge/send past the form check takes the same time (mailAnswerMs): how long
+  // the SMTP server took, whether it accepted the mail, or whether a limit was reached cannot be
+  // read from the timing, only from the page.
   app.post('/merge/send', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     const t0 = now();
+    const answer = await sendPage(req, s, lang, t0);
+    const rest = t0 + c.mailAnswerMs - now();
+    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+    return send(reply, answer);
+  });
+
+  async function sendPage(req, s, lang, t0) {
+    const skip = `<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`;
+    const address = mailbox(s.email);
+    if (!address) return problem(lang, 'mailRefused', 422, skip);
     const ip = req.ip || 'unknown';
     const perPerson = await store.mailsSince('sub', s.sub, t0 - c.mailsPerPersonWindowSeconds * 1000);
     const perIp = await store.mailsSince('ip', ip, t0 - c.mailsPerIpWindowSeconds * 1000);
-    if (perPerson >= c.mailsPerPerson || perIp >= c.mailsPerIp) return send(reply, problem(lang, 'tooMany', 429));
+    if (perPerson >= c.mailsPerPerson || perIp >= c.mailsPerIp) return problem(lang, 'tooMany', 429, skip);
     const link = random(32);
-    await store.createLink({ hash: sha256(link), sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
+    const hash = sha256(link);
+    // A new link retires the older unused ones this browser asked for: only the latest mail works.
+    await store.createLink({ hash, session_id: s.id, sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
     await store.recordMail(s.sub, ip, t0);
-    const url = `${publicUrl}/merge/verify?token=${link}`;
-    await mailer.sendMail({ from: c.from, to: s.email, subject: t(lang, 'mailSubject'), text: t(lang, 'mailBody', { products: s.products.join(', '), link: url }) });
-    return send(reply, sentPage(lang, s));
-  });
+    const outcome = await mailLink(s, lang, address, hash, `${publicUrl}/merge/verify?token=${link}`);
+    if (outcome === 'failed') return problem(lang, 'mailFailed', 502, skip);
+    return sentPage(lang, s);
+  }
 
   app.get('/merge/verify', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
-    const token = String((req.query || {}).token || '');
+    const token = typeof (req.query || {}).token === 'string' ? req.query.token : '';
     const hash = sha256(token);
     const link = await store.link(hash);
     const s = await currentSession(req);
     const again = s ? `<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'askAgain'))}</button></form>` : `<p>${esc(t(lang, 'signInAgain'))}</p>`;
     if (!link || link.used_at || link.expires_at < now()) return send(reply, problem(lang, 'linkUsed', 410, again));
+    if (link.superseded_at) return send(reply, problem(lang, 'linkSuperseded', 410, again));
     // The link proves the inbox only in the browser that asked for it: a forwarded or
     // intercepted link opened elsewhere is refused.
     const browser = cookies(req.headers.cookie).mbrowser;
     if (!same(String(browser || ''), link.browser)) return send(reply, problem(lang, 'linkOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    // The proof goes to the merge session this browser holds now, and only when that session is
+    // the same person's and was opened in this same browser; without one the link stays unused.
+    if (!s || s.sub !== link.sub || !same(s.browser, link.browser)) return send(reply, page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'signInAgain'))}</p>`, { status: 409 }));
     if (!(await store.useLink(hash, now()))) return send(reply, problem(lang, 'linkUsed', 410, again));
-    await store.markInboxProven(link.sub, now());
-    if (!s || s.sub !== link.sub) return send(reply, page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'signInAgain'))}</p>`));
+    await store.markInboxProven(s, now());
     return send(reply, await stepPage(lang, s));
   });
 
@@ -268,17 +383,16 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
-    const p = await store.progress(s.sub);
-    if (!p.inbox_proven_at || now() - p.inbox_proven_at > c.proofWindowSeconds * 1000) return send(reply, startPage(lang, s));
-    const body = req.body || {};
-    const error = policy(lang, body.password, body.repeat, s.email);
+    if (!(await proofOf(s)).inbox) return send(reply, startPage(lang, s));
+    const password = field(req, 'password');
+    const error = policy(lang, password, field(req, 'repeat'), s.email);
     if (error) return send(reply, passwordPage(lang, s, error));
     try {
-      await setTenantPassword(s.sub, body.password);
+      await setTenantPassword(s.sub, password);
     } catch (e) {
       return send(reply, problem(lang, 'tenantDown', 503));
     }
-    await store.markPasswordSet(s.sub, now());
+    await store.markPasswordSet(s, now());
     return send(reply, signinPage(lang, s));
   });
 
@@ -287,11 +401,11 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
-    const p = await store.progress(s.sub);
-    if (!p.inbox_proven_at || !p.password_set_at) return send(reply, await stepPage(lang, s));
+    if (!(await proofOf(s)).password) return send(reply, await stepPage(lang, s));
     let ok;
     try {
-      ok = await checkTenantPassword(s.email, String((req.body || {}).password || ''));
+      const password = field(req, 'password');
+      ok = password.length > 0 && password.length <= c.maxPasswordLength && await checkTenantPassword(s.email, password);
     } catch (e) {
       return send(reply, problem(lang, 'tenantDown', 503));
     }
@@ -323,7 +437,8 @@ function configFromEnv(env = process.env) {
     tokenSecret: env.TRICKLE_TOKEN_SECRET, store: env.MERGE_STORE || 'sqlite:merge-service.sqlite', smtpUrl: env.MERGE_SMTP_URL, from: env.MERGE_MAIL_FROM,
     managementClientId: env.MERGE_MGMT_CLIENT_ID, managementClientSecret: env.MERGE_MGMT_CLIENT_SECRET, managementAudience: env.MERGE_MGMT_AUDIENCE,
     loginClientId: env.MERGE_LOGIN_CLIENT_ID, loginClientSecret: env.MERGE_LOGIN_CLIENT_SECRET, trustProxy: env.MERGE_TRUST_PROXY === 'true',
-    linkTtlSeconds: num('MERGE_LINK_TTL_SECONDS'), mailsPerPerson: num('MERGE_MAILS_PER_PERSON'), mailsPerIp: num('MERGE_MAILS_PER_IP')
+    linkTtlSeconds: num('MERGE_LINK_TTL_SECONDS'), mailsPerPerson: num('MERGE_MAILS_PER_PERSON'), mailsPerIp: num('MERGE_MAILS_PER_IP'),
+    mailAnswerMs: num('MERGE_MAIL_ANSWER_MS')
   };
 }
 

@@ -1,12 +1,21 @@
 // The merge service's state: SQLite by default (better-sqlite3), MySQL/MariaDB by URL (mysql2).
 // Every method is async so both backends share one interface. Link tokens are stored only as
 // SHA-256 hashes.
+//
+// Schema changes add tables, never columns: `CREATE TABLE IF NOT EXISTS` leaves a table of an
+// older release as it was, so a new column would silently be missing there. `merge_progress`
+// and `merge_links` of older releases are no longer read: a proof recorded per Auth0 user (not
+// per login) or a link without its session must not count after an upgrade.
 'use strict';
 
 const TABLES = {
   sessions: 'id VARCHAR(64) PRIMARY KEY, browser VARCHAR(64) NOT NULL, sub VARCHAR(255) NOT NULL, email VARCHAR(320), products TEXT, unproven TEXT, jti VARCHAR(128) NOT NULL, state VARCHAR(512) NOT NULL, csrf VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL',
-  progress: 'sub VARCHAR(255) PRIMARY KEY, inbox_proven_at BIGINT, password_set_at BIGINT, updated_at BIGINT NOT NULL',
-  links: 'hash VARCHAR(64) PRIMARY KEY, sub VARCHAR(255) NOT NULL, browser VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT',
+  // The first browser that opened a session token (by its jti), and the one merge session it got.
+  tokens: 'jti VARCHAR(128) PRIMARY KEY, browser VARCHAR(64) NOT NULL, session_id VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL',
+  // What one merge session (one login, one browser) has proven: never shared with another session.
+  proofs: 'session_id VARCHAR(64) PRIMARY KEY, sub VARCHAR(255) NOT NULL, browser VARCHAR(64) NOT NULL, inbox_proven_at BIGINT, password_set_at BIGINT, updated_at BIGINT NOT NULL',
+  // Mailed links: the session and browser that asked; a newer link from that browser retires older ones.
+  mail_links: 'hash VARCHAR(64) PRIMARY KEY, session_id VARCHAR(64) NOT NULL, sub VARCHAR(255) NOT NULL, browser VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT, superseded_at BIGINT',
   mails: 'sub VARCHAR(255) NOT NULL, ip VARCHAR(64) NOT NULL, at BIGINT NOT NULL'
 };
 
@@ -19,12 +28,15 @@ async function openStore(url) {
   db.pragma('journal_mode = WAL');
   for (const [name, cols] of Object.entries(TABLES)) db.exec(`CREATE TABLE IF NOT EXISTS merge_${name} (${cols})`);
   db.exec('CREATE INDEX IF NOT EXISTS merge_mails_at ON merge_mails(at)');
+  db.exec('CREATE INDEX IF NOT EXISTS merge_mail_links_sub ON merge_mail_links(sub, browser)');
   const q = (sql) => db.prepare(sql.replace(/\?\?/g, '?'));
   return wrap({
-    run: async (sql, params) => { q(sql).run(...params); },
+    run: async (sql, params) => q(sql).run(...params).changes,
     get: async (sql, params) => q(sql).get(...params),
-    upsertProgress: async (sub, field, value, now) => {
-      q(`INSERT INTO merge_progress (sub, ${field}, updated_at) VALUES (?, ?, ?) ON CONFLICT(sub) DO UPDATE SET ${field} = excluded.${field}, updated_at = excluded.updated_at`).run(sub, value, now);
+    /** Inserts unless the primary key exists; true when this call inserted the row. */
+    insertOnce: async (sql, params) => q(sql.replace(/^INSERT INTO/, 'INSERT OR IGNORE INTO')).run(...params).changes === 1,
+    upsertProof: async (p, field, value, now) => {
+      q(`INSERT INTO merge_proofs (session_id, sub, browser, ${field}, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET ${field} = excluded.${field}, updated_at = excluded.updated_at`).run(p.session_id, p.sub, p.browser, value, now);
     },
     close: async () => db.close()
   });
@@ -35,10 +47,11 @@ async function openMysql(url) {
   const pool = mysql.createPool({ uri: url, connectionLimit: 5 });
   for (const [name, cols] of Object.entries(TABLES)) await pool.query(`CREATE TABLE IF NOT EXISTS merge_${name} (${cols}) CHARACTER SET utf8mb4`);
   return wrap({
-    run: async (sql, params) => { await pool.execute(sql, params); },
+    run: async (sql, params) => { const [r] = await pool.execute(sql, params); return r.affectedRows; },
     get: async (sql, params) => { const [rows] = await pool.execute(sql, params); return rows[0]; },
-    upsertProgress: async (sub, field, value, now) => {
-      await pool.execute(`INSERT INTO merge_progress (sub, ${field}, updated_at) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE ${field} = VALUES(${field}), updated_at = VALUES(updated_at)`, [sub, value, now]);
+    insertOnce: async (sql, params) => { const [r] = await pool.execute(sql.replace(/^INSERT INTO/, 'INSERT IGNORE INTO'), params); return r.affectedRows === 1; },
+    upsertProof: async (p, field, value, now) => {
+      await pool.execute(`INSERT INTO merge_proofs (session_id, sub, browser, ${field}, updated_at) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE ${field} = VALUES(${field}), updated_at = VALUES(updated_at)`, [p.session_id, p.sub, p.browser, value, now]);
     },
     close: () => pool.end()
   });
@@ -46,6 +59,7 @@ async function openMysql(url) {
 
 function wrap(db) {
   const json = (s) => { try { return JSON.parse(s); } catch (_) { return []; } };
+  const num = (v) => (v == null ? null : Number(v));
   return {
     async createSession(s) {
       await db.run('INSERT INTO merge_sessions (id, browser, sub, email, products, unproven, jti, state, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -56,28 +70,47 @@ function wrap(db) {
       if (!row) return null;
       return { ...row, created_at: Number(row.created_at), expires_at: Number(row.expires_at), products: json(row.products), unproven: json(row.unproven) };
     },
-    async endSession(id) { await db.run('DELETE FROM merge_sessions WHERE id = ?', [id]); },
-    async progress(sub) {
-      const row = await db.get('SELECT * FROM merge_progress WHERE sub = ?', [sub]);
-      return row ? { inbox_proven_at: row.inbox_proven_at == null ? null : Number(row.inbox_proven_at), password_set_at: row.password_set_at == null ? null : Number(row.password_set_at) } : { inbox_proven_at: null, password_set_at: null };
+    /** How many merge sessions a session token (by its jti) has opened. */
+    async sessionsOfJti(jti) {
+      const row = await db.get('SELECT COUNT(*) AS n FROM merge_sessions WHERE jti = ?', [String(jti)]);
+      return Number(row.n);
     },
-    async markInboxProven(sub, now) { await db.upsertProgress(sub, 'inbox_proven_at', now, now); },
-    async markPasswordSet(sub, now) { await db.upsertProgress(sub, 'password_set_at', now, now); },
-    async clearProgress(sub) { await db.run('DELETE FROM merge_progress WHERE sub = ?', [sub]); },
+    /** Ends a session and forgets what it proved. */
+    async endSession(id) {
+      await db.run('DELETE FROM merge_sessions WHERE id = ?', [id]);
+      await db.run('DELETE FROM merge_proofs WHERE session_id = ?', [id]);
+    },
+    /**
+     * Binds a session token's jti to the browser that opened it first, with the one session it
+     * gets. Returns the binding that holds afterwards: this one when it was the first, else the
+     * earlier one (exactly one wins a race: the jti is the primary key).
+     */
+    async claimToken(t) {
+      await db.insertOnce('INSERT INTO merge_tokens (jti, browser, session_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [t.jti, t.browser, t.session_id, t.created_at, t.expires_at]);
+      const row = await db.get('SELECT * FROM merge_tokens WHERE jti = ?', [t.jti]);
+      return row && { jti: row.jti, browser: row.browser, session_id: row.session_id, created_at: Number(row.created_at), expires_at: Number(row.expires_at) };
+    },
+    /** What this session has proven: `{inbox_proven_at, password_set_at}` (null when not). */
+    async proof(sessionId) {
+      const row = await db.get('SELECT * FROM merge_proofs WHERE session_id = ?', [String(sessionId)]);
+      return { inbox_proven_at: num(row && row.inbox_proven_at), password_set_at: num(row && row.password_set_at) };
+    },
+    async markInboxProven(s, now) { await db.upsertProof({ session_id: s.id, sub: s.sub, browser: s.browser }, 'inbox_proven_at', now, now); },
+    async markPasswordSet(s, now) { await db.upsertProof({ session_id: s.id, sub: s.sub, browser: s.browser }, 'password_set_at', now, now); },
+    /** Stores a new link and retires every earlier unused link of the same person in the same browser. */
     async createLink(l) {
-      await db.run('INSERT INTO merge_links (hash, sub, browser, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)', [l.hash, l.sub, l.browser, l.created_at, l.expires_at]);
+      await db.run('UPDATE merge_mail_links SET superseded_at = ? WHERE sub = ? AND browser = ? AND used_at IS NULL AND superseded_at IS NULL', [l.created_at, l.sub, l.browser]);
+      await db.run('INSERT INTO merge_mail_links (hash, session_id, sub, browser, created_at, expires_at, used_at, superseded_at) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)', [l.hash, l.session_id, l.sub, l.browser, l.created_at, l.expires_at]);
     },
+    /** Retires one link (its mail could not be sent). */
+    async retireLink(hash, now) { await db.run('UPDATE merge_mail_links SET superseded_at = ? WHERE hash = ? AND superseded_at IS NULL', [now, hash]); },
     async link(hash) {
-      const row = await db.get('SELECT * FROM merge_links WHERE hash = ?', [hash]);
-      return row ? { ...row, expires_at: Number(row.expires_at), used_at: row.used_at == null ? null : Number(row.used_at) } : null;
+      const row = await db.get('SELECT * FROM merge_mail_links WHERE hash = ?', [hash]);
+      return row ? { ...row, created_at: Number(row.created_at), expires_at: Number(row.expires_at), used_at: num(row.used_at), superseded_at: num(row.superseded_at) } : null;
     },
-    /** Marks a link used; false when it was already used (single use, even under a race). */
+    /** Marks a link used; false when it was already used or retired (single use, even under a race). */
     async useLink(hash, now) {
-      const before = await db.get('SELECT used_at FROM merge_links WHERE hash = ?', [hash]);
-      if (!before || before.used_at != null) return false;
-      await db.run('UPDATE merge_links SET used_at = ? WHERE hash = ? AND used_at IS NULL', [now, hash]);
-      const after = await db.get('SELECT used_at FROM merge_links WHERE hash = ?', [hash]);
-      return after && Number(after.used_at) === now;
+      return (await db.run('UPDATE merge_mail_links SET used_at = ? WHERE hash = ? AND used_at IS NULL AND superseded_at IS NULL', [now, hash])) === 1;
     },
     async recordMail(sub, ip, now) { await db.run('INSERT INTO merge_mails (sub, ip, at) VALUES (?, ?, ?)', [sub, ip, now]); },
     async mailsSince(column, value, since) {
