@@ -12,6 +12,7 @@ const runtime = require('./runtime');
 const { RateLimiter } = require('./ratelimit');
 const { jobRoutes } = require('./jobs');
 const { loadCore } = require('../js-shim/node');
+const { canonicalAddress } = require('./address');
 
 const DIST = path.join(__dirname, '..', 'dist', 'auth0');
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
@@ -100,7 +101,26 @@ async function startTenant(options) {
   }
 
   // --- the user store ---
-  const findByEmail = (email) => [...state.users.values()].find((u) => u.email === String(email || '').trim().toLowerCase());
+  // Every stored address is canonical (sim/address.js), so one comparison finds every spelling.
+  const findByEmail = (email) => {
+    const c = canonicalAddress(email);
+    return c ? [...state.users.values()].find((u) => u.email === c) : undefined;
+  };
+  /**
+   * Stores a new user, the one way every create path (login-script import, reset of a user not yet
+   * migrated, Management API, import job) adds one. Refused when the address has no canonical form
+   * or another user already holds it (Auth0's "user already exists"): one address, one user.
+   * Returns `{user}` or `{error: 'invalid_email' | 'conflict'}`.
+   */
+  function addUser(fields) {
+    const email = canonicalAddress(fields.email);
+    if (!email) return { error: 'invalid_email' };
+    const holder = findByEmail(email);
+    if (holder || state.users.has(fields.user_id)) return { error: 'conflict' };
+    const user = { ...fields, email };
+    state.users.set(user.user_id, user);
+    return { user };
+  }
   function publicUser(u) {
     const { password_hash: _, custom_password_hash: __, ...rest } = u;
     return JSON.parse(JSON.stringify(rest));
@@ -108,22 +128,28 @@ async function startTenant(options) {
   function createUser(profile, password, via) {
     const now = new Date().toISOString();
     const id = `auth0|${profile.user_id}`;
-    const user = {
-      user_id: id, email: String(profile.email).toLowerCase(), email_verified: !!profile.email_verified,
+    const r = addUser({
+      user_id: id, email: profile.email, email_verified: !!profile.email_verified,
       name: profile.name, given_name: profile.given_name, family_name: profile.family_name, picture: profile.picture,
       app_metadata: profile.app_metadata || {}, user_metadata: profile.user_metadata || {},
       identities: [{ provider: 'auth0', connection: 'trickle', user_id: String(profile.user_id), isSocial: false }],
       mfa_factors: profile.mfa_factors || [], created_at: now, updated_at: now, logins_count: 0,
       password_hash: bcryptjs.hashSync(password, opts.bcryptCost)
-    };
-    state.users.set(id, user);
+    });
+    if (r.error) {
+      event('user_refused', { via, reason: r.error });
+      return r;
+    }
     if (via === 'login') state.counters.lazy_migrated++;
     event('user_created', { user_id: id, via });
-    return user;
+    return r;
   }
 
   /** The database connection in import mode: the store first, then login.js. */
-  async function databaseLogin(email, password) {
+  async function databaseLogin(typed, password) {
+    // The store and login.js see the same, canonical address; one that has none signs nobody in.
+    const email = canonicalAddress(typed);
+    if (!email) return { wrong: true };
     const known = findByEmail(email);
     if (known) {
       if (known.blocked) return { error: 'user is blocked' };
@@ -145,7 +171,10 @@ async function startTenant(options) {
     if (!profile || !profile.user_id) return { error: 'the login script returned no profile' };
     const existing = state.users.get(`auth0|${profile.user_id}`);
     if (existing) return { user: existing }; // DUPLICATED_USER: the same person under another address
-    return { user: createUser(JSON.parse(JSON.stringify(profile)), password, 'login') };
+    const created = createUser(JSON.parse(JSON.stringify(profile)), password, 'login');
+    if (created.error === 'conflict') return { conflict: true };
+    if (created.error) return { error: 'the login script returned an address that cannot be stored' };
+    return { user: created.user };
   }
 
   let core = null;
@@ -159,13 +188,14 @@ async function startTenant(options) {
     insert(u) {
       const now = new Date().toISOString();
       const id = `auth0|${u.user_id || randomId(12)}`;
-      state.users.set(id, {
-        user_id: id, email: u.email.toLowerCase(), email_verified: !!u.email_verified, name: u.name, given_name: u.given_name,
+      const r = addUser({
+        user_id: id, email: u.email, email_verified: !!u.email_verified, name: u.name, given_name: u.given_name,
         family_name: u.family_name, picture: u.picture, blocked: !!u.blocked, app_metadata: u.app_metadata || {}, user_metadata: u.user_metadata || {},
         identities: [{ provider: 'auth0', connection: 'trickle', user_id: id.slice(6), isSocial: false }], mfa_factors: u.mfa_factors || [],
         created_at: now, updated_at: now, logins_count: 0, password_hash: u.password_hash, custom_password_hash: u.custom_password_hash
       });
-      state.counters.bulk_imported = (state.counters.bulk_imported || 0) + 1;
+      if (!r.error) state.counters.bulk_imported = (state.counters.bulk_imported || 0) + 1;
+      return r;
     },
     update(existing, u) {
       // Upsert overwrites app_metadata and user_metadata; it does not merge them.
@@ -317,6 +347,10 @@ async function startTenant(options) {
     const tx = state.transactions.get(body.state);
     if (!tx) return reply.code(400).type('text/html').send(page('Error', '<h1>This login has expired</h1><p>Go back to the application and try again.</p>'));
     const r = await databaseLogin(body.email, body.password);
+    if (r.conflict) {
+      event('login_refused', { reason: 'user already exists' });
+      return reply.code(409).type('text/html').send(loginPage(tx, 'The user already exists.'));
+    }
     if (r.wrong || r.error) {
       if (r.wrong) state.counters.wrong_password++;
       event(r.wrong ? 'wrong_password' : 'login_error', { email_domain: String(body.email || '').split('@')[1] });
@@ -372,6 +406,7 @@ async function startTenant(options) {
     }
     if (body.grant_type === 'password' || body.grant_type === 'http://auth0.com/oauth/grant-type/password-realm') {
       const r = await databaseLogin(body.username, body.password);
+      if (r.conflict) return reply.code(409).send({ error: 'user_exists', error_description: 'The user already exists.' });
       if (r.wrong) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Wrong email or password.' });
       if (r.error) return reply.code(503).send({ error: 'temporarily_unavailable', error_description: r.error });
       const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner' };
@@ -404,14 +439,44 @@ async function startTenant(options) {
     const u = state.users.get(req.params.id);
     return u ? publicUser(u) : notFound(reply);
   });
-  app.get('/api/v2/users-by-email', async (req) => {
-    const u = findByEmail(req.query && req.query.email);
+  const badEmail = (reply, message = 'Object didn\'t pass validation for format email') =>
+    reply.code(400).send({ statusCode: 400, error: 'Bad Request', message, errorCode: 'invalid_body' });
+  app.get('/api/v2/users-by-email', async (req, reply) => {
+    const email = canonicalAddress(req.query && req.query.email);
+    if (!email) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Object didn\'t pass validation for format email', errorCode: 'invalid_query_string' });
+    const u = findByEmail(email);
     return u ? [publicUser(u)] : [];
+  });
+  app.post('/api/v2/users', async (req, reply) => {
+    const body = req.body || {};
+    if (body.connection !== 'trickle') return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'connection must name the database connection', errorCode: 'invalid_body' });
+    if (typeof body.email !== 'string') return badEmail(reply, 'Payload validation error: \'Missing required property: email\'');
+    if (typeof body.password !== 'string' || body.password.length < 8) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'PasswordStrengthError: Password is too weak', errorCode: 'invalid_password' });
+    const now = new Date().toISOString();
+    const local = typeof body.user_id === 'string' && body.user_id ? body.user_id : randomId(12);
+    const r = addUser({
+      user_id: `auth0|${local}`, email: body.email, email_verified: !!body.email_verified, name: body.name, given_name: body.given_name,
+      family_name: body.family_name, picture: body.picture, blocked: !!body.blocked, app_metadata: body.app_metadata || {}, user_metadata: body.user_metadata || {},
+      identities: [{ provider: 'auth0', connection: 'trickle', user_id: local, isSocial: false }], mfa_factors: [],
+      created_at: now, updated_at: now, logins_count: 0, password_hash: bcryptjs.hashSync(body.password, opts.bcryptCost)
+    });
+    if (r.error === 'invalid_email') return badEmail(reply);
+    if (r.error) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: 'The user already exists.', errorCode: 'auth0_idp_error' });
+    event('user_created', { user_id: r.user.user_id, via: 'management_api' });
+    return reply.code(201).send(publicUser(r.user));
   });
   app.patch('/api/v2/users/:id', async (req, reply) => {
     const u = state.users.get(req.params.id);
     if (!u) return notFound(reply);
     const body = req.body || {};
+    // The address is checked before anything changes: a refused PATCH changes nothing.
+    let newEmail = null;
+    if (body.email !== undefined) {
+      newEmail = canonicalAddress(body.email);
+      if (!newEmail) return badEmail(reply);
+      const holder = findByEmail(newEmail);
+      if (holder && holder !== u) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'The specified new email already exists', errorCode: 'auth0_idp_error' });
+    }
     for (const key of ['app_metadata', 'user_metadata']) {
       if (body[key] === undefined) continue;
       if (body[key] === null || typeof body[key] !== 'object' || Array.isArray(body[key])) {
@@ -424,7 +489,9 @@ async function startTenant(options) {
       }
     }
     for (const key of ['email_verified', 'blocked', 'name', 'given_name', 'family_name', 'picture']) if (body[key] !== undefined) u[key] = body[key];
-    if (typeof body.email === 'string') u.email = body.email.toLowerCase();
+    if (newEmail !== null) {
+      u.email = newEmail;
+    }
     if (typeof body.password === 'string') u.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
     u.updated_at = new Date().toISOString();
     return publicUser(u);
@@ -487,7 +554,12 @@ async function startTenant(options) {
       // Import mode: a person not yet in the store is created from getUser with the new password.
       const [err, profile] = await runtime.callScript(getUserScript, [entry.email]);
       if (err || !profile) return reply.code(503).type('text/html').send(page('Try again', '<h1>We could not reset the password right now</h1>'));
-      user = state.users.get(`auth0|${profile.user_id}`) || createUser(JSON.parse(JSON.stringify(profile)), body.password, 'reset');
+      user = state.users.get(`auth0|${profile.user_id}`);
+      if (!user) {
+        const created = createUser(JSON.parse(JSON.stringify(profile)), body.password, 'reset');
+        if (created.error) return reply.code(409).type('text/html').send(page('Not changed', '<h1>The user already exists</h1>'));
+        user = created.user;
+      }
     }
     user.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
     user.email_verified = true;
