@@ -490,6 +490,8 @@ async function startTenant(options) {
     }
     for (const key of ['email_verified', 'blocked', 'name', 'given_name', 'family_name', 'picture']) if (body[key] !== undefined) u[key] = body[key];
     if (newEmail !== null) {
+      // A reset link names the address it was mailed to: it ends when the address changes.
+      if (newEmail !== u.email) dropTickets(u.user_id);
       u.email = newEmail;
     }
     if (typeof body.password === 'string') u.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
@@ -498,47 +500,116 @@ async function startTenant(options) {
   });
   app.delete('/api/v2/users/:id', async (req, reply) => {
     if (!state.users.delete(req.params.id)) return notFound(reply);
+    dropTickets(req.params.id);
     return reply.code(204).send();
   });
 
   // --- password reset ---
-  async function startReset(email, resultUrl) {
-    let user = findByEmail(email);
-    let profile = null;
-    if (!user) {
-      const [err, p] = await runtime.callScript(getUserScript, [email]);
-      if (err) throw new Error(err.message);
-      profile = p ? JSON.parse(JSON.stringify(p)) : null;
-    }
-    if (!user && !profile) return null;
-    const ticket = randomId(32);
-    state.tickets.set(crypto.createHash('sha256').update(ticket).digest('hex'), { email: String(email).trim().toLowerCase(), exp: Date.now() + 30 * 60000, resultUrl, used: false });
-    const link = `${base}/lo/reset/confirm?ticket=${ticket}`;
-    await opts.mail.send({ to: email, subject: 'Reset your password', text: `Someone asked to reset the password of ${email}.\n\nChoose a new password here (valid for 30 minutes, once):\n${link}\n\nIf it was not you, ignore this mail.` });
-    state.counters.resets++;
-    event('reset_mail', { via: user ? 'store' : 'get_user' });
-    return link;
+  // As on the real tenant: the request is answered at once, with the same answer whether the
+  // address is known, unknown, rate-limited or its product unreachable; the look-up and the mail
+  // happen afterwards. One canonical address is used for the look-up, the ticket and the mail,
+  // and the mail goes to the address stored for the user being reset, never to the typed string.
+  const resetLimits = { perAddress: 3, perIp: 10, windowMs: 15 * 60000, ...(opts.resetLimits || {}) };
+  const resetWindows = { address: new Map(), ip: new Map() };
+  function withinLimit(map, key, limit) {
+    const now = Date.now();
+    const recent = (map.get(key) || []).filter((t) => now - t < resetLimits.windowMs);
+    const ok = recent.length < limit;
+    if (ok) recent.push(now);
+    map.set(key, recent);
+    if (map.size > 10000) for (const [k, v] of map) if (!v.some((t) => now - t < resetLimits.windowMs)) map.delete(k);
+    return ok;
   }
-  app.get('/lo/reset', async (req, reply) => reply.type('text/html').send(page('Reset your password', `<h1>Reset your password</h1>
-<form method="post" action="/lo/reset"><input type="hidden" name="state" value="${esc((req.query || {}).state)}">
-<label for="email">Email</label><input id="email" name="email" type="text" inputmode="email" autocomplete="email" required><button type="submit">Send me a link</button></form>`)));
+  const ticketKey = (t) => crypto.createHash('sha256').update(String(t || '')).digest('hex');
+  /** Ends every outstanding reset link of a user (a newer link, a changed address, a deletion). */
+  function dropTickets(userId) {
+    for (const [k, entry] of state.tickets) if (entry.userId === userId) state.tickets.delete(k);
+  }
+  /** Issues a reset link for `userId` at the canonical `email`; older links of the user stop working. */
+  function issueTicket(userId, email, resultUrl) {
+    dropTickets(userId);
+    const ticket = randomId(32);
+    state.tickets.set(ticketKey(ticket), { userId, email, exp: Date.now() + 30 * 60000, resultUrl, used: false });
+    return `${base}/lo/reset/confirm?ticket=${ticket}`;
+  }
+  /**
+   * Whom a reset of the canonical address `email` is for: a stored user, or (import mode) the
+   * profile get_user returns for a person not yet migrated. Resolves `{user}`, `{profile}`,
+   * `{none: true}` or `{error}`. A profile under another address, or one whose user_id is
+   * already stored under another address, is nobody this address may reset.
+   */
+  async function resetTarget(email) {
+    const user = findByEmail(email);
+    if (user) return { user };
+    const [err, p] = await runtime.callScript(getUserScript, [email]);
+    if (err) return { error: 'get_user failed' };
+    if (!p) return { none: true };
+    const profile = JSON.parse(JSON.stringify(p));
+    if (!profile.user_id || canonicalAddress(profile.email) !== email) return { error: 'get_user returned another address' };
+    if (state.users.has(`auth0|${profile.user_id}`)) return { error: 'the user is stored under another address' };
+    return { profile };
+  }
+  async function sendResetMail(email, link) {
+    await opts.mail.send({ to: email, subject: 'Reset your password', text: `Someone asked to reset the password of ${email}.\n\nChoose a new password here (valid for 30 minutes, once):\n${link}\n\nIf it was not you, ignore this mail.` });
+  }
+  /** The background half of a reset request: look-up, ticket, mail. Never throws; logs no address or link. */
+  async function deliverReset(email) {
+    try {
+      const t = await resetTarget(email);
+      if (t.error) return event('reset_not_sent', { reason: t.error });
+      if (t.none) return event('reset_not_sent', { reason: 'unknown address' });
+      const userId = t.user ? t.user.user_id : `auth0|${t.profile.user_id}`;
+      const to = t.user ? t.user.email : email;
+      await sendResetMail(to, issueTicket(userId, to));
+      state.counters.resets++;
+      event('reset_mail', { via: t.user ? 'store' : 'get_user' });
+    } catch (e) {
+      // The SMTP answer can quote the recipient: only its numeric code is kept.
+      event('reset_mail_failed', { smtp_code: (e && e.responseCode) || null });
+    }
+  }
+  /**
+   * A reset request as the login page and /dbconnections/change_password take it. Returns
+   * 'invalid' for an address with no canonical form, else 'accepted' (always the same, whatever
+   * happens next); work beyond the limits per address and per IP is silently dropped.
+   */
+  function requestReset(typed, ip) {
+    const email = canonicalAddress(typed);
+    if (!email) return 'invalid';
+    const ipOk = withinLimit(resetWindows.ip, String(ip || ''), resetLimits.perIp);
+    const addressOk = ipOk && withinLimit(resetWindows.address, ticketKey(email), resetLimits.perAddress);
+    if (!ipOk || !addressOk) {
+      event('reset_limited', { by: ipOk ? 'address' : 'ip' });
+      return 'accepted';
+    }
+    setImmediate(() => { deliverReset(email); });
+    return 'accepted';
+  }
+  const resetForm = (state_, error) => page('Reset your password', `<h1>Reset your password</h1>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+<form method="post" action="/lo/reset"><input type="hidden" name="state" value="${esc(state_)}">
+<label for="email">Email</label><input id="email" name="email" type="text" inputmode="email" autocomplete="email" required><button type="submit">Send me a link</button></form>`);
+  app.get('/lo/reset', async (req, reply) => reply.type('text/html').send(resetForm((req.query || {}).state)));
   app.post('/lo/reset', async (req, reply) => {
     const body = req.body || {};
-    try {
-      await startReset(body.email);
-    } catch (e) {
-      return reply.code(503).type('text/html').send(page('Try again', `<h1>We could not send the mail</h1><p class="error">${esc(e.message)}</p>`));
-    }
+    if (requestReset(body.email, req.ip) === 'invalid') return reply.code(400).type('text/html').send(resetForm(body.state, 'Enter a valid email address.'));
     // The same answer whether or not the address is known: no account enumeration.
     return reply.type('text/html').send(page('Check your inbox', '<h1>Check your inbox</h1><p>If an account exists for this address, a link to choose a new password is on its way.</p>'));
   });
+  // The Authentication API's endpoint: always 200 with the same sentence for a valid address.
+  app.post('/dbconnections/change_password', async (req, reply) => {
+    const body = req.body || {};
+    if (body.connection !== undefined && body.connection !== 'trickle') return reply.code(400).send({ error: 'invalid_request', error_description: 'connection not found' });
+    if (requestReset(body.email, req.ip) === 'invalid') return reply.code(400).send({ error: 'invalid_request', error_description: 'email is not valid' });
+    return reply.type('text/plain; charset=utf-8').send('We\'ve just sent you an email to reset your password.');
+  });
   const ticketFor = (t) => {
-    const entry = state.tickets.get(crypto.createHash('sha256').update(String(t || '')).digest('hex'));
+    const entry = state.tickets.get(ticketKey(t));
     return entry && !entry.used && entry.exp > Date.now() ? entry : null;
   };
+  const expired = (reply) => reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1><p><a href="/lo/reset">Ask for a new one</a></p>'));
   app.get('/lo/reset/confirm', async (req, reply) => {
     const t = (req.query || {}).ticket;
-    if (!ticketFor(t)) return reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1><p><a href="/lo/reset">Ask for a new one</a></p>'));
+    if (!ticketFor(t)) return expired(reply);
     return reply.type('text/html').send(page('Choose a new password', `<h1>Choose a new password</h1>
 <form method="post" action="/lo/reset/confirm"><input type="hidden" name="ticket" value="${esc(t)}">
 <label for="password">New password</label><input id="password" name="password" type="password" minlength="8" required autocomplete="new-password">
@@ -547,34 +618,49 @@ async function startTenant(options) {
   app.post('/lo/reset/confirm', async (req, reply) => {
     const body = req.body || {};
     const entry = ticketFor(body.ticket);
-    if (!entry) return reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1>'));
+    if (!entry) return expired(reply);
     if (typeof body.password !== 'string' || body.password.length < 8) return reply.code(400).type('text/html').send(page('Too short', '<h1>Choose at least 8 characters</h1>'));
-    let user = findByEmail(entry.email);
+    // The link resets exactly the user it was issued for, at the address it was mailed to.
+    let user = state.users.get(entry.userId);
+    if (user && user.email !== entry.email) return expired(reply);
     if (!user) {
       // Import mode: a person not yet in the store is created from getUser with the new password.
-      const [err, profile] = await runtime.callScript(getUserScript, [entry.email]);
-      if (err || !profile) return reply.code(503).type('text/html').send(page('Try again', '<h1>We could not reset the password right now</h1>'));
-      user = state.users.get(`auth0|${profile.user_id}`);
-      if (!user) {
-        const created = createUser(JSON.parse(JSON.stringify(profile)), body.password, 'reset');
-        if (created.error) return reply.code(409).type('text/html').send(page('Not changed', '<h1>The user already exists</h1>'));
-        user = created.user;
-      }
+      const t = await resetTarget(entry.email);
+      if (t.user || t.none || (t.profile && `auth0|${t.profile.user_id}` !== entry.userId)) return expired(reply);
+      if (t.error) return reply.code(503).type('text/html').send(page('Try again', '<h1>We could not reset the password right now</h1>'));
+      const created = createUser(t.profile, body.password, 'reset');
+      if (created.error) return expired(reply);
+      user = created.user;
     }
+    if (!ticketFor(body.ticket)) return expired(reply); // used meanwhile by a concurrent request
     user.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
+    delete user.custom_password_hash;
     user.email_verified = true;
     entry.used = true;
+    dropTickets(user.user_id);
     event('password_reset', { user_id: user.user_id });
     return reply.type('text/html').send(page('Password changed', '<h1>Your password was changed</h1><p>You can now sign in with it.</p>'));
   });
+  // The Management API's ticket: a link for a known user, returned to the caller and not mailed
+  // (as on the real tenant); the address is the stored one.
   app.post('/api/v2/tickets/password-change', async (req, reply) => {
     const body = req.body || {};
-    const user = body.user_id ? state.users.get(body.user_id) : null;
-    const email = user ? user.email : body.email;
-    if (!email) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'user_id or email is required', errorCode: 'invalid_body' });
-    const link = await startReset(email, body.result_url);
-    if (!link) return notFound(reply);
-    return reply.code(201).send({ ticket: link });
+    let target = null;
+    if (body.user_id) {
+      const user = state.users.get(body.user_id);
+      target = user ? { user } : { none: true };
+    } else if (body.email !== undefined) {
+      const email = canonicalAddress(body.email);
+      if (!email) return badEmail(reply);
+      target = await resetTarget(email);
+    } else {
+      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'user_id or email is required', errorCode: 'invalid_body' });
+    }
+    if (target.error) return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'The user could not be looked up right now.', errorCode: 'temporarily_unavailable' });
+    if (target.none) return notFound(reply);
+    const userId = target.user ? target.user.user_id : `auth0|${target.profile.user_id}`;
+    const email = target.user ? target.user.email : target.profile && canonicalAddress(target.profile.email);
+    return reply.code(201).send({ ticket: issueTicket(userId, email, body.result_url) });
   });
 
   // --- the demo application's callback ---
