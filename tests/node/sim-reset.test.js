@@ -208,6 +208,76 @@ test('reset requests beyond the limits per address and per IP get the same answe
   }
 });
 
+test('a mail the server rejects is never reported to the requester, and no SMTP text or address is shown or logged', async () => {
+  const sim = await startSim({ people: 20 });
+  try {
+    const base = sim.tenant.url;
+    const p = sim.people.find((x) => x.accounts.length === 1);
+    assert.equal((await signIn(base, p.email, p.accounts[0].password)).status, 302);
+    const send = sim.mail.send;
+    sim.mail.send = async () => {
+      const e = new Error(`Can't send mail - all recipients were rejected: 550 5.1.1 <${p.email}>: smtp-secret-detail`);
+      e.responseCode = 550;
+      throw e;
+    };
+    const mark = sim.tenant.state.events.length;
+    const r = await resetPage(sim, p.email);
+    assert.equal(r.status, 200);
+    const body = await r.text();
+    assert.ok(!/5\.1\.1|smtp-secret-detail|rejected/.test(body), 'no SMTP text in the answer');
+    // The Management API's ticket is returned to the caller, whatever the mail server says.
+    const token = await m2mToken(base);
+    const user = usersAt(sim, p.email)[0];
+    const t = await json(`${base}/api/v2/tickets/password-change`, 'POST', { user_id: user.user_id }, token);
+    const tBody = await t.text();
+    assert.equal(t.status, 201, tBody);
+    assert.match(JSON.parse(tBody).ticket, LINK);
+    assert.ok(!/5\.1\.1|smtp-secret-detail|rejected/.test(tBody), 'no SMTP text in the API answer');
+    sim.mail.send = send;
+
+    // A real SMTP rejection by the mail catcher.
+    assert.equal((await form(`${base}/_sim/api/mail/mode`, { mode: 'reject' })).status, 200);
+    const r2 = await resetPage(sim, p.email);
+    assert.equal(r2.status, 200);
+    assert.equal(await r2.text(), body, 'the same page as ever');
+    await settled(sim, mark, 2);
+    const logged = JSON.stringify(sim.tenant.state.events.slice(mark));
+    assert.match(logged, /reset_mail_failed/);
+    assert.ok(!logged.includes(p.email) && !logged.includes('smtp-secret-detail') && !/ticket=/.test(logged), 'the log holds no address, SMTP text or link');
+  } finally {
+    await sim.close();
+  }
+});
+
+test('the mailer delivers to exactly the stored address: "a,b@…" is one mailbox, never "b@…"', async () => {
+  const sim = await startSim({ people: 10, importRate: 1000 });
+  try {
+    const base = sim.tenant.url;
+    const token = await m2mToken(base);
+    const odd = 'victim,attacker@example.com';
+    const body = new FormData();
+    body.append('users', new Blob([JSON.stringify([{ email: odd, user_id: 'comma-1', email_verified: true }])], { type: 'application/json' }), 'users.json');
+    body.append('connection_id', 'con_trickle');
+    body.append('send_completion_email', 'false');
+    const job = await (await fetch(`${base}/api/v2/jobs/users-imports`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body })).json();
+    const done = await waitFor(() => { const j = sim.tenant.jobs.jobs.get(job.id); return j && j.status === 'completed' && j; });
+    assert.deepEqual(done.summary, { failed: 0, updated: 0, inserted: 1, total: 1 });
+    const before = sim.mail.messages.length;
+    assert.equal((await resetPage(sim, odd)).status, 200);
+    const mail = await waitFor(() => mailsSince(sim, before)[0]);
+    assert.ok(mail, 'the mail arrives');
+    await sleep(200);
+    const to = mailsSince(sim, before).flatMap((m) => m.to);
+    assert.ok(!to.includes('attacker@example.com'), `not delivered to a part of the address: ${to}`);
+    assert.deepEqual(to, [odd]);
+    // The mailer itself refuses anything but one canonical address.
+    await assert.rejects(sim.mail.send({ to: 'Victim@Example.com', subject: 's', text: 't' }));
+    await assert.rejects(sim.mail.send({ to: 'a@x.com, b@x.com', subject: 's', text: 't' }));
+  } finally {
+    await sim.close();
+  }
+});
+
 test('a second user whose address canonicalises to an existing user\'s is refused on every create path', async () => {
   const sim = await startSim({ people: 20 }); // the default import rate too
   try {
