@@ -71,6 +71,11 @@ ${mail.messages.slice().reverse().map((m) => `<article><b>${esc(m.subject)}</b><
     p.setMode(mode, Number(req.body.delayMs) || undefined);
     return p.stats();
   });
+  app.post('/_sim/api/mail/mode', async (req, reply) => {
+    const mode = req.body && req.body.mode;
+    if (!['up', 'reject'].includes(mode)) return reply.code(400).send({ error: 'mode must be up or reject' });
+    return mail.setMode(mode);
+  });
   app.post('/_sim/api/faults', async (req) => {
     const body = req.body || {};
     for (const k of ['latencyMs', 'errorRate', 'stormRate', 'dropRate']) if (typeof body[k] === 'number') tenantState.faults[k] = body[k];

@@ -5,6 +5,7 @@
 const crypto = require('crypto');
 const zlib = require('zlib');
 const { loadCore } = require('../js-shim/node');
+const { canonicalAddress } = require('./address');
 
 const FILE_LIMIT = 500000;
 const MAX_ACTIVE_IMPORTS = 2;
@@ -79,7 +80,9 @@ function redacted(user) {
  * Options: {usersPerSecond (default 500), expireAfterMs (default 24 h), base()}.
  */
 function jobRoutes(app, store, options = {}) {
-  const opts = { usersPerSecond: 500, expireAfterMs: 24 * 3600 * 1000, ...options };
+  // Options left undefined (startSim passes them through) keep their defaults.
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const opts = { usersPerSecond: 500, expireAfterMs: 24 * 3600 * 1000, ...given };
   const core = loadCore('full');
   const jobs = new Map();
   const log = []; // every state change of every job: the simulator's own job log
@@ -112,20 +115,28 @@ function jobRoutes(app, store, options = {}) {
   function processOne(job, index) {
     const user = job.users[index];
     const errors = validateUser(user, core);
+    // Duplicates are found by the tenant's canonical address, the one it stores: two spellings
+    // that fold to one address are one user, in the file and against the store.
+    const key = errors.length ? null : canonicalAddress(user.email);
+    if (!errors.length && !key) errors.push({ code: 'FORMAT', message: 'Object didn\'t pass validation for format email', path: 'email' });
     if (!errors.length) {
-      const key = `${String(user.email).toLowerCase()}`;
       if (job.seen.has(key)) errors.push({ code: 'DUPLICATED_USER', message: 'The user appears twice in the file', path: 'email' });
       job.seen.add(key);
     }
     if (!errors.length) {
-      const existing = store.findByEmail(user.email) || (user.user_id && store.get(`auth0|${user.user_id}`));
-      if (existing && !job.upsert) {
+      const byEmail = store.findByEmail(key);
+      const byId = user.user_id ? store.get(`auth0|${user.user_id}`) : undefined;
+      const existing = byEmail || byId;
+      if (byEmail && byId && byEmail !== byId) {
+        errors.push({ code: 'CONFLICT_EMAIL', message: 'The email belongs to another user.', path: 'email' });
+      } else if (existing && !job.upsert) {
         errors.push({ code: 'DUPLICATED_USER', message: 'The user already exists.', path: '' });
       } else if (existing) {
         store.update(existing, user);
         job.summary.updated++;
+      } else if (store.insert(user).error) {
+        errors.push({ code: 'DUPLICATED_USER', message: 'The user already exists.', path: '' });
       } else {
-        store.insert(user);
         job.summary.inserted++;
       }
     }

@@ -12,6 +12,7 @@ const runtime = require('./runtime');
 const { RateLimiter } = require('./ratelimit');
 const { jobRoutes } = require('./jobs');
 const { loadCore } = require('../js-shim/node');
+const { canonicalAddress } = require('./address');
 
 const DIST = path.join(__dirname, '..', 'dist', 'auth0');
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
@@ -100,7 +101,26 @@ async function startTenant(options) {
   }
 
   // --- the user store ---
-  const findByEmail = (email) => [...state.users.values()].find((u) => u.email === String(email || '').trim().toLowerCase());
+  // Every stored address is canonical (sim/address.js), so one comparison finds every spelling.
+  const findByEmail = (email) => {
+    const c = canonicalAddress(email);
+    return c ? [...state.users.values()].find((u) => u.email === c) : undefined;
+  };
+  /**
+   * Stores a new user, the one way every create path (login-script import, reset of a user not yet
+   * migrated, Management API, import job) adds one. Refused when the address has no canonical form
+   * or another user already holds it (Auth0's "user already exists"): one address, one user.
+   * Returns `{user}` or `{error: 'invalid_email' | 'conflict'}`.
+   */
+  function addUser(fields) {
+    const email = canonicalAddress(fields.email);
+    if (!email) return { error: 'invalid_email' };
+    const holder = findByEmail(email);
+    if (holder || state.users.has(fields.user_id)) return { error: 'conflict' };
+    const user = { ...fields, email };
+    state.users.set(user.user_id, user);
+    return { user };
+  }
   function publicUser(u) {
     const { password_hash: _, custom_password_hash: __, ...rest } = u;
     return JSON.parse(JSON.stringify(rest));
@@ -108,22 +128,28 @@ async function startTenant(options) {
   function createUser(profile, password, via) {
     const now = new Date().toISOString();
     const id = `auth0|${profile.user_id}`;
-    const user = {
-      user_id: id, email: String(profile.email).toLowerCase(), email_verified: !!profile.email_verified,
+    const r = addUser({
+      user_id: id, email: profile.email, email_verified: !!profile.email_verified,
       name: profile.name, given_name: profile.given_name, family_name: profile.family_name, picture: profile.picture,
       app_metadata: profile.app_metadata || {}, user_metadata: profile.user_metadata || {},
       identities: [{ provider: 'auth0', connection: 'trickle', user_id: String(profile.user_id), isSocial: false }],
       mfa_factors: profile.mfa_factors || [], created_at: now, updated_at: now, logins_count: 0,
       password_hash: bcryptjs.hashSync(password, opts.bcryptCost)
-    };
-    state.users.set(id, user);
+    });
+    if (r.error) {
+      event('user_refused', { via, reason: r.error });
+      return r;
+    }
     if (via === 'login') state.counters.lazy_migrated++;
     event('user_created', { user_id: id, via });
-    return user;
+    return r;
   }
 
   /** The database connection in import mode: the store first, then login.js. */
-  async function databaseLogin(email, password) {
+  async function databaseLogin(typed, password) {
+    // The store and login.js see the same, canonical address; one that has none signs nobody in.
+    const email = canonicalAddress(typed);
+    if (!email) return { wrong: true };
     const known = findByEmail(email);
     if (known) {
       if (known.blocked) return { error: 'user is blocked' };
@@ -145,7 +171,10 @@ async function startTenant(options) {
     if (!profile || !profile.user_id) return { error: 'the login script returned no profile' };
     const existing = state.users.get(`auth0|${profile.user_id}`);
     if (existing) return { user: existing }; // DUPLICATED_USER: the same person under another address
-    return { user: createUser(JSON.parse(JSON.stringify(profile)), password, 'login') };
+    const created = createUser(JSON.parse(JSON.stringify(profile)), password, 'login');
+    if (created.error === 'conflict') return { conflict: true };
+    if (created.error) return { error: 'the login script returned an address that cannot be stored' };
+    return { user: created.user };
   }
 
   let core = null;
@@ -159,13 +188,14 @@ async function startTenant(options) {
     insert(u) {
       const now = new Date().toISOString();
       const id = `auth0|${u.user_id || randomId(12)}`;
-      state.users.set(id, {
-        user_id: id, email: u.email.toLowerCase(), email_verified: !!u.email_verified, name: u.name, given_name: u.given_name,
+      const r = addUser({
+        user_id: id, email: u.email, email_verified: !!u.email_verified, name: u.name, given_name: u.given_name,
         family_name: u.family_name, picture: u.picture, blocked: !!u.blocked, app_metadata: u.app_metadata || {}, user_metadata: u.user_metadata || {},
         identities: [{ provider: 'auth0', connection: 'trickle', user_id: id.slice(6), isSocial: false }], mfa_factors: u.mfa_factors || [],
         created_at: now, updated_at: now, logins_count: 0, password_hash: u.password_hash, custom_password_hash: u.custom_password_hash
       });
-      state.counters.bulk_imported = (state.counters.bulk_imported || 0) + 1;
+      if (!r.error) state.counters.bulk_imported = (state.counters.bulk_imported || 0) + 1;
+      return r;
     },
     update(existing, u) {
       // Upsert overwrites app_metadata and user_metadata; it does not merge them.
@@ -317,6 +347,10 @@ async function startTenant(options) {
     const tx = state.transactions.get(body.state);
     if (!tx) return reply.code(400).type('text/html').send(page('Error', '<h1>This login has expired</h1><p>Go back to the application and try again.</p>'));
     const r = await databaseLogin(body.email, body.password);
+    if (r.conflict) {
+      event('login_refused', { reason: 'user already exists' });
+      return reply.code(409).type('text/html').send(loginPage(tx, 'The user already exists.'));
+    }
     if (r.wrong || r.error) {
       if (r.wrong) state.counters.wrong_password++;
       event(r.wrong ? 'wrong_password' : 'login_error', { email_domain: String(body.email || '').split('@')[1] });
@@ -372,6 +406,7 @@ async function startTenant(options) {
     }
     if (body.grant_type === 'password' || body.grant_type === 'http://auth0.com/oauth/grant-type/password-realm') {
       const r = await databaseLogin(body.username, body.password);
+      if (r.conflict) return reply.code(409).send({ error: 'user_exists', error_description: 'The user already exists.' });
       if (r.wrong) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Wrong email or password.' });
       if (r.error) return reply.code(503).send({ error: 'temporarily_unavailable', error_description: r.error });
       const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner' };
@@ -404,14 +439,44 @@ async function startTenant(options) {
     const u = state.users.get(req.params.id);
     return u ? publicUser(u) : notFound(reply);
   });
-  app.get('/api/v2/users-by-email', async (req) => {
-    const u = findByEmail(req.query && req.query.email);
+  const badEmail = (reply, message = 'Object didn\'t pass validation for format email') =>
+    reply.code(400).send({ statusCode: 400, error: 'Bad Request', message, errorCode: 'invalid_body' });
+  app.get('/api/v2/users-by-email', async (req, reply) => {
+    const email = canonicalAddress(req.query && req.query.email);
+    if (!email) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Object didn\'t pass validation for format email', errorCode: 'invalid_query_string' });
+    const u = findByEmail(email);
     return u ? [publicUser(u)] : [];
+  });
+  app.post('/api/v2/users', async (req, reply) => {
+    const body = req.body || {};
+    if (body.connection !== 'trickle') return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'connection must name the database connection', errorCode: 'invalid_body' });
+    if (typeof body.email !== 'string') return badEmail(reply, 'Payload validation error: \'Missing required property: email\'');
+    if (typeof body.password !== 'string' || body.password.length < 8) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'PasswordStrengthError: Password is too weak', errorCode: 'invalid_password' });
+    const now = new Date().toISOString();
+    const local = typeof body.user_id === 'string' && body.user_id ? body.user_id : randomId(12);
+    const r = addUser({
+      user_id: `auth0|${local}`, email: body.email, email_verified: !!body.email_verified, name: body.name, given_name: body.given_name,
+      family_name: body.family_name, picture: body.picture, blocked: !!body.blocked, app_metadata: body.app_metadata || {}, user_metadata: body.user_metadata || {},
+      identities: [{ provider: 'auth0', connection: 'trickle', user_id: local, isSocial: false }], mfa_factors: [],
+      created_at: now, updated_at: now, logins_count: 0, password_hash: bcryptjs.hashSync(body.password, opts.bcryptCost)
+    });
+    if (r.error === 'invalid_email') return badEmail(reply);
+    if (r.error) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: 'The user already exists.', errorCode: 'auth0_idp_error' });
+    event('user_created', { user_id: r.user.user_id, via: 'management_api' });
+    return reply.code(201).send(publicUser(r.user));
   });
   app.patch('/api/v2/users/:id', async (req, reply) => {
     const u = state.users.get(req.params.id);
     if (!u) return notFound(reply);
     const body = req.body || {};
+    // The address is checked before anything changes: a refused PATCH changes nothing.
+    let newEmail = null;
+    if (body.email !== undefined) {
+      newEmail = canonicalAddress(body.email);
+      if (!newEmail) return badEmail(reply);
+      const holder = findByEmail(newEmail);
+      if (holder && holder !== u) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'The specified new email already exists', errorCode: 'auth0_idp_error' });
+    }
     for (const key of ['app_metadata', 'user_metadata']) {
       if (body[key] === undefined) continue;
       if (body[key] === null || typeof body[key] !== 'object' || Array.isArray(body[key])) {
@@ -424,54 +489,127 @@ async function startTenant(options) {
       }
     }
     for (const key of ['email_verified', 'blocked', 'name', 'given_name', 'family_name', 'picture']) if (body[key] !== undefined) u[key] = body[key];
-    if (typeof body.email === 'string') u.email = body.email.toLowerCase();
+    if (newEmail !== null) {
+      // A reset link names the address it was mailed to: it ends when the address changes.
+      if (newEmail !== u.email) dropTickets(u.user_id);
+      u.email = newEmail;
+    }
     if (typeof body.password === 'string') u.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
     u.updated_at = new Date().toISOString();
     return publicUser(u);
   });
   app.delete('/api/v2/users/:id', async (req, reply) => {
     if (!state.users.delete(req.params.id)) return notFound(reply);
+    dropTickets(req.params.id);
     return reply.code(204).send();
   });
 
   // --- password reset ---
-  async function startReset(email, resultUrl) {
-    let user = findByEmail(email);
-    let profile = null;
-    if (!user) {
-      const [err, p] = await runtime.callScript(getUserScript, [email]);
-      if (err) throw new Error(err.message);
-      profile = p ? JSON.parse(JSON.stringify(p)) : null;
-    }
-    if (!user && !profile) return null;
-    const ticket = randomId(32);
-    state.tickets.set(crypto.createHash('sha256').update(ticket).digest('hex'), { email: String(email).trim().toLowerCase(), exp: Date.now() + 30 * 60000, resultUrl, used: false });
-    const link = `${base}/lo/reset/confirm?ticket=${ticket}`;
-    await opts.mail.send({ to: email, subject: 'Reset your password', text: `Someone asked to reset the password of ${email}.\n\nChoose a new password here (valid for 30 minutes, once):\n${link}\n\nIf it was not you, ignore this mail.` });
-    state.counters.resets++;
-    event('reset_mail', { via: user ? 'store' : 'get_user' });
-    return link;
+  // As on the real tenant: the request is answered at once, with the same answer whether the
+  // address is known, unknown, rate-limited or its product unreachable; the look-up and the mail
+  // happen afterwards. One canonical address is used for the look-up, the ticket and the mail,
+  // and the mail goes to the address stored for the user being reset, never to the typed string.
+  const resetLimits = { perAddress: 3, perIp: 10, windowMs: 15 * 60000, ...(opts.resetLimits || {}) };
+  const resetWindows = { address: new Map(), ip: new Map() };
+  function withinLimit(map, key, limit) {
+    const now = Date.now();
+    const recent = (map.get(key) || []).filter((t) => now - t < resetLimits.windowMs);
+    const ok = recent.length < limit;
+    if (ok) recent.push(now);
+    map.set(key, recent);
+    if (map.size > 10000) for (const [k, v] of map) if (!v.some((t) => now - t < resetLimits.windowMs)) map.delete(k);
+    return ok;
   }
-  app.get('/lo/reset', async (req, reply) => reply.type('text/html').send(page('Reset your password', `<h1>Reset your password</h1>
-<form method="post" action="/lo/reset"><input type="hidden" name="state" value="${esc((req.query || {}).state)}">
-<label for="email">Email</label><input id="email" name="email" type="text" inputmode="email" autocomplete="email" required><button type="submit">Send me a link</button></form>`)));
+  const ticketKey = (t) => crypto.createHash('sha256').update(String(t || '')).digest('hex');
+  /** Ends every outstanding reset link of a user (a newer link, a changed address, a deletion). */
+  function dropTickets(userId) {
+    for (const [k, entry] of state.tickets) if (entry.userId === userId) state.tickets.delete(k);
+  }
+  /** Issues a reset link for `userId` at the canonical `email`; older links of the user stop working. */
+  function issueTicket(userId, email, resultUrl) {
+    dropTickets(userId);
+    const ticket = randomId(32);
+    state.tickets.set(ticketKey(ticket), { userId, email, exp: Date.now() + 30 * 60000, resultUrl, used: false });
+    return `${base}/lo/reset/confirm?ticket=${ticket}`;
+  }
+  /**
+   * Whom a reset of the canonical address `email` is for: a stored user, or (import mode) the
+   * profile get_user returns for a person not yet migrated. Resolves `{user}`, `{profile}`,
+   * `{none: true}` or `{error}`. A profile under another address, or one whose user_id is
+   * already stored under another address, is nobody this address may reset.
+   */
+  async function resetTarget(email) {
+    const user = findByEmail(email);
+    if (user) return { user };
+    const [err, p] = await runtime.callScript(getUserScript, [email]);
+    if (err) return { error: 'get_user failed' };
+    if (!p) return { none: true };
+    const profile = JSON.parse(JSON.stringify(p));
+    if (!profile.user_id || canonicalAddress(profile.email) !== email) return { error: 'get_user returned another address' };
+    if (state.users.has(`auth0|${profile.user_id}`)) return { error: 'the user is stored under another address' };
+    return { profile };
+  }
+  async function sendResetMail(email, link) {
+    await opts.mail.send({ to: email, subject: 'Reset your password', text: `Someone asked to reset the password of ${email}.\n\nChoose a new password here (valid for 30 minutes, once):\n${link}\n\nIf it was not you, ignore this mail.` });
+  }
+  /** The background half of a reset request: look-up, ticket, mail. Never throws; logs no address or link. */
+  async function deliverReset(email) {
+    try {
+      const t = await resetTarget(email);
+      if (t.error) return event('reset_not_sent', { reason: t.error });
+      if (t.none) return event('reset_not_sent', { reason: 'unknown address' });
+      const userId = t.user ? t.user.user_id : `auth0|${t.profile.user_id}`;
+      const to = t.user ? t.user.email : email;
+      await sendResetMail(to, issueTicket(userId, to));
+      state.counters.resets++;
+      event('reset_mail', { via: t.user ? 'store' : 'get_user' });
+    } catch (e) {
+      // The SMTP answer can quote the recipient: only its numeric code is kept.
+      event('reset_mail_failed', { smtp_code: (e && e.responseCode) || null });
+    }
+  }
+  /**
+   * A reset request as the login page and /dbconnections/change_password take it. Returns
+   * 'invalid' for an address with no canonical form, else 'accepted' (always the same, whatever
+   * happens next); work beyond the limits per address and per IP is silently dropped.
+   */
+  function requestReset(typed, ip) {
+    const email = canonicalAddress(typed);
+    if (!email) return 'invalid';
+    const ipOk = withinLimit(resetWindows.ip, String(ip || ''), resetLimits.perIp);
+    const addressOk = ipOk && withinLimit(resetWindows.address, ticketKey(email), resetLimits.perAddress);
+    if (!ipOk || !addressOk) {
+      event('reset_limited', { by: ipOk ? 'address' : 'ip' });
+      return 'accepted';
+    }
+    setImmediate(() => { deliverReset(email); });
+    return 'accepted';
+  }
+  const resetForm = (state_, error) => page('Reset your password', `<h1>Reset your password</h1>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+<form method="post" action="/lo/reset"><input type="hidden" name="state" value="${esc(state_)}">
+<label for="email">Email</label><input id="email" name="email" type="text" inputmode="email" autocomplete="email" required><button type="submit">Send me a link</button></form>`);
+  app.get('/lo/reset', async (req, reply) => reply.type('text/html').send(resetForm((req.query || {}).state)));
   app.post('/lo/reset', async (req, reply) => {
     const body = req.body || {};
-    try {
-      await startReset(body.email);
-    } catch (e) {
-      return reply.code(503).type('text/html').send(page('Try again', `<h1>We could not send the mail</h1><p class="error">${esc(e.message)}</p>`));
-    }
+    if (requestReset(body.email, req.ip) === 'invalid') return reply.code(400).type('text/html').send(resetForm(body.state, 'Enter a valid email address.'));
     // The same answer whether or not the address is known: no account enumeration.
     return reply.type('text/html').send(page('Check your inbox', '<h1>Check your inbox</h1><p>If an account exists for this address, a link to choose a new password is on its way.</p>'));
   });
+  // The Authentication API's endpoint: always 200 with the same sentence for a valid address.
+  app.post('/dbconnections/change_password', async (req, reply) => {
+    const body = req.body || {};
+    if (body.connection !== undefined && body.connection !== 'trickle') return reply.code(400).send({ error: 'invalid_request', error_description: 'connection not found' });
+    if (requestReset(body.email, req.ip) === 'invalid') return reply.code(400).send({ error: 'invalid_request', error_description: 'email is not valid' });
+    return reply.type('text/plain; charset=utf-8').send('We\'ve just sent you an email to reset your password.');
+  });
   const ticketFor = (t) => {
-    const entry = state.tickets.get(crypto.createHash('sha256').update(String(t || '')).digest('hex'));
+    const entry = state.tickets.get(ticketKey(t));
     return entry && !entry.used && entry.exp > Date.now() ? entry : null;
   };
+  const expired = (reply) => reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1><p><a href="/lo/reset">Ask for a new one</a></p>'));
   app.get('/lo/reset/confirm', async (req, reply) => {
     const t = (req.query || {}).ticket;
-    if (!ticketFor(t)) return reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1><p><a href="/lo/reset">Ask for a new one</a></p>'));
+    if (!ticketFor(t)) return expired(reply);
     return reply.type('text/html').send(page('Choose a new password', `<h1>Choose a new password</h1>
 <form method="post" action="/lo/reset/confirm"><input type="hidden" name="ticket" value="${esc(t)}">
 <label for="password">New password</label><input id="password" name="password" type="password" minlength="8" required autocomplete="new-password">
@@ -480,29 +618,49 @@ async function startTenant(options) {
   app.post('/lo/reset/confirm', async (req, reply) => {
     const body = req.body || {};
     const entry = ticketFor(body.ticket);
-    if (!entry) return reply.code(400).type('text/html').send(page('Link expired', '<h1>This link has expired or was used</h1>'));
+    if (!entry) return expired(reply);
     if (typeof body.password !== 'string' || body.password.length < 8) return reply.code(400).type('text/html').send(page('Too short', '<h1>Choose at least 8 characters</h1>'));
-    let user = findByEmail(entry.email);
+    // The link resets exactly the user it was issued for, at the address it was mailed to.
+    let user = state.users.get(entry.userId);
+    if (user && user.email !== entry.email) return expired(reply);
     if (!user) {
       // Import mode: a person not yet in the store is created from getUser with the new password.
-      const [err, profile] = await runtime.callScript(getUserScript, [entry.email]);
-      if (err || !profile) return reply.code(503).type('text/html').send(page('Try again', '<h1>We could not reset the password right now</h1>'));
-      user = state.users.get(`auth0|${profile.user_id}`) || createUser(JSON.parse(JSON.stringify(profile)), body.password, 'reset');
+      const t = await resetTarget(entry.email);
+      if (t.user || t.none || (t.profile && `auth0|${t.profile.user_id}` !== entry.userId)) return expired(reply);
+      if (t.error) return reply.code(503).type('text/html').send(page('Try again', '<h1>We could not reset the password right now</h1>'));
+      const created = createUser(t.profile, body.password, 'reset');
+      if (created.error) return expired(reply);
+      user = created.user;
     }
+    if (!ticketFor(body.ticket)) return expired(reply); // used meanwhile by a concurrent request
     user.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
+    delete user.custom_password_hash;
     user.email_verified = true;
     entry.used = true;
+    dropTickets(user.user_id);
     event('password_reset', { user_id: user.user_id });
     return reply.type('text/html').send(page('Password changed', '<h1>Your password was changed</h1><p>You can now sign in with it.</p>'));
   });
+  // The Management API's ticket: a link for a known user, returned to the caller and not mailed
+  // (as on the real tenant); the address is the stored one.
   app.post('/api/v2/tickets/password-change', async (req, reply) => {
     const body = req.body || {};
-    const user = body.user_id ? state.users.get(body.user_id) : null;
-    const email = user ? user.email : body.email;
-    if (!email) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'user_id or email is required', errorCode: 'invalid_body' });
-    const link = await startReset(email, body.result_url);
-    if (!link) return notFound(reply);
-    return reply.code(201).send({ ticket: link });
+    let target = null;
+    if (body.user_id) {
+      const user = state.users.get(body.user_id);
+      target = user ? { user } : { none: true };
+    } else if (body.email !== undefined) {
+      const email = canonicalAddress(body.email);
+      if (!email) return badEmail(reply);
+      target = await resetTarget(email);
+    } else {
+      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'user_id or email is required', errorCode: 'invalid_body' });
+    }
+    if (target.error) return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'The user could not be looked up right now.', errorCode: 'temporarily_unavailable' });
+    if (target.none) return notFound(reply);
+    const userId = target.user ? target.user.user_id : `auth0|${target.profile.user_id}`;
+    const email = target.user ? target.user.email : target.profile && canonicalAddress(target.profile.email);
+    return reply.code(201).send({ ticket: issueTicket(userId, email, body.result_url) });
   });
 
   // --- the demo application's callback ---
