@@ -391,16 +391,14 @@ fn check(input: &PlanInput) -> Result<(), ErrorBody> {
 /// Runs the chain for one phase of one login.
 pub fn plan(input: &PlanInput) -> Plan {
     let mut events = vec![];
-    match (&input.config.connection, &input.transaction.connection) {
-        (None, _) => {
-            return Plan::pass(vec![Event::new("chain_misconfigured")
-                .code("config.connection")
-                .detail("TRICKLE_CONNECTION names no connection")]);
-        }
-        (Some(want), Some(got)) if want == got => {}
-        _ => return Plan::pass(vec![Event::new("chain_other_connection")]),
-    }
-    if let Err(e) = check(input) {
+    let misconfigured = match &input.config.connection {
+        None => Err(ErrorBody::new(
+            "config.connection",
+            "TRICKLE_CONNECTION names no connection",
+        )),
+        Some(_) => check(input),
+    };
+    if let Err(e) = misconfigured {
         // Misconfiguration must not lock anyone out: let the login through and say why loudly.
         events.push(
             Event::new("chain_misconfigured")
@@ -408,6 +406,9 @@ pub fn plan(input: &PlanInput) -> Plan {
                 .detail(e.message),
         );
         return Plan::pass(events);
+    }
+    if input.config.connection != input.transaction.connection {
+        return Plan::pass(vec![Event::new("chain_other_connection")]);
     }
     let app = app_meta(&input.user);
     let bulk = matches!(app.get("bulkImported"), Some(Value::Bool(true)));

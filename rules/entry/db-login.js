@@ -3,6 +3,7 @@ function login(email, password, callback) {
   /*@trickle-inline@*/
   trickleDb('login', email, password, typeof configuration !== 'undefined' ? configuration : undefined, callback, {
     cache: typeof global !== 'undefined' ? global : globalThis,
-    WrongUsernameOrPasswordError: typeof WrongUsernameOrPasswordError !== 'undefined' ? WrongUsernameOrPasswordError : null
+    WrongUsernameOrPasswordError: typeof WrongUsernameOrPasswordError !== 'undefined' ? WrongUsernameOrPasswordError : null,
+    UnauthorizedError: typeof UnauthorizedError !== 'undefined' ? UnauthorizedError : null
   });
 }

@@ -78,18 +78,44 @@ for (const c of cases.get_user) {
   });
 }
 
-test('login and getUser give the same person id whichever password matched', async () => {
+test('login and getUser give the same person id whichever password matched; a squatter\'s unverified account creates no user', async () => {
   setDown([]);
   const ctr = h.container({ configuration: fx.config });
   const login = h.compileScript('database-connections/trickle/login.js', ctr);
   const getUser = h.compileScript('database-connections/trickle/get_user.js', ctr);
   const ids = new Set();
-  for (const pw of ['multi-paste-pass', 'multi-collect-pass', 'multi-transfer-pass']) {
+  for (const pw of ['multi-paste-pass', 'multi-transfer-pass']) {
     const { args } = await h.invoke(login, ['multi@example.com', pw]);
     ids.add(args[1].user_id);
   }
   ids.add((await h.invoke(getUser, ['MULTI@example.com'])).args[1].user_id);
   assert.equal(ids.size, 1, [...ids].join(' '));
+  // collect never verified the address: its password alone, while paste and transfer hold the
+  // address, must not create the tenant user (Auth0 would never ask the script again).
+  const { args, calls } = await h.invoke(login, ['multi@example.com', 'multi-collect-pass']);
+  assert.equal(calls, 1);
+  assert.equal(args[0] && args[0].name, 'UnauthorizedError', String(args[0]));
+  assert.match(args[0].message, /reset your password/);
+  assert.equal(args[1], undefined);
+});
+
+test('the products are asked for the canonical address, and look-alikes the tenant would fold are refused', async () => {
+  setDown([]);
+  const ctr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', ctr);
+  // A trailing dot, JavaScript-only white space (U+FEFF) and Unicode-only white space (U+0085)
+  // find the same person as the plain address.
+  for (const typed of ['multi@example.com.', '\uFEFFMulti@Example.com\u0085']) {
+    const { args } = await h.invoke(login, [typed, 'multi-paste-pass']);
+    assert.equal(args[0], null, typed);
+    assert.equal(args[1].email, 'multi@example.com');
+    assert.equal(args[1].user_id, 'tp_148168e920bf47f6b53a67383d63661e');
+  }
+  for (const typed of ['\u212Aim@example.com', 'mult\u0130@example.com', 'multi@example.com\u200B']) {
+    const { args } = await h.invoke(login, [typed, 'multi-paste-pass']);
+    assert.equal(args[0] && args[0].name, 'WrongUsernameOrPasswordError', typed);
+    assert.equal(args[1], undefined);
+  }
 });
 
 test('a product that times out during look-up: the login still succeeds with a pending check', async () => {
@@ -166,4 +192,43 @@ test('a wasm trap fails that call cleanly, and the next call runs on a fresh ins
   assert.equal(after.args[0], null);
   assert.equal(after.args[1].user_id, first.args[1].user_id);
   assert.equal(slot.loads, 2, 'a fresh instance was made');
+});
+
+test('a hostile answer from one product never turns the owner\'s correct password into "wrong" (finding 7)', async () => {
+  setDown([]);
+  const ctr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', ctr);
+  const collect = fx.byName.collect.state;
+  const saved = collect.accounts;
+  let deep = {};
+  for (let i = 0; i < 70; i++) deep = { d: deep };
+  const hostile = {
+    'thousands of sign-ups with long names': Array.from({ length: 2500 }, (_, i) => ({ id: `x${i}`, email: 'multi@example.com', name: 'n'.repeat(400) })),
+    'a lone surrogate': [{ id: 'x1', email: 'multi@example.com', name: 'bad \ud800 name' }],
+    'a field nested 70 deep': [{ id: 'x1', email: 'multi@example.com', extra: deep }],
+    'more accounts than one person holds': Array.from({ length: 40 }, (_, i) => ({ id: `x${i}`, email: 'multi@example.com' }))
+  };
+  try {
+    for (const [what, accounts] of Object.entries(hostile)) {
+      collect.accounts = saved.concat(accounts);
+      const { args, calls } = await h.invoke(login, ['multi@example.com', 'multi-paste-pass']);
+      assert.equal(calls, 1, what);
+      assert.equal(args[0], null, `${what}: ${args[0]}`);
+      assert.ok(args[1].app_metadata.trickle.accounts.some((a) => a.id === 'p2' && a.proof === 'password'), what);
+      assert.deepEqual(h.plain(args[1]).app_metadata.trickle.pending, ['collect'], `${what}: collect is looked up again later`);
+    }
+  } finally {
+    collect.accounts = saved;
+  }
+});
+
+test('host crypto that fails is an error, never an empty key that matches (finding 13)', async () => {
+  const { trickleHostCrypto } = require('../../js-shim/db');
+  const out = await trickleHostCrypto([
+    { product: 'p', id: '1', op: 'pbkdf2', digest: 'sha256', data: '', salt: '', iterations: 1, length: 0 },
+    { product: 'p', id: '2', op: 'hash', digest: 'no-such-digest', data: '' },
+    { product: 'p', id: '3', op: 'hash', digest: 'sha256', data: '70' }
+  ]);
+  assert.deepEqual(out.slice(0, 2), [{ product: 'p', id: '1', error: 'host crypto failed' }, { product: 'p', id: '2', error: 'host crypto failed' }]);
+  assert.match(out[2].output, /^[0-9a-f]{64}$/);
 });
