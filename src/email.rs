@@ -301,6 +301,10 @@ mod tests {
         assert_eq!(canonical("a\u{0}@x.com"), Err(EmailError::Invalid));
         let long = format!("{}@x.com", "a".repeat(250));
         assert_eq!(canonical(&long), Err(EmailError::TooLong));
+        let longest = format!("{}@x.com", "a".repeat(MAX_EMAIL_LEN - 6));
+        assert_eq!(canonical(&longest).map(|e| e.len()), Ok(MAX_EMAIL_LEN));
+        let padded = format!("{}{longest}{}", " ".repeat(400), " ".repeat(400));
+        assert_eq!(canonical(&padded).map(|e| e.len()), Ok(MAX_EMAIL_LEN));
     }
 
     proptest::proptest! {
