@@ -3,6 +3,7 @@
 'use strict';
 const crypto = require('crypto');
 const { startSim } = require('./index');
+const { FORMATS, PRODUCTS } = require('./seed');
 
 /** A minimal HTTP client for the hosted pages: forms, manual redirects. */
 function client(base) {
@@ -103,6 +104,52 @@ async function verifyIdToken(base, token) {
 
 const codeOf = (location) => location && new URL(location).searchParams.get('code');
 
+/** True when the account's product had verified the address (`email_verified` in its row). */
+function verifiedOf(sim, account) {
+  const row = sim.byName[account.product].db.prepare('SELECT email_verified FROM accounts WHERE id = ?').get(account.id);
+  return !!(row && row.email_verified);
+}
+
+/**
+ * The people a sign-in with their first account's password sends to the merge service: accounts in
+ * several products, the first one verified by its product (a password that matches only an
+ * unverified account is refused while other accounts hold the address) and at least one in another
+ * product verified too (only those are asked for by the merge; an unverified one waits for its own
+ * password).
+ */
+function mergeablePeople(sim) {
+  return sim.people.filter((p) => verifiedOf(sim, p.accounts[0]) &&
+    p.accounts.some((a) => a.product !== p.accounts[0].product && verifiedOf(sim, a)));
+}
+
+/**
+ * The people who hold verified and unverified accounts and still reach the merge service, each as
+ * `{person, via}`: `via` is a verified account to sign in with, and another product holds a
+ * verified account too. After the merge the verified accounts are proven and told the Auth0 id,
+ * the unverified ones are neither.
+ */
+function mixedPeople(sim) {
+  const out = [];
+  for (const person of sim.people) {
+    if (!person.accounts.some((a) => !verifiedOf(sim, a))) continue;
+    const via = person.accounts.find((a) => verifiedOf(sim, a) && person.accounts.some((b) => b.product !== a.product && verifiedOf(sim, b)));
+    if (via) out.push({ person, via });
+  }
+  return out;
+}
+
+/**
+ * Opens an account in `product` with `email`, as someone who only typed the address would: the
+ * product never verified it. The password is stored in that product's own legacy format.
+ */
+function plantAccount(sim, product, { id, email, name, password }) {
+  const stored = FORMATS[product].hash(password, Math.random, { bcryptCost: 4, pbkdf2Iterations: 1000 });
+  sim.byName[product].db.prepare(`INSERT INTO accounts (id, email, email_norm, email_verified, name, given_name, family_name, created_at, password_hash, password_salt, totp_secret)
+    VALUES (@id, @email, @email_norm, 0, @name, NULL, NULL, @created_at, @password_hash, @password_salt, NULL)`)
+    .run({ id, email, email_norm: String(email).trim().toLowerCase(), name, created_at: new Date().toISOString(), password_hash: stored.hash, password_salt: stored.salt });
+  return { product, id, password };
+}
+
 /** Runs the demo. Returns `{passed, failed, checks}`; `log` receives one line per step. */
 async function runDemo({ people = 60, log = console.log, port } = {}) {
   const sim = await startSim({ people, port });
@@ -116,11 +163,17 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
   const linked = (name, id) => product(name).db.prepare('SELECT auth0_user_id FROM accounts WHERE id = ?').get(id).auth0_user_id;
   const setMode = (name, mode) => fetch(`${sim.tenant.url}/_sim/api/products/${name}/mode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode }) });
   const single = (name, skip = 0) => sim.people.filter((p) => p.accounts.length === 1 && p.accounts[0].product === name)[skip];
+  // Who plays which part: nobody plays two (a person signed in once is a tenant user, and the
+  // login script is never asked about them again).
+  const used = new Set();
+  const take = (p) => { if (p) used.add(p); return p; };
+  const products = (p) => new Set(p.accounts.map((a) => a.product));
+  const need = (x, who) => { if (!x) throw new Error(`the ${people} seeded people include no ${who}: try more (--people 20 or more)`); return x; };
   try {
     log(`simulator up: tenant ${sim.tenant.url}, ${people} people across paste, collect and transfer`);
     // 1. Single-product logins, one per legacy password format.
     for (const name of ['paste', 'collect', 'transfer']) {
-      const person = single(name);
+      const person = take(single(name));
       const r = await http.signIn(person.email, person.accounts[0].password);
       const code = codeOf(r.location);
       expect(`single-product login (${name}, ${product(name).format}) returns an authorization code`, r.status === 302 && code, r.location || `HTTP ${r.status}`);
@@ -130,27 +183,43 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
       expect(`  the id_token is signed (RS256, JWKS) for ${person.email}`, claims && claims.email === person.email.toLowerCase(), claims ? claims.sub : JSON.stringify(tokens));
       expect(`  ${name} was told the Auth0 id`, claims && linked(name, person.accounts[0].id) === claims.sub);
     }
-    // 2. A person with accounts in several products reaches the merge redirect.
-    const multi = sim.people.find((p) => new Set(p.accounts.map((a) => a.product)).size === 3) || sim.people.find((p) => p.accounts.length > 1);
-    const m = await http.signIn(multi.email, multi.accounts[0].password);
+    // 2. A person with accounts in several products reaches the merge redirect. Preferably one
+    // whose products did not all verify the address: the merge proves the mailbox, which proves
+    // only the accounts whose product verified it.
+    const mixed = mixedPeople(sim);
+    const plain = mergeablePeople(sim)[0];
+    const pick = mixed.find((x) => products(x.person).size === 3) || mixed[0] || (plain && { person: plain, via: plain.accounts[0] });
+    const multi = take(need(pick, 'person who reaches the merge service').person);
+    const via = pick.via;
+    const verifiedAccounts = multi.accounts.filter((a) => verifiedOf(sim, a));
+    const unverifiedAccounts = multi.accounts.filter((a) => !verifiedOf(sim, a));
+    const m = await http.signIn(multi.email, via.password);
     const merge = m.location && new URL(m.location);
     const session = merge && merge.searchParams.get('session_token');
     const claims = session ? JSON.parse(Buffer.from(session.split('.')[1], 'base64url').toString()) : {};
-    expect('multi-product login is sent to the merge service with a session token and the state', merge && merge.pathname === '/merge' && session && merge.searchParams.get('state'), m.location || `HTTP ${m.status}`);
-    expect('  the token names the unproven products, is for the merge service and lives ≤ 15 min', claims.aud === 'trickle-merge' && claims.exp - claims.iat <= 900 && Array.isArray(claims.unproven) && claims.unproven.length > 0, JSON.stringify(claims.unproven));
-    expect('  no product was told about unproven accounts', multi.accounts.slice(1).every((a) => !linked(a.product, a.id) || a.product === multi.accounts[0].product));
+    expect(`multi-product login (${[...products(multi)].join(', ')}; signed in with ${via.product}) is sent to the merge service with a session token and the state`, merge && merge.pathname === '/merge' && session && merge.searchParams.get('state'), m.location || `HTTP ${m.status}`);
+    const wanted = [...new Set(verifiedAccounts.filter((a) => a.product !== via.product).map((a) => a.product))].sort();
+    expect('  the token names the unproven products its mailbox can prove (not the unverified ones), is for the merge service and lives ≤ 15 min',
+      claims.aud === 'trickle-merge' && claims.exp - claims.iat <= 900 && Array.isArray(claims.unproven) && claims.unproven.length > 0 && JSON.stringify([...claims.unproven].sort()) === JSON.stringify(wanted),
+      `${JSON.stringify(claims.unproven)}${unverifiedAccounts.length ? `; unverified: ${unverifiedAccounts.map((a) => a.product).join(', ')}` : ''}`);
+    expect('  no product was told about unproven accounts', multi.accounts.every((a) => !linked(a.product, a.id) || a.product === via.product));
     if (session) {
       const walked = await walkMerge(sim, m.location, multi.email, 'one-new-password-for-all');
       expect('  the merge service mails a link, takes a new password and a sign-in with it, and sends the browser back', codeOf(walked.location), walked.error || walked.location);
       const user = [...sim.tenant.state.users.values()].find((u) => u.email === multi.email.toLowerCase());
       const accounts = (user && user.app_metadata.trickle && user.app_metadata.trickle.accounts) || [];
-      expect('  the person is migrated with every account proven', user && user.app_metadata.migrated === true && accounts.length === multi.accounts.length && accounts.every((a) => a.proof));
-      expect('  after the merge every product of the person has the Auth0 id', multi.accounts.every((a) => linked(a.product, a.id) === (user && user.user_id)));
+      const refOf = (a) => accounts.find((x) => x.product === a.product && x.id === a.id);
+      expect('  the person is migrated with every verified account proven, and every unverified one still unproven',
+        user && user.app_metadata.migrated === true && accounts.length === multi.accounts.length &&
+        verifiedAccounts.every((a) => refOf(a) && refOf(a).proof) && unverifiedAccounts.every((a) => refOf(a) && !refOf(a).proof),
+        JSON.stringify(accounts.map((x) => `${x.product}:${x.proof || 'unproven'}`)));
+      expect(`  after the merge every verified account's product has the Auth0 id${unverifiedAccounts.length ? `, and ${unverifiedAccounts.map((a) => a.product).join(', ')} (never verified the address) was not told` : ''}`,
+        user && verifiedAccounts.every((a) => linked(a.product, a.id) === user.user_id) && unverifiedAccounts.every((a) => !linked(a.product, a.id)));
       const after = await http.signIn(multi.email, 'one-new-password-for-all');
       expect('  the next login with the new password goes straight to the app', codeOf(after.location), after.location || `HTTP ${after.status}`);
     }
     // 3. A product outage during fan-out, and its recovery at the next login.
-    const outage = single('paste', 1);
+    const outage = take(single('paste', 1));
     await setMode('paste', 'readonly');
     const o1 = await http.signIn(outage.email, outage.accounts[0].password);
     expect('with paste unable to write, the login still succeeds', codeOf(o1.location), o1.location || `HTTP ${o1.status}`);
@@ -159,12 +228,14 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
     const o2 = await http.signIn(outage.email, outage.accounts[0].password);
     expect('after recovery the next login completes the fan-out', codeOf(o2.location) && linked('paste', outage.accounts[0].id), linked('paste', outage.accounts[0].id) || 'not linked');
     // 4. A wrong password.
-    const w = await http.signIn(single('collect', 1).email, 'not-the-password');
+    const w = await http.signIn(take(single('collect', 1)).email, 'not-the-password');
     expect('a wrong password gets the login page with an error and no code', w.status === 401 && /Wrong email or password/.test(w.body) && !codeOf(w.location));
     // 5. A password reset of a person not yet migrated: the mail, the link, a new password, a login.
     // Someone who has not signed in yet, with accounts in several products: the reset proves the
-    // inbox, so every account is proven at once.
-    const resetPerson = sim.people.find((p) => p !== multi && new Set(p.accounts.map((a) => a.product)).size > 1);
+    // inbox, so every account whose product verified the address is proven at once; one whose
+    // product never verified it is not (anyone could have typed the address there).
+    const unusedMulti = sim.people.filter((p) => !used.has(p) && products(p).size > 1);
+    const resetPerson = take(need(unusedMulti.find((p) => p.accounts.some((a) => !verifiedOf(sim, a)) && p.accounts.some((a) => verifiedOf(sim, a))) || unusedMulti[0], 'other person with accounts in several products'));
     const before = sim.mail.messages.length;
     await http.form('/lo/reset', { email: resetPerson.email });
     let mail = null;
@@ -183,11 +254,37 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
       const again = await http.form('/lo/reset/confirm', { ticket, password: 'another-password-1' });
       expect('  the link cannot be used twice', again.status === 400);
       const after = await http.signIn(resetPerson.email, 'a-brand-new-password');
-      expect('  the person signs in with the new password, all accounts proven by the reset', codeOf(after.location), after.location || `HTTP ${after.status}`);
-      expect('  every product of the person was told the Auth0 id', resetPerson.accounts.every((a) => linked(a.product, a.id)));
+      expect('  the person signs in with the new password, the verified accounts proven by the reset', codeOf(after.location), after.location || `HTTP ${after.status}`);
+      const verified = resetPerson.accounts.filter((a) => verifiedOf(sim, a));
+      const unverified = resetPerson.accounts.filter((a) => !verifiedOf(sim, a));
+      expect(`  every verified account's product was told the Auth0 id${unverified.length ? `, and ${unverified.map((a) => a.product).join(', ')} (never verified the address) was not` : ''}`,
+        verified.every((a) => linked(a.product, a.id)) && unverified.every((a) => !linked(a.product, a.id)));
       const old = await http.signIn(resetPerson.email, resetPerson.accounts[0].password);
       expect('  the old legacy password no longer works', old.status === 401);
     }
+    // 6. A pre-registered attacker: someone opened an account in one product with the victim's
+    // address (the product never verified it) before the victim ever signed in at the tenant. The
+    // attacker's own password matches that account only, while the victim's verified accounts hold
+    // the address elsewhere: the tenant user is not created, and the login page asks for a reset
+    // (which proves the mailbox). The victim then signs in as usual.
+    const clean = (p) => !used.has(p) && p.accounts.every((a) => verifiedOf(sim, a)) && products(p).size < PRODUCTS.length;
+    const victim = take(need(sim.people.find((p) => clean(p) && products(p).size > 1) || sim.people.find(clean), 'other person whose accounts are all verified'));
+    const where = PRODUCTS.find((n) => !products(victim).has(n));
+    const squat = plantAccount(sim, where, { id: `${where[0]}-squatter-1`, email: victim.email, name: 'Not The Owner', password: 'squatters-own-password-1' });
+    const tenantUser = () => [...sim.tenant.state.users.values()].find((u) => u.email === victim.email.toLowerCase());
+    const refused = await http.signIn(victim.email, squat.password);
+    expect(`a pre-registered attacker (an unverified ${where} account with ${victim.email}, the victim verified in ${[...products(victim)].join(', ')}) is refused: no code, no tenant user, the login page asks for a password reset`,
+      !codeOf(refused.location) && refused.status !== 302 && /role="alert">[^<]*reset your password/i.test(refused.body) && !tenantUser() && !linked(where, squat.id),
+      `HTTP ${refused.status}: ${((refused.body || '').match(/role="alert">([^<]*)/) || [])[1] || 'no message'}${tenantUser() ? '; a tenant user was created' : ''}`);
+    const own = await http.signIn(victim.email, victim.accounts[0].password);
+    let ownCode = codeOf(own.location);
+    const ownMerge = own.location && new URL(own.location).pathname === '/merge';
+    if (ownMerge) ownCode = codeOf((await walkMerge(sim, own.location, victim.email, 'the-victims-own-new-password')).location);
+    const victimUser = tenantUser();
+    const squatRef = victimUser && ((victimUser.app_metadata.trickle && victimUser.app_metadata.trickle.accounts) || []).find((x) => x.product === where && x.id === squat.id);
+    expect(`  then the victim signs in with their own password${ownMerge ? ' (and merges)' : ''}: every one of their products is told the Auth0 id, the attacker's ${where} account is neither proven nor told`,
+      ownCode && victimUser && victim.accounts.every((a) => linked(a.product, a.id) === victimUser.user_id) && !linked(where, squat.id) && !(squatRef && squatRef.proof),
+      own.location || `HTTP ${own.status}`);
   } catch (e) {
     expect('the demo ran to the end', false, e.stack || e.message);
   } finally {
@@ -198,4 +295,4 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
   return { passed: checks.length - failed, failed, checks };
 }
 
-module.exports = { runDemo, walkMerge, browser, waitForMail };
+module.exports = { runDemo, walkMerge, browser, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount };

@@ -5,10 +5,13 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const { startSim } = require('../../sim');
-const { browser, walkMerge, waitForMail } = require('../../sim/demo');
+const { browser, walkMerge, waitForMail, verifiedOf, mergeablePeople, mixedPeople } = require('../../sim/demo');
 
 const form = (url, fields) => fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
-const multiOf = (sim, skip = 0) => sim.people.filter((p) => new Set(p.accounts.map((a) => a.product)).size > 1)[skip];
+// A person whose first account's password leads to the merge service: that account and one in
+// another product were verified by their products (a password matching only an unverified account
+// is refused while others hold the address; the merge asks only for verified accounts).
+const multiOf = (sim, skip = 0) => mergeablePeople(sim)[skip];
 const userOf = (sim, email) => [...sim.tenant.state.users.values()].find((u) => u.email === email.toLowerCase());
 const linked = (sim, a) => sim.byName[a.product].db.prepare('SELECT auth0_user_id FROM accounts WHERE id = ?').get(a.id).auth0_user_id;
 
@@ -27,16 +30,20 @@ async function openMerge(sim, b, person) {
   return { location, html, csrf: b.field(html, 'csrf') };
 }
 
-test('the whole merge in a real browser: mail link, new password, sign-in, back at the app, every product told', { skip: !fs.existsSync('/usr/bin/chromium') && 'no Chromium' }, async () => {
+test('the whole merge in a real browser: mail link, new password, sign-in, back at the app, every verified account told, no unverified one', { skip: !fs.existsSync('/usr/bin/chromium') && 'no Chromium' }, async () => {
   const { chromium } = require('playwright-core');
   const sim = await startSim({ people: 40 });
   const chrome = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   try {
-    const person = multiOf(sim);
+    // A person whose products did not all verify the address: signs in with a verified account's
+    // password; the mailbox proves the other verified accounts, never the unverified one.
+    const { person, via } = mixedPeople(sim)[0];
+    const unverified = person.accounts.filter((a) => !verifiedOf(sim, a));
+    assert.ok(unverified.length > 0 && unverified.every((a) => a.product !== via.product), 'the person holds an unverified account in another product');
     const page = await chrome.newPage();
     await page.goto(sim.urls.login);
     await page.getByLabel('Email').fill(person.email);
-    await page.getByLabel('Password').fill(person.accounts[0].password);
+    await page.getByLabel('Password').fill(via.password);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('button', { name: 'Send me a link' }).waitFor();
     assert.match(await page.content(), /•••/, 'the address is masked');
@@ -60,8 +67,19 @@ test('the whole merge in a real browser: mail link, new password, sign-in, back 
     assert.match(new URL(page.url()).searchParams.get('code') || '', /^[0-9a-f]{32}$/);
     const user = userOf(sim, person.email);
     assert.equal(user.app_metadata.migrated, true);
-    assert.ok(user.app_metadata.trickle.accounts.every((a) => a.proof));
-    for (const a of person.accounts) assert.equal(linked(sim, a), user.user_id, `${a.product} was told`);
+    const refs = user.app_metadata.trickle.accounts;
+    assert.equal(refs.length, person.accounts.length);
+    for (const a of person.accounts) {
+      const ref = refs.find((x) => x.product === a.product && x.id === a.id);
+      if (verifiedOf(sim, a)) {
+        assert.ok(ref.proof, `${a.product} is proven`);
+        assert.equal(linked(sim, a), user.user_id, `${a.product} was told`);
+      } else {
+        // The mailbox proves nothing about an account whose product never verified the address.
+        assert.ok(!ref.proof, `${a.product} (unverified) stays unproven`);
+        assert.equal(linked(sim, a), null, `${a.product} (unverified) was not told`);
+      }
+    }
   } finally {
     await chrome.close();
     await sim.close();
