@@ -125,6 +125,12 @@ async function counts(db) {
  */
 async function runImport(options) {
   const o = { leaseMs: 30000, maxAttempts: 6, upsert: false, log: () => {}, progress: null, ...options };
+  if (o.upsert) {
+    // An upsert overwrites the app_metadata of a user the tenant already has: a user someone else
+    // created at login (maybe with a pre-registered address) would be marked bulkImported with
+    // every account proven, and the post-login fan-out would tell those accounts its id.
+    throw new BulkError('import.upsert_refused', 'upsert would rewrite the metadata of users the tenant already has, proving accounts for them that they never proved; people already present are left to the login flow');
+  }
   const me = o.replica || `replica-${crypto.randomBytes(6).toString('hex')}`;
   const db = await openState(o.state);
   const core = loadCore('full');

@@ -72,6 +72,14 @@ test('pre-registration, skip, then the bulk phase: the victim\'s other accounts 
     assert.match(present[0].codes, /DUPLICATED_USER|CONFLICT/);
     assert.equal(`auth0|${present[0].person_id}`, lazy.user_id, 'the state names the person the tenant already had');
 
+    // An upsert would rewrite the attacker's user as bulk-imported with every account proven,
+    // for the fan-out at the next sign-in to tell: refused, the user left as it was.
+    const metadata = JSON.stringify(userOf(b.sim, VICTIM).app_metadata);
+    const upsert = await cli(['import', '--config', b.configFile, '--out', b.out, '--upsert']);
+    assert.equal(upsert.code, 1);
+    assert.match(upsert.stderr, /import\.upsert_refused/);
+    assert.equal(JSON.stringify(userOf(b.sim, VICTIM).app_metadata), metadata);
+
     const bf = summaryOf((await run(['backfill', '--config', b.configFile])).stdout);
     assert.equal(bf.present, 1);
     const api = summaryOf((await run(['backfill', '--config', b.configFile, '--via', 'api'])).stdout);
