@@ -122,7 +122,7 @@ async function bulk(command, values, int) {
   if (command === 'export') {
     if (!values.out) fail('export needs --out DIR');
     const m = await require('../cli/bulk').exportPeople(cfg, values.out, { log });
-    process.stdout.write(JSON.stringify({ summary: 'export', read: m.read, exported: m.exported, rejected: m.rejected, files: m.files.length, bytes: m.bytes }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ summary: 'export', read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, files: m.files.length, bytes: m.bytes }, null, 2) + '\n');
     return 0;
   }
   if (command === 'import') {
