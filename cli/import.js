@@ -103,6 +103,14 @@ async function register(db, dir) {
   for (const f of manifest.files) {
     const r = await db.run(...insertIgnore(db.kind, 'import_files', ['name', 'dir', 'sha256', 'people', 'status', 'updated_at'], [f.name, path.resolve(dir), f.sha256, f.people, 'ready', Date.now()]));
     added += r.changes;
+    if (!r.changes) {
+      // Registered before: the same file again (a restart) is fine; another file of that name
+      // (a later export) would be silently skipped, its people never imported.
+      const known = (await db.all('SELECT dir, sha256 FROM import_files WHERE name = ?', [f.name]))[0];
+      if (known && known.sha256 !== f.sha256) {
+        throw new BulkError('import.file_name_taken', `${f.name} of ${path.resolve(dir)} differs from the file of that name already registered from ${known.dir}; import a later export with its own state database (--state)`);
+      }
+    }
   }
   return { files: manifest.files.length, added };
 }
