@@ -306,3 +306,38 @@ test('an account planted next to a bulk-imported person (MariaDB state): not exp
     await a.close();
   }
 });
+
+test('a tenant that fails more users than its error list names: nobody of that file is taken as imported, backfill skips it and exits 1', async () => {
+  const http = require('http');
+  const b = await bulkSim({ people: 40, importRate: 5000 });
+  // A tenant that answers like Auth0 but lists one failed user of three.
+  let listed = null;
+  const fake = http.createServer((req, res) => {
+    const send = (code, body) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/oauth/token') return send(200, { access_token: 't', expires_in: 3600 });
+      if (req.url === '/api/v2/jobs/users-imports') return send(201, { id: 'job_fake', status: 'pending' });
+      if (req.url === '/api/v2/jobs/job_fake') return send(200, { id: 'job_fake', type: 'users_import', status: 'completed', summary: { total: 40, inserted: 37, updated: 0, failed: 3 } });
+      if (req.url === '/api/v2/jobs/job_fake/errors') return send(200, [{ user: { email: listed }, errors: [{ code: 'DUPLICATED_USER', message: 'The user already exists.' }] }]);
+      return send(404, {});
+    });
+  });
+  await new Promise((r) => fake.listen(0, '127.0.0.1', r));
+  try {
+    await run(['prelink', '--config', b.configFile]);
+    await run(['export', '--config', b.configFile, '--out', b.out]);
+    listed = [...exportedAccounts(b.out).values()][0].email;
+    b.cfg.tenant.url = `http://127.0.0.1:${fake.address().port}`;
+    fs.writeFileSync(b.configFile, JSON.stringify(b.cfg, null, 2));
+    const imp = summaryOf((await run(['import', '--config', b.configFile, '--out', b.out])).stdout);
+    assert.deepEqual(imp.already_present_list.map((p) => p.email), [listed], 'the unknown people are not listed as a person');
+    const r = await cli(['backfill', '--config', b.configFile]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.deepEqual(summaryOf(r.stdout).skipped_files.map((f) => f.code), ['backfill.present_unknown']);
+    assert.ok([...(await accountLinks(b.cfg)).values()].every((v) => v === null), 'nothing written');
+  } finally {
+    await new Promise((r) => fake.close(r));
+    await b.close();
+  }
+});
