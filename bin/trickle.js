@@ -10,7 +10,7 @@ Usage:
   trickle demo [--people N]                                    drive a scripted migration through it
   trickle prelink  [--config F]                    one id per person across the product databases
   trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
-  trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--upsert] [--budget N] [--replica ID]
+  trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--budget N] [--replica ID]
   trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into the accounts imported users own
   trickle verify   [--config F]                    reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
   trickle merge-service                                        run the merge service (configured by
