@@ -10,9 +10,9 @@ Usage:
   trickle demo [--people N]                                    drive a scripted migration through it
   trickle prelink  [--config F]                    one id per person across the product databases
   trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
-  trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--upsert] [--budget N] [--replica ID]
-  trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into every product
-  trickle verify   [--config F]                    reconcile products and tenant; exit 1 when anything is off
+  trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--budget N] [--replica ID]
+  trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into the accounts imported users own
+  trickle verify   [--config F]                    reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
   trickle merge-service                                        run the merge service (configured by
                                                                environment, see merge-service/README.md)
   trickle --help
@@ -122,7 +122,7 @@ async function bulk(command, values, int) {
   if (command === 'export') {
     if (!values.out) fail('export needs --out DIR');
     const m = await require('../cli/bulk').exportPeople(cfg, values.out, { log });
-    process.stdout.write(JSON.stringify({ summary: 'export', read: m.read, exported: m.exported, rejected: m.rejected, files: m.files.length, bytes: m.bytes }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ summary: 'export', read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, files: m.files.length, bytes: m.bytes }, null, 2) + '\n');
     return 0;
   }
   if (command === 'import') {
@@ -149,13 +149,19 @@ async function bulk(command, values, int) {
       return 1;
     }
     process.stdout.write(JSON.stringify({ summary: 'backfill', ...r }, null, 2) + '\n');
-    return 0;
+    // Files whose people could not be told apart, or accounts claimed twice: a person must look.
+    return r.skipped_files.length || r.conflicts.length ? 1 : 0;
   }
   const r = await require('../cli/reconcile').verify(cfg, tenant);
-  process.stdout.write(`people in the products: ${r.people}\nusers in the tenant:    ${r.tenant_users}\nmissing:                ${r.missing.length}\nduplicated:             ${r.duplicated.length}\n`);
+  const lazyWaiting = r.awaiting_proof.filter((a) => a.via === 'lazy').length;
+  process.stdout.write(`people in the products: ${r.people}\nusers in the tenant:    ${r.tenant_users}\nmissing:                ${r.missing.length}\nduplicated:             ${r.duplicated.length}\n`
+    + `present, imported:      ${r.imported}\npresent, lazy flow:     ${r.lazy}\nevery account linked:   ${r.clean}\n`
+    + `accounts awaiting proof: ${r.awaiting_proof.length} (${lazyWaiting} through the lazy flow)\nmislinked accounts:     ${r.mislinked.length}\n`);
   for (const m of r.missing.slice(0, 20)) process.stdout.write(`  missing ${m.email}${m.reason ? ` (${m.reason})` : ''}\n`);
   for (const d of r.duplicated.slice(0, 20)) process.stdout.write(`  duplicated ${d.email}\n`);
-  return r.missing.length || r.duplicated.length ? 1 : 0;
+  for (const a of r.awaiting_proof.slice(0, 20)) process.stdout.write(`  awaiting proof ${a.email} (${a.via}): ${a.accounts.join(', ')}\n`);
+  for (const m of r.mislinked.slice(0, 20)) process.stdout.write(`  mislinked ${m.account} holds ${m.auth0_user_id}, the tenant user is ${m.tenant_user_id}\n`);
+  return r.missing.length || r.duplicated.length || r.mislinked.length ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then((code) => { if (code !== null) process.exitCode = code; }, (e) => {

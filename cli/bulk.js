@@ -1,5 +1,5 @@
 // `trickle prelink` and `trickle export`: one id per person across the product databases, then
-// every person without an Auth0 id as import files of at most 500 000 bytes.
+// every person not yet in the tenant as import files of at most 500 000 bytes.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -50,9 +50,10 @@ async function prelink(cfg, { log = () => {} } = {}) {
 }
 
 /**
- * Streams every person without an Auth0 id into `outDir`: import files `users-00001.json` …
- * (compact JSON arrays, each as full as the limit allows), `rejects.ndjson` with reasons, and
- * `manifest.json` (files, people, bytes, sha256). exported + rejected = read, always.
+ * Streams every person none of whose accounts holds an Auth0 id into `outDir`: import files
+ * `users-00001.json` … (compact JSON arrays, each as full as the limit allows), `rejects.ndjson`
+ * with reasons, and `manifest.json` (files, people, bytes, sha256). exported + rejected = read,
+ * always; people with an account already linked are counted in `already_linked`, not read.
  */
 async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } = {}) {
   const core = loadCore('full');
@@ -60,7 +61,7 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } 
   fs.mkdirSync(outDir, { recursive: true });
   const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
   if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
-  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0 };
+  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0 };
   const rejects = fs.openSync(path.join(outDir, 'rejects.ndjson'), 'w');
   let parts = [];
   let bytes = 2;
@@ -76,9 +77,16 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } 
     bytes = 2;
   };
   try {
-    for await (const person of people(cfg.products, { onlyUnlinked: true })) {
+    for await (const person of people(cfg.products)) {
+      if (person.accounts.some((a) => a.auth0_user_id)) {
+        // In the tenant already (imported, or migrated at login): a new record could only come
+        // back as already present, and one of an account added since (a lone account, proven by
+        // its own hash) would claim an account nobody proved. The login flow tells the rest.
+        manifest.already_linked++;
+        continue;
+      }
       manifest.read++;
-      const r = core.call('export_person', { email: person.email, products: names, accounts: person.accounts, forced_reset_hash: forced.hash });
+      const r = core.call('export_person', { email: person.email, products: names, accounts: person.accounts.map(({ auth0_user_id, ...a }) => a), forced_reset_hash: forced.hash });
       if (r.outcome !== 'record') {
         manifest.rejected++;
         const reason = r.reject || r.error || { code: 'export.unknown', reason: 'no record' };

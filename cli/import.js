@@ -11,6 +11,8 @@ const { tenantClient, BudgetExceeded } = require('./tenant-client');
 const { loadCore } = require('../js-shim/node');
 
 const MAX_IN_FLIGHT = 2;
+/** The `import_present` email recorded when a job failed users it did not list. */
+const UNKNOWN_PEOPLE = '*';
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS import_files (name VARCHAR(191) PRIMARY KEY, dir TEXT NOT NULL, sha256 VARCHAR(64) NOT NULL, people INT NOT NULL,
@@ -18,8 +20,55 @@ const SCHEMA = [
     next_at BIGINT NOT NULL DEFAULT 0, inserted INT, already INT, retried INT, permanent INT, detail TEXT, updated_at BIGINT NOT NULL)`,
   'CREATE TABLE IF NOT EXISTS import_lock (id INT PRIMARY KEY)',
   'CREATE TABLE IF NOT EXISTS import_permanent (file VARCHAR(191) NOT NULL, email VARCHAR(320) NOT NULL, codes TEXT NOT NULL, reason TEXT)',
-  'CREATE TABLE IF NOT EXISTS import_jobs (job_id VARCHAR(100) PRIMARY KEY, file VARCHAR(191) NOT NULL, owner VARCHAR(64), submitted_at BIGINT NOT NULL)'
+  'CREATE TABLE IF NOT EXISTS import_jobs (job_id VARCHAR(100) PRIMARY KEY, file VARCHAR(191) NOT NULL, owner VARCHAR(64), submitted_at BIGINT NOT NULL)',
+  // People the tenant already had when their file was imported (DUPLICATED_USER / CONFLICT): not
+  // imported by us, so nothing we hold proves which of their accounts that tenant user owns.
+  // Backfill writes nothing for them; the post-login chain tells the accounts that user proves.
+  `CREATE TABLE IF NOT EXISTS import_present (file VARCHAR(191) NOT NULL, email VARCHAR(320) NOT NULL, person_id VARCHAR(64), codes TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL, PRIMARY KEY (file, email))`,
+  // People of a file whose import is retried in another file: not imported by this file's job.
+  'CREATE TABLE IF NOT EXISTS import_retried (file VARCHAR(191) NOT NULL, email VARCHAR(320) NOT NULL, retry_file VARCHAR(191) NOT NULL, PRIMARY KEY (file, email))'
 ];
+
+/** An error of the bulk commands with a stable `code` (the message names the file or row). */
+class BulkError extends Error {
+  constructor(code, message) {
+    super(`${code}: ${message}`);
+    this.code = code;
+  }
+}
+
+const norm = (e) => String(e || '').trim().toLowerCase();
+
+/**
+ * Reads one registered import file as an array of records, checking it is the file that was
+ * registered (sha256) and is a JSON array of objects. Throws a BulkError naming the file.
+ */
+function readImportFile(dir, name, sha256, codePrefix = 'import') {
+  const file = path.join(dir, name);
+  let text;
+  try {
+    text = fs.readFileSync(file);
+  } catch (e) {
+    throw new BulkError(`${codePrefix}.file_missing`, `cannot read ${file}: ${e.code || e.message}`);
+  }
+  if (sha256 && crypto.createHash('sha256').update(text).digest('hex') !== sha256) {
+    throw new BulkError(`${codePrefix}.file_changed`, `${file} changed since it was registered (sha256 differs)`);
+  }
+  let records;
+  try {
+    records = JSON.parse(text.toString('utf8'));
+  } catch (e) {
+    throw new BulkError(`${codePrefix}.file_malformed`, `${file} is not JSON: ${e.message}`);
+  }
+  if (!Array.isArray(records)) throw new BulkError(`${codePrefix}.file_malformed`, `${file} is not a JSON array of users`);
+  records.forEach((r, i) => {
+    if (!r || typeof r !== 'object' || Array.isArray(r) || typeof r.email !== 'string' || !r.email) {
+      throw new BulkError(`${codePrefix}.record_malformed`, `${file} record ${i}: not a user with an email`);
+    }
+  });
+  return records;
+}
 
 function insertIgnore(kind, table, cols, values) {
   const marks = cols.map(() => '?').join(', ');
@@ -37,11 +86,31 @@ async function openState(url) {
 
 /** Registers the files of an export directory (idempotent: a file is registered once). */
 async function register(db, dir) {
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const file = path.join(dir, 'manifest.json');
+  let manifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new BulkError('import.manifest_unreadable', `cannot read ${file}: ${e.code || e.message}`);
+  }
+  if (!manifest || !Array.isArray(manifest.files)) throw new BulkError('import.manifest_malformed', `${file} has no files list`);
+  manifest.files.forEach((f, i) => {
+    const ok = f && typeof f.name === 'string' && /^[A-Za-z0-9._-]{1,191}$/.test(f.name) && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256)
+      && Number.isInteger(f.people) && f.people >= 0;
+    if (!ok) throw new BulkError('import.manifest_malformed', `${file}: files[${i}] needs a plain file name, a sha256 and a people count`);
+  });
   let added = 0;
   for (const f of manifest.files) {
     const r = await db.run(...insertIgnore(db.kind, 'import_files', ['name', 'dir', 'sha256', 'people', 'status', 'updated_at'], [f.name, path.resolve(dir), f.sha256, f.people, 'ready', Date.now()]));
     added += r.changes;
+    if (!r.changes) {
+      // Registered before: the same file again (a restart) is fine; another file of that name
+      // (a later export) would be silently skipped, its people never imported.
+      const known = (await db.all('SELECT dir, sha256 FROM import_files WHERE name = ?', [f.name]))[0];
+      if (known && known.sha256 !== f.sha256) {
+        throw new BulkError('import.file_name_taken', `${f.name} of ${path.resolve(dir)} differs from the file of that name already registered from ${known.dir}; import a later export with its own state database (--state)`);
+      }
+    }
   }
   return { files: manifest.files.length, added };
 }
@@ -64,6 +133,12 @@ async function counts(db) {
  */
 async function runImport(options) {
   const o = { leaseMs: 30000, maxAttempts: 6, upsert: false, log: () => {}, progress: null, ...options };
+  if (o.upsert) {
+    // An upsert overwrites the app_metadata of a user the tenant already has: a user someone else
+    // created at login (maybe with a pre-registered address) would be marked bulkImported with
+    // every account proven, and the post-login fan-out would tell those accounts its id.
+    throw new BulkError('import.upsert_refused', 'upsert would rewrite the metadata of users the tenant already has, proving accounts for them that they never proved; people already present are left to the login flow');
+  }
   const me = o.replica || `replica-${crypto.randomBytes(6).toString('hex')}`;
   const db = await openState(o.state);
   const core = loadCore('full');
@@ -99,7 +174,14 @@ async function runImport(options) {
   async function submit(name) {
     const row = (await db.all('SELECT * FROM import_files WHERE name = ?', [name]))[0];
     const file = path.join(row.dir, name);
-    const text = fs.readFileSync(file);
+    let text;
+    try {
+      text = fs.readFileSync(file);
+    } catch (e) {
+      await set(name, { status: 'failed', owner: null, detail: `import.file_missing: cannot read ${file}: ${e.code || e.message}` });
+      o.log({ event: 'file_failed', file: name, code: 'import.file_missing' });
+      return;
+    }
     if (crypto.createHash('sha256').update(text).digest('hex') !== row.sha256) {
       await set(name, { status: 'failed', owner: null, detail: 'the file changed since it was registered (sha256 differs)' });
       return;
@@ -145,14 +227,30 @@ async function runImport(options) {
       const res = await client.call(`/api/v2/jobs/${encodeURIComponent(row.job_id)}/errors`);
       errors = res.status === 204 ? [] : await res.json();
     }
-    const fates = errors.length ? core.call('classify_import_errors', { errors }).fates : [];
+    if (!Array.isArray(errors)) throw new BulkError('import.errors_malformed', `job ${row.job_id}: the errors of the job are not a list`);
+    const classified = errors.length ? core.call('classify_import_errors', { errors }) : { fates: [] };
+    const fates = classified.fates;
+    if (!Array.isArray(fates) || fates.length !== errors.length) {
+      throw new BulkError('import.errors_malformed', `job ${row.job_id}: its errors could not be classified (${(classified.error && classified.error.code) || 'no fates'})`);
+    }
+    // The file's own records name each person's id; the error list is read against them. A file
+    // that cannot be read leaves the job unfinished, to be read again once the file is back.
+    const records = errors.length ? readImportFile(row.dir, row.name, row.sha256) : [];
+    const byEmail = new Map(records.map((r) => [norm(r.email), r]));
     const retryEmails = new Set();
     let already = 0;
     let permanent = 0;
     for (let i = 0; i < errors.length; i++) {
-      const email = String((errors[i].user && errors[i].user.email) || '').toLowerCase();
-      if (fates[i] === 'already_present') already++;
-      else if (fates[i] === 'retry') retryEmails.add(email);
+      const user = (errors[i] && errors[i].user) || {};
+      const email = norm(user.email);
+      if (fates[i] === 'already_present') {
+        already++;
+        const record = byEmail.get(email);
+        const personId = (record && typeof record.user_id === 'string' && record.user_id) || (typeof user.user_id === 'string' && user.user_id) || null;
+        const codes = ((errors[i] && errors[i].errors) || []).map((e) => e && e.code).join(',');
+        await db.run(...insertIgnore(db.kind, 'import_present', ['file', 'email', 'person_id', 'codes', 'recorded_at'], [row.name, email, personId ? personId.slice(0, 64) : null, codes.slice(0, 1000), Date.now()]));
+        o.log({ event: 'already_present', file: row.name, person: personId, codes });
+      } else if (fates[i] === 'retry') retryEmails.add(email);
       else {
         permanent++;
         const codes = (errors[i].errors || []).map((e) => e.code).join(',');
@@ -160,14 +258,21 @@ async function runImport(options) {
       }
     }
     if (retryEmails.size) {
-      const records = JSON.parse(fs.readFileSync(path.join(row.dir, row.name), 'utf8')).filter((r) => retryEmails.has(String(r.email).toLowerCase()));
+      const retry = records.filter((r) => retryEmails.has(norm(r.email)));
       const name = `${row.name.replace(/\.json$/, '')}.retry${row.attempts}.json`;
-      const text = JSON.stringify(records);
+      for (const email of retryEmails) await db.run(...insertIgnore(db.kind, 'import_retried', ['file', 'email', 'retry_file'], [row.name, email, name]));
+      const text = JSON.stringify(retry);
       fs.writeFileSync(path.join(row.dir, `${name}.tmp`), text);
       fs.renameSync(path.join(row.dir, `${name}.tmp`), path.join(row.dir, name));
-      await db.run(...insertIgnore(db.kind, 'import_files', ['name', 'dir', 'sha256', 'people', 'status', 'updated_at', 'next_at'], [name, row.dir, crypto.createHash('sha256').update(text).digest('hex'), records.length, 'ready', Date.now(), Date.now() + 5000]));
+      await db.run(...insertIgnore(db.kind, 'import_files', ['name', 'dir', 'sha256', 'people', 'status', 'updated_at', 'next_at'], [name, row.dir, crypto.createHash('sha256').update(text).digest('hex'), retry.length, 'ready', Date.now(), Date.now() + 5000]));
     }
     const s = job.summary || {};
+    if (Number(s.failed || 0) > errors.length) {
+      // The tenant failed more users than it listed: who they are is unknown, so none of the
+      // file's people may be taken as imported by us (backfill skips the file and says so).
+      await db.run(...insertIgnore(db.kind, 'import_present', ['file', 'email', 'person_id', 'codes', 'recorded_at'], [row.name, UNKNOWN_PEOPLE, null, `failed ${s.failed}, listed ${errors.length}`, Date.now()]));
+      o.log({ event: 'import_errors_incomplete', file: row.name, job: row.job_id, failed: Number(s.failed), listed: errors.length });
+    }
     await set(row.name, { status: 'done', owner: null, lease_until: null, inserted: Number(s.inserted || 0), already, retried: retryEmails.size, permanent, detail: null });
     o.log({ event: 'job_completed', file: row.name, job: row.job_id, inserted: s.inserted, already, retried: retryEmails.size, permanent });
   }
@@ -234,12 +339,16 @@ async function runImport(options) {
   }
   const c = await counts(db);
   const totals = (await db.all('SELECT SUM(inserted) AS inserted, SUM(already) AS already, SUM(retried) AS retried, SUM(permanent) AS permanent FROM import_files'))[0];
+  const present = await db.all('SELECT email, person_id, file, codes FROM import_present WHERE email <> ? ORDER BY recorded_at, email LIMIT 50', [UNKNOWN_PEOPLE]);
   await db.close();
   return {
-    replica: me, files: c, inserted: Number(totals.inserted || 0), already_present: Number(totals.already || 0), retried: Number(totals.retried || 0),
+    replica: me, files: c, inserted: Number(totals.inserted || 0), already_present: Number(totals.already || 0),
+    // Not imported by us and never backfilled: left to the login flow, which proves their accounts.
+    already_present_list: present.map((p) => ({ email: p.email, person_id: p.person_id, file: p.file, codes: p.codes })),
+    retried: Number(totals.retried || 0),
     permanent: Number(totals.permanent || 0), requests: client.stats.requests, throttled: client.stats.throttled, seconds: (Date.now() - started) / 1000,
     stopped: stopReason
   };
 }
 
-module.exports = { runImport, register, openState };
+module.exports = { runImport, register, openState, readImportFile, BulkError, norm, UNKNOWN_PEOPLE };

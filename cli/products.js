@@ -44,7 +44,8 @@ function accountOf(product, row) {
   return {
     product: product.name, id: String(row.id), email: row.email, email_verified: !!row.email_verified, name: row.name || undefined,
     given_name: row.given_name || undefined, family_name: row.family_name || undefined, created_at: row.created_at || undefined,
-    person_id: row.person_id || undefined, totp_secret: row.totp_secret || undefined, password
+    person_id: row.person_id || undefined, totp_secret: row.totp_secret || undefined, password,
+    auth0_user_id: row.auth0_user_id || undefined
   };
 }
 

@@ -1,32 +1,142 @@
-// `trickle backfill` and `trickle verify`: write the Auth0 id into every product for every person
-// the import brought in, then reconcile the products against the tenant.
+// `trickle backfill` and `trickle verify`: write the Auth0 id into the accounts the imported users
+// own, then reconcile the products against the tenant. Only proven accounts are ever told an
+// Auth0 id (DESIGN.md, Ownership).
 'use strict';
-const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
 const { openDb } = require('./db');
-const { people, LINK_TABLE } = require('./products');
+const { people } = require('./products');
+const { openState, readImportFile, BulkError, norm, UNKNOWN_PEOPLE } = require('./import');
 const { tenantClient } = require('./tenant-client');
 
+const PERSON_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Reads one state table, naming it when the state database does not have it. */
+async function stateRows(st, sql, table) {
+  try {
+    return await st.all(sql);
+  } catch (e) {
+    throw new BulkError('backfill.state_unreadable', `the state database has no readable ${table} table (run trickle import first): ${e.message}`);
+  }
+}
+
 /**
- * For every person in a finished import file (less permanent failures), sets
- * `auth0_user_id = auth0|<person id>` on their accounts where it is still empty: batched,
- * idempotent. Returns counts.
+ * The owned accounts of every person the import brought in, from the finished import files:
+ * `{work: [{product, id, auth0}], people, present, permanent, retried, unowned, skipped_files,
+ * conflicts}`.
+ *
+ * Ownership is decided here and nowhere else in backfill. A person counts as brought in by a
+ * file only when that file's job inserted them: people the tenant already had (DUPLICATED_USER or
+ * CONFLICT, recorded in `import_present`) were created by someone else, maybe an attacker who
+ * signed in first with a password of their own, so nothing of theirs is written; they are left
+ * to the post-login chain, which tells only the accounts that tenant user proved. Of an inserted
+ * person, only accounts the record marks with a `proof` are owned: a lone account whose own hash
+ * was imported, or an account whose product verified the address the reset goes to. Everything
+ * is read and checked before anything is written, so a malformed file changes nothing.
+ */
+async function importedAccounts(state) {
+  let st;
+  try {
+    st = await openState(state); // creates the tables an older trickle did not have
+  } catch (e) {
+    throw new BulkError('backfill.state_unreadable', `cannot open the state database: ${e.message}`);
+  }
+  let files;
+  let present;
+  let permanent;
+  let retried;
+  try {
+    files = await stateRows(st, "SELECT name, dir, sha256, already, retried FROM import_files WHERE status = 'done' ORDER BY name", 'import_files');
+    present = await stateRows(st, 'SELECT file, email, person_id FROM import_present', 'import_present');
+    permanent = await stateRows(st, 'SELECT file, email FROM import_permanent', 'import_permanent');
+    retried = await stateRows(st, 'SELECT file, email FROM import_retried', 'import_retried');
+  } finally {
+    await st.close();
+  }
+  const byFile = (rows) => {
+    const m = new Map();
+    for (const r of rows) {
+      if (!m.has(r.file)) m.set(r.file, []);
+      m.get(r.file).push(r);
+    }
+    return m;
+  };
+  const presentOf = byFile(present);
+  const permanentOf = byFile(permanent);
+  const retriedOf = byFile(retried);
+  const out = { people: 0, present: 0, permanent: 0, retried: 0, accounts: 0, unowned: 0, skipped_files: [], conflicts: [], work: [] };
+  const seen = new Map(); // product\0id → work item
+  for (const f of files) {
+    const here = presentOf.get(f.name) || [];
+    // A file finished by a trickle that did not record who was already present, or whose job
+    // failed users it did not list: its imported people cannot be told from the others.
+    if (Number(f.already || 0) > here.length || here.some((p) => p.email === UNKNOWN_PEOPLE || (!p.email && !p.person_id))) {
+      out.skipped_files.push({ file: f.name, code: 'backfill.present_unknown', reason: 'who was already in the tenant is not recorded for this file; its people are left to the login flow' });
+      continue;
+    }
+    if (Number(f.retried || 0) > (retriedOf.get(f.name) || []).length) {
+      out.skipped_files.push({ file: f.name, code: 'backfill.retried_unknown', reason: 'who was retried is not recorded for this file; its people are backfilled from the retry files' });
+      continue;
+    }
+    const presentEmails = new Set(here.map((p) => norm(p.email)).filter(Boolean));
+    const presentIds = new Set(here.map((p) => p.person_id).filter(Boolean));
+    const failedEmails = new Set((permanentOf.get(f.name) || []).map((r) => norm(r.email)));
+    const retriedEmails = new Set((retriedOf.get(f.name) || []).map((r) => norm(r.email)));
+    const records = readImportFile(f.dir, f.name, f.sha256, 'backfill');
+    records.forEach((r, i) => {
+      const where = `${path.join(f.dir, f.name)} record ${i}`;
+      if (typeof r.user_id !== 'string' || !PERSON_ID.test(r.user_id)) throw new BulkError('backfill.record_malformed', `${where}: user_id is not a person id`);
+      const trickle = r.app_metadata && r.app_metadata.trickle;
+      if (!trickle || typeof trickle !== 'object' || !Array.isArray(trickle.accounts)) throw new BulkError('backfill.record_malformed', `${where}: app_metadata.trickle.accounts is not a list`);
+      if (trickle.person_id !== undefined && trickle.person_id !== r.user_id) throw new BulkError('backfill.record_malformed', `${where}: app_metadata.trickle.person_id differs from user_id`);
+      trickle.accounts.forEach((a, j) => {
+        const ok = a && typeof a === 'object' && typeof a.product === 'string' && a.product && typeof a.id === 'string' && a.id
+          && (a.proof === undefined || a.proof === null || typeof a.proof === 'string');
+        if (!ok) throw new BulkError('backfill.record_malformed', `${where}: accounts[${j}] needs a product, an id and at most a proof name`);
+      });
+      const email = norm(r.email);
+      if (presentEmails.has(email) || presentIds.has(r.user_id)) { out.present++; return; }
+      if (failedEmails.has(email)) { out.permanent++; return; }
+      if (retriedEmails.has(email)) { out.retried++; return; }
+      out.people++;
+      for (const a of trickle.accounts) {
+        if (!a.proof) { out.unowned++; continue; }
+        const key = `${a.product}\0${a.id}`;
+        const auth0 = `auth0|${r.user_id}`;
+        const before = seen.get(key);
+        if (before && before.auth0 !== auth0) {
+          // Two imported users claim one account: neither is told, a person looks at it.
+          before.conflict = true;
+          out.conflicts.push({ product: a.product, id: a.id, auth0_user_ids: [before.auth0, auth0] });
+          continue;
+        }
+        if (!before) seen.set(key, { product: a.product, id: a.id, auth0 });
+      }
+    });
+  }
+  out.work = [...seen.values()].filter((w) => !w.conflict);
+  out.accounts = out.work.length;
+  return out;
+}
+
+/** The summary fields both backfill paths report. */
+function summaryOf(plan) {
+  const { work, ...rest } = plan;
+  return { ...rest, conflicts: plan.conflicts.slice(0, 50) };
+}
+
+/**
+ * Writes `auth0_user_id = auth0|<person id>` into every owned account of every person the import
+ * brought in (see importedAccounts), by product and account id, where it is still empty:
+ * batched, idempotent. Returns counts.
  */
 async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
-  const st = await openDb(state);
-  const files = await st.all("SELECT name, dir FROM import_files WHERE status = 'done'");
-  const permanent = new Set((await st.all('SELECT email FROM import_permanent')).map((r) => String(r.email).toLowerCase()));
-  await st.close();
-  const ids = new Set();
-  for (const f of files) {
-    for (const r of JSON.parse(fs.readFileSync(path.join(f.dir, f.name), 'utf8'))) {
-      if (!permanent.has(String(r.email).toLowerCase())) ids.add(r.user_id);
-    }
-  }
-  const out = { people: ids.size, updated: 0, products: {} };
-  const list = [...ids];
+  const plan = await importedAccounts(state);
+  const configured = new Set(cfg.products.map((p) => p.name));
+  const unknown = plan.work.filter((w) => !configured.has(w.product));
+  const out = { ...summaryOf(plan), updated: 0, unknown_product: unknown.length, products: {} };
   for (const p of cfg.products) {
+    const list = plan.work.filter((w) => w.product === p.name);
     const db = await openDb(p.db);
     let updated = 0;
     try {
@@ -34,10 +144,7 @@ async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
         const chunk = list.slice(i, i + batch);
         await db.transaction(async (t) => {
           const q = t || db;
-          const sql = p.link === 'table'
-            ? `UPDATE accounts SET auth0_user_id = ? WHERE id IN (SELECT account_id FROM ${LINK_TABLE} WHERE person_id = ?) AND auth0_user_id IS NULL`
-            : 'UPDATE accounts SET auth0_user_id = ? WHERE person_id = ? AND auth0_user_id IS NULL';
-          for (const id of chunk) updated += (await q.run(sql, [`auth0|${id}`, id])).changes;
+          for (const w of chunk) updated += (await q.run('UPDATE accounts SET auth0_user_id = ? WHERE id = ? AND auth0_user_id IS NULL', [w.auth0, w.id])).changes;
         });
         log({ event: 'backfill_progress', product: p.name, done: Math.min(i + batch, list.length), of: list.length });
       }
@@ -52,25 +159,15 @@ async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
 
 /**
  * The same through each product's API (docs/product-api.md): `PUT /trickle/accounts/<id>/auth0-id`
- * for every account of every imported person, as listed in the import records, `parallel` at a
- * time. Products need `api: {url, token}` in the configuration. A PUT is idempotent, so a run can
- * be repeated; failures are counted and reported, never retried forever.
+ * for the same owned accounts, `parallel` at a time. Products need `api: {url, token}` in the
+ * configuration. A PUT is idempotent, so a run can be repeated; failures are counted and
+ * reported, never retried forever.
  */
 async function backfillViaApi(cfg, { state, parallel = 16, log = () => {} } = {}) {
-  const st = await openDb(state);
-  const files = await st.all("SELECT name, dir FROM import_files WHERE status = 'done'");
-  const permanent = new Set((await st.all('SELECT email FROM import_permanent')).map((r) => String(r.email).toLowerCase()));
-  await st.close();
+  const plan = await importedAccounts(state);
   const apis = Object.fromEntries(cfg.products.filter((p) => p.api && p.api.url).map((p) => [p.name, p.api]));
-  const work = [];
-  for (const f of files) {
-    for (const r of JSON.parse(fs.readFileSync(path.join(f.dir, f.name), 'utf8'))) {
-      if (permanent.has(String(r.email).toLowerCase())) continue;
-      const accounts = (((r.app_metadata || {}).trickle || {}).accounts) || [];
-      for (const a of accounts) if (apis[a.product]) work.push({ product: a.product, id: a.id, auth0: `auth0|${r.user_id}` });
-    }
-  }
-  const out = { requests: work.length, updated: 0, failed: 0, products: {} };
+  const work = plan.work.filter((w) => apis[w.product]);
+  const out = { ...summaryOf(plan), requests: work.length, updated: 0, failed: 0, no_api: plan.work.length - work.length, products: {} };
   let next = 0;
   const worker = async () => {
     while (next < work.length) {
@@ -97,10 +194,10 @@ async function backfillViaApi(cfg, { state, parallel = 16, log = () => {} } = {}
   return out;
 }
 
-/** Exports the tenant's users through a users-exports job: `[{user_id, email}]`. */
+/** Exports the tenant's users through a users-exports job: `[{user_id, email, app_metadata}]`. */
 async function tenantUsers(tenant) {
   const client = tenantClient(tenant);
-  const res = await client.call('/api/v2/jobs/users-exports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ connection_id: tenant.connectionId, format: 'json', fields: [{ name: 'user_id' }, { name: 'email' }] }) });
+  const res = await client.call('/api/v2/jobs/users-exports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ connection_id: tenant.connectionId, format: 'json', fields: [{ name: 'user_id' }, { name: 'email' }, { name: 'app_metadata' }] }) });
   if (!res.ok) throw new Error(`users-exports: HTTP ${res.status}`);
   const job = await res.json();
   for (let i = 0; i < 600; i++) {
@@ -117,27 +214,45 @@ async function tenantUsers(tenant) {
 
 /**
  * Reconciles: every person of the products (by prelinked person id) must be in the tenant once.
- * Returns `{people, tenant_users, missing: [...], duplicated: [...]}`.
+ * Only reports; it never writes into a product, so it cannot tell an account an Auth0 id.
+ *
+ * A person present in the tenant is `imported` (the bulk import created the user) or `lazy` (a
+ * sign-in created it; also everyone the import found already present). Present is not the same
+ * as migrated: a person with an account that no Auth0 id was written into is listed in
+ * `awaiting_proof`, whichever way they came in; for a lazy user that account is told only once
+ * that user proves it (merge flow), so it is not an error. An account holding an Auth0 id that
+ * is not the person's tenant user is `mislinked`, and is one.
+ * Returns `{people, tenant_users, imported, lazy, clean, missing, duplicated, awaiting_proof,
+ * mislinked, unlinked}`.
  */
 async function verify(cfg, tenant) {
   const users = await tenantUsers(tenant);
   const byId = new Map();
   const byEmail = new Map();
   for (const u of users) {
-    byId.set(u.user_id, (byId.get(u.user_id) || 0) + 1);
-    const e = String(u.email || '').toLowerCase();
-    byEmail.set(e, (byEmail.get(e) || 0) + 1);
+    byId.set(u.user_id, [...(byId.get(u.user_id) || []), u]);
+    const e = norm(u.email);
+    byEmail.set(e, [...(byEmail.get(e) || []), u]);
   }
-  const out = { people: 0, tenant_users: users.length, missing: [], duplicated: [], unlinked: 0 };
+  const out = { people: 0, tenant_users: users.length, imported: 0, lazy: 0, clean: 0, missing: [], duplicated: [], awaiting_proof: [], mislinked: [], unlinked: 0 };
   for await (const person of people(cfg.products)) {
     out.people++;
     const ids = [...new Set(person.accounts.map((a) => a.person_id).filter(Boolean))];
     if (!ids.length) { out.unlinked++; out.missing.push({ email: person.email, reason: 'no person id (run trickle prelink)' }); continue; }
     const present = ids.filter((id) => byId.has(`auth0|${id}`));
-    if (!present.length && !byEmail.has(person.email)) out.missing.push({ email: person.email, person_id: ids[0] });
-    if (present.some((id) => byId.get(`auth0|${id}`) > 1) || (byEmail.get(person.email) || 0) > 1 || present.length > 1) out.duplicated.push({ email: person.email, person_ids: ids });
+    const sameEmail = byEmail.get(person.email) || [];
+    if (!present.length && !sameEmail.length) { out.missing.push({ email: person.email, person_id: ids[0] }); continue; }
+    if (present.some((id) => byId.get(`auth0|${id}`).length > 1) || sameEmail.length > 1 || present.length > 1) { out.duplicated.push({ email: person.email, person_ids: ids }); continue; }
+    const user = present.length ? byId.get(`auth0|${present[0]}`)[0] : sameEmail[0];
+    const via = user.app_metadata && user.app_metadata.bulkImported === true ? 'imported' : 'lazy';
+    out[via]++;
+    const unlinked = person.accounts.filter((a) => !a.auth0_user_id).map((a) => `${a.product}/${a.id}`);
+    const wrong = person.accounts.filter((a) => a.auth0_user_id && a.auth0_user_id !== user.user_id);
+    for (const a of wrong) out.mislinked.push({ email: person.email, account: `${a.product}/${a.id}`, auth0_user_id: a.auth0_user_id, tenant_user_id: user.user_id });
+    if (unlinked.length) out.awaiting_proof.push({ email: person.email, person_id: present[0] || ids[0], via, accounts: unlinked });
+    else if (!wrong.length) out.clean++;
   }
   return out;
 }
 
-module.exports = { backfill, backfillViaApi, verify, tenantUsers };
+module.exports = { backfill, backfillViaApi, importedAccounts, verify, tenantUsers };

@@ -4,7 +4,11 @@ const fs = require('fs');
 const path = require('path');
 const os = require('os');
 const { startSim } = require('../../sim');
+const { spawn } = require('child_process');
 const { FORMATS } = require('../../sim/seed');
+const { openDb } = require('../../cli/db');
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'trickle.js');
 
 async function bulkSim({ people = 1000, importRate = 2000, plan = 'enterprise', stateUrl } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-bulk-'));
@@ -22,4 +26,69 @@ async function bulkSim({ people = 1000, importRate = 2000, plan = 'enterprise', 
   };
 }
 
-module.exports = { bulkSim };
+/** Runs the CLI as a child process without blocking this process (it serves the simulator). */
+function cli(args, { killAfterMs } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = killAfterMs ? setTimeout(() => child.kill('SIGKILL'), killAfterMs) : null;
+    child.on('exit', (code, signal) => { if (timer) clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+/** The last pretty-printed JSON summary a CLI command wrote (after its JSON log lines). */
+function summaryOf(stdout) {
+  return JSON.parse(stdout.slice(stdout.lastIndexOf('{\n  "summary"')));
+}
+
+/**
+ * Every account the export files list, as `product/id` → `{auth0, owned}`: the Auth0 id its
+ * record's user would get, and whether the record gives it a proof (the imported user owns it).
+ */
+function exportedAccounts(dir) {
+  const out = new Map();
+  for (const name of fs.readdirSync(dir).filter((n) => /^users-\d+\.json$/.test(n))) {
+    for (const r of JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'))) {
+      for (const a of r.app_metadata.trickle.accounts) out.set(`${a.product}/${a.id}`, { auth0: `auth0|${r.user_id}`, owned: !!a.proof, email: r.email });
+    }
+  }
+  return out;
+}
+
+/** Every account of the configured products, as `product/id` → its auth0_user_id (or null). */
+async function accountLinks(cfg) {
+  const out = new Map();
+  for (const p of cfg.products) {
+    const db = await openDb(p.db);
+    for (const r of await db.all('SELECT id, auth0_user_id FROM accounts')) out.set(`${p.name}/${r.id}`, r.auth0_user_id || null);
+    await db.close();
+  }
+  return out;
+}
+
+/**
+ * Checks what backfill wrote against the export: every owned account holds its user's id, no
+ * account without a proof holds one. Returns the counts.
+ */
+async function assertOwnedOnly(assert, cfg, dir) {
+  const links = await accountLinks(cfg);
+  let owned = 0;
+  let unowned = 0;
+  for (const [key, a] of exportedAccounts(dir)) {
+    if (a.owned) { owned++; assert.equal(links.get(key), a.auth0, `${key} is owned and holds its user's id`); } else { unowned++; assert.equal(links.get(key), null, `${key} has no proof and holds no id`); }
+  }
+  return { owned, unowned };
+}
+
+/** A plain HTTP sign-in at the simulated tenant; returns where the tenant sent the browser. */
+async function signIn(sim, email, password) {
+  const page = await (await fetch(`${sim.tenant.url}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(sim.tenant.url + '/app/callback')}`)).text();
+  const tx = page.match(/name="state" value="([^"]+)"/)[1];
+  const res = await fetch(`${sim.tenant.url}/u/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ state: tx, email, password }) });
+  return res.headers.get('location');
+}
+
+module.exports = { bulkSim, cli, summaryOf, exportedAccounts, accountLinks, assertOwnedOnly, signIn, BIN };

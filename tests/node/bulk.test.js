@@ -6,13 +6,12 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('path');
 const { spawn } = require('child_process');
-const { bulkSim } = require('./bulk-helpers');
+const { bulkSim, cli, BIN, assertOwnedOnly } = require('./bulk-helpers');
 const { prelink, exportPeople } = require('../../cli/bulk');
 const { register, openState, runImport } = require('../../cli/import');
 const { backfill, verify } = require('../../cli/reconcile');
 const { openDb } = require('../../cli/db');
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'trickle.js');
 const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
 
 /** A fresh MariaDB database for one test, dropped afterwards. */
@@ -41,19 +40,6 @@ async function moveProductToMysql(b, name, url) {
   await dst.close();
   b.cfg.products.find((p) => p.name === name).db = url;
   require('fs').writeFileSync(b.configFile, JSON.stringify(b.cfg, null, 2));
-}
-
-/** Runs the CLI as a child process without blocking this process (it serves the simulator). */
-function cli(args, { killAfterMs } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = killAfterMs ? setTimeout(() => child.kill('SIGKILL'), killAfterMs) : null;
-    child.on('exit', (code, signal) => { if (timer) clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
 }
 
 function maxConcurrentJobs(log) {
@@ -96,6 +82,8 @@ test('10 000 people end to end: prelink, export, import (MariaDB state, one prod
     assert.equal(r.inserted, m.exported);
     assert.equal(r.files.failed, 0);
     const bf = await backfill(b.cfg, { state: b.cfg.state });
+    const owned = await assertOwnedOnly(assert, b.cfg, b.out);
+    assert.equal(bf.updated, owned.owned, 'every owned account, and only those, told its id');
     assert.ok(bf.updated > 10000);
     const again = await backfill(b.cfg, { state: b.cfg.state });
     assert.equal(again.updated, 0, 'backfill is idempotent');
@@ -263,10 +251,7 @@ test('a product in PostgreSQL: prelink, export and backfill read and write it by
     const r = await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
     assert.equal(r.inserted, m.exported);
     const bf = await backfill(b.cfg, { state: b.cfg.state });
-    const check = await openDb(url);
-    const left = await check.all('SELECT COUNT(*) AS n FROM accounts WHERE auth0_user_id IS NULL');
-    await check.close();
-    assert.equal(Number(left[0].n), 0, 'every Postgres account got its Auth0 id');
+    await assertOwnedOnly(assert, b.cfg, b.out); // every owned Postgres account got its Auth0 id
     assert.ok(bf.products.transfer > 0);
     const v = await verify(b.cfg, b.cfg.tenant);
     assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
@@ -292,12 +277,8 @@ test('backfill through the product API: every imported account told its Auth0 id
     assert.equal(out.code, 0, out.stdout + out.stderr);
     const summary = JSON.parse(out.stdout.slice(out.stdout.indexOf('{\n')));
     assert.equal(summary.failed, 0);
-    for (const p of b.cfg.products) {
-      const db = await openDb(p.db);
-      const left = await db.all('SELECT COUNT(*) AS n FROM accounts WHERE auth0_user_id IS NULL');
-      await db.close();
-      assert.equal(Number(left[0].n), 0, `${p.name}: every account linked`);
-    }
+    const owned = await assertOwnedOnly(assert, b.cfg, b.out);
+    assert.equal(summary.updated, owned.owned, 'one PUT per owned account');
     const again = await cli(['backfill', '--config', b.configFile, '--via', 'api']);
     assert.equal(again.code, 0, 'a second run is harmless');
     const v = await verify(b.cfg, b.cfg.tenant);
@@ -342,7 +323,9 @@ test('prelink into a side table: products whose accounts table is not changed by
     const r = await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
     assert.equal(r.inserted, m.exported);
     const bf = await backfill(b.cfg, { state: b.cfg.state });
-    assert.equal(bf.updated, first.accounts);
+    const owned = await assertOwnedOnly(assert, b.cfg, b.out);
+    assert.equal(bf.updated, owned.owned);
+    assert.equal(owned.owned + owned.unowned, first.accounts, 'every account was exported');
     const v = await verify(b.cfg, b.cfg.tenant);
     assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
   } finally {
