@@ -473,6 +473,15 @@ fn plan_value(i: &PlanInput) -> Value {
     chain::plan(i).to_value()
 }
 
+/// The `app_metadata.trickle.accounts` an apply step writes, if any.
+fn accounts_set(applied: &Value) -> Option<Value> {
+    applied
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned()
+}
+
 fn apply_value(m: Map) -> Value {
     chain::apply(&ApplyInput::from_value(&m.into()).unwrap_or_else(|e| unreachable!("{e:?}")))
         .to_value()
@@ -619,11 +628,7 @@ fn the_mailbox_owner_takes_the_address_back_and_password_only_links_are_withdraw
             )
             .with("lookups", j("[]")),
     );
-    let accounts = applied
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .and_then(|t| t.get("accounts"))
-        .cloned();
+    let accounts = accounts_set(&applied);
     assert_eq!(
         accounts,
         Some(j(
@@ -644,11 +649,7 @@ fn an_acknowledgement_is_credited_to_its_own_account_only() {
             .with("fanout", j(r#"[{"product":"paste","account":"p2","ok":true},{"product":"collect","account":"p1","ok":true}]"#))
             .with("lookups", j("[]")),
     );
-    let accounts = applied
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .and_then(|t| t.get("accounts"))
-        .cloned();
+    let accounts = accounts_set(&applied);
     assert_eq!(
         accounts,
         Some(j(
@@ -674,10 +675,6 @@ fn repair_does_not_prove_an_unverified_lone_account_for_a_mailbox_proven_user() 
             )
             .with("lookups", lookups),
     );
-    let accounts = applied
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .and_then(|t| t.get("accounts"))
-        .cloned();
+    let accounts = accounts_set(&applied);
     assert_eq!(accounts, Some(j(r#"[{"product":"paste","id":"p1"}]"#)));
 }
