@@ -166,6 +166,8 @@ async function startTenant(options) {
     const [err, profile] = await runtime.callScript(loginScript, [email, password]);
     if (err) {
       if (err.name === 'WrongUsernameOrPasswordError') return { wrong: true };
+      // UnauthorizedError: the script refuses this sign-in with a message for the person.
+      if (err.name === 'UnauthorizedError') return { refused: String(err.message || 'Access denied.') };
       return { error: err.message };
     }
     if (!profile || !profile.user_id) return { error: 'the login script returned no profile' };
@@ -351,6 +353,10 @@ async function startTenant(options) {
       event('login_refused', { reason: 'user already exists' });
       return reply.code(409).type('text/html').send(loginPage(tx, 'The user already exists.'));
     }
+    if (r.refused) {
+      event('login_refused', { email_domain: String(body.email || '').split('@')[1] });
+      return reply.code(401).type('text/html').send(loginPage(tx, r.refused));
+    }
     if (r.wrong || r.error) {
       if (r.wrong) state.counters.wrong_password++;
       event(r.wrong ? 'wrong_password' : 'login_error', { email_domain: String(body.email || '').split('@')[1] });
@@ -408,6 +414,7 @@ async function startTenant(options) {
       const r = await databaseLogin(body.username, body.password);
       if (r.conflict) return reply.code(409).send({ error: 'user_exists', error_description: 'The user already exists.' });
       if (r.wrong) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Wrong email or password.' });
+      if (r.refused) return reply.code(401).send({ error: 'unauthorized', error_description: r.refused });
       if (r.error) return reply.code(503).send({ error: 'temporarily_unavailable', error_description: r.error });
       const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner' };
       const result = await postLogin(tx, 'execute', { query: {}, body: {} });
