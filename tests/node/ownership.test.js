@@ -6,14 +6,9 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startSim } = require('../../sim');
 
-const form = (url, fields) => fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+const { form, signIn } = require('./sim-http');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function signIn(base, email, password) {
-  const page = await (await fetch(`${base}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(base + '/app/callback')}`)).text();
-  const tx = page.match(/name="state" value="([^"]+)"/)[1];
-  return form(`${base}/u/login`, { state: tx, email, password });
-}
 
 async function mailTo(sim, email, since) {
   for (let i = 0; i < 100; i++) {

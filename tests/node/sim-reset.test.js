@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const bcryptjs = require('bcryptjs');
 const { startSim } = require('../../sim');
 
-const form = (url, fields) => fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+const { form, m2mToken, signIn } = require('./sim-http');
 const json = (url, method, body, token) => fetch(url, {
   method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body)
 });
@@ -16,17 +16,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const LINK = /https?:\/\/\S+\/lo\/reset\/confirm\?ticket=[0-9a-f]+/;
 const RESET_OUTCOMES = new Set(['reset_mail', 'reset_not_sent', 'reset_mail_failed', 'reset_limited']);
 
-async function m2mToken(base) {
-  const r = await form(`${base}/oauth/token`, { grant_type: 'client_credentials', client_id: 'trickle-m2m', client_secret: 'm2m-secret', audience: `${base}/api/v2/` });
-  assert.equal(r.status, 200);
-  return (await r.json()).access_token;
-}
 
-async function signIn(base, email, password) {
-  const page = await (await fetch(`${base}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(base + '/app/callback')}`)).text();
-  const tx = page.match(/name="state" value="([^"]+)"/)[1];
-  return form(`${base}/u/login`, { state: tx, email, password });
-}
 
 /** Waits until `cond()` is truthy (returns it) or `ms` pass (returns the last value). */
 async function waitFor(cond, ms = 3000) {

@@ -6,19 +6,9 @@ const assert = require('node:assert/strict');
 const { startSim } = require('../../sim');
 const { runDemo, mergeablePeople } = require('../../sim/demo');
 
-const form = (url, fields) => fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+const { form, m2mToken, signIn } = require('./sim-http');
 
-async function m2mToken(base) {
-  const r = await form(`${base}/oauth/token`, { grant_type: 'client_credentials', client_id: 'trickle-m2m', client_secret: 'm2m-secret', audience: `${base}/api/v2/` });
-  assert.equal(r.status, 200);
-  return (await r.json()).access_token;
-}
 
-async function signIn(base, email, password) {
-  const page = await (await fetch(`${base}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(base + '/app/callback')}`)).text();
-  const tx = page.match(/name="state" value="([^"]+)"/)[1];
-  return form(`${base}/u/login`, { state: tx, email, password });
-}
 
 test('the demo drives a whole migration and every expectation holds', async () => {
   const lines = [];
