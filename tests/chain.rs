@@ -411,6 +411,18 @@ fn missing_metadata_is_repaired_from_the_products() {
         accounts,
         Some(j(r#"[{"product":"paste","id":"p1","proof":"password"}]"#))
     );
+    // The repaired record carries the version and the person id of the Auth0 user.
+    let meta = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(meta.get("v").and_then(Value::as_i64), Some(1));
+    assert_eq!(
+        s(&meta, &["person_id"]),
+        USER.strip_prefix("auth0|"),
+        "person id from the user id"
+    );
 }
 
 #[test]
