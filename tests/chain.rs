@@ -276,8 +276,81 @@ fn resume_refuses_forged_expired_replayed_other_subject_and_other_state_tokens()
                 meta.get("merge").and_then(|m| m.get("jti")).is_none(),
                 "{name}"
             );
+            // …and the record that says so is written (not merely absent).
+            assert_eq!(
+                meta.get("merge")
+                    .and_then(|m| m.get("attempts"))
+                    .and_then(Value::as_i64),
+                Some(1),
+                "{name}: the spent jti is saved"
+            );
         }
     }
+}
+
+#[test]
+fn only_a_well_formed_random_jti_starts_a_merge() {
+    let meta = || {
+        meta_with(
+            r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true}]"#,
+            "",
+        )
+    };
+    for (jti, ok) in [
+        ("a".repeat(15), false),
+        ("a".repeat(16), true),
+        ("A-_z".repeat(4), true),
+        ("a".repeat(128), true),
+        ("a".repeat(129), false),
+        (format!("{}.", "a".repeat(16)), false),
+        (format!("{} ", "a".repeat(16)), false),
+    ] {
+        let out = plan_value(&input(
+            "execute",
+            meta(),
+            true,
+            Map::new().with("jti", jti.as_str()),
+        ));
+        let redirected = s(&out, &["outcome"]) == Some("redirect");
+        assert_eq!(redirected, ok, "{jti:?}: {}", out.to_json());
+        if !ok {
+            assert!(out.to_json().contains("input.jti"), "{jti:?}");
+        }
+    }
+}
+
+#[test]
+fn the_token_secret_must_be_at_least_32_bytes() {
+    for (secret, ok) in [("s".repeat(31), false), ("s".repeat(32), true)] {
+        let mut i = input("execute", multi_meta(None), true, Map::new());
+        i.config.token_secret = secret;
+        let out = plan_value(&i);
+        assert_eq!(
+            s(&out, &["outcome"]) == Some("redirect"),
+            ok,
+            "{}",
+            out.to_json()
+        );
+    }
+}
+
+#[test]
+fn a_bulk_imported_user_is_never_sent_to_the_merge_service() {
+    let meta = j(
+        r#"{"bulkImported":true,"trickle":{"v":1,"person_id":"x","accounts":[{"product":"paste","id":"p1","proof":"import","verified":true},{"product":"collect","id":"c1","verified":true}]}}"#,
+    );
+    let out = plan_value(&input("execute", meta, true, Map::new()));
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    let told: Vec<&str> = out
+        .get("fanout")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("account").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(told, ["p1"], "only the owned account learns the id");
 }
 
 #[test]
