@@ -763,3 +763,68 @@ fn repair_does_not_prove_an_unverified_lone_account_for_a_mailbox_proven_user() 
     let accounts = accounts_set(&applied);
     assert_eq!(accounts, Some(j(r#"[{"product":"paste","id":"p1"}]"#)));
 }
+
+#[test]
+fn repair_and_apply_write_only_what_changed() {
+    // Plan in repair: nothing is written before the products answered.
+    let out = plan_value(&input("execute", j("{}"), true, Map::new()));
+    assert!(out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .is_none());
+    let user = |app: Value| {
+        Map::new()
+            .with("user_id", USER)
+            .with("email", "solo@example.com")
+            .with("app_metadata", app)
+    };
+    let empty = j(
+        r#"[{"name":"paste","accounts":[]},{"name":"collect","accounts":[]},{"name":"transfer","accounts":[]}]"#,
+    );
+    // Repair that finds nobody saves no stub record.
+    let applied = apply_value(
+        Map::new()
+            .with("user", user(j("{}")))
+            .with("lookups", empty.clone()),
+    );
+    assert_eq!(applied.get("set_app_metadata"), Some(&j("{}")));
+    // Repair of a lone account of a migrated user: proven, so the user stays migrated.
+    let lone = j(
+        r#"[{"name":"paste","accounts":[{"id":"p1","email":"solo@example.com"}]},{"name":"collect","accounts":[]},{"name":"transfer","accounts":[]}]"#,
+    );
+    let applied = apply_value(
+        Map::new()
+            .with("user", user(j(r#"{"migrated":true}"#)))
+            .with("lookups", lone),
+    );
+    let set = applied.get("set_app_metadata").cloned().unwrap_or_default();
+    assert!(set.get("migrated").is_none(), "{}", set.to_json());
+    assert!(!applied.to_json().contains("account_found_unproven"));
+    // Acknowledgements alone never un-migrate anyone.
+    let applied = apply_value(
+        Map::new()
+            .with(
+                "user",
+                user(j(
+                    r#"{"migrated":true,"trickle":{"v":1,"person_id":"tp_1","accounts":[{"product":"paste","id":"p1","proof":"password"}]}}"#,
+                )),
+            )
+            .with("fanout", j(r#"[{"product":"paste","account":"p1","ok":true}]"#))
+            .with("lookups", j("[]")),
+    );
+    let set = applied.get("set_app_metadata").cloned().unwrap_or_default();
+    assert!(set.get("migrated").is_none());
+    assert!(set.get("trickle").is_some());
+    // Nothing changed: nothing written.
+    let applied = apply_value(
+        Map::new()
+            .with(
+                "user",
+                user(j(
+                    r#"{"trickle":{"v":1,"person_id":"tp_1","accounts":[{"product":"paste","id":"p1","proof":"password","fanout":true}]}}"#,
+                )),
+            )
+            .with("lookups", j("[]")),
+    );
+    assert_eq!(applied.get("set_app_metadata"), Some(&j("{}")));
+}
