@@ -169,11 +169,11 @@ pub fn verify(token: &str, want: &Expected<'_>) -> Result<Map, TokenError> {
     let claims = decode_json(p)?;
     let int = |k: &str| claims.get(k).and_then(Value::as_i64);
     match int("exp") {
-        Some(exp) if exp + LEEWAY_SECONDS >= want.now => {}
+        Some(exp) if exp.saturating_add(LEEWAY_SECONDS) >= want.now => {}
         _ => return Err(TokenError::Expired),
     }
     for k in ["iat", "nbf"] {
-        if int(k).is_some_and(|t| t > want.now + LEEWAY_SECONDS) {
+        if int(k).is_some_and(|t| t > want.now.saturating_add(LEEWAY_SECONDS)) {
             return Err(TokenError::NotYetValid);
         }
     }
@@ -183,7 +183,8 @@ pub fn verify(token: &str, want: &Expected<'_>) -> Result<Map, TokenError> {
     }
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => a == want.aud,
-        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(want.aud)),
+        // Our tokens name one audience; an array is accepted only when it names nobody else.
+        Some(Value::Array(a)) => !a.is_empty() && a.iter().all(|x| x.as_str() == Some(want.aud)),
         _ => false,
     };
     if !aud_ok {
@@ -220,13 +221,145 @@ pub fn claims(iss: &str, aud: &str, sub: &str, jti: &str, now: i64, ttl: i64, ex
             .with("sub", sub)
             .with("jti", jti)
             .with("iat", now)
-            .with("exp", now + ttl),
+            .with("exp", now.saturating_add(ttl)),
     );
     c
 }
 
 #[cfg(test)]
 mod tests {
+
+    fn good(now: i64) -> Expected<'static> {
+        Expected {
+            secret: b"0123456789abcdef0123456789abcdef",
+            iss: ISS_MERGE,
+            aud: AUD_TRICKLE,
+            sub: "auth0|u",
+            state: Some("st"),
+            jti: Some("jti-0123456789abcdef"),
+            now,
+        }
+    }
+
+    fn signed(extra: Map, now: i64) -> String {
+        let c = claims(
+            ISS_MERGE,
+            AUD_TRICKLE,
+            "auth0|u",
+            "jti-0123456789abcdef",
+            now,
+            300,
+            extra.with("state", "st"),
+        );
+        sign(&c, good(now).secret).unwrap_or_default()
+    }
+
+    #[test]
+    fn an_audience_array_naming_anyone_else_is_refused() {
+        let now = 1_800_000_000;
+        for (aud, ok) in [
+            (Value::from(vec![AUD_TRICKLE]), true),
+            (Value::from(vec![AUD_TRICKLE, AUD_TRICKLE]), true),
+            (Value::from(vec!["evil", AUD_TRICKLE]), false),
+            (Value::from(vec![AUD_TRICKLE, "evil"]), false),
+            (Value::Array(vec![]), false),
+            (Value::Array(vec![Value::Bool(true)]), false),
+        ] {
+            let mut c = claims(
+                ISS_MERGE,
+                AUD_TRICKLE,
+                "auth0|u",
+                "jti-0123456789abcdef",
+                now,
+                300,
+                Map::new().with("state", "st"),
+            );
+            c.insert("aud", aud.clone());
+            let t = sign(&c, good(now).secret).unwrap_or_default();
+            assert_eq!(verify(&t, &good(now)).is_ok(), ok, "{}", aud.to_json());
+        }
+    }
+
+    #[test]
+    fn the_length_cap_is_exactly_8192_bytes() {
+        let now = 1_800_000_000;
+        let base = signed(Map::new(), now);
+        assert!(verify(&base, &good(now)).is_ok());
+        // Padding the payload keeps the token well-formed up to the cap: at the cap the
+        // signature is checked (and fails), one byte over it is refused unread.
+        let (h, rest) = base.split_once('.').unwrap_or_default();
+        let (p, sig) = rest.split_once('.').unwrap_or_default();
+        let at_cap = format!("{h}.{p}{}.{sig}", "A".repeat(MAX_TOKEN_LEN - base.len()));
+        assert_eq!(at_cap.len(), MAX_TOKEN_LEN);
+        assert_eq!(
+            verify(&at_cap, &good(now)).err(),
+            Some(TokenError::Signature)
+        );
+        let over = format!(
+            "{h}.{p}{}.{sig}",
+            "A".repeat(MAX_TOKEN_LEN + 1 - base.len())
+        );
+        assert_eq!(verify(&over, &good(now)).err(), Some(TokenError::Malformed));
+    }
+
+    #[test]
+    fn every_refusal_has_its_own_message() {
+        let all = [
+            TokenError::WeakSecret,
+            TokenError::Malformed,
+            TokenError::Algorithm,
+            TokenError::Signature,
+            TokenError::Expired,
+            TokenError::NotYetValid,
+            TokenError::Issuer,
+            TokenError::Audience,
+            TokenError::Subject,
+            TokenError::State,
+            TokenError::Jti,
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &all {
+            assert!(e.message().starts_with("the token"), "{e:?}");
+            assert!(seen.insert(e.message()), "{e:?}");
+            assert_eq!(e.body().message, e.message());
+        }
+    }
+
+    #[test]
+    fn extreme_times_fail_closed_without_overflow() {
+        let now = 1_800_000_000;
+        let mut c = claims(
+            ISS_MERGE,
+            AUD_TRICKLE,
+            "auth0|u",
+            "jti-0123456789abcdef",
+            now,
+            300,
+            Map::new().with("state", "st"),
+        );
+        c.insert("exp", i64::MAX);
+        let t = sign(&c, good(now).secret).unwrap_or_default();
+        assert!(verify(&t, &good(now)).is_ok());
+        assert_eq!(
+            verify(&t, &good(i64::MAX)).err(),
+            None,
+            "exp at the end of time is not expired"
+        );
+        c.insert("exp", i64::MIN);
+        let t = sign(&c, good(now).secret).unwrap_or_default();
+        assert_eq!(verify(&t, &good(now)).err(), Some(TokenError::Expired));
+        let far = claims(
+            ISS_MERGE,
+            AUD_TRICKLE,
+            "s",
+            "j",
+            i64::MAX - 1,
+            300,
+            Map::new(),
+        );
+        assert_eq!(far.get("exp").and_then(Value::as_i64), Some(i64::MAX));
+    }
+
     use super::*;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
