@@ -326,6 +326,37 @@ mod tests {
     }
 
     #[test]
+    fn the_leeway_is_exactly_thirty_seconds_each_way() {
+        let now = 1_800_000_000;
+        let with = |k: &str, t: i64| {
+            let mut c = claims(
+                ISS_MERGE,
+                AUD_TRICKLE,
+                "auth0|u",
+                "jti-0123456789abcdef",
+                now,
+                300,
+                Map::new().with("state", "st"),
+            );
+            c.insert(k, t);
+            verify(&sign(&c, good(now).secret).unwrap_or_default(), &good(now)).err()
+        };
+        assert_eq!(with("exp", now - LEEWAY_SECONDS), None);
+        assert_eq!(
+            with("exp", now - LEEWAY_SECONDS - 1),
+            Some(TokenError::Expired)
+        );
+        for k in ["iat", "nbf"] {
+            assert_eq!(with(k, now + LEEWAY_SECONDS), None, "{k}");
+            assert_eq!(
+                with(k, now + LEEWAY_SECONDS + 1),
+                Some(TokenError::NotYetValid),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
     fn extreme_times_fail_closed_without_overflow() {
         let now = 1_800_000_000;
         let mut c = claims(
