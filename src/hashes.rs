@@ -20,6 +20,8 @@ pub enum Digest {
     Sha384,
     /// SHA-512.
     Sha512,
+    /// RIPEMD-160 (in OpenSSL 3's default provider since 3.0.7, so Node computes it).
+    Ripemd160,
 }
 
 impl Digest {
@@ -38,6 +40,7 @@ impl Digest {
             "sha256" => Digest::Sha256,
             "sha384" => Digest::Sha384,
             "sha512" => Digest::Sha512,
+            "ripemd160" | "rmd160" => Digest::Ripemd160,
             _ => return None,
         })
     }
@@ -52,6 +55,7 @@ impl Digest {
             Digest::Sha256 => "sha256",
             Digest::Sha384 => "sha384",
             Digest::Sha512 => "sha512",
+            Digest::Ripemd160 => "ripemd160",
         }
     }
 
@@ -59,7 +63,7 @@ impl Digest {
     pub fn output_len(self) -> usize {
         match self {
             Digest::Md4 | Digest::Md5 => 16,
-            Digest::Sha1 => 20,
+            Digest::Sha1 | Digest::Ripemd160 => 20,
             Digest::Sha224 => 28,
             Digest::Sha256 => 32,
             Digest::Sha384 => 48,
@@ -91,6 +95,7 @@ impl Digest {
             Digest::Sha256 => run::<sha2::Sha256>(parts),
             Digest::Sha384 => run::<sha2::Sha384>(parts),
             Digest::Sha512 => run::<sha2::Sha512>(parts),
+            Digest::Ripemd160 => run::<ripemd::Ripemd160>(parts),
         }
     }
 
@@ -119,6 +124,7 @@ impl Digest {
             Digest::Sha256 => run::<Hmac<sha2::Sha256>>(key, message),
             Digest::Sha384 => run::<Hmac<sha2::Sha384>>(key, message),
             Digest::Sha512 => run::<Hmac<sha2::Sha512>>(key, message),
+            Digest::Ripemd160 => run::<Hmac<ripemd::Ripemd160>>(key, message),
         }
     }
 
@@ -138,6 +144,7 @@ impl Digest {
             Digest::Sha256 => pbkdf2_hmac::<sha2::Sha256>(password, salt, rounds, out),
             Digest::Sha384 => pbkdf2_hmac::<sha2::Sha384>(password, salt, rounds, out),
             Digest::Sha512 => pbkdf2_hmac::<sha2::Sha512>(password, salt, rounds, out),
+            Digest::Ripemd160 => pbkdf2_hmac::<ripemd::Ripemd160>(password, salt, rounds, out),
         }
     }
 }

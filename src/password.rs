@@ -55,6 +55,9 @@ pub enum PasswordError {
     UnsupportedAlgorithm(String),
     /// A work factor exceeds the documented limit.
     WorkFactorTooHigh(&'static str, u64),
+    /// A digest Auth0 lists (named here from that list) that no runtime trickle runs in can
+    /// compute: OpenSSL 3 keeps Whirlpool in its legacy provider only.
+    UnsupportedDigest(&'static str),
     /// The typed password is longer than [`MAX_PASSWORD_LEN`].
     PasswordTooLong,
 }
@@ -70,6 +73,7 @@ impl PasswordError {
             PasswordError::UnknownAlgorithm => "password.unknown_algorithm",
             PasswordError::UnsupportedAlgorithm(_) => "password.unsupported_algorithm",
             PasswordError::WorkFactorTooHigh(..) => "password.work_factor_too_high",
+            PasswordError::UnsupportedDigest(_) => "password.unsupported_digest",
             PasswordError::PasswordTooLong => "password.too_long",
         }
     }
@@ -89,6 +93,9 @@ impl PasswordError {
             }
             PasswordError::WorkFactorTooHigh(f, max) => {
                 format!("{f} exceeds the limit of {max}")
+            }
+            PasswordError::UnsupportedDigest(d) => {
+                format!("the {d} digest is not supported (Node's OpenSSL 3 cannot compute it)")
             }
             PasswordError::PasswordTooLong => {
                 format!("password is longer than {MAX_PASSWORD_LEN} bytes")
@@ -343,7 +350,8 @@ fn parse_salt(obj: &Map) -> Result<Option<Salt>, PasswordError> {
         Some("prefix") => true,
         Some("suffix") => false,
         Some(_) => return Err(invalid("salt.position", "must be prefix or suffix")),
-        None => return Err(PasswordError::MissingField("salt.position")),
+        // Auth0's default when the field is left out.
+        None => true,
     };
     Ok(Some(Salt {
         bytes: decode(value, encoding, "salt.value")?,
@@ -467,12 +475,24 @@ fn parse_argon2(value: &str) -> Result<Scheme, PasswordError> {
     })
 }
 
+/// The digest a descriptor names: one of Auth0's list, or a stable refusal naming it.
+fn digest_named(name: &str, path: &'static str) -> Result<Digest, PasswordError> {
+    if let Some(d) = Digest::parse(name) {
+        return Ok(d);
+    }
+    if name.eq_ignore_ascii_case("whirlpool") {
+        return Err(PasswordError::UnsupportedDigest("whirlpool"));
+    }
+    Err(invalid(
+        path,
+        "must be md4, md5, ripemd160, sha1, sha224, sha256, sha384 or sha512",
+    ))
+}
+
 fn parse_pbkdf2(value: &str) -> Result<Scheme, PasswordError> {
     let (id, _, params, salt, hash) = phc(value)?;
     let digest = match id.strip_prefix("pbkdf2-") {
-        Some(d) => {
-            Digest::parse(d).ok_or_else(|| invalid("hash.value", "unknown pbkdf2 digest"))?
-        }
+        Some(d) => digest_named(d, "hash.value")?,
         None if id == "pbkdf2" => Digest::Sha1,
         None => return Err(invalid("hash.value", "PHC id must be pbkdf2-<digest>")),
     };
@@ -610,12 +630,7 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
         "hmac" => {
             let name = str_field(hash, "digest", "hash.digest")?
                 .ok_or(PasswordError::MissingField("hash.digest"))?;
-            let digest = Digest::parse(name).ok_or_else(|| {
-                invalid(
-                    "hash.digest",
-                    "must be md4, md5, sha1, sha224, sha256, sha384 or sha512",
-                )
-            })?;
+            let digest = digest_named(name, "hash.digest")?;
             let key = obj_field(hash, "key", "hash.key")?
                 .ok_or(PasswordError::MissingField("hash.key"))?;
             let key_value = str_field(key, "value", "hash.key.value")?

@@ -280,9 +280,14 @@ fn every_malformed_descriptor_class_has_a_stable_code_naming_the_field() {
             "password.encoding",
         ),
         (
-            r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0"},"salt":{"value":"s"}}"#,
-            "password.missing_field",
-            "salt.position",
+            r#"{"algorithm":"hmac","hash":{"value":"00","digest":"whirlpool","key":{"value":"k"}}}"#,
+            "password.unsupported_digest",
+            "whirlpool",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-whirlpool$i=1,l=64$c2FsdA$AAAA"}}"#,
+            "password.unsupported_digest",
+            "whirlpool",
         ),
         (
             r#"{"algorithm":"md5","hash":{"value":"f96b697d7cb7938d525a2f31aaf161d0"},"salt":{"value":"s","position":"middle"}}"#,
@@ -597,4 +602,37 @@ fn errors_never_repeat_field_contents() {
 
 fn b64(bytes: &[u8]) -> String {
     trickle::base64::encode(bytes, trickle::base64::STANDARD)
+}
+
+/// Auth0's defaults and every digest it lists: a salt without `position` is a prefix (scrypt takes
+/// a salt without one); RIPEMD-160, SHA-224 and SHA-384 verify. Values computed with Node's
+/// OpenSSL 3 (`crypto.createHmac`, `pbkdf2Sync`, `createHash`, `scryptSync`).
+#[test]
+fn auth0_defaults_and_every_listed_digest() {
+    check(&[
+        (
+            r#"{"algorithm":"sha256","hash":{"value":"ea2b11b852d53f56fcab0e6f2e8444fa89437e36c944cbb2933668e9752513b8"},"salt":{"value":"salt"}}"#,
+            "pässword",
+        ),
+        (
+            r#"{"algorithm":"scrypt","hash":{"value":"939fab6d0f2d3003d7531778641934353d7e5616a63543418ae7028579cb94eb"},"salt":{"value":"saltsalt"},"keylen":32,"cost":1024}"#,
+            "pässword",
+        ),
+        (
+            r#"{"algorithm":"hmac","hash":{"value":"ac45ce2b23256efe8083d82b26588b7508547991","digest":"ripemd160","key":{"value":"key"}}}"#,
+            "pässword",
+        ),
+        (
+            r#"{"algorithm":"hmac","hash":{"value":"66b446bee173a20dd15b37c3bad11d07af546f4509d9676d583eb610","digest":"sha224","key":{"value":"key"}}}"#,
+            "pässword",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-ripemd160$i=1000,l=20$c2FsdHNhbHQ$OyfJvBCM9atOReGZjUifuTT3Xho"}}"#,
+            "pässword",
+        ),
+        (
+            r#"{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-sha384$i=1000,l=48$c2FsdHNhbHQ$zMhE/yqo8jpixK9LTU73KQkIMHdAU60lzc/ZRmJ/unPSzBMGyA3QbfsB1kvu4oIV"}}"#,
+            "pässword",
+        ),
+    ]);
 }
