@@ -303,6 +303,13 @@ mod tests {
         assert_eq!(canonical(&long), Err(EmailError::TooLong));
         let longest = format!("{}@x.com", "a".repeat(MAX_EMAIL_LEN - 6));
         assert_eq!(canonical(&longest).map(|e| e.len()), Ok(MAX_EMAIL_LEN));
+        // Very long input is refused before any per-character work (the bound is 4 × the
+        // longest address): just below it a bad character is still named, above it the length.
+        let at_bound = format!("{}\u{1}@x.com", "a".repeat(MAX_EMAIL_LEN * 4 - 7));
+        assert_eq!(at_bound.len(), MAX_EMAIL_LEN * 4);
+        assert_eq!(canonical(&at_bound), Err(EmailError::Invalid));
+        let over = format!("a{at_bound}");
+        assert_eq!(canonical(&over), Err(EmailError::TooLong));
         let padded = format!("{}{longest}{}", " ".repeat(400), " ".repeat(400));
         assert_eq!(canonical(&padded).map(|e| e.len()), Ok(MAX_EMAIL_LEN));
     }
