@@ -292,3 +292,23 @@ test('the legacy Rule behaves the same and calls back exactly once', async () =>
   assert.equal(r.calls, 1);
   assert.equal(r.args[0], null);
 });
+
+test('a user of another connection who claims a victim\'s address is never repaired into the victim\'s account, with TRICKLE_CONNECTION unset (finding 4)', async () => {
+  up();
+  const { TRICKLE_CONNECTION, ...secrets } = fx.config;
+  assert.ok(!('TRICKLE_CONNECTION' in secrets));
+  const t = tenant({ secrets });
+  const calls = () => fx.products.reduce((n, p) => n + p.state.calls.length, 0);
+  const before = calls();
+  // solo@example.com's only legacy account is paste/p1; the claimant signed in elsewhere.
+  const claimant = { user_id: 'oauth2|elsewhere|123', email: 'solo@example.com', app_metadata: {} };
+  const res = await t.run('execute', claimant, { connection: 'some-social-connection' });
+  assert.equal(res.threw, null);
+  assert.deepEqual(res.writes, {}, 'nothing written');
+  assert.equal(calls(), before, 'no product was asked or told anything');
+  assert.equal(fx.byName.paste.state.auth0Ids.p1, undefined);
+  // The deployed connection's own users still work without the secret (it defaults to trickle).
+  const own = await t.signIn('solo@example.com', 'solo-pass');
+  assert.equal(own.user.app_metadata.migrated, true);
+  assert.equal(fx.byName.paste.state.auth0Ids.p1, own.user.user_id);
+});
