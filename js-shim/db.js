@@ -1,6 +1,9 @@
 // Custom-database scripts (import mode): `login` and `getUser`. Inlined into each script's
 // function body by the bundler, after shim.js; TRICKLE_WASM and trickleGlue come from there.
 
+/** The earliest a refused sign-in is answered, in milliseconds after the call began. */
+var TRICKLE_REFUSAL_FLOOR_MS = 250;
+
 /**
  * Runs `login` (kind 'login') or `getUser` (kind 'get_user') and calls `callback` exactly once:
  * a profile, WrongUsernameOrPasswordError for bad credentials, `null` for an unknown user in
@@ -16,7 +19,14 @@ function trickleDb(kind, email, password, configuration, callback, env) {
   var finish = function (d) {
     trickleLog(kind, { outcome: d.outcome, code: d.error && d.error.code, events: d.events, ms: Date.now() - started });
     if (d.outcome === 'profile') return done(null, d.profile);
-    if (kind === 'login' && (d.outcome === 'wrong_credentials' || d.outcome === 'invalid')) return done(wrong());
+    if (kind === 'login' && (d.outcome === 'wrong_credentials' || d.outcome === 'invalid')) {
+      // A refusal is answered no sooner than TRICKLE_REFUSAL_FLOOR_MS after the call began, so a
+      // known address with cheap legacy hashes answers as late as an unknown one (which pays a
+      // dummy bcrypt): the timing does not tell who has an account.
+      var wait = TRICKLE_REFUSAL_FLOOR_MS - (Date.now() - started);
+      if (wait > 0) return setTimeout(function () { done(wrong()); }, wait);
+      return done(wrong());
+    }
     if (kind === 'login' && d.outcome === 'reset_required') {
       var U = env.UnauthorizedError;
       var message = (d.error && d.error.message) || 'Please reset your password.';

@@ -232,3 +232,16 @@ test('host crypto that fails is an error, never an empty key that matches (findi
   assert.deepEqual(out.slice(0, 2), [{ product: 'p', id: '1', error: 'host crypto failed' }, { product: 'p', id: '2', error: 'host crypto failed' }]);
   assert.match(out[2].output, /^[0-9a-f]{64}$/);
 });
+
+test('a refused sign-in answers no sooner than the floor, whether the address has an account or not (finding 10)', async () => {
+  setDown([]);
+  const ctr = h.container({ configuration: fx.config });
+  const login = h.compileScript('database-connections/trickle/login.js', ctr);
+  for (const email of ['solo@example.com', 'nobody-at-all@example.com']) {
+    const started = Date.now();
+    const { args, calls } = await h.invoke(login, [email, 'not the password'], { settleMs: 0 });
+    assert.equal(calls, 1);
+    assert.equal(args[0] && args[0].name, 'WrongUsernameOrPasswordError', email);
+    assert.ok(Date.now() - started >= 249, `${email}: answered after ${Date.now() - started} ms`);
+  }
+});
