@@ -30,6 +30,12 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# The S3 tests run against moto's S3-compatible server (PyPI).
+if ! command -v moto_server >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+  say "installing moto (an S3-compatible server for the tests) from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' >/dev/null 2>&1 || say "moto could not be installed; the S3 tests will be skipped"
+fi
+
 if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
