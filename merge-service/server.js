@@ -165,7 +165,10 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const res = await tenantFetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ grant_type: 'password', username: email, password, client_id: c.loginClientId, client_secret: c.loginClientSecret, scope: 'openid' }) });
     if (res.ok) return true;
-    if (res.status === 403 || res.status === 401) return false;
+    // mfa_required is only answered once the password is right; the second factor is asked by
+    // the tenant's hosted login when the browser goes back to /continue, before any code is issued.
+    if (res.status === 403) return (await res.json().catch(() => ({}))).error === 'mfa_required';
+    if (res.status === 401) return false;
     throw new Error(`sign-in check: HTTP ${res.status}`);
   }
 

@@ -4,9 +4,33 @@
 const crypto = require('crypto');
 const { startSim } = require('./index');
 const { FORMATS, PRODUCTS } = require('./seed');
+const totp = require('./totp');
+
+/** True when a hosted-login page is the authenticator-app challenge. */
+const isMfaPage = (html) => /action="\/u\/mfa-otp-challenge"/.test(html || '');
+
+/**
+ * A person's authenticator app for a base32 `secret`: `code()` is the code it shows now, or the
+ * next step's when that one was already typed (a code works once; the tenant accepts ±1 step);
+ * it waits for a fresh step only when both are spent.
+ */
+function authenticatorApp(secret) {
+  let last = -Infinity;
+  return {
+    secret,
+    async code() {
+      for (;;) {
+        const now = totp.stepOf(Date.now());
+        const step = last < now ? now : last + 1;
+        if (step <= now + 1) { last = step; return totp.generate(secret, step * totp.STEP_SECONDS * 1000); }
+        await new Promise((r) => setTimeout(r, (now + 1) * totp.STEP_SECONDS * 1000 - Date.now() + 20));
+      }
+    }
+  };
+}
 
 /** A minimal HTTP client for the hosted pages: forms, manual redirects. */
-function client(base) {
+function client(base, defaults = {}) {
   const form = (url, fields) => fetch(new URL(url, base), {
     method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields)
   });
@@ -21,9 +45,23 @@ function client(base) {
       if (!m) throw new Error('the login page has no transaction state');
       return m[1];
     },
-    async signIn(email, password) {
+    /**
+     * Signs in on the hosted login page. When the tenant asks for an authenticator-app code and
+     * `mfa(email)` gives the person's app, the code is typed (`mfa: true` in the answer).
+     */
+    async signIn(email, password, { mfa = defaults.mfa } = {}) {
       const tx = await this.startLogin();
       const res = await form('/u/login', { state: tx, email, password });
+      const answer = { status: res.status, location: res.headers.get('location'), body: res.status === 302 ? '' : await res.text() };
+      const app = isMfaPage(answer.body) && mfa && mfa(email);
+      if (!app) return answer;
+      const done = await this.answerMfa(answer.body, await app.code());
+      return { ...done, mfa: true };
+    },
+    /** Types `code` into the challenge page `html`. */
+    async answerMfa(html, code) {
+      const state = (html.match(/name="state" value="([^"]+)"/) || [])[1];
+      const res = await form('/u/mfa-otp-challenge', { state, code });
       return { status: res.status, location: res.headers.get('location'), body: res.status === 302 ? '' : await res.text() };
     },
     async exchange(code) {
@@ -64,10 +102,12 @@ async function waitForMail(sim, to, since) {
 
 /**
  * Walks the merge flow in a browser-like client: the merge page, the mail link, a new password,
- * the sign-in with it, and the signed POST back to the tenant's /continue.
- * Returns `{location}` (where the tenant sent the browser) or `{error}`.
+ * the sign-in with it, and the signed POST back to the tenant's /continue. When the tenant then
+ * asks for an authenticator-app code, `mfa(html)` (if given) answers it and resolves to the
+ * answer's response. Returns `{location}` (where the tenant sent the browser), with `back` the
+ * tenant's last response and `mfa: true` when a code was typed, or `{error}`.
  */
-async function walkMerge(sim, mergeUrl, email, newPassword) {
+async function walkMerge(sim, mergeUrl, email, newPassword, { mfa } = {}) {
   const b = browser();
   const start = await b.get(mergeUrl);
   const html = await start.text();
@@ -89,7 +129,16 @@ async function walkMerge(sim, mergeUrl, email, newPassword) {
   const token = b.field(finish, 'session_token');
   if (!action || !token) return { error: `sign-in: HTTP ${signed.status}` };
   const back = await fetch(action.replace(/&amp;/g, '&'), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session_token: token }) });
-  return { location: back.headers.get('location'), link, browser: b, csrf };
+  // With a second factor the tenant answers /continue with its challenge page instead.
+  if (back.status === 200 && mfa) {
+    const html = await back.text();
+    if (isMfaPage(html)) {
+      const answered = await mfa(html);
+      return { location: answered.headers.get('location'), back: answered, mfa: true, link, browser: b, csrf };
+    }
+    return { location: null, back: new Response(html, { status: back.status, headers: back.headers }), link, browser: b, csrf };
+  }
+  return { location: back.headers.get('location'), back, link, browser: b, csrf };
 }
 
 async function verifyIdToken(base, token) {
@@ -158,7 +207,21 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
     checks.push({ name, ok: !!ok, detail });
     log(`${ok ? '✔' : '✖'} ${name}${detail ? ` — ${detail}` : ''}`);
   };
-  const http = client(sim.tenant.url);
+  // Everyone enrolled with an authenticator app has it at hand: the secret the tenant enrolled
+  // (from the login script's profile or the import) is the one their legacy product stored.
+  const apps = new Map();
+  const appOf = (email) => {
+    const user = [...sim.tenant.state.users.values()].find((u) => u.email === String(email).trim().toLowerCase());
+    const factor = ((user && user.mfa_factors) || []).find((f) => f && f.totp && f.totp.secret);
+    if (!factor) return null;
+    if (!apps.has(factor.totp.secret)) apps.set(factor.totp.secret, authenticatorApp(factor.totp.secret));
+    return apps.get(factor.totp.secret);
+  };
+  const http = client(sim.tenant.url, { mfa: appOf });
+  // walkMerge's answer to a challenge after /continue: the person's app types its code.
+  const mergeMfa = (email) => ({
+    mfa: async (html) => http.form('/u/mfa-otp-challenge', { state: (html.match(/name="state" value="([^"]+)"/) || [])[1], code: await appOf(email).code() })
+  });
   const product = (name) => sim.byName[name];
   const linked = (name, id) => product(name).db.prepare('SELECT auth0_user_id FROM accounts WHERE id = ?').get(id).auth0_user_id;
   const setMode = (name, mode) => fetch(`${sim.tenant.url}/_sim/api/products/${name}/mode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode }) });
@@ -183,6 +246,22 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
       expect(`  the id_token is signed (RS256, JWKS) for ${person.email}`, claims && claims.email === person.email.toLowerCase(), claims ? claims.sub : JSON.stringify(tokens));
       expect(`  ${name} was told the Auth0 id`, claims && linked(name, person.accounts[0].id) === claims.sub);
     }
+    // 1b. Someone whose legacy product had enrolled an authenticator app keeps it: the login script
+    // returns the factor, and the tenant asks for the app's code after the password.
+    const secretOf = (a) => (product(a.product).db.prepare('SELECT totp_secret FROM accounts WHERE id = ?').get(a.id) || {}).totp_secret;
+    const withApp = take(need(sim.people.find((p) => !used.has(p) && p.accounts.length === 1 && secretOf(p.accounts[0])), 'single-product person with an authenticator app'));
+    const phone = authenticatorApp(secretOf(withApp.accounts[0]));
+    apps.set(phone.secret, phone);
+    const asked = await http.signIn(withApp.email, withApp.accounts[0].password, { mfa: () => null });
+    const askedOk = asked.status === 200 && !asked.location && isMfaPage(asked.body) && /Enter the code from your authenticator app/.test(asked.body);
+    const near = [-1, 0, 1].map((d) => totp.generate(phone.secret, Date.now() + d * 30000));
+    const wrongCode = ['000000', '111111', '222222', '333333'].find((c) => !near.includes(c));
+    const refusedMfa = askedOk ? await http.answerMfa(asked.body, wrongCode) : { status: 0, body: '' };
+    const refusedOk = refusedMfa.status === 401 && /role="alert">[^<]*not valid/.test(refusedMfa.body) && !codeOf(refusedMfa.location);
+    const signedMfa = refusedOk ? await http.answerMfa(refusedMfa.body, await phone.code()) : {};
+    expect(`a migrated person with an authenticator app is asked for a code; a wrong code is refused; the right one signs in (${withApp.accounts[0].product}, ${withApp.email})`,
+      askedOk && refusedOk && codeOf(signedMfa.location),
+      !askedOk ? `not asked: HTTP ${asked.status} ${asked.location || ''}` : !refusedOk ? `wrong code: HTTP ${refusedMfa.status}` : (signedMfa.location || `HTTP ${signedMfa.status}`));
     // 2. A person with accounts in several products reaches the merge redirect. Preferably one
     // whose products did not all verify the address: the merge proves the mailbox, which proves
     // only the accounts whose product verified it.
@@ -204,7 +283,7 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
       `${JSON.stringify(claims.unproven)}${unverifiedAccounts.length ? `; unverified: ${unverifiedAccounts.map((a) => a.product).join(', ')}` : ''}`);
     expect('  no product was told about unproven accounts', multi.accounts.every((a) => !linked(a.product, a.id) || a.product === via.product));
     if (session) {
-      const walked = await walkMerge(sim, m.location, multi.email, 'one-new-password-for-all');
+      const walked = await walkMerge(sim, m.location, multi.email, 'one-new-password-for-all', mergeMfa(multi.email));
       expect('  the merge service mails a link, takes a new password and a sign-in with it, and sends the browser back', codeOf(walked.location), walked.error || walked.location);
       const user = [...sim.tenant.state.users.values()].find((u) => u.email === multi.email.toLowerCase());
       const accounts = (user && user.app_metadata.trickle && user.app_metadata.trickle.accounts) || [];
@@ -279,7 +358,7 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
     const own = await http.signIn(victim.email, victim.accounts[0].password);
     let ownCode = codeOf(own.location);
     const ownMerge = own.location && new URL(own.location).pathname === '/merge';
-    if (ownMerge) ownCode = codeOf((await walkMerge(sim, own.location, victim.email, 'the-victims-own-new-password')).location);
+    if (ownMerge) ownCode = codeOf((await walkMerge(sim, own.location, victim.email, 'the-victims-own-new-password', mergeMfa(victim.email))).location);
     const victimUser = tenantUser();
     const squatRef = victimUser && ((victimUser.app_metadata.trickle && victimUser.app_metadata.trickle.accounts) || []).find((x) => x.product === where && x.id === squat.id);
     expect(`  then the victim signs in with their own password${ownMerge ? ' (and merges)' : ''}: every one of their products is told the Auth0 id, the attacker's ${where} account is neither proven nor told`,
@@ -295,4 +374,4 @@ async function runDemo({ people = 60, log = console.log, port } = {}) {
   return { passed: checks.length - failed, failed, checks };
 }
 
-module.exports = { runDemo, walkMerge, browser, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount };
+module.exports = { runDemo, walkMerge, browser, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount, authenticatorApp, isMfaPage };

@@ -13,7 +13,8 @@ const { simRoutes } = require('./dashboard');
 const { startMergeService } = require('../merge-service/server');
 
 /**
- * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl, resetLimits
+ * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl, mfa ({perLogin,
+ * perUser, refillMs} for wrong one-time codes), resetLimits
  * ({perAddress, perIp, windowMs} for reset requests)}.
  * Returns `{tenant, products, mail, people, urls, close}`.
  */
@@ -34,7 +35,7 @@ async function startSim(options = {}) {
   const productsConfig = JSON.stringify(products.map((p) => ({ name: p.name, url: p.url, token: p.token })));
   const tokenSecret = crypto.randomBytes(32).toString('hex');
   const tenant = await startTenant({
-    port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail, importRate: opts.importRate, jobExpireAfterMs: opts.jobExpireAfterMs, resetLimits: opts.resetLimits,
+    port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail, importRate: opts.importRate, jobExpireAfterMs: opts.jobExpireAfterMs, resetLimits: opts.resetLimits, mfa: opts.mfa,
     routes: (app, tenantState) => simRoutes(app, { tenantState, products, mail }),
     dbConfiguration: { TRICKLE_PRODUCTS: productsConfig, TRICKLE_LOOKUP_TIMEOUT_MS: '2000' },
     actionSecrets: {

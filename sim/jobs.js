@@ -229,7 +229,9 @@ function jobRoutes(app, store, options = {}) {
   app.get('/api/v2/jobs/:id/errors', async (req, reply) => {
     const job = jobs.get(req.params.id);
     if (!job) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'The job does not exist', errorCode: 'inexistent_job' });
-    return job.errors || [];
+    // As the platform (and node-auth0, which reads it as void): 204 with no body when nothing failed.
+    if (!job.errors || !job.errors.length) return reply.code(204).send();
+    return job.errors;
   });
   app.get('/api/v2/connections', async (req) => {
     const all = [{ id: 'con_trickle', name: 'trickle', strategy: 'auth0', options: { import_mode: true, enabledDatabaseCustomization: true } }];

@@ -1,11 +1,12 @@
-// Token buckets per plan profile, as the Management API applies them (auth0-platform.md §5).
+// Token buckets per plan profile, as the Management API applies them (auth0-platform.md §5;
+// the free plan's burst of 2 is from Auth0's rate-limit configuration pages).
 'use strict';
 
 const PLANS = {
   enterprise: { other: { burst: 50, perSecond: 16 }, user_writes: { burst: 50, perSecond: 16 } },
   'enterprise-dev': { other: { burst: 10, perSecond: 2 }, user_writes: { burst: 10, perSecond: 2 } },
   'self-service': { other: { burst: 10, perSecond: 150 / 60 }, user_writes: { burst: 20, perSecond: 200 / 60 } },
-  free: { other: { burst: 10, perSecond: 2 }, user_writes: { burst: 10, perSecond: 2 } }
+  free: { other: { burst: 2, perSecond: 2 }, user_writes: { burst: 2, perSecond: 2 } }
 };
 
 class RateLimiter {

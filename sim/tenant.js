@@ -13,6 +13,7 @@ const { RateLimiter } = require('./ratelimit');
 const { jobRoutes } = require('./jobs');
 const { loadCore } = require('../js-shim/node');
 const { canonicalAddress } = require('./address');
+const totp = require('./totp');
 
 const DIST = path.join(__dirname, '..', 'dist', 'auth0');
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
@@ -33,7 +34,8 @@ button{margin-top:1.2rem;width:100%;padding:.65rem;border:0;border-radius:6px;ba
 
 /**
  * Starts the tenant. `options`: {port, dbConfiguration, actionSecrets, pipeline ('action' or
- * 'rules'), plan, mail, bcryptCost, faults}. Returns `{url, state, close, …}`.
+ * 'rules'), plan, mail, bcryptCost, faults, mfa ({perLogin, perUser, refillMs}: wrong one-time codes
+ * allowed per login, per user, and how fast the per-user allowance refills)}. Returns `{url, state, close, …}`.
  */
 async function startTenant(options) {
   const opts = { pipeline: 'action', plan: 'enterprise', bcryptCost: 8, ...options };
@@ -59,7 +61,10 @@ async function startTenant(options) {
     codes: new Map(), // code → grant
     tickets: new Map(), // sha256(ticket) → reset ticket
     events: [],
-    counters: { lazy_migrated: 0, logins: 0, merge_redirects: 0, merged: 0, denied: 0, resets: 0, wrong_password: 0 },
+    counters: { lazy_migrated: 0, logins: 0, merge_redirects: 0, merged: 0, denied: 0, resets: 0, wrong_password: 0, mfa_challenges: 0, mfa_failed: 0 },
+    // One-time passwords: the last step used per user and factor (a code works once), the
+    // failed-code buckets per user, and the mfa_tokens the password grant hands out.
+    mfa: { used: new Map(), buckets: new Map(), tokens: new Map() },
     faults: { latencyMs: 0, errorRate: 0, stormRate: 0, dropRate: 0, ...(opts.faults || {}) }
   };
   const limiter = new RateLimiter(opts.plan);
@@ -182,6 +187,40 @@ async function startTenant(options) {
   let core = null;
   const verifier = () => core || (core = loadCore('full'));
 
+  // --- multi-factor authentication: the TOTP factors a user brought (import or login script) ---
+  // A person enrolled with an authenticator app is asked for its code once the rest of the login
+  // (password, post-login pipeline, a redirect and /continue) has succeeded, before any code or
+  // token is issued. Wrong codes are limited per login and per user (a bucket of `perUser`
+  // failures refilled one every `refillMs`, as Auth0 documents for OTP verification).
+  const mfaLimits = { perLogin: 5, perUser: 10, refillMs: 6 * 60000, ...(opts.mfa || {}) };
+  const totpSecrets = (user) => (user && Array.isArray(user.mfa_factors) ? user.mfa_factors : [])
+    .map((f) => f && f.totp && f.totp.secret).filter((x) => typeof x === 'string' && totp.base32Decode(x));
+  function mfaBucket(userId) {
+    const now = Date.now();
+    const b = state.mfa.buckets.get(userId) || { tokens: mfaLimits.perUser, at: now };
+    b.tokens = Math.min(mfaLimits.perUser, b.tokens + (now - b.at) / mfaLimits.refillMs);
+    b.at = now;
+    state.mfa.buckets.set(userId, b);
+    return b;
+  }
+  /** Checks a typed one-time code for `user`: 'ok', 'wrong' or 'locked' (too many failures). */
+  function checkOtp(user, code) {
+    const bucket = mfaBucket(user.user_id);
+    if (bucket.tokens < 1) return 'locked';
+    const secrets = totpSecrets(user);
+    for (let i = 0; i < secrets.length; i++) {
+      const step = totp.verify(secrets[i], code);
+      const key = `${user.user_id}\n${i}`;
+      // A code is spent once used: the same or an older step is refused (no replay).
+      if (step !== null && step > (state.mfa.used.has(key) ? state.mfa.used.get(key) : -1)) {
+        state.mfa.used.set(key, step);
+        return 'ok';
+      }
+    }
+    bucket.tokens -= 1;
+    return 'wrong';
+  }
+
   // --- bulk import and export jobs ---
   const jobStore = {
     findByEmail,
@@ -279,6 +318,15 @@ async function startTenant(options) {
       u.searchParams.set('state', tx.state);
       return reply.redirect(u.toString(), 302);
     }
+    if (!tx.mfaPassed && totpSecrets(state.users.get(tx.userId)).length) {
+      // The second factor comes last, after the pipeline, as on the platform.
+      if (!tx.mfa) {
+        tx.mfa = { wrong: 0 };
+        state.counters.mfa_challenges++;
+        event('mfa_challenge', { user_id: tx.userId });
+      }
+      return reply.type('text/html').send(mfaPage(tx));
+    }
     const code = randomId(16);
     state.codes.set(code, { userId: tx.userId, clientId: tx.clientId, redirectUri: tx.redirectUri, nonce: tx.nonce, exp: Date.now() + 600000 });
     state.transactions.delete(tx.state);
@@ -298,6 +346,14 @@ async function startTenant(options) {
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Continue</button></form>
 <p class="note"><a href="/lo/reset?state=${encodeURIComponent(tx.state)}">Forgot password?</a></p>`);
+  }
+
+  function mfaPage(tx, error) {
+    return page('Verify your identity', `<h1>Verify your identity</h1>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+<p class="note">Your account is protected by an authenticator app.</p>
+<form method="post" action="/u/mfa-otp-challenge"><input type="hidden" name="state" value="${esc(tx.state)}">
+<label for="code">Enter the code from your authenticator app</label><input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required autofocus>
+<button type="submit">Continue</button></form>`);
   }
 
   // --- rate limits and faults on the APIs ---
@@ -323,7 +379,7 @@ async function startTenant(options) {
     issuer: `${base}/`, authorization_endpoint: `${base}/authorize`, token_endpoint: `${base}/oauth/token`,
     jwks_uri: `${base}/.well-known/jwks.json`, userinfo_endpoint: `${base}/userinfo`,
     response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'],
-    grant_types_supported: ['authorization_code', 'password', 'client_credentials'],
+    grant_types_supported: ['authorization_code', 'password', 'client_credentials', 'http://auth0.com/oauth/grant-type/mfa-otp'],
     token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'], scopes_supported: ['openid', 'profile', 'email']
   }));
   app.get('/.well-known/jwks.json', async () => ({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' }] }));
@@ -378,6 +434,26 @@ async function startTenant(options) {
   app.get('/continue', resume);
   app.post('/continue', resume);
 
+  app.post('/u/mfa-otp-challenge', async (req, reply) => {
+    const body = req.body || {};
+    const tx = state.transactions.get(body.state);
+    const user = tx && tx.mfa && state.users.get(tx.userId);
+    if (!user) return reply.code(400).type('text/html').send(page('Error', '<h1>This login has expired</h1><p>Go back to the application and try again.</p>'));
+    const r = checkOtp(user, body.code);
+    if (r === 'ok') {
+      tx.mfaPassed = true;
+      event('mfa_success', { user_id: tx.userId });
+      return finish(reply, tx, { outcome: 'continue' });
+    }
+    state.counters.mfa_failed++;
+    event('mfa_failed', { user_id: tx.userId, reason: r });
+    tx.mfa.wrong++;
+    if (r === 'locked') return finish(reply, tx, { outcome: 'deny', reason: 'Too many failed codes for this account. Try again later.' });
+    const left = mfaLimits.perLogin - tx.mfa.wrong;
+    if (left <= 0) return finish(reply, tx, { outcome: 'deny', reason: 'Too many wrong codes.' });
+    return reply.code(401).type('text/html').send(mfaPage(tx, `That code is not valid. ${left} ${left === 1 ? 'attempt' : 'attempts'} left.`));
+  });
+
   function clientAuth(req) {
     const body = req.body || {};
     let id = body.client_id;
@@ -419,8 +495,32 @@ async function startTenant(options) {
       const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner' };
       const result = await postLogin(tx, 'execute', { query: {}, body: {} });
       if (result.outcome === 'deny') return reply.code(403).send({ error: 'access_denied', error_description: result.reason });
+      if (totpSecrets(state.users.get(r.user.user_id)).length) {
+        // The password was right; the tokens wait for the second factor (the mfa-otp grant).
+        const mfaToken = randomId(24);
+        state.mfa.tokens.set(mfaToken, { userId: r.user.user_id, clientId, exp: Date.now() + 10 * 60000 });
+        for (const [k, v] of state.mfa.tokens) if (v.exp < Date.now()) state.mfa.tokens.delete(k);
+        state.counters.mfa_challenges++;
+        event('mfa_challenge', { user_id: r.user.user_id, via: 'password_grant' });
+        return reply.code(403).send({ error: 'mfa_required', error_description: 'Multifactor authentication required', mfa_token: mfaToken });
+      }
       state.counters.logins++;
       return tokens(state.users.get(r.user.user_id), clientId);
+    }
+    if (body.grant_type === 'http://auth0.com/oauth/grant-type/mfa-otp') {
+      const t = state.mfa.tokens.get(body.mfa_token);
+      const user = t && t.exp > Date.now() && t.clientId === clientId && state.users.get(t.userId);
+      if (!user) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Malformed mfa_token' });
+      const otp = checkOtp(user, body.otp);
+      if (otp === 'locked') return reply.code(429).send({ error: 'too_many_attempts', error_description: 'Too many failed codes for this account. Try again later.' });
+      if (otp !== 'ok') {
+        state.counters.mfa_failed++;
+        event('mfa_failed', { user_id: user.user_id, via: 'password_grant' });
+        return reply.code(403).send({ error: 'invalid_grant', error_description: 'Invalid otp_code.' });
+      }
+      state.mfa.tokens.delete(body.mfa_token);
+      state.counters.logins++;
+      return tokens(user, clientId);
     }
     if (body.grant_type === 'client_credentials') {
       const audience = body.audience || `${base}/api/v2/`;

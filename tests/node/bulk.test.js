@@ -192,6 +192,32 @@ test('storms of 429 and 5xx within the request budget, with lazy logins during t
   }
 });
 
+test('the free plan (burst 2 at 2/s): the runner waits its turn, reports the one person already present, and imports everyone else', async () => {
+  const b = await bulkSim({ people: 2000, importRate: 4000, plan: 'free' });
+  try {
+    const m = await exportAndRegister(b);
+    // Someone the tenant already holds: their file's job reports one failure, the others none.
+    const token = (await (await fetch(`${b.sim.tenant.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'trickle-m2m', client_secret: 'm2m-secret' }) })).json()).access_token;
+    const present = b.sim.people[7];
+    await new Promise((r) => setTimeout(r, 1100));
+    const created = await fetch(`${b.sim.tenant.url}/api/v2/users`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ connection: 'trickle', email: present.email, password: 'already-here-1' }) });
+    assert.equal(created.status, 201);
+    const r = await runImport({ state: b.cfg.state, tenant: b.cfg.tenant });
+    assert.equal(r.stopped, null);
+    assert.equal(r.files.failed, 0);
+    assert.equal(r.already_present, 1);
+    assert.ok(r.throttled > 0, 'the burst of 2 was felt');
+    const log = (await (await fetch(`${b.sim.tenant.url}/_sim/api/jobs`)).json()).jobs.filter((j) => j.type === 'users_import');
+    assert.equal(log.length, m.files.length, 'one job per file, none submitted twice');
+    const v = await verify(b.cfg, b.cfg.tenant);
+    assert.deepEqual([v.tenant_users, v.missing.length, v.duplicated.length], [2000, 0, 0]);
+  } finally {
+    await b.close();
+  }
+});
+
 test('malformed rows go to the rejects file with reasons, and the counts add up', async () => {
   const b = await bulkSim({ people: 300 });
   try {
