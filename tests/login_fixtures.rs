@@ -175,7 +175,13 @@ fn login_cases() {
             products: answers(&accounts, email, &strs(case.get("down"))),
             computed: vec![],
         };
-        check(case, &login::login(&input));
+        let decision = login::login(&input);
+        // The login build leaves digests, PBKDF2 and scrypt to the host's crypto: its answer is
+        // the work to do, which the Node tests of the built script carry out (tests/node/db.test.js).
+        if !cfg!(feature = "wasm-digests") && matches!(decision, login::Decision::Compute { .. }) {
+            continue;
+        }
+        check(case, &decision);
     }
 }
 
