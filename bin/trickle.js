@@ -13,6 +13,10 @@ Usage:
   trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--budget N] [--replica ID]
   trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into the accounts imported users own
   trickle verify   [--config F]                    reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
+  trickle deploy-config [--config F] [--out config.json] [--pipeline action|rules]
+                                                   auth0-deploy-cli's config.json (credentials, keyword mappings) from trickle.json
+  trickle finish   [--config F] [--out DIR] [--input DIR] [--force]
+                                                   after the bulk phase: verify, then write the post-migration deploy directory
   trickle merge-service                                        run the merge service (configured by
                                                                environment, see merge-service/README.md)
   trickle --help
@@ -24,6 +28,43 @@ demo  Starts the simulator, runs single-product logins, a multi-product login re
       merge redirect, a product outage during fan-out and its recovery, a wrong password and
       a password reset, prints a report, and exits 0 only if every expectation held.
 `;
+
+const COMMAND_HELP = {
+  'deploy-config': `Usage: trickle deploy-config [--config trickle.json] [--out config.json] [--pipeline action|rules]
+
+Writes auth0-deploy-cli's config file from trickle.json, so every setting lives in one place:
+  AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET   from tenant.url, clientId, clientSecret
+                                                       (left out when absent: deploy-cli then reads
+                                                       them from the environment)
+  AUTH0_INCLUDED_ONLY    actions, triggers, databases (--pipeline rules: rules, rulesConfigs,
+                         databases, for dist/auth0-rules)
+  AUTH0_KEYWORD_REPLACE_MAPPINGS
+    TRICKLE_PRODUCTS         JSON text of [{name, url, token}] from each product's api.url/api.token
+    TRICKLE_MERGE_URL        deploy.mergeUrl
+    TRICKLE_TOKEN_SECRET     deploy.tokenSecret, or the environment variable TRICKLE_TOKEN_SECRET
+    TRICKLE_CONNECTION       deploy.connection (default trickle)
+    TRICKLE_CLIENTS          deploy.clients: the applications the connection is enabled for
+    TRICKLE_LOOKUP_TIMEOUT_MS  deploy.lookupTimeoutMs (default 4000)
+    TRICKLE_ACTION_SECRETS   the Action's secrets: the settings above that are set, and
+                             TRICKLE_FANOUT_BUDGET_MS when deploy.fanoutBudgetMs is
+The file holds secrets and is written readable by its owner only; nothing is written on error.
+Then: a0deploy import --input_file dist/auth0 --config_file config.json
+Errors: [deploy.*] with the setting named; exit 2.
+`,
+  finish: `Usage: trickle finish [--config trickle.json] [--out dist/auth0-finished] [--input dist/auth0] [--force]
+
+Once the bulk phase is done (prelink, export, import, backfill), runs verify; when nobody is
+missing, duplicated or mislinked, writes the post-migration deploy directory:
+  database-connections/   the connection with import mode off, no custom database, no scripts
+  actions/, triggers/     the post-login Action, unchanged and still bound: it tells products
+                          that were down the Auth0 id later, and still asks people whose
+                          accounts await proof to merge them
+Deploy it with the same config.json:
+  a0deploy import --input_file dist/auth0-finished --config_file config.json
+Refuses with the list of people and exit 1 ([finish.people_missing]) otherwise; --force writes
+the directory anyway and says so. Nothing is written on error.
+`
+};
 
 function fail(message) {
   process.stderr.write(`trickle: ${message}\n\n${HELP}`);
@@ -43,7 +84,8 @@ async function main(argv) {
       options: {
         people: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, rules: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
-        budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' }
+        budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
+        input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }
       },
       strict: true
     }));
@@ -51,7 +93,7 @@ async function main(argv) {
     fail(e.message);
   }
   if (values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(COMMAND_HELP[command] || HELP);
     return 0;
   }
   const int = (name, dflt, min, max) => {
@@ -72,6 +114,7 @@ async function main(argv) {
     return null;
   }
   if (['prelink', 'export', 'import', 'backfill', 'verify'].includes(command)) return bulk(command, values, int);
+  if (command === 'deploy-config' || command === 'finish') return deployCommand(command, values);
   if (command === 'merge-service') {
     const { startMergeService, configFromEnv } = require('../merge-service/server');
     let service;
@@ -162,6 +205,67 @@ async function bulk(command, values, int) {
   for (const a of r.awaiting_proof.slice(0, 20)) process.stdout.write(`  awaiting proof ${a.email} (${a.via}): ${a.accounts.join(', ')}\n`);
   for (const m of r.mislinked.slice(0, 20)) process.stdout.write(`  mislinked ${m.account} holds ${m.auth0_user_id}, the tenant user is ${m.tenant_user_id}\n`);
   return r.missing.length || r.duplicated.length || r.mislinked.length ? 1 : 0;
+}
+
+/** deploy-config and finish: refusals carry a stable code, and nothing is written on one. */
+async function deployCommand(command, values) {
+  const path = require('path');
+  const { loadConfig } = require('../cli/products');
+  const deploy = require('../cli/deploy');
+  const refuse = (code, message, exit = 2) => {
+    process.stderr.write(`trickle ${command}: [${code}] ${message}\n`);
+    return exit;
+  };
+  let cfg;
+  try {
+    cfg = loadConfig(values.config || 'trickle.json');
+  } catch (e) {
+    return refuse('deploy.config', e.message);
+  }
+  if (command === 'deploy-config') {
+    const out = values.out || 'config.json';
+    try {
+      const config = deploy.deployConfig(cfg, { pipeline: values.pipeline || 'action' });
+      deploy.writeSecretFile(out, JSON.stringify(config, null, 2) + '\n');
+      const m = config.AUTH0_KEYWORD_REPLACE_MAPPINGS;
+      log({ event: 'deploy-config', out, included: config.AUTH0_INCLUDED_ONLY, secrets: m.TRICKLE_ACTION_SECRETS.map((x) => x.name), clients: m.TRICKLE_CLIENTS,
+        credentials: ['AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'AUTH0_CLIENT_SECRET'].filter((k) => config[k]) });
+      process.stdout.write(`wrote ${out}; deploy with: a0deploy import --input_file ${values.pipeline === 'rules' ? 'dist/auth0-rules' : 'dist/auth0'} --config_file ${out}\n`);
+      return 0;
+    } catch (e) {
+      if (e instanceof deploy.DeployError) return refuse(e.code, e.message);
+      throw e;
+    }
+  }
+  const dist = path.join(__dirname, '..', 'dist');
+  const input = values.input || path.join(dist, 'auth0');
+  const out = values.out || path.join(dist, 'auth0-finished');
+  try {
+    const { report, verify } = await deploy.finish(cfg, { input, out, force: !!values.force });
+    if (report.forced) {
+      const line = { event: 'finish.forced', missing: report.missing, duplicated: report.duplicated, mislinked: report.mislinked };
+      process.stderr.write(`trickle finish: --force: writing the finished directory although ${report.missing} people are missing, ${report.duplicated} duplicated, ${report.mislinked} mislinked\n`);
+      log(line);
+    }
+    log({ event: 'finish', out, ...report });
+    process.stdout.write(`verify: ${verify.people} people, ${verify.tenant_users} tenant users, ${report.missing} missing; ${report.awaiting_proof} with accounts awaiting proof (the Action stays bound for them)\n`
+      + `wrote ${out}; deploy with: a0deploy import --input_file ${out} --config_file config.json\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof deploy.DeployError)) throw e;
+    if (e.code === 'finish.people_missing') {
+      const d = e.detail;
+      const list = (items, line) => {
+        for (const x of items.slice(0, 200)) process.stderr.write(line(x) + '\n');
+        if (items.length > 200) process.stderr.write(`  … and ${items.length - 200} more (trickle verify lists them)\n`);
+      };
+      list(d.missing, (m) => `  missing ${m.email}${m.reason ? ` (${m.reason})` : ''}`);
+      list(d.duplicated, (x) => `  duplicated ${x.email}`);
+      list(d.mislinked, (x) => `  mislinked ${x.account} holds ${x.auth0_user_id}, the tenant user is ${x.tenant_user_id}`);
+      return refuse(e.code, `${e.message}; nothing written`, 1);
+    }
+    return refuse(e.code, e.message);
+  }
 }
 
 main(process.argv.slice(2)).then((code) => { if (code !== null) process.exitCode = code; }, (e) => {

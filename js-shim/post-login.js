@@ -13,9 +13,16 @@ var TRICKLE_NO_REDIRECT = ['oauth2-resource-owner', 'oauth2-resource-owner-jwt-b
  */
 function trickleChain(core, source, facts, io) {
   var started = Date.now();
+  var unresolved = [];
+  source = trickleResolved(source, unresolved);
   var cfg = trickleConfig(source);
+  var notes = {};
+  // A deploy whose keyword was never mapped leaves '##KEY##' or '@@KEY@@' behind: that setting
+  // counts as unset (a literal '##TRICKLE_CONNECTION##' would otherwise skip every login).
+  if (unresolved.length) notes.unresolved = unresolved;
+  if (facts.canRedirectFallback) notes.can_redirect = 'fallback';
   if (!cfg.ok) {
-    trickleLog('post-login', { phase: facts.phase, outcome: 'continue', code: cfg.error.code, error: cfg.error.message });
+    trickleLog('post-login', Object.assign({ phase: facts.phase, outcome: 'continue', code: cfg.error.code, error: cfg.error.message }, notes));
     return Promise.resolve('continue');
   }
   var user = facts.user || {};
@@ -38,7 +45,7 @@ function trickleChain(core, source, facts, io) {
     session_token: typeof facts.sessionToken === 'string' ? facts.sessionToken : null
   };
   var plan = core.call('chain_plan', input);
-  var log = { phase: facts.phase, outcome: plan.outcome, events: plan.events };
+  var log = Object.assign({ phase: facts.phase, outcome: plan.outcome, events: plan.events }, notes);
   if (plan.outcome !== 'continue' && plan.outcome !== 'redirect' && plan.outcome !== 'deny') {
     log.error = plan.error;
     log.outcome = 'continue';
@@ -91,16 +98,45 @@ function trickleChain(core, source, facts, io) {
     });
 }
 
+/** A copy of the settings without values that are unreplaced deploy keywords (names go to `out`). */
+function trickleResolved(source, out) {
+  if (!source || typeof source !== 'object') return source;
+  var copy = {};
+  for (var k in source) {
+    if (!Object.prototype.hasOwnProperty.call(source, k)) continue;
+    if (typeof source[k] === 'string' && /^(##[A-Z0-9_]+##|@@[A-Z0-9_]+@@)$/.test(source[k])) out.push(k);
+    else copy[k] = source[k];
+  }
+  return out.length ? copy : source;
+}
+
+/**
+ * Whether this login may be redirected. Without `api.redirect.canRedirect` (older runtimes, some
+ * harnesses), the Rule's test: no redirect for token grants that have no browser, nor for
+ * `prompt=none`. Returns `{can, fallback}`.
+ */
+function trickleCanRedirect(event, api) {
+  var redirect = api && api.redirect;
+  if (redirect && typeof redirect.canRedirect === 'function') return { can: !!redirect.canRedirect(), fallback: false };
+  var protocol = event && event.transaction && event.transaction.protocol;
+  var query = (event && event.request && event.request.query) || {};
+  var prompt = (event && event.transaction && event.transaction.prompt) || query.prompt;
+  var none = Array.isArray(prompt) ? prompt.indexOf('none') >= 0 : prompt === 'none';
+  return { can: !!(redirect && typeof redirect.sendUserTo === 'function') && TRICKLE_NO_REDIRECT.indexOf(protocol) < 0 && !none, fallback: true };
+}
+
 /** Adapts a post-login Action (`event`, `api`) to trickleChain. */
 function trickleAction(phase, event, api, core) {
   try {
     var request = (event && event.request) || {};
     var body = request.body || {};
     var query = request.query || {};
+    var may = trickleCanRedirect(event, api);
     var facts = {
       phase: phase,
       user: event && event.user,
-      canRedirect: !!(api && api.redirect && typeof api.redirect.canRedirect === 'function' && api.redirect.canRedirect()),
+      canRedirect: may.can,
+      canRedirectFallback: may.fallback,
       state: query.state || body.state || null,
       connection: event && event.connection && event.connection.name,
       // Tokens come back in a POST body only: a token in a query string ends up in logs.

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Bundles the Auth0 artefacts into dist/auth0/ in auth0-deploy-cli's directory layout.
+// Bundles the Auth0 artefacts into auth0-deploy-cli directories: dist/auth0/ (the Action, its
+// binding, the custom database) and dist/auth0-rules/ (the legacy Rule, for tenants that run Rules).
 // Each file is self-contained: entry point + shim + wasm-bindgen glue + the wasm, brotli-compressed
 // and base64-inlined. Fails when a file exceeds Auth0's 100 000-byte script limit.
 'use strict';
@@ -9,7 +10,8 @@ const zlib = require('zlib');
 const crypto = require('crypto');
 
 const ROOT = path.join(__dirname, '..');
-const OUT = path.join(ROOT, 'dist', 'auth0');
+const DIST = path.join(ROOT, 'dist');
+const OUTS = ['auth0', 'auth0-rules'].map((d) => path.join(DIST, d));
 const LIMIT = 100000;
 const read = (p) => fs.readFileSync(path.join(ROOT, p), 'utf8');
 
@@ -96,34 +98,32 @@ function bundle(entry, variant, shims) {
   return { text: template.replace('/*@trickle-inline@*/', () => inline).trimEnd() + '\n', parts };
 }
 
+const layout = require('./layout');
+
+// `out` lists every place a file goes (below dist/): the database scripts belong to both deploy
+// directories, each of which must deploy on its own.
 const ARTEFACTS = [
-  { key: 'action', out: 'actions/trickle-post-login/code.js', entry: 'rules/entry/action.js', variant: 'chain',
+  { key: 'action', out: ['auth0/actions/trickle-post-login/code.js'], entry: 'rules/entry/action.js', variant: 'chain',
     shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'module' },
-  { key: 'db_login', out: 'database-connections/trickle/login.js', entry: 'rules/entry/db-login.js', variant: 'login',
-    shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
-  { key: 'db_get_user', out: 'database-connections/trickle/get_user.js', entry: 'rules/entry/db-get-user.js', variant: 'lookup',
-    shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
-  { key: 'rule', out: 'rules/trickle-post-login.js', entry: 'rules/entry/rule.js', variant: 'chain',
+  { key: 'db_login', out: ['auth0/database-connections/trickle/login.js', 'auth0-rules/database-connections/trickle/login.js'],
+    entry: 'rules/entry/db-login.js', variant: 'login', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
+  { key: 'db_get_user', out: ['auth0/database-connections/trickle/get_user.js', 'auth0-rules/database-connections/trickle/get_user.js'],
+    entry: 'rules/entry/db-get-user.js', variant: 'lookup', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
+  // The Rule lives in its own directory: imported beside the Action, the chain would run twice
+  // per login. The copy under auth0/rules/ (a script without metadata, so deploy-cli creates no
+  // Rule from it) is only there because the simulator still loads it from that path; drop it
+  // once sim/tenant.js reads auth0-rules/.
+  { key: 'rule', out: ['auth0-rules/rules/trickle-post-login.js', 'auth0/rules/trickle-post-login.js'], entry: 'rules/entry/rule.js', variant: 'chain',
     shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'function' }
 ];
 
 const METADATA = {
-  'actions/trickle-post-login.json': {
-    name: 'trickle-post-login', code: './actions/trickle-post-login/code.js', runtime: 'node22', status: 'built',
-    supported_triggers: [{ id: 'post-login', version: 'v3' }], dependencies: [],
-    secrets: ['TRICKLE_PRODUCTS', 'TRICKLE_MERGE_URL', 'TRICKLE_TOKEN_SECRET', 'TRICKLE_FANOUT_BUDGET_MS', 'TRICKLE_CONNECTION']
-      .map((name) => ({ name, value: `##${name}##` })),
-    deployed: true
-  },
-  'database-connections/trickle/database.json': {
-    name: 'trickle', strategy: 'auth0',
-    options: {
-      enabledDatabaseCustomization: true, import_mode: true,
-      customScripts: { login: './login.js', get_user: './get_user.js' },
-      configuration: { TRICKLE_PRODUCTS: '##TRICKLE_PRODUCTS##', TRICKLE_LOOKUP_TIMEOUT_MS: '4000' }
-    }
-  },
-  'rules/trickle-post-login.json': { name: 'trickle-post-login', script: './trickle-post-login.js', stage: 'login_success', enabled: true, order: 10 }
+  'auth0/actions/trickle-post-login.json': layout.actionMetadata(),
+  'auth0/triggers/triggers.json': layout.triggersMetadata(),
+  'auth0/database-connections/trickle/database.json': layout.lazyDatabase(),
+  'auth0-rules/database-connections/trickle/database.json': layout.lazyDatabase(),
+  'auth0-rules/rules/trickle-post-login.json': layout.ruleMetadata(),
+  ...Object.fromEntries(Object.entries(layout.rulesConfigs()).map(([p, body]) => [`auth0-rules/${p}`, body]))
 };
 
 function check(artefact, text) {
@@ -138,28 +138,30 @@ function check(artefact, text) {
 }
 
 function main() {
-  fs.rmSync(OUT, { recursive: true, force: true });
+  for (const dir of OUTS) fs.rmSync(dir, { recursive: true, force: true });
   const sizes = {};
   let failed = false;
   for (const a of ARTEFACTS) {
     const { text, parts } = bundle(a.entry, a.variant, a.shims);
     check(a, text);
-    const file = path.join(OUT, a.out);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text);
+    for (const out of a.out) {
+      const file = path.join(DIST, out);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, text);
+    }
     const bytes = Buffer.byteLength(text);
     sizes[a.key] = bytes;
     const over = bytes > LIMIT;
     failed = failed || over;
-    console.log(`  dist/auth0/${a.out.padEnd(42)} ${String(bytes).padStart(6)} bytes` +
+    console.log(`  dist/${a.out[0].padEnd(47)} ${String(bytes).padStart(6)} bytes` +
       `  (wasm ${parts.wasmBytes} → ${parts.packedBytes} brotli)${over ? '  OVER THE 100 000-BYTE LIMIT' : ''}`);
   }
   for (const [p, body] of Object.entries(METADATA)) {
-    const file = path.join(OUT, p);
+    const file = path.join(DIST, p);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify(body, null, 2) + '\n');
   }
-  fs.writeFileSync(path.join(OUT, 'sizes.json'), JSON.stringify(sizes, null, 2) + '\n');
+  fs.writeFileSync(path.join(DIST, 'auth0', 'sizes.json'), JSON.stringify(sizes, null, 2) + '\n');
   if (failed) {
     console.error('build: an artefact is over Auth0\'s 100 000-byte limit');
     process.exit(1);
