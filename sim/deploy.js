@@ -64,20 +64,20 @@ function stage(input, { enabledClients } = {}) {
 
 /**
  * Runs `a0deploy import` against the tenant's https listener. `tenant`: a started tenant with
- * `https: true`; `mappings`: AUTH0_KEYWORD_REPLACE_MAPPINGS (strings, arrays); `input` defaults to
- * dist/auth0; `configFile`: a config.json to use instead of the one written here (its
- * AUTH0_DOMAIN and credentials are overridden by the environment given to the CLI).
+ * `https: true`; `config`: deploy-cli's config (as `trickle deploy-config` writes it), or
+ * `configFile`: its config.json; `mappings`: more AUTH0_KEYWORD_REPLACE_MAPPINGS; `input`
+ * defaults to dist/auth0. AUTH0_DOMAIN and the credentials are always the tenant's.
  * Resolves `{output}`; rejects with the CLI's output when it exits non-zero.
  */
-async function deployWithCli({ tenant, mappings = {}, input = DIST, configFile, enabledClients = ['trickle-demo'], clientId = 'trickle-m2m', clientSecret = 'm2m-secret', includedOnly = INCLUDED_ONLY, timeoutMs = 120000, stageInput = true, nodeArgs = [] }) {
+async function deployWithCli({ tenant, mappings = {}, input = DIST, config: given, configFile, enabledClients = ['trickle-demo'], clientId = 'trickle-m2m', clientSecret = 'm2m-secret', includedOnly = INCLUDED_ONLY, timeoutMs = 120000, stageInput = true, nodeArgs = [] }) {
   if (!tenant.domain || !tenant.caFile) throw new Error('the tenant must listen with https (startTenant({https: true})) for auth0-deploy-cli');
   const staged = stageInput ? stage(input, { enabledClients }) : { dir: fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-deploy-')), input };
   const config = path.join(staged.dir, 'config.json');
+  const base = given || (configFile ? JSON.parse(fs.readFileSync(configFile, 'utf8')) : {});
   fs.writeFileSync(config, JSON.stringify({
-    ...(configFile ? JSON.parse(fs.readFileSync(configFile, 'utf8')) : {}),
+    AUTH0_INCLUDED_ONLY: includedOnly, AUTH0_ALLOW_DELETE: false, ...base,
     AUTH0_DOMAIN: tenant.domain, AUTH0_CLIENT_ID: clientId, AUTH0_CLIENT_SECRET: clientSecret,
-    AUTH0_KEYWORD_REPLACE_MAPPINGS: { ...(configFile ? JSON.parse(fs.readFileSync(configFile, 'utf8')).AUTH0_KEYWORD_REPLACE_MAPPINGS : {}), ...mappings },
-    AUTH0_INCLUDED_ONLY: includedOnly, AUTH0_ALLOW_DELETE: false
+    AUTH0_KEYWORD_REPLACE_MAPPINGS: { ...(base.AUTH0_KEYWORD_REPLACE_MAPPINGS || {}), ...mappings }
   }, null, 2));
   try {
     const output = await new Promise((resolve, reject) => {

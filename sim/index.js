@@ -11,6 +11,7 @@ const { startMail } = require('./mail');
 const { startTenant } = require('./tenant');
 const { seedFromDist } = require('./management');
 const { deployWithCli } = require('./deploy');
+const { deployConfig } = require('../cli/deploy');
 const { simRoutes } = require('./dashboard');
 const { startMergeService } = require('../merge-service/server');
 
@@ -42,7 +43,6 @@ async function startSim(options = {}) {
     const file = path.join(dataDir, `${name}.sqlite`);
     products.push(await startProduct(name, file, seeded.accounts[name]));
   }
-  const productsConfig = JSON.stringify(products.map((p) => ({ name: p.name, url: p.url, token: p.token })));
   const tokenSecret = crypto.randomBytes(32).toString('hex');
   const tenant = await startTenant({
     port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail, importRate: opts.importRate, jobExpireAfterMs: opts.jobExpireAfterMs, resetLimits: opts.resetLimits,
@@ -54,22 +54,22 @@ async function startSim(options = {}) {
     smtpUrl: `smtp://127.0.0.1:${mail.port}`, managementClientId: 'trickle-m2m', managementClientSecret: 'm2m-secret',
     loginClientId: 'trickle-demo', loginClientSecret: 'demo-app-secret', ...(opts.merge || {})
   });
-  // The settings a deploy maps into the Action's secrets and the connection's configuration.
-  const mappings = {
-    TRICKLE_PRODUCTS: productsConfig, TRICKLE_TOKEN_SECRET: tokenSecret, TRICKLE_FANOUT_BUDGET_MS: '1500',
-    TRICKLE_MERGE_URL: `${merge.url}/merge`, TRICKLE_CONNECTION: 'trickle', TRICKLE_LOOKUP_TIMEOUT_MS: '2000',
-    TRICKLE_ENABLED_CLIENTS: ['trickle-demo'], ...(opts.mappings || {})
-  };
+  // The deploy-cli config `trickle deploy-config` would write for this tenant (cli/deploy.js):
+  // its keyword mappings become the Action's secrets, the connection's configuration and clients.
+  const pipeline = opts.pipeline === 'rules' ? 'rules' : 'action';
+  const deployCfg = deployConfig({
+    products: products.map((p) => ({ name: p.name, api: { url: p.url, token: p.token } })),
+    deploy: { mergeUrl: `${merge.url}/merge`, tokenSecret, clients: ['trickle-demo'], fanoutBudgetMs: 1500, lookupTimeoutMs: 2000, ...(opts.deploySettings || {}) },
+    tenant: tenant.httpsUrl ? { url: tenant.httpsUrl, clientId: 'trickle-m2m', clientSecret: 'm2m-secret' } : {}
+  }, { pipeline, env: {} });
+  const mappings = deployCfg.AUTH0_KEYWORD_REPLACE_MAPPINGS;
+  const input = path.join(DIST, pipeline === 'rules' ? 'auth0-rules' : 'auth0');
   let deployOutput = null;
   try {
     if (deploy === 'a0deploy') {
-      deployOutput = (await deployWithCli({ tenant, mappings, enabledClients: mappings.TRICKLE_ENABLED_CLIENTS })).output;
+      deployOutput = (await deployWithCli({ tenant, config: deployCfg, input })).output;
     } else if (deploy === 'dist') {
-      const { TRICKLE_LOOKUP_TIMEOUT_MS, TRICKLE_ENABLED_CLIENTS, ...secrets } = mappings;
-      seedFromDist(tenant.store, path.join(DIST, 'auth0'), {
-        secrets, configuration: { TRICKLE_PRODUCTS: productsConfig, TRICKLE_LOOKUP_TIMEOUT_MS }, enabledClients: TRICKLE_ENABLED_CLIENTS,
-        rulesDir: path.join(DIST, 'auth0-rules')
-      });
+      seedFromDist(tenant.store, path.join(DIST, 'auth0'), { mappings, rulesDir: path.join(DIST, 'auth0-rules') });
     }
   } catch (e) {
     await merge.close();
@@ -84,7 +84,7 @@ async function startSim(options = {}) {
     ...Object.fromEntries(products.map((p) => [p.name, p.url]))
   };
   return {
-    tenant, merge, products, mappings, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
+    tenant, merge, products, mappings, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
     close: async () => {
       await merge.close();
       await tenant.close();

@@ -477,40 +477,65 @@ function managementRoutes(app, store, { clients, base }) {
   clientRoutes(app, store, clients, base);
 }
 
+/** deploy-cli's keyword replacement: `@@KEY@@` (quoted or not) → the JSON of the value, `##KEY##` → the value as is. */
+function replaceKeywords(text, mappings) {
+  let out = text;
+  for (const [k, v] of Object.entries(mappings)) out = out.replace(new RegExp(`"@@${k}@@"|'@@${k}@@'|@@${k}@@`, 'g'), () => JSON.stringify(v));
+  for (const [k, v] of Object.entries(mappings)) out = out.split(`##${k}##`).join(String(v));
+  return out;
+}
+
 /**
- * Fills the store from a deploy-cli directory (dist/auth0) as `a0deploy import` would, without the
- * CLI: the Action created, deployed and bound to post-login with `secrets`, the connection's
- * scripts with `configuration`, import mode and `enabledClients`, and the Rules. For a simulator
- * started without a deploy; a real deploy goes through the API (sim/deploy.js).
+ * Fills the store from a deploy-cli directory (dist/auth0) as `a0deploy import` would with
+ * `mappings` (AUTH0_KEYWORD_REPLACE_MAPPINGS), without the CLI: each Action created, deployed and
+ * bound as triggers/*.json says, the database connections with their scripts, configuration,
+ * import mode and enabled clients, the Rules of `rulesDir` (a directory holding rules/ and
+ * rules-configs/) or of `dir`. For a simulator started without a deploy; a real deploy goes
+ * through the API (sim/deploy.js).
  */
-function seedFromDist(store, dir, { secrets, configuration, enabledClients, rulesDir: rulesRoot }) {
+function seedFromDist(store, dir, { mappings = {}, rulesDir: rulesRoot, rulesConfigs = {} }) {
   const t = now();
-  for (const [k, v] of Object.entries(secrets)) store.rulesConfigs.set(k, String(v));
-  const read = (...p) => fs.readFileSync(path.join(dir, ...p), 'utf8');
-  const actionsDir = path.join(dir, 'actions');
-  for (const f of fs.existsSync(actionsDir) ? fs.readdirSync(actionsDir).filter((x) => x.endsWith('.json')) : []) {
-    const meta = JSON.parse(read('actions', f));
-    const code = read(meta.code);
-    const names = (meta.secrets || []).map((s) => s.name);
-    const secretValues = Object.fromEntries(names.map((n) => [n, secrets[n] !== undefined ? String(secrets[n]) : '']));
-    const a = { id: uuid(), name: meta.name, supported_triggers: meta.supported_triggers, code, dependencies: meta.dependencies || [], runtime: meta.runtime || 'node22', secrets: names.map((name) => ({ name, updated_at: t })), secretValues, modules: [], versions: [], status: 'built', all_changes_deployed: true, built_at: t, created_at: t, updated_at: t };
+  const readJson = (...p) => JSON.parse(replaceKeywords(fs.readFileSync(path.join(...p), 'utf8'), mappings));
+  const list = (d, ext) => (fs.existsSync(d) ? fs.readdirSync(d).filter((x) => !ext || x.endsWith(ext)) : []);
+  for (const [k, v] of Object.entries(rulesConfigs)) store.rulesConfigs.set(k, String(v));
+  for (const f of list(path.join(dir, 'actions'), '.json')) {
+    const meta = readJson(dir, 'actions', f);
+    const code = fs.readFileSync(path.join(dir, meta.code), 'utf8');
+    const secrets = Array.isArray(meta.secrets) ? meta.secrets : [];
+    const secretValues = Object.fromEntries(secrets.map((x) => [x.name, String(x.value ?? '')]));
+    const a = { id: uuid(), name: meta.name, supported_triggers: meta.supported_triggers, code, dependencies: meta.dependencies || [], runtime: meta.runtime || 'node22', secrets: secrets.map((x) => ({ name: x.name, updated_at: t })), secretValues, modules: [], versions: [], status: 'built', all_changes_deployed: true, built_at: t, created_at: t, updated_at: t };
     a.versions.push({ id: uuid(), action_id: a.id, code, dependencies: a.dependencies, runtime: a.runtime, supported_triggers: a.supported_triggers, secrets: a.secrets, secretValues: { ...secretValues }, number: 1, status: 'built', deployed: true, built_at: t, created_at: t, updated_at: t });
     store.actions.set(a.id, a);
-    if (a.supported_triggers.some((x) => x.id === 'post-login')) store.bindings.get('post-login').push({ id: uuid(), actionId: a.id, display_name: a.name, created_at: t, updated_at: t });
   }
-  const dbDir = path.join(dir, 'database-connections');
-  for (const name of fs.existsSync(dbDir) ? fs.readdirSync(dbDir) : []) {
-    const meta = JSON.parse(read('database-connections', name, 'database.json'));
-    const scripts = Object.fromEntries(Object.entries((meta.options && meta.options.customScripts) || {}).map(([k, f]) => [k, read('database-connections', name, f)]));
+  for (const f of list(path.join(dir, 'triggers'), '.json')) {
+    for (const [trigger, bindings] of Object.entries(readJson(dir, 'triggers', f))) {
+      const next = [];
+      for (const b of bindings) {
+        const a = [...store.actions.values()].find((x) => x.name === b.action_name);
+        if (a) next.push({ id: uuid(), actionId: a.id, display_name: b.display_name || a.name, created_at: t, updated_at: t });
+      }
+      if (store.bindings.has(trigger)) store.bindings.set(trigger, next);
+    }
+  }
+  for (const name of list(path.join(dir, 'database-connections'))) {
+    const folder = path.join(dir, 'database-connections', name);
+    const meta = readJson(folder, 'database.json');
+    const options = clone(meta.options || {});
+    options.customScripts = Object.fromEntries(Object.entries(options.customScripts || {}).map(([k, f]) => [k, fs.readFileSync(path.join(folder, f), 'utf8')]));
     let c = connectionByName(store, meta.name);
     if (!c) { c = { id: `con_${meta.name}`, name: meta.name, display_name: meta.name, strategy: meta.strategy || 'auth0', realms: [meta.name], is_domain_connection: false, created_at: t, updated_at: t }; store.connections.set(c.id, c); }
-    c.options = { ...clone(meta.options), customScripts: scripts, configuration: { ...configuration } };
-    store.enabledClients.set(c.id, new Set(enabledClients));
+    c.options = { ...c.options, ...options };
+    if (Array.isArray(meta.enabled_clients)) store.enabledClients.set(c.id, new Set(meta.enabled_clients));
   }
-  // The Rule sits in dist/auth0/rules or, in its own deploy directory, <rulesRoot>/rules.
-  const rulesDir = [rulesRoot && path.join(rulesRoot, 'rules'), path.join(dir, 'rules')].find((d) => d && fs.existsSync(d));
-  for (const f of rulesDir ? fs.readdirSync(rulesDir).filter((x) => x.endsWith('.json')) : []) {
-    const meta = JSON.parse(fs.readFileSync(path.join(rulesDir, f), 'utf8'));
+  const configsDir = rulesRoot && path.join(rulesRoot, 'rules-configs');
+  for (const f of configsDir ? list(configsDir, '.json') : []) {
+    const { key, value } = readJson(configsDir, f);
+    store.rulesConfigs.set(key, String(value));
+  }
+  // The Rule sits in its own deploy directory (<rulesRoot>/rules) or, in older builds, dist/auth0/rules.
+  const rulesDir = [rulesRoot && path.join(rulesRoot, 'rules'), path.join(dir, 'rules')].find((d) => d && list(d, '.json').length);
+  for (const f of rulesDir ? list(rulesDir, '.json') : []) {
+    const meta = readJson(rulesDir, f);
     const id = `rul_${crypto.randomBytes(8).toString('hex')}`;
     store.rules.set(id, { id, name: meta.name || path.basename(f, '.json'), script: fs.readFileSync(path.join(rulesDir, meta.script), 'utf8'), order: meta.order || 1, enabled: meta.enabled !== false, stage: 'login_success' });
   }

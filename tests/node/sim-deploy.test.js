@@ -18,10 +18,8 @@ const A0DEPLOY = path.join(ROOT, 'node_modules', '.bin', 'a0deploy');
 /** Runs `a0deploy import` as a user would: a config.json with the tenant's domain, credentials and mappings. */
 function a0deploy(sim, input, mappings) {
   const config = path.join(path.dirname(input), 'config.json');
-  fs.writeFileSync(config, JSON.stringify({
-    AUTH0_DOMAIN: sim.tenant.domain, AUTH0_CLIENT_ID: 'trickle-m2m', AUTH0_CLIENT_SECRET: 'm2m-secret',
-    AUTH0_KEYWORD_REPLACE_MAPPINGS: mappings, AUTH0_INCLUDED_ONLY: ['actions', 'triggers', 'databases', 'rules', 'clients']
-  }));
+  // The config `trickle deploy-config` writes for this tenant (cli/deploy.js), with its mappings.
+  fs.writeFileSync(config, JSON.stringify({ ...sim.deployConfig, AUTH0_KEYWORD_REPLACE_MAPPINGS: mappings }));
   return new Promise((resolve, reject) => {
     execFile(A0DEPLOY, ['import', '--input_file', input, '--config_file', config], {
       env: { ...process.env, NODE_EXTRA_CA_CERTS: sim.tenant.caFile, NO_COLOR: '1' }, timeout: 120000, maxBuffer: 1 << 24
@@ -31,8 +29,7 @@ function a0deploy(sim, input, mappings) {
 
 test('a0deploy import deploys dist/auth0 into the simulator, and a redeployed Action takes effect at the next login', { timeout: 240000 }, async () => {
   const sim = await startSim({ people: 20, deploy: 'none' });
-  // dist/auth0 as the build writes it; stage() adds triggers/triggers.json and "@@KEY@@" settings
-  // where the build's layout does not have them yet (a no-op once it does).
+  // A copy of dist/auth0 as the build writes it (stage() only fills gaps of older layouts).
   const staged = stage(path.join(ROOT, 'dist', 'auth0'), { enabledClients: ['trickle-demo'] });
   try {
     const base = sim.tenant.url;
@@ -62,8 +59,9 @@ test('a0deploy import deploys dist/auth0 into the simulator, and a redeployed Ac
     const bindings = (await api('/actions/triggers/post-login/bindings')).body.bindings;
     assert.deepEqual(bindings.map((b) => b.action.name), ['trickle-post-login']);
     const [running] = boundActions(sim.tenant.store);
+    const mapped = Object.fromEntries(sim.mappings.TRICKLE_ACTION_SECRETS.map((x) => [x.name, x.value]));
     for (const k of ['TRICKLE_PRODUCTS', 'TRICKLE_MERGE_URL', 'TRICKLE_TOKEN_SECRET', 'TRICKLE_FANOUT_BUDGET_MS', 'TRICKLE_CONNECTION']) {
-      assert.equal(running.secrets[k], sim.mappings[k], `secret ${k} is the mapped value`);
+      assert.equal(running.secrets[k], mapped[k], `secret ${k} is the mapped value`);
     }
     JSON.parse(running.secrets.TRICKLE_PRODUCTS); // a JSON array, intact
 
@@ -90,11 +88,8 @@ test('a0deploy import deploys dist/auth0 into the simulator, and a redeployed Ac
   exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('deployed_marker', event.secrets.TRICKLE_MARKER); return inner(event, api); };
 })();
 `);
-    const metaFile = path.join(staged.input, 'actions/trickle-post-login.json');
-    const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'));
-    meta.secrets.push({ name: 'TRICKLE_MARKER', value: '@@TRICKLE_MARKER@@' });
-    fs.writeFileSync(metaFile, JSON.stringify(meta, null, 2));
-    assert.match(await a0deploy(sim, staged.input, { ...sim.mappings, TRICKLE_MARKER: 'second-deploy' }), /Import Successful/);
+    const secrets = [...sim.mappings.TRICKLE_ACTION_SECRETS, { name: 'TRICKLE_MARKER', value: 'second-deploy' }];
+    assert.match(await a0deploy(sim, staged.input, { ...sim.mappings, TRICKLE_ACTION_SECRETS: secrets }), /Import Successful/);
     const redeployed = (await api(`/actions/actions/${action.id}`)).body;
     assert.equal(redeployed.deployed_version.number, 2);
     assert.ok(redeployed.secrets.some((s) => s.name === 'TRICKLE_MARKER'));
