@@ -200,13 +200,23 @@ function plantAccount(sim, product, { id, email, name, password }) {
 }
 
 /** Runs the demo. Returns `{passed, failed, checks}`; `log` receives one line per step. */
-async function runDemo({ people = 60, log = console.log, port } = {}) {
-  const sim = await startSim({ people, port });
+async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deploy' } = {}) {
+  // The tenant gets trickle's code as a real one does: `a0deploy import` of dist/auth0, run as
+  // its own CLI against the simulator's Management API; from then on the tenant runs what it got.
+  if (deploy === 'a0deploy') log('deploying dist/auth0 with auth0-deploy-cli (a0deploy import) into the simulator…');
+  const sim = await startSim({ people, port, deploy });
   const checks = [];
   const expect = (name, ok, detail = '') => {
     checks.push({ name, ok: !!ok, detail });
     log(`${ok ? '✔' : '✖'} ${name}${detail ? ` — ${detail}` : ''}`);
   };
+  if (deploy === 'a0deploy') {
+    const d = await (await fetch(`${sim.tenant.url}/_sim/api/deployments`)).json();
+    const action = d.actions.find((a) => a.name === 'trickle-post-login');
+    expect('a0deploy import succeeded: the post-login Action is deployed and bound', /Import Successful/.test(sim.deployOutput || '') && action, action ? `version ${action.version}, secrets ${action.secrets.join(', ')}` : 'not bound');
+    expect('  the trickle connection received login and get_user, import mode on, the demo app enabled',
+      d.connection && d.connection.import_mode && ['login', 'get_user'].every((k) => d.connection.scripts.includes(k)) && d.connection.enabled_clients.includes('trickle-demo'), JSON.stringify(d.connection));
+  }
   // Everyone enrolled with an authenticator app has it at hand: the secret the tenant enrolled
   // (from the login script's profile or the import) is the one their legacy product stored.
   const apps = new Map();

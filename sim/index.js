@@ -9,18 +9,30 @@ const { generate, PRODUCTS } = require('./seed');
 const { startProduct } = require('./products');
 const { startMail } = require('./mail');
 const { startTenant } = require('./tenant');
+const { seedFromDist } = require('./management');
+const { deployWithCli } = require('./deploy');
+const { deployConfig } = require('../cli/deploy');
 const { simRoutes } = require('./dashboard');
 const { startMergeService } = require('../merge-service/server');
 
+const DIST = path.join(__dirname, '..', 'dist');
+
 /**
- * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl, mfa ({perLogin,
- * perUser, refillMs} for wrong one-time codes), resetLimits
- * ({perAddress, perIp, windowMs} for reset requests)}.
- * Returns `{tenant, products, mail, people, urls, close}`.
+ * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl, resetLimits
+ * ({perAddress, perIp, windowMs} for reset requests), mfa ({perLogin, perUser, refillMs} for wrong
+ * one-time codes), deploy, https}.
+ * `deploy` says how the tenant gets trickle's code: `'a0deploy'` (or `true`) deploys dist/auth0
+ * with the real auth0-deploy-cli over the Management API (the tenant then also listens with
+ * https); `'none'` starts a tenant with nothing deployed (deploy to it yourself, `mappings` has
+ * the settings); the default (`'dist'` or `false`) fills the tenant's store from dist/auth0 as a
+ * deploy would, without the CLI. Either way the tenant runs what its store holds.
+ * Returns `{tenant, products, mail, people, urls, mappings, deployOutput, close}`.
  */
 async function startSim(options = {}) {
   const opts = { people: 200, seed: 1, pipeline: 'action', plan: 'enterprise', ...options };
-  if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'auth0', 'actions', 'trickle-post-login', 'code.js'))) {
+  const deploy = opts.deploy === true ? 'a0deploy' : opts.deploy === false || opts.deploy === undefined ? 'dist' : opts.deploy;
+  if (!['a0deploy', 'dist', 'none'].includes(deploy)) throw new Error(`deploy must be 'a0deploy', 'dist' or 'none', not ${deploy}`);
+  if (!fs.existsSync(path.join(DIST, 'auth0', 'actions', 'trickle-post-login', 'code.js'))) {
     throw new Error('dist/auth0 is missing: run `npm run build` first');
   }
   const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-sim-'));
@@ -32,16 +44,10 @@ async function startSim(options = {}) {
     const file = path.join(dataDir, `${name}.sqlite`);
     products.push(await startProduct(name, file, seeded.accounts[name]));
   }
-  const productsConfig = JSON.stringify(products.map((p) => ({ name: p.name, url: p.url, token: p.token })));
   const tokenSecret = crypto.randomBytes(32).toString('hex');
   const tenant = await startTenant({
     port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail, importRate: opts.importRate, jobExpireAfterMs: opts.jobExpireAfterMs, resetLimits: opts.resetLimits, mfa: opts.mfa,
-    routes: (app, tenantState) => simRoutes(app, { tenantState, products, mail }),
-    dbConfiguration: { TRICKLE_PRODUCTS: productsConfig, TRICKLE_LOOKUP_TIMEOUT_MS: '2000' },
-    actionSecrets: {
-      TRICKLE_PRODUCTS: productsConfig, TRICKLE_TOKEN_SECRET: tokenSecret, TRICKLE_FANOUT_BUDGET_MS: '1500',
-      TRICKLE_MERGE_URL: 'http://127.0.0.1:9/merge', TRICKLE_CONNECTION: 'trickle'
-    }
+    https: opts.https || deploy !== 'dist', routes: (app, tenantState) => simRoutes(app, { tenantState, products, mail })
   });
   // The merge service, as deployed next to a tenant: its own state, the same mail server.
   const merge = await startMergeService({
@@ -49,14 +55,37 @@ async function startSim(options = {}) {
     smtpUrl: `smtp://127.0.0.1:${mail.port}`, managementClientId: 'trickle-m2m', managementClientSecret: 'm2m-secret',
     loginClientId: 'trickle-demo', loginClientSecret: 'demo-app-secret', ...(opts.merge || {})
   });
-  tenant.actionSecrets.TRICKLE_MERGE_URL = `${merge.url}/merge`;
+  // The deploy-cli config `trickle deploy-config` would write for this tenant (cli/deploy.js):
+  // its keyword mappings become the Action's secrets, the connection's configuration and clients.
+  const pipeline = opts.pipeline === 'rules' ? 'rules' : 'action';
+  const deployCfg = deployConfig({
+    products: products.map((p) => ({ name: p.name, api: { url: p.url, token: p.token } })),
+    deploy: { mergeUrl: `${merge.url}/merge`, tokenSecret, clients: ['trickle-demo'], fanoutBudgetMs: 1500, lookupTimeoutMs: 2000, ...(opts.deploySettings || {}) },
+    tenant: tenant.httpsUrl ? { url: tenant.httpsUrl, clientId: 'trickle-m2m', clientSecret: 'm2m-secret' } : {}
+  }, { pipeline, env: {} });
+  const mappings = deployCfg.AUTH0_KEYWORD_REPLACE_MAPPINGS;
+  const input = path.join(DIST, pipeline === 'rules' ? 'auth0-rules' : 'auth0');
+  let deployOutput = null;
+  try {
+    if (deploy === 'a0deploy') {
+      deployOutput = (await deployWithCli({ tenant, config: deployCfg, input })).output;
+    } else if (deploy === 'dist') {
+      seedFromDist(tenant.store, path.join(DIST, 'auth0'), { mappings, rulesDir: path.join(DIST, 'auth0-rules') });
+    }
+  } catch (e) {
+    await merge.close();
+    await tenant.close();
+    for (const p of products) await p.close();
+    await mail.close();
+    throw e;
+  }
   const urls = {
     tenant: tenant.url, login: `${tenant.url}/authorize?client_id=trickle-demo&response_type=code&redirect_uri=${encodeURIComponent(tenant.url + '/app/callback')}&state=demo`,
     mail: `${tenant.url}/_sim/mail`, smtp: `smtp://127.0.0.1:${mail.port}`, merge: merge.url,
     ...Object.fromEntries(products.map((p) => [p.name, p.url]))
   };
   return {
-    tenant, merge, products, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
+    tenant, merge, products, mappings, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
     close: async () => {
       await merge.close();
       await tenant.close();

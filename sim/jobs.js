@@ -233,10 +233,6 @@ function jobRoutes(app, store, options = {}) {
     if (!job.errors || !job.errors.length) return reply.code(204).send();
     return job.errors;
   });
-  app.get('/api/v2/connections', async (req) => {
-    const all = [{ id: 'con_trickle', name: 'trickle', strategy: 'auth0', options: { import_mode: true, enabledDatabaseCustomization: true } }];
-    return req.query && req.query.name ? all.filter((c) => c.name === req.query.name) : all;
-  });
   app.get('/_sim/exports/:file', async (req, reply) => {
     const data = exportsData.get(String(req.params.file).replace(/\.json\.gz$/, ''));
     if (!data) return reply.code(404).send({ error: 'no such export' });

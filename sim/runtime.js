@@ -41,13 +41,21 @@ function container(extra = {}) {
 
 /** Compiles a custom-DB script or Rule file the way the platform does: `return <text>`. */
 function compileScript(file, ctr) {
-  const text = fs.readFileSync(file, 'utf8');
+  return compileSource(fs.readFileSync(file, 'utf8'), ctr);
+}
+
+/** Compiles script text (as deployed over the Management API) the same way. */
+function compileSource(text, ctr) {
   return vm.compileFunction('return ' + text, [], { parsingContext: ctr.context })();
 }
 
 /** Loads an Action file as a CommonJS module in the container. */
 function loadAction(file, ctr) {
-  const text = fs.readFileSync(file, 'utf8');
+  return loadActionSource(fs.readFileSync(file, 'utf8'), ctr);
+}
+
+/** Loads Action code (a deployed version's) as a CommonJS module in the container. */
+function loadActionSource(text, ctr) {
   const module = { exports: {} };
   vm.compileFunction(text, ['exports', 'require', 'module'], { parsingContext: ctr.context })(module.exports, ctr.sandbox.require, module);
   return module.exports;
@@ -71,4 +79,4 @@ function callScript(fn, args, timeoutMs = 20000) {
   });
 }
 
-module.exports = { container, compileScript, loadAction, callScript, WrongUsernameOrPasswordError, ValidationError, UnauthorizedError };
+module.exports = { container, compileScript, compileSource, loadAction, loadActionSource, callScript, WrongUsernameOrPasswordError, ValidationError, UnauthorizedError };

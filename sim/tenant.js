@@ -1,11 +1,17 @@
 // The simulated Auth0 tenant: hosted login with a custom database connection in import mode,
 // the post-login pipeline (legacy Rules or the Action) with redirect and /continue, the token
 // endpoint with RS256 id_tokens and JWKS, password reset by mail, part of the Management API
-// with rate limits and fault injection. It runs the built files of dist/auth0/ unchanged.
+// with rate limits and fault injection. It runs what was deployed to it over the Management API
+// (sim/management.js): the connection's scripts, the bound Action's deployed code and secrets, the
+// enabled Rules; a simulator started without a deploy is seeded from dist/auth0/ unchanged.
 // Assumptions where the platform's behaviour is not documented are in sim/FIDELITY.md.
 'use strict';
 const crypto = require('crypto');
+const fs = require('fs');
+const https = require('https');
+const os = require('os');
 const path = require('path');
+const { execFileSync } = require('child_process');
 const Fastify = require('fastify');
 const bcryptjs = require('bcryptjs');
 const runtime = require('./runtime');
@@ -14,8 +20,8 @@ const { jobRoutes } = require('./jobs');
 const { loadCore } = require('../js-shim/node');
 const { canonicalAddress } = require('./address');
 const totp = require('./totp');
+const management = require('./management');
 
-const DIST = path.join(__dirname, '..', 'dist', 'auth0');
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
 const b64url = (b) => Buffer.from(b).toString('base64url');
 const randomId = (n = 16) => crypto.randomBytes(n).toString('hex');
@@ -33,9 +39,30 @@ button{margin-top:1.2rem;width:100%;padding:.65rem;border:0;border-radius:6px;ba
 }
 
 /**
- * Starts the tenant. `options`: {port, dbConfiguration, actionSecrets, pipeline ('action' or
- * 'rules'), plan, mail, bcryptCost, faults, mfa ({perLogin, perUser, refillMs}: wrong one-time codes
- * allowed per login, per user, and how fast the per-user allowance refills)}. Returns `{url, state, close, …}`.
+ * A self-signed certificate for 127.0.0.1, made by the openssl command line (node:crypto cannot
+ * issue certificates): auth0-deploy-cli and the node SDK only speak https to a tenant's domain.
+ * Returns `{key, cert, certFile, dir}`; the caller trusts it with NODE_EXTRA_CA_CERTS=certFile.
+ */
+function selfSignedCert() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-sim-tls-'));
+  const keyFile = path.join(dir, 'key.pem');
+  const certFile = path.join(dir, 'cert.pem');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile], { stdio: 'pipe' });
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`the simulator's https listener needs the openssl command line: ${e.message}`);
+  }
+  return { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile), certFile, dir };
+}
+
+/**
+ * Starts the tenant. `options`: {port, pipeline ('action' or 'rules'), plan, mail, bcryptCost,
+ * faults, https (also listen with TLS, for auth0-deploy-cli), store (sim/management.js), mfa
+ * ({perLogin, perUser, refillMs}: wrong one-time codes allowed per login, per user, and how fast
+ * the per-user allowance refills)}.
+ * Returns `{url, httpsUrl, domain, caFile, store, state, close, …}`.
  */
 async function startTenant(options) {
   const opts = { pipeline: 'action', plan: 'enterprise', bcryptCost: 8, ...options };
@@ -69,6 +96,9 @@ async function startTenant(options) {
   };
   const limiter = new RateLimiter(opts.plan);
   let base = '';
+  let httpsBase = '';
+  // The Management API's audience, by either listener's address (the deploy-cli asks for https).
+  const audiences = () => [`${base}/api/v2/`, ...(httpsBase ? [`${httpsBase}/api/v2/`] : [])];
   const clients = {
     'trickle-demo': { secret: 'demo-app-secret', redirectUris: () => [`${base}/app/callback`], name: 'Demo app' },
     'trickle-m2m': { secret: 'm2m-secret', redirectUris: () => [], name: 'trickle tools' }
@@ -79,17 +109,46 @@ async function startTenant(options) {
     if (state.events.length > 200) state.events.shift();
   }
 
-  // --- the runtimes: one container per kind, reused across calls like a warm platform ---
-  const dbContainer = runtime.container({ configuration: opts.dbConfiguration });
-  const loginScript = runtime.compileScript(path.join(DIST, 'database-connections/trickle/login.js'), dbContainer);
-  const getUserScript = runtime.compileScript(path.join(DIST, 'database-connections/trickle/get_user.js'), dbContainer);
-  const actionContainer = runtime.container();
-  const action = runtime.loadAction(path.join(DIST, 'actions/trickle-post-login/code.js'), actionContainer);
-  const ruleContainer = runtime.container({
-    configuration: opts.actionSecrets,
-    auth0: { users: { updateAppMetadata: async (id, meta) => { const u = state.users.get(id); if (u) u.app_metadata = JSON.parse(JSON.stringify(meta)); } } }
-  });
-  const rule = runtime.compileScript(path.join(DIST, 'rules/trickle-post-login.js'), ruleContainer);
+  // --- the runtimes: what was deployed, one container per kind, reused across calls like a warm
+  // platform; a deploy that changes the code or its settings starts a fresh container ---
+  const store = opts.store || management.createStore();
+  const containers = new Map(); // kind → {key, value}
+  function warm(kind, key, make) {
+    const have = containers.get(kind);
+    if (have && have.key === key) return have.value;
+    const value = make();
+    containers.set(kind, { key, value });
+    event('container_started', { kind });
+    return value;
+  }
+  /** The `trickle` connection's deployed login/get_user scripts, or null when it has none. */
+  function dbScripts() {
+    const c = management.connectionByName(store, 'trickle');
+    const o = (c && c.options) || {};
+    const scripts = o.enabledDatabaseCustomization ? o.customScripts || {} : {};
+    const configuration = o.configuration || {};
+    return warm('database', JSON.stringify([scripts, configuration]), () => {
+      const ctr = runtime.container({ configuration: { ...configuration } });
+      const compile = (k) => (typeof scripts[k] === 'string' ? runtime.compileSource(scripts[k], ctr) : null);
+      return { login: compile('login'), getUser: compile('get_user'), importMode: o.import_mode === true };
+    });
+  }
+  /** The post-login Actions bound to the trigger, each its deployed version's code and secrets. */
+  function postLoginActions() {
+    return management.boundActions(store).map((a) => warm(`action:${a.id}`, a.version, () => ({ ...a, module: runtime.loadActionSource(a.code, runtime.container()) })));
+  }
+  /** The enabled Rules in order, compiled in one container whose `configuration` is the rules-configs. */
+  function enabledRules() {
+    const rules = management.enabledRules(store);
+    const configuration = Object.fromEntries(store.rulesConfigs);
+    return warm('rules', JSON.stringify([rules.map((r) => [r.id, r.script]), configuration]), () => {
+      const ctr = runtime.container({
+        configuration,
+        auth0: { users: { updateAppMetadata: async (id, meta) => { const u = state.users.get(id); if (u) u.app_metadata = JSON.parse(JSON.stringify(meta)); } } }
+      });
+      return rules.map((r) => ({ name: r.name, fn: runtime.compileSource(r.script, ctr) }));
+    });
+  }
 
   // --- tokens ---
   function signJwt(claims) {
@@ -168,6 +227,9 @@ async function startTenant(options) {
       }
       return known.password_hash && bcryptjs.compareSync(password, known.password_hash) ? { user: known } : { wrong: true };
     }
+    const { login: loginScript } = dbScripts();
+    // A connection without a deployed login script has only the tenant's own store.
+    if (!loginScript) return { wrong: true };
     const [err, profile] = await runtime.callScript(loginScript, [email, password]);
     if (err) {
       if (err.name === 'WrongUsernameOrPasswordError') return { wrong: true };
@@ -260,29 +322,46 @@ async function startTenant(options) {
         request: { query: request.query || {}, body: request.body || {}, ip: '127.0.0.1' }
       };
       if (!canRedirect && phase === 'execute') context.request.query.prompt = 'none';
-      const [err, , ctx] = await runtime.callScript(rule, [publicUser(user), context]);
-      if (err) return { outcome: 'deny', reason: err.message };
+      // Every enabled Rule runs in order, each given the user and context the previous one returned.
+      let u = publicUser(user);
+      let ctx = context;
+      for (const rule of enabledRules()) {
+        const [err, u2, ctx2] = await runtime.callScript(rule.fn, [u, ctx]);
+        if (err) return { outcome: 'deny', reason: err.message };
+        u = u2 || u;
+        ctx = ctx2 || ctx;
+      }
       if (ctx && ctx.redirect && ctx.redirect.url) return { outcome: 'redirect', url: ctx.redirect.url };
       return { outcome: 'continue' };
     }
     const writes = {};
     let redirect = null;
     let denied = null;
-    const evt = {
-      user: publicUser(user), secrets: opts.actionSecrets, connection: { name: 'trickle', strategy: 'auth0' },
-      client: { client_id: tx.clientId }, transaction: { protocol: tx.protocol, state: tx.state },
-      request: { query: request.query || {}, body: request.body || {}, ip: '127.0.0.1' }
-    };
     const api = {
       user: { setAppMetadata: (k, v) => { writes[k] = v === undefined ? null : JSON.parse(JSON.stringify(v)); }, setUserMetadata: () => {} },
       redirect: { canRedirect: () => canRedirect, sendUserTo: (url, o) => { redirect = { url, query: (o && o.query) || {} }; } },
       access: { deny: (reason) => { denied = String(reason); } }
     };
-    try {
-      await (phase === 'continue' ? action.onContinuePostLogin : action.onExecutePostLogin)(evt, api);
-    } catch (e) {
-      event('action_threw', { message: e.message });
-      return { outcome: 'deny', reason: 'The post-login Action failed.' };
+    // The bound Actions run in order; a redirect pauses the flow after its Action, and /continue
+    // resumes that Action's onContinuePostLogin, then the Actions after it.
+    const actions = postLoginActions();
+    let i = phase === 'continue' ? actions.findIndex((a) => a.id === tx.pausedAction) : 0;
+    if (phase === 'continue' && i < 0) return { outcome: 'deny', reason: 'The Action that redirected is no longer bound.' };
+    for (let first = true; i < actions.length && !redirect && !denied; i++, first = false) {
+      const a = actions[i];
+      const evt = {
+        user: publicUser(user), secrets: { ...a.secrets }, connection: { name: 'trickle', strategy: 'auth0' },
+        client: { client_id: tx.clientId }, transaction: { protocol: tx.protocol, state: tx.state },
+        request: { query: request.query || {}, body: request.body || {}, ip: '127.0.0.1' }
+      };
+      const handler = phase === 'continue' && first ? a.module.onContinuePostLogin : a.module.onExecutePostLogin;
+      try {
+        if (typeof handler === 'function') await handler(evt, api);
+      } catch (e) {
+        event('action_threw', { action: a.name, message: e.message });
+        return { outcome: 'deny', reason: 'The post-login Action failed.' };
+      }
+      if (redirect) tx.pausedAction = a.id;
     }
     // Metadata set by the Action is written once, at the end of the flow or at the redirect.
     for (const [k, v] of Object.entries(writes)) {
@@ -524,7 +603,7 @@ async function startTenant(options) {
     }
     if (body.grant_type === 'client_credentials') {
       const audience = body.audience || `${base}/api/v2/`;
-      if (audience !== `${base}/api/v2/`) return reply.code(403).send({ error: 'access_denied', error_description: 'Unknown audience' });
+      if (!audiences().includes(audience)) return reply.code(403).send({ error: 'access_denied', error_description: 'Unknown audience' });
       const now = Math.floor(Date.now() / 1000);
       const token = signJwt({ iss: `${base}/`, aud: audience, sub: `${clientId}@clients`, azp: clientId, iat: now, exp: now + 86400, gty: 'client-credentials', scope: 'read:users update:users delete:users create:users read:users_app_metadata update:users_app_metadata create:user_tickets' });
       return { access_token: token, token_type: 'Bearer', expires_in: 86400, scope: 'read:users update:users' };
@@ -537,7 +616,7 @@ async function startTenant(options) {
     if (!req.url.startsWith('/api/v2')) return;
     const m = /^Bearer (.+)$/.exec(req.headers.authorization || '');
     const claims = m && verifyJwt(m[1]);
-    if (!claims || claims.aud !== `${base}/api/v2/`) {
+    if (!claims || !audiences().includes(claims.aud)) {
       return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'Invalid token', errorCode: 'invalid_token' });
     }
   });
@@ -648,6 +727,8 @@ async function startTenant(options) {
   async function resetTarget(email) {
     const user = findByEmail(email);
     if (user) return { user };
+    const { getUser: getUserScript } = dbScripts();
+    if (!getUserScript) return { none: true };
     const [err, p] = await runtime.callScript(getUserScript, [email]);
     if (err) return { error: 'get_user failed' };
     if (!p) return { none: true };
@@ -777,12 +858,35 @@ async function startTenant(options) {
     return reply.type('text/html').send(page('Signed in', `<h1>Back at the app</h1><p>Authorization code:</p><p><code id="code">${esc(q.code)}</code></p>`));
   });
 
+  management.managementRoutes(app, store, { clients });
+  app.get('/_sim/api/deployments', async () => ({
+    revision: store.revision, log: store.log,
+    actions: management.boundActions(store).map((a) => ({ name: a.name, version: a.number, secrets: Object.keys(a.secrets) })),
+    connection: (() => { const c = management.connectionByName(store, 'trickle'); return c && { id: c.id, import_mode: !!c.options.import_mode, scripts: Object.keys(c.options.customScripts || {}), enabled_clients: [...(store.enabledClients.get(c.id) || [])] }; })(),
+    rules: management.enabledRules(store).map((r) => ({ name: r.name, order: r.order }))
+  }));
+
   if (opts.routes) opts.routes(app, state);
   await app.listen({ port: opts.port || 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${app.server.address().port}`;
+  // The same routes over TLS, for clients that insist on https://DOMAIN (auth0-deploy-cli).
+  let tls = null;
+  let httpsServer = null;
+  if (opts.https) {
+    tls = selfSignedCert();
+    httpsServer = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => app.server.emit('request', req, res));
+    await new Promise((resolve, reject) => httpsServer.once('error', reject).listen(opts.httpsPort || 0, '127.0.0.1', resolve));
+    httpsBase = `https://127.0.0.1:${httpsServer.address().port}`;
+  }
   return {
-    url: base, app, state, clients, signJwt, verifyJwt, limiter, jobs, actionSecrets: opts.actionSecrets,
-    close: () => { jobs.stop(); return app.close(); }
+    url: base, httpsUrl: httpsBase || null, domain: httpsBase ? httpsBase.slice('https://'.length) : null, caFile: tls ? tls.certFile : null,
+    app, state, store, clients, signJwt, verifyJwt, limiter, jobs,
+    close: async () => {
+      jobs.stop();
+      if (httpsServer) { httpsServer.closeAllConnections(); await new Promise((r) => httpsServer.close(r)); }
+      if (tls) fs.rmSync(tls.dir, { recursive: true, force: true });
+      return app.close();
+    }
   };
 }
 
