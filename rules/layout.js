@@ -51,11 +51,12 @@ const lazyDatabase = () => ({
 /**
  * The same connection once everyone is in the tenant: Auth0's own store answers every login, so
  * import mode is off, the database is no longer custom and the scripts (and the product tokens
- * in their configuration) are gone.
+ * in their configuration) are gone. deploy-cli merges a connection's options with the tenant's
+ * current ones, so the scripts and configuration are emptied explicitly, not merely left out.
  */
 const finishedDatabase = () => ({
   name: kw('TRICKLE_CONNECTION'), strategy: 'auth0', enabled_clients: kw('TRICKLE_CLIENTS'),
-  options: { enabledDatabaseCustomization: false, import_mode: false }
+  options: { enabledDatabaseCustomization: false, import_mode: false, customScripts: {}, configuration: {} }
 });
 
 /** The legacy Rule, for tenants that still run Rules: deployed from its own directory only. */

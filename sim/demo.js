@@ -5,6 +5,10 @@ const crypto = require('crypto');
 const { startSim } = require('./index');
 const { FORMATS, PRODUCTS } = require('./seed');
 const totp = require('./totp');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { execFile } = require('child_process');
 
 /** True when a hosted-login page is the authenticator-app challenge. */
 const isMfaPage = (html) => /action="\/u\/mfa-otp-challenge"/.test(html || '');
@@ -152,6 +156,15 @@ async function verifyIdToken(base, token) {
 }
 
 const codeOf = (location) => location && new URL(location).searchParams.get('code');
+const tenantUserOf = (sim, email) => [...sim.tenant.state.users.values()].find((u) => u.email === String(email).trim().toLowerCase());
+
+/** Runs the trickle command as its own process (it talks to this process's simulator over HTTP). */
+function trickle(args) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(__dirname, '..', 'bin', 'trickle.js'), ...args], { maxBuffer: 32 * 1024 * 1024, timeout: 300000 },
+      (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }));
+  });
+}
 
 /** True when the account's product had verified the address (`email_verified` in its row). */
 function verifiedOf(sim, account) {
@@ -204,7 +217,8 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
   // The tenant gets trickle's code as a real one does: `a0deploy import` of dist/auth0, run as
   // its own CLI against the simulator's Management API; from then on the tenant runs what it got.
   if (deploy === 'a0deploy') log('deploying dist/auth0 with auth0-deploy-cli (a0deploy import) into the simulator…');
-  const sim = await startSim({ people, port, deploy });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-demo-'));
+  const sim = await startSim({ people, port, deploy, dataDir });
   const checks = [];
   const expect = (name, ok, detail = '') => {
     checks.push({ name, ok: !!ok, detail });
@@ -374,10 +388,45 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
     expect(`  then the victim signs in with their own password${ownMerge ? ' (and merges)' : ''}: every one of their products is told the Auth0 id, the attacker's ${where} account is neither proven nor told`,
       ownCode && victimUser && victim.accounts.every((a) => linked(a.product, a.id) === victimUser.user_id) && !linked(where, squat.id) && !(squatRef && squatRef.proof),
       own.location || `HTTP ${own.status}`);
+    // 7. Finishing: the dormant people are imported in bulk (prelink, export, import, backfill,
+    // the trickle command run as its own process), `trickle finish` checks that nobody is left
+    // and writes the post-migration directory, deploy-cli deploys it (import mode off, no lazy
+    // scripts), and people still sign in — from the tenant's own store only.
+    const dormant = take(sim.people.find((p) => !used.has(p) && p.accounts.length === 1 && !tenantUserOf(sim, p.email)));
+    const cfg = {
+      products: PRODUCTS.map((name) => ({ name, db: `sqlite:${path.join(dataDir, `${name}.sqlite`)}`, format: FORMATS[name].adapter })),
+      state: `sqlite:${path.join(dataDir, 'state.sqlite')}`,
+      tenant: { url: sim.tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret', connectionId: 'con_trickle' }
+    };
+    const configFile = path.join(dataDir, 'trickle.json');
+    fs.writeFileSync(configFile, JSON.stringify(cfg, null, 2));
+    const out = path.join(dataDir, 'export');
+    const finished = path.join(dataDir, 'finished');
+    const bulk = [];
+    for (const args of [['prelink'], ['export', '--out', out], ['import', '--out', out], ['backfill']]) {
+      const r = await trickle([...args, '--config', configFile]);
+      bulk.push(`${args[0]} ${r.code === 0 ? 'ok' : `exit ${r.code}`}`);
+      if (r.code !== 0) throw new Error(`trickle ${args[0]} failed: ${(r.stdout + r.stderr).slice(-1500)}`);
+    }
+    expect('the dormant people are imported in bulk through the trickle command', dormant && tenantUserOf(sim, dormant.email), bulk.join(', '));
+    const fin = await trickle(['finish', '--config', configFile, '--out', finished]);
+    expect('  trickle finish finds nobody missing and writes the post-migration directory', fin.code === 0 && fs.existsSync(finished), (fin.stdout.match(/\d+ missing[^\n]*/) || [fin.stderr.slice(-300)])[0]);
+    if (deploy === 'a0deploy') {
+      const { deployWithCli } = require('./deploy');
+      await deployWithCli({ tenant: sim.tenant, input: finished, mappings: sim.mappings });
+      const d = await (await fetch(`${sim.tenant.url}/_sim/api/deployments`)).json();
+      expect('  a0deploy import of it: the connection is out of import mode, with no lazy scripts', d.connection && !d.connection.import_mode && d.connection.scripts.length === 0, JSON.stringify(d.connection));
+    }
+    const after = await http.signIn(dormant.email, dormant.accounts[0].password);
+    const stillLazy = await http.signIn(victim.email, ownMerge ? 'the-victims-own-new-password' : victim.accounts[0].password);
+    const nobody = await http.signIn('never-had-an-account@example.org', 'whatever-password-1');
+    expect('  after finishing, a bulk-imported person signs in with their legacy password, a lazily migrated one with theirs, and an unknown address is refused',
+      codeOf(after.location) && codeOf(stillLazy.location) && nobody.status === 401, `${after.location || after.status} / ${stillLazy.location || stillLazy.status} / ${nobody.status}`);
   } catch (e) {
     expect('the demo ran to the end', false, e.stack || e.message);
   } finally {
     await sim.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
   const failed = checks.filter((c) => !c.ok).length;
   log(`\n${checks.length - failed} passed, ${failed} failed`);

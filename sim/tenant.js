@@ -227,9 +227,10 @@ async function startTenant(options) {
       }
       return known.password_hash && bcryptjs.compareSync(password, known.password_hash) ? { user: known } : { wrong: true };
     }
-    const { login: loginScript } = dbScripts();
-    // A connection without a deployed login script has only the tenant's own store.
-    if (!loginScript) return { wrong: true };
+    const { login: loginScript, importMode } = dbScripts();
+    // A connection without a deployed login script, or with import mode off (the migration is
+    // finished), has only the tenant's own store.
+    if (!loginScript || !importMode) return { wrong: true };
     const [err, profile] = await runtime.callScript(loginScript, [email, password]);
     if (err) {
       if (err.name === 'WrongUsernameOrPasswordError') return { wrong: true };
@@ -727,8 +728,8 @@ async function startTenant(options) {
   async function resetTarget(email) {
     const user = findByEmail(email);
     if (user) return { user };
-    const { getUser: getUserScript } = dbScripts();
-    if (!getUserScript) return { none: true };
+    const { getUser: getUserScript, importMode: resetImportMode } = dbScripts();
+    if (!getUserScript || !resetImportMode) return { none: true };
     const [err, p] = await runtime.callScript(getUserScript, [email]);
     if (err) return { error: 'get_user failed' };
     if (!p) return { none: true };

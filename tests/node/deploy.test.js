@@ -198,8 +198,9 @@ test('trickle finish refuses while people are missing, and after the bulk phase 
     assert.equal(db.name, 'trickle');
     assert.equal(db.options.import_mode, false);
     assert.equal(db.options.enabledDatabaseCustomization, false);
-    assert.equal(db.options.customScripts, undefined, 'no lazy scripts');
-    assert.equal(db.options.configuration, undefined, 'no product tokens left on the connection');
+    // Emptied, not left out: deploy-cli merges a connection's options with the tenant's.
+    assert.deepEqual(db.options.customScripts, {}, 'no lazy scripts');
+    assert.deepEqual(db.options.configuration, {}, 'no product tokens left on the connection');
     assert.deepEqual(db.enabled_clients, ['Demo app']);
     assert.equal(a.actions.length, 1, 'the Action stays, for fan-out retries and pending merges');
     assert.equal(a.actions[0].code, fs.readFileSync(path.join(DIST, 'auth0/actions/trickle-post-login/code.js'), 'utf8'));
