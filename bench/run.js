@@ -10,6 +10,7 @@ const h = require('../tests/node/harness');
 const baseline = require('./baseline/chain');
 const { verifyBench } = require('./verify');
 const { bulkBench } = require('./bulk');
+const { backfillBench } = require('./backfill');
 
 /** Loads the baseline into a container like the Action's, so both run in the same kind of realm. */
 function loadBaseline(ctr) {
@@ -146,6 +147,7 @@ async function main() {
   const verify = await verifyBench();
   console.log('bulk migration:');
   const bulk = await bulkBench();
+  bulk.backfill = { measured_at: new Date().toISOString(), ...(await backfillBench()) };
   const results = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
   Object.assign(results, {
     measured_at: new Date().toISOString(),

@@ -10,7 +10,8 @@ Usage:
   trickle demo [--people N]                                    drive a scripted migration through it
   trickle prelink  [--config F]                    one id per person across the product databases
   trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
-  trickle import   [--config F] --out DIR [--state URL] [--dry-run] [--budget N] [--replica ID]
+  trickle export   [--config F] --out s3://BUCKET/PREFIX  the same into S3 (AWS environment, "s3" in the config)
+  trickle import   [--config F] --out DIR|s3://… [--state URL] [--dry-run] [--budget N] [--replica ID] [--retry-failed]
   trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into the accounts imported users own
   trickle verify   [--config F]                    reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
   trickle deploy-config [--config F] [--out config.json] [--pipeline action|rules]
@@ -85,7 +86,7 @@ async function main(argv) {
         people: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, rules: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
         budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
-        input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }
+        input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' }
       },
       strict: true
     }));
@@ -141,15 +142,32 @@ async function main(argv) {
 /** JSON log lines, unless a person is watching a terminal. */
 const log = (entry) => { if (!process.stdout.isTTY) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n'); };
 
-function progressBar(c, started, start) {
-  if (!process.stdout.isTTY) return log({ event: 'progress', ...c });
+/**
+ * The import's progress: on a terminal, a bar over every registered person (jobs in flight count
+ * by their percentage_done) with an ETA from this run's pace, and a line while another replica
+ * holds the job slots; without one, an NDJSON progress line.
+ */
+function progressBar(c, started, start, extra = {}) {
+  const w = extra.waiting;
+  if (!process.stdout.isTTY) return log({ event: 'progress', ...c, this_run: extra.this_run });
   const total = c.people || 1;
-  const done = c.peopleDone;
-  const rate = (done - start.peopleDone) / Math.max(1, (Date.now() - started) / 1000);
+  const done = Math.min(total, c.peopleProgress);
+  const rate = (done - start.peopleProgress) / Math.max(1, (Date.now() - started) / 1000);
   const eta = rate > 0 ? Math.round((total - done) / rate) : null;
+  const fmt = (s) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`);
   const width = 30;
   const filled = Math.round((width * done) / total);
-  process.stdout.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} people, ${c.done} files done, ${c.submitted + c.submitting} in flight${eta === null ? '' : `, ETA ${eta}s`}   `);
+  const line = w
+    ? `waiting for a job slot: ${w.holders.join(', ')} hold${w.holders.length === 1 ? 's' : ''} both until ${new Date(w.until).toISOString().slice(11, 19)}; ${c.ready} files ready, ${done}/${total} people`
+    : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${((100 * done) / total).toFixed(1)}% ${done}/${total} people, ${c.done} files done, ${c.submitted + c.submitting} in flight${c.failed ? `, ${c.failed} failed` : ''}${eta === null ? '' : `, ETA ${fmt(eta)}`}`;
+  process.stdout.write(`\r${line.slice(0, (process.stdout.columns || 120) - 1).padEnd(Math.min(118, (process.stdout.columns || 120) - 1))}`);
+}
+
+/** A setting that cannot work: said on stderr with its name, exit 2. */
+function configError(setting, message) {
+  process.stderr.write(`trickle: ${message}\n  (setting: ${setting})\n`);
+  if (!process.stdout.isTTY) log({ event: 'config_error', setting, message });
+  return 2;
 }
 
 async function bulk(command, values, int) {
@@ -169,17 +187,50 @@ async function bulk(command, values, int) {
     return 0;
   }
   if (command === 'import') {
-    if (!values.out) fail('import needs --out DIR (the export directory)');
-    for (const k of ['url', 'clientId', 'clientSecret', 'connectionId']) if (!tenant[k]) fail(`configuration: tenant.${k} is required for import`);
+    if (!values.out) fail('import needs --out DIR or s3://bucket/prefix (the export)');
+    for (const k of ['url', 'clientId', 'clientSecret', 'connectionId']) if (!tenant[k]) return configError(`tenant.${k}`, `configuration: tenant.${k} is required for import`);
     const { register, openState, runImport } = require('../cli/import');
+    const { tenantBase, TenantConfigError } = require('../cli/tenant-client');
+    try {
+      tenantBase(tenant.url);
+    } catch (e) {
+      return configError(e.setting, e.message);
+    }
+    let reg;
     const db = await openState(state);
-    const reg = await register(db, values.out);
-    await db.close();
-    log({ event: 'registered', ...reg });
-    const r = await runImport({ state, tenant, upsert: !!values.upsert, dryRun: !!values['dry-run'], budget: values.budget === undefined ? Infinity : int('budget', 0, 0, 1e9),
-      replica: values.replica, leaseMs: int('lease-ms', 30000, 1000, 3600000), log, progress: progressBar });
+    try {
+      reg = await register(db, values.out, { cfg, log });
+    } finally {
+      await db.close();
+    }
+    const { skipped, ...registered } = reg;
+    log({ event: 'registered', ...registered, skipped: skipped.length });
+    // Ctrl-C: stop claiming, give up the leases (the jobs run on at the tenant), summarise.
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let r;
+    try {
+      r = await runImport({ state, tenant, cfg, source: { run: reg.run, location: reg.location }, upsert: !!values.upsert, dryRun: !!values['dry-run'], retryFailed: !!values['retry-failed'],
+        budget: values.budget === undefined ? Infinity : int('budget', 0, 0, 1e9), replica: values.replica, leaseMs: int('lease-ms', 30000, 1000, 3600000), log, progress: progressBar, signal: ac.signal });
+    } catch (e) {
+      if (e instanceof TenantConfigError) return configError(e.setting, e.message);
+      throw e;
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
     if (process.stdout.isTTY) process.stdout.write('\n');
-    process.stdout.write(JSON.stringify({ summary: 'import', ...r }, null, 2) + '\n');
+    const registration = { run: reg.run, location: reg.location, files: reg.files, added: reg.added, already_registered: skipped.length,
+      already_registered_by_status: skipped.reduce((m, k) => ({ ...m, [k.status]: (m[k.status] || 0) + 1 }), {}) };
+    process.stdout.write(JSON.stringify({ summary: 'import', registration, ...r }) + '\n');
+    if (r.error) {
+      process.stderr.write(`trickle import: [${r.error.code.split(':')[0]}] ${r.error.message}\n  fix the setting ${r.error.setting} and run import again; nothing is lost\n`);
+      return 2;
+    }
+    if (r.stopped === 'interrupted') return 130;
+    if (r.failed_files.length && process.stderr.isTTY) for (const f of r.failed_files) process.stderr.write(`failed ${f.file} (run ${f.run}): ${f.reason}\n`);
     return r.stopped ? 3 : r.files.failed ? 1 : 0;
   }
   if (command === 'backfill') {

@@ -7,6 +7,7 @@ const crypto = require('crypto');
 const { loadCore } = require('../js-shim/node');
 const { openDb } = require('./db');
 const { people, ensureLinkTable, linkSql } = require('./products');
+const { openStorage } = require('./storage');
 
 const FILE_LIMIT = 500000;
 
@@ -58,20 +59,20 @@ async function prelink(cfg, { log = () => {} } = {}) {
 async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } = {}) {
   const core = loadCore('full');
   const names = cfg.products.map((p) => p.name);
-  fs.mkdirSync(outDir, { recursive: true });
+  // A directory or s3://bucket/prefix (cli/storage.js): every file is written whole or not at all.
+  const store = openStorage(outDir, cfg);
+  await store.prepare();
   const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
   if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
   const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0 };
-  const rejects = fs.openSync(path.join(outDir, 'rejects.ndjson'), 'w');
+  const rejects = store.appender('rejects.ndjson');
   let parts = [];
   let bytes = 2;
-  const flush = () => {
+  const flush = async () => {
     if (!parts.length) return;
     const name = `users-${String(manifest.files.length + 1).padStart(5, '0')}.json`;
     const text = `[${parts.join(',')}]`;
-    const tmp = path.join(outDir, `${name}.tmp`);
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, path.join(outDir, name));
+    await store.write(name, text);
     manifest.files.push({ name, people: parts.length, bytes: Buffer.byteLength(text), sha256: crypto.createHash('sha256').update(text).digest('hex') });
     parts = [];
     bytes = 2;
@@ -90,23 +91,27 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } 
       if (r.outcome !== 'record') {
         manifest.rejected++;
         const reason = r.reject || r.error || { code: 'export.unknown', reason: 'no record' };
-        fs.writeSync(rejects, JSON.stringify({ email: person.email, accounts: person.accounts.map((a) => `${a.product}/${a.id}`), code: reason.code, reason: reason.reason || reason.message }) + '\n');
+        await rejects.write(JSON.stringify({ email: person.email, accounts: person.accounts.map((a) => `${a.product}/${a.id}`), code: reason.code, reason: reason.reason || reason.message }) + '\n');
         continue;
       }
       const text = JSON.stringify(r.record);
       const add = Buffer.byteLength(text) + (parts.length ? 1 : 0);
-      if (bytes + add > limit) flush();
+      if (bytes + add > limit) await flush();
       parts.push(text);
       bytes += Buffer.byteLength(text) + (parts.length > 1 ? 1 : 0);
       manifest.exported++;
       if (manifest.read % 10000 === 0) log({ event: 'export_progress', read: manifest.read, files: manifest.files.length });
     }
-    flush();
+    await flush();
   } finally {
-    fs.closeSync(rejects);
+    await rejects.close();
   }
   manifest.bytes = manifest.files.reduce((s, f) => s + f.bytes, 0);
-  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  try {
+    await store.write('manifest.json', JSON.stringify(manifest, null, 2) + '\n');
+  } finally {
+    await store.close();
+  }
   return manifest;
 }
 

@@ -8,6 +8,12 @@ const { openDb } = require('./db');
 const { people } = require('./products');
 const { openState, readImportFile, BulkError, norm, UNKNOWN_PEOPLE } = require('./import');
 const { tenantClient } = require('./tenant-client');
+const { storageCache } = require('./storage');
+const { LINK_TABLE } = require('./products');
+
+// Files whose owned accounts a backfill through the databases wrote, all of them committed: a
+// later run does not read them again (people already done are not walked again).
+const BACKFILL_SCHEMA = 'CREATE TABLE IF NOT EXISTS backfill_files (file VARCHAR(191) PRIMARY KEY, accounts INT NOT NULL, done_at BIGINT NOT NULL)';
 
 const PERSON_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -34,10 +40,11 @@ async function stateRows(st, sql, table) {
  * was imported, or an account whose product verified the address the reset goes to. Everything
  * is read and checked before anything is written, so a malformed file changes nothing.
  */
-async function importedAccounts(state) {
+async function importedAccounts(state, { cfg, skipDone = false } = {}) {
   let st;
   try {
     st = await openState(state); // creates the tables an older trickle did not have
+    await st.exec(BACKFILL_SCHEMA);
   } catch (e) {
     throw new BulkError('backfill.state_unreadable', `cannot open the state database: ${e.message}`);
   }
@@ -45,8 +52,10 @@ async function importedAccounts(state) {
   let present;
   let permanent;
   let retried;
+  let done = new Set();
   try {
-    files = await stateRows(st, "SELECT name, dir, sha256, already, retried FROM import_files WHERE status = 'done' ORDER BY name", 'import_files');
+    files = await stateRows(st, "SELECT id, run, name, dir, sha256, already, retried FROM import_files WHERE status = 'done' ORDER BY name, run, id", 'import_files');
+    if (skipDone) done = new Set((await stateRows(st, 'SELECT file FROM backfill_files', 'backfill_files')).map((r) => r.file));
     present = await stateRows(st, 'SELECT file, email, person_id FROM import_present', 'import_present');
     permanent = await stateRows(st, 'SELECT file, email FROM import_permanent', 'import_permanent');
     retried = await stateRows(st, 'SELECT file, email FROM import_retried', 'import_retried');
@@ -64,27 +73,32 @@ async function importedAccounts(state) {
   const presentOf = byFile(present);
   const permanentOf = byFile(permanent);
   const retriedOf = byFile(retried);
-  const out = { people: 0, present: 0, permanent: 0, retried: 0, accounts: 0, unowned: 0, skipped_files: [], conflicts: [], work: [] };
+  const out = { people: 0, present: 0, permanent: 0, retried: 0, accounts: 0, unowned: 0, already_backfilled_files: 0, skipped_files: [], conflicts: [], work: [], files: [] };
   const seen = new Map(); // product\0id → work item
+  const stores = storageCache(cfg);
+  try {
   for (const f of files) {
-    const here = presentOf.get(f.name) || [];
+    if (done.has(f.id)) { out.already_backfilled_files++; continue; }
+    const here = presentOf.get(f.id) || [];
     // A file finished by a trickle that did not record who was already present, or whose job
     // failed users it did not list: its imported people cannot be told from the others.
     if (Number(f.already || 0) > here.length || here.some((p) => p.email === UNKNOWN_PEOPLE || (!p.email && !p.person_id))) {
-      out.skipped_files.push({ file: f.name, code: 'backfill.present_unknown', reason: 'who was already in the tenant is not recorded for this file; its people are left to the login flow' });
+      out.skipped_files.push({ file: f.name, run: f.run, code: 'backfill.present_unknown', reason: 'who was already in the tenant is not recorded for this file; its people are left to the login flow' });
       continue;
     }
-    if (Number(f.retried || 0) > (retriedOf.get(f.name) || []).length) {
-      out.skipped_files.push({ file: f.name, code: 'backfill.retried_unknown', reason: 'who was retried is not recorded for this file; its people are backfilled from the retry files' });
+    if (Number(f.retried || 0) > (retriedOf.get(f.id) || []).length) {
+      out.skipped_files.push({ file: f.name, run: f.run, code: 'backfill.retried_unknown', reason: 'who was retried is not recorded for this file; its people are backfilled from the retry files' });
       continue;
     }
     const presentEmails = new Set(here.map((p) => norm(p.email)).filter(Boolean));
     const presentIds = new Set(here.map((p) => p.person_id).filter(Boolean));
-    const failedEmails = new Set((permanentOf.get(f.name) || []).map((r) => norm(r.email)));
-    const retriedEmails = new Set((retriedOf.get(f.name) || []).map((r) => norm(r.email)));
-    const records = readImportFile(f.dir, f.name, f.sha256, 'backfill');
+    const failedEmails = new Set((permanentOf.get(f.id) || []).map((r) => norm(r.email)));
+    const retriedEmails = new Set((retriedOf.get(f.id) || []).map((r) => norm(r.email)));
+    const store = stores.get(f.dir);
+    const records = await readImportFile(store, f.name, f.sha256, 'backfill');
+    out.files.push(f.id);
     records.forEach((r, i) => {
-      const where = `${path.join(f.dir, f.name)} record ${i}`;
+      const where = `${store.describe(f.name)} record ${i}`;
       if (typeof r.user_id !== 'string' || !PERSON_ID.test(r.user_id)) throw new BulkError('backfill.record_malformed', `${where}: user_id is not a person id`);
       const trickle = r.app_metadata && r.app_metadata.trickle;
       if (!trickle || typeof trickle !== 'object' || !Array.isArray(trickle.accounts)) throw new BulkError('backfill.record_malformed', `${where}: app_metadata.trickle.accounts is not a list`);
@@ -110,9 +124,12 @@ async function importedAccounts(state) {
           out.conflicts.push({ product: a.product, id: a.id, auth0_user_ids: [before.auth0, auth0] });
           continue;
         }
-        if (!before) seen.set(key, { product: a.product, id: a.id, auth0 });
+        if (!before) seen.set(key, { product: a.product, id: a.id, auth0, person: r.user_id });
       }
     });
+  }
+  } finally {
+    await stores.close();
   }
   out.work = [...seen.values()].filter((w) => !w.conflict);
   out.accounts = out.work.length;
@@ -121,39 +138,115 @@ async function importedAccounts(state) {
 
 /** The summary fields both backfill paths report. */
 function summaryOf(plan) {
-  const { work, ...rest } = plan;
+  const { work, files, ...rest } = plan;
   return { ...rest, conflicts: plan.conflicts.slice(0, 50) };
+}
+
+/** Whether `table.column` leads an index (a primary key counts); creates one if not. */
+async function ensureIndex(db, table, column, name) {
+  let rows;
+  if (db.kind === 'sqlite') {
+    rows = await db.all(`SELECT 1 AS x FROM pragma_table_info('${table}') WHERE name = ? AND pk = 1 AND (SELECT COUNT(*) FROM pragma_table_info('${table}') WHERE pk > 0) = 1
+      UNION ALL SELECT 1 FROM pragma_index_list('${table}') il, pragma_index_info(il.name) ii WHERE ii.seqno = 0 AND ii.name = ?`, [column, column]);
+  } else if (db.kind === 'mysql') {
+    rows = await db.all('SELECT 1 AS x FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1', [table, column]);
+  } else {
+    rows = await db.all('SELECT 1 AS x FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass(?) AND a.attname = ?', [table, column]);
+  }
+  if (rows.length) return 'present';
+  await db.exec(`CREATE INDEX ${name} ON ${table} (${column})`);
+  return 'created';
+}
+
+/**
+ * Writes one product's work: the owned accounts into a temporary table, then one UPDATE joined
+ * on the account id (its index checked or created), only where the account is still without an
+ * Auth0 id and its person id (column, or side table with `link: "table"`) is still the record's.
+ * What was not written is said: accounts holding another id, accounts whose person changed.
+ */
+async function writeProduct(db, product, list, { batch = 1000, log = () => {} } = {}) {
+  const table = product.link === 'table';
+  const indexes = { [`accounts.id`]: await ensureIndex(db, 'accounts', 'id', 'trickle_accounts_id') };
+  if (table) indexes[`${LINK_TABLE}.account_id`] = await ensureIndex(db, LINK_TABLE, 'account_id', 'trickle_person_link_account');
+  const W = 'trickle_backfill_work';
+  const src = table ? `SELECT a.id, a.auth0_user_id AS auth0, l.person_id AS person FROM accounts a JOIN ${LINK_TABLE} l ON l.account_id = a.id WHERE 1 = 0`
+    : 'SELECT id, auth0_user_id AS auth0, person_id AS person FROM accounts WHERE 1 = 0';
+  const create = db.kind === 'postgres' ? `CREATE TEMP TABLE ${W} ON COMMIT DROP AS ${src}` : db.kind === 'mysql' ? `CREATE TEMPORARY TABLE ${W} AS ${src}` : `CREATE TEMP TABLE ${W} AS ${src}`;
+  const linkJoin = table ? ` JOIN ${LINK_TABLE} l ON l.account_id = a.id AND l.person_id = w.person` : '';
+  const personOk = table ? '' : ' AND a.person_id = w.person';
+  const update = db.kind === 'mysql'
+    ? `UPDATE accounts a JOIN ${W} w ON a.id = w.id${linkJoin} SET a.auth0_user_id = w.auth0 WHERE a.auth0_user_id IS NULL${personOk}`
+    : db.kind === 'postgres'
+      ? `UPDATE accounts a SET auth0_user_id = w.auth0 FROM ${W} w${table ? ` JOIN ${LINK_TABLE} l ON l.account_id = w.id AND l.person_id = w.person` : ''} WHERE a.id = w.id AND a.auth0_user_id IS NULL${personOk}`
+      : `UPDATE accounts AS a SET auth0_user_id = w.auth0 FROM ${W} w${table ? ` JOIN ${LINK_TABLE} l ON l.account_id = w.id AND l.person_id = w.person` : ''} WHERE a.id = w.id AND a.auth0_user_id IS NULL${personOk}`;
+  const person = table ? `(SELECT l.person_id FROM ${LINK_TABLE} l WHERE l.account_id = a.id)` : 'a.person_id';
+  return db.transaction(async (t) => {
+    const q = t || db;
+    await q.run(create);
+    for (let i = 0; i < list.length; i += batch) {
+      const chunk = list.slice(i, i + batch);
+      await q.run(`INSERT INTO ${W} (id, auth0, person) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')}`, chunk.flatMap((w) => [w.id, w.auth0, w.person]));
+    }
+    const updated = list.length ? (await q.run(update)).changes : 0;
+    const left = list.length ? await q.all(`SELECT w.id, w.auth0, a.auth0_user_id AS held, ${person} AS person_now FROM ${W} w JOIN accounts a ON a.id = w.id WHERE a.auth0_user_id IS NULL OR a.auth0_user_id <> w.auth0 LIMIT 1000`) : [];
+    const matched = list.length ? Number((await q.all(`SELECT COUNT(*) AS n FROM ${W} w JOIN accounts a ON a.id = w.id`))[0].n) : 0;
+    if (db.kind !== 'postgres') await q.run(db.kind === 'mysql' ? `DROP TEMPORARY TABLE ${W}` : `DROP TABLE temp.${W}`);
+    log({ event: 'backfill_progress', product: product.name, done: list.length, of: list.length, updated });
+    return {
+      updated, indexes, missing: list.length - matched,
+      held_by_other: left.filter((r) => r.held).map((r) => ({ product: product.name, id: String(r.id), auth0_user_id: r.held, record: r.auth0 })),
+      person_changed: left.filter((r) => !r.held).map((r) => ({ product: product.name, id: String(r.id), person_now: r.person_now || null, record: r.auth0 }))
+    };
+  });
 }
 
 /**
  * Writes `auth0_user_id = auth0|<person id>` into every owned account of every person the import
- * brought in (see importedAccounts), by product and account id, where it is still empty:
- * batched, idempotent. Returns counts.
+ * brought in (see importedAccounts), by product and account id, where it is still empty: one
+ * joined UPDATE per product, idempotent. Files finished by an earlier run are not read again.
+ * Returns counts.
  */
-async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
-  const plan = await importedAccounts(state);
+async function backfill(cfg, { state, batch = 1000, log = () => {} } = {}) {
+  const t0 = Date.now();
+  const plan = await importedAccounts(state, { cfg, skipDone: true });
   const configured = new Set(cfg.products.map((p) => p.name));
   const unknown = plan.work.filter((w) => !configured.has(w.product));
-  const out = { ...summaryOf(plan), updated: 0, unknown_product: unknown.length, products: {} };
+  const out = { ...summaryOf(plan), updated: 0, unknown_product: unknown.length, products: {}, indexes: {}, missing_accounts: 0, held_by_other: [], person_changed: [] };
+  const byProduct = new Map();
+  for (const w of plan.work) {
+    if (!byProduct.has(w.product)) byProduct.set(w.product, []);
+    byProduct.get(w.product).push(w);
+  }
   for (const p of cfg.products) {
-    const list = plan.work.filter((w) => w.product === p.name);
+    const list = byProduct.get(p.name) || [];
     const db = await openDb(p.db);
-    let updated = 0;
     try {
-      for (let i = 0; i < list.length; i += batch) {
-        const chunk = list.slice(i, i + batch);
-        await db.transaction(async (t) => {
-          const q = t || db;
-          for (const w of chunk) updated += (await q.run('UPDATE accounts SET auth0_user_id = ? WHERE id = ? AND auth0_user_id IS NULL', [w.auth0, w.id])).changes;
-        });
-        log({ event: 'backfill_progress', product: p.name, done: Math.min(i + batch, list.length), of: list.length });
-      }
+      const r = await writeProduct(db, p, list, { batch, log });
+      out.products[p.name] = r.updated;
+      out.updated += r.updated;
+      out.indexes[p.name] = r.indexes;
+      out.missing_accounts += r.missing;
+      out.held_by_other.push(...r.held_by_other);
+      out.person_changed.push(...r.person_changed);
     } finally {
       await db.close();
     }
-    out.products[p.name] = updated;
-    out.updated += updated;
   }
+  // Every file whose accounts were all written (or were already right) is done for good.
+  if (!unknown.length && !out.person_changed.length && !plan.conflicts.length && plan.files.length) {
+    const st = await openState(state);
+    try {
+      for (const id of plan.files) {
+        await st.run(st.kind === 'mysql' ? 'INSERT IGNORE INTO backfill_files (file, accounts, done_at) VALUES (?, ?, ?)'
+          : 'INSERT INTO backfill_files (file, accounts, done_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [id, 0, Date.now()]);
+      }
+    } finally {
+      await st.close();
+    }
+  }
+  out.held_by_other = out.held_by_other.slice(0, 50);
+  out.person_changed = out.person_changed.slice(0, 50);
+  out.seconds = (Date.now() - t0) / 1000;
   return out;
 }
 
@@ -164,7 +257,7 @@ async function backfill(cfg, { state, batch = 500, log = () => {} } = {}) {
  * reported, never retried forever.
  */
 async function backfillViaApi(cfg, { state, parallel = 16, log = () => {} } = {}) {
-  const plan = await importedAccounts(state);
+  const plan = await importedAccounts(state, { cfg });
   const apis = Object.fromEntries(cfg.products.filter((p) => p.api && p.api.url).map((p) => [p.name, p.api]));
   const work = plan.work.filter((w) => apis[w.product]);
   const out = { ...summaryOf(plan), requests: work.length, updated: 0, failed: 0, no_api: plan.work.length - work.length, products: {} };
@@ -255,4 +348,4 @@ async function verify(cfg, tenant) {
   return out;
 }
 
-module.exports = { backfill, backfillViaApi, importedAccounts, verify, tenantUsers };
+module.exports = { backfill, backfillViaApi, importedAccounts, verify, tenantUsers, writeProduct, ensureIndex };

@@ -39,9 +39,12 @@ function cli(args, { killAfterMs } = {}) {
   });
 }
 
-/** The last pretty-printed JSON summary a CLI command wrote (after its JSON log lines). */
+/** The JSON summary a CLI command wrote last: one NDJSON line (import) or pretty-printed. */
 function summaryOf(stdout) {
-  return JSON.parse(stdout.slice(stdout.lastIndexOf('{\n  "summary"')));
+  const line = stdout.split('\n').reverse().find((l) => l.startsWith('{"summary"'));
+  const pretty = stdout.lastIndexOf('{\n  "summary"');
+  if (line && (pretty < 0 || stdout.lastIndexOf(line) > pretty)) return JSON.parse(line);
+  return JSON.parse(stdout.slice(pretty));
 }
 
 /**
