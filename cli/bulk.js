@@ -5,8 +5,8 @@ const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
 const { loadCore } = require('../js-shim/node');
-const { openDb } = require('./db');
-const { people, ensureLinkTable, linkSql } = require('./products');
+const { people, openProducts, checkOrder, linkSql, auth0Sql, TrickleError } = require('./products');
+const { redact } = require('./config');
 
 const FILE_LIMIT = 500000;
 
@@ -14,15 +14,15 @@ const FILE_LIMIT = 500000;
  * Writes each person's id into every product (idempotent), into the `person_id` column or, with
  * `link: "table"`, a side table `trickle_person_link`; returns counts and conflicts.
  */
-async function prelink(cfg, { log = () => {} } = {}) {
+async function prelink(cfg, { log = () => {}, precheck = true } = {}) {
   const core = loadCore('full');
   const names = cfg.products.map((p) => p.name);
+  // Every product is read through once before anything is written: a schema or order error
+  // stops the command with nothing changed.
+  if (precheck) await checkOrder(cfg.products);
   const writers = {};
-  for (const p of cfg.products) {
-    const db = await openDb(p.db);
-    await ensureLinkTable(db, p);
-    writers[p.name] = { db, sql: linkSql(db, p) };
-  }
+  const dbs = await openProducts(cfg.products);
+  cfg.products.forEach((p, i) => { writers[p.name] = { db: dbs[i], sql: linkSql(dbs[i], p), product: p }; });
   const out = { people: 0, accounts: 0, written: 0, conflicts: [] };
   try {
     for await (const person of people(cfg.products)) {
@@ -38,7 +38,12 @@ async function prelink(cfg, { log = () => {} } = {}) {
       }
       for (const a of person.accounts) {
         if (a.person_id === r.person_id) continue;
-        await writers[a.product].db.run(writers[a.product].sql, [r.person_id, a.id]);
+        const w = writers[a.product];
+        try {
+          await w.db.run(w.sql, [r.person_id, a.id]);
+        } catch (e) {
+          throw new TrickleError('db.error', `product ${JSON.stringify(a.product)} (${redact(w.product.db)}): writing the person id of account ${a.id}: ${e.message}`, { product: a.product });
+        }
         out.written++;
       }
       if (out.people % 5000 === 0) log({ event: 'prelink_progress', people: out.people });
@@ -55,10 +60,12 @@ async function prelink(cfg, { log = () => {} } = {}) {
  * with reasons, and `manifest.json` (files, people, bytes, sha256). exported + rejected = read,
  * always; people with an account already linked are counted in `already_linked`, not read.
  */
-async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } = {}) {
+async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, precheck = true } = {}) {
   const core = loadCore('full');
   const names = cfg.products.map((p) => p.name);
+  if (precheck) await checkOrder(cfg.products);
   fs.mkdirSync(outDir, { recursive: true });
+  const written = [];
   const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
   if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
   const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0 };
@@ -72,6 +79,7 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } 
     const tmp = path.join(outDir, `${name}.tmp`);
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, path.join(outDir, name));
+    written.push(name);
     manifest.files.push({ name, people: parts.length, bytes: Buffer.byteLength(text), sha256: crypto.createHash('sha256').update(text).digest('hex') });
     parts = [];
     bytes = 2;
@@ -102,12 +110,56 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } 
       if (manifest.read % 10000 === 0) log({ event: 'export_progress', read: manifest.read, files: manifest.files.length });
     }
     flush();
-  } finally {
+  } catch (e) {
+    // No half export: a directory without manifest.json holds nothing import would take.
     fs.closeSync(rejects);
+    for (const name of [...written, 'rejects.ndjson']) fs.rmSync(path.join(outDir, name), { force: true });
+    throw e;
   }
+  fs.closeSync(rejects);
   manifest.bytes = manifest.files.reduce((s, f) => s + f.bytes, 0);
   fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   return manifest;
 }
 
-module.exports = { prelink, exportPeople, FILE_LIMIT };
+/**
+ * `trickle backfill` for products whose schema is declared (table, columns, side table): the
+ * same owned accounts as cli/reconcile.js decides them (importedAccounts), written where the
+ * configuration says the Auth0 id goes, where it is still empty; batched, idempotent.
+ */
+async function backfillMapped(cfg, { state, batch = 500, log = () => {} } = {}) {
+  const { importedAccounts } = require('./reconcile');
+  const plan = await importedAccounts(state);
+  const configured = new Set(cfg.products.map((p) => p.name));
+  const { work, ...rest } = plan;
+  const out = { ...rest, conflicts: plan.conflicts.slice(0, 50), updated: 0, unknown_product: work.filter((w) => !configured.has(w.product)).length, products: {} };
+  const dbs = await openProducts(cfg.products);
+  try {
+    for (let n = 0; n < cfg.products.length; n++) {
+      const p = cfg.products[n];
+      const db = dbs[n];
+      const sql = auth0Sql(db, p);
+      const list = work.filter((w) => w.product === p.name);
+      let updated = 0;
+      for (let i = 0; i < list.length; i += batch) {
+        const chunk = list.slice(i, i + batch);
+        try {
+          await db.transaction(async (t) => {
+            const q = t || db;
+            for (const w of chunk) updated += Math.min(1, (await q.run(sql, [w.auth0, w.id])).changes);
+          });
+        } catch (e) {
+          throw new TrickleError('db.error', `product ${JSON.stringify(p.name)} (${redact(p.db)}): writing Auth0 ids: ${e.message}`, { product: p.name });
+        }
+        log({ event: 'backfill_progress', product: p.name, done: Math.min(i + batch, list.length), of: list.length });
+      }
+      out.products[p.name] = updated;
+      out.updated += updated;
+    }
+  } finally {
+    for (const db of dbs) await db.close();
+  }
+  return out;
+}
+
+module.exports = { prelink, exportPeople, backfillMapped, FILE_LIMIT };
