@@ -162,4 +162,30 @@ async function backfillMapped(cfg, { state, batch = 500, log = () => {} } = {}) 
   return out;
 }
 
-module.exports = { prelink, exportPeople, backfillMapped, FILE_LIMIT };
+/**
+ * Splits verify's missing people into those export rejected with a reason (`DIR/rejects.ndjson`)
+ * and the rest: `{missing, explained}`. Explained rejects are not failures unless `strict`.
+ */
+function explainRejects(result, dir, { strict = false } = {}) {
+  if (!dir) return { missing: result.missing, explained: [] };
+  const file = path.join(dir, 'rejects.ndjson');
+  if (!fs.existsSync(file)) throw new TrickleError('config.missing', `verify --out ${dir}: there is no rejects.ndjson in it (pass the export directory)`);
+  const rejected = new Map();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line);
+      if (r && typeof r.email === 'string') rejected.set(r.email, r);
+    } catch (_) { /* a torn last line explains nobody */ }
+  }
+  const explained = [];
+  const missing = [];
+  for (const m of result.missing) {
+    const r = rejected.get(m.email);
+    if (r) explained.push({ ...m, code: r.code, reason: r.reason, accounts: r.accounts });
+    else missing.push(m);
+  }
+  return strict ? { missing: [...missing, ...explained], explained } : { missing, explained };
+}
+
+module.exports = { prelink, exportPeople, backfillMapped, explainRejects, FILE_LIMIT };

@@ -82,6 +82,9 @@ function distance(a, b) {
 
 /** The known key nearest to `key`, when it is near enough to be a typo. */
 function nearest(key, known) {
+  const lower = key.toLowerCase();
+  const within = known.filter((k) => lower.length >= 3 && (k.toLowerCase().startsWith(lower) || lower.startsWith(k.toLowerCase())));
+  if (within.length === 1) return within[0];
   let best = null;
   let bestD = Infinity;
   for (const k of known) {

@@ -33,7 +33,8 @@ const compare = (a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 
 const LINK_TABLE = 'trickle_person_link';
 
 const quote = (db, ident) => ident.split('.').map((x) => (db.kind === 'mysql' ? `\`${x}\`` : `"${x}"`)).join('.');
-const asText = (db, expr) => (db.kind === 'mysql' ? `CAST(${expr} AS CHAR)` : `CAST(${expr} AS TEXT)`);
+const asText = (db, expr) => (db.kind === 'mysql' ? `CONVERT(${expr} USING utf8mb4) COLLATE utf8mb4_bin` : `CAST(${expr} AS TEXT)`);
+const sideTableSql = (db) => `CREATE TABLE IF NOT EXISTS ${LINK_TABLE} (account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64), auth0_user_id VARCHAR(128))${db.kind === 'mysql' ? ' CHARACTER SET utf8mb4 COLLATE utf8mb4_bin' : ''}`;
 const usesSideTable = (s) => s.personId === 'table' || s.auth0Id === 'table';
 
 const when = (v) => (v instanceof Date ? v.toISOString() : v === null || v === undefined || v === '' ? undefined : String(v));
@@ -127,7 +128,7 @@ async function inspectProduct(db, product) {
     auth0_user_id: s.auth0Id === 'column' ? `${s.table}.${s.columns.auth0_user_id}` : `${LINK_TABLE}.auth0_user_id`
   };
   const changes = [];
-  if (side && !side.exists) changes.push(`CREATE TABLE ${LINK_TABLE} (account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64), auth0_user_id VARCHAR(128))`);
+  if (side && !side.exists) changes.push(sideTableSql(db).replace(' IF NOT EXISTS', ''));
   else if (side && s.auth0Id === 'table' && !side.auth0_column) changes.push(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
   return { table: s.table, format: s.format, reads: s.columns, writes, order: ordered, schema_changes: changes, legacy: s.legacy };
 }
@@ -136,7 +137,7 @@ async function inspectProduct(db, product) {
 async function ensureLinkTable(db, product) {
   const s = schemaOf(product);
   if (!usesSideTable(s)) return;
-  await db.exec(`CREATE TABLE IF NOT EXISTS ${LINK_TABLE} (account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64), auth0_user_id VARCHAR(128))`);
+  await db.exec(sideTableSql(db));
   if (s.auth0Id === 'table' && !(await hasColumn(db, LINK_TABLE, 'auth0_user_id'))) await db.exec(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
 }
 

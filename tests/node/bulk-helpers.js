@@ -39,9 +39,11 @@ function cli(args, { killAfterMs } = {}) {
   });
 }
 
-/** The last pretty-printed JSON summary a CLI command wrote (after its JSON log lines). */
+/** The JSON summary a CLI command wrote last (after its JSON log lines): one line, or pretty-printed. */
 function summaryOf(stdout) {
-  return JSON.parse(stdout.slice(stdout.lastIndexOf('{\n  "summary"')));
+  const pretty = stdout.lastIndexOf('{\n  "summary"');
+  const line = stdout.lastIndexOf('{"summary"');
+  return line > pretty ? JSON.parse(stdout.slice(line).split('\n')[0]) : JSON.parse(stdout.slice(pretty));
 }
 
 /**
