@@ -102,6 +102,16 @@ The file holds secrets and is written readable by its owner only; nothing is wri
 Then: a0deploy import --input_file dist/auth0 --config_file config.json
 Errors: [deploy.*] with the setting named; exit 2.
 `,
+  sim: `Usage: trickle sim [--people N] [--port P] [--seed S] [--rules] [--write-config trickle.json]
+
+Starts the simulated tenant, its three products (paste, collect, transfer; SQLite) and a mail
+catcher on localhost, prints every URL and every credential and id the bulk configuration needs
+(tenant URL, clientId, clientSecret, connectionId, each product's database, password format, API
+URL and token), and runs until Ctrl-C. --write-config F writes that configuration, ready to use.
+Example:
+  trickle sim --people 500 --write-config trickle.json &
+  trickle check --config trickle.json && trickle prelink --config trickle.json
+`,
   finish: `Usage: trickle finish [--config trickle.json] [--out dist/auth0-finished] [--input dist/auth0] [--force]
 
 Once the bulk phase is done (prelink, export, import, backfill), runs verify; when nobody is
@@ -156,9 +166,18 @@ async function main(argv) {
   if (command === 'sim') {
     const { startSim } = require('../sim');
     const sim = await startSim({ people: int('people', 200, 1, 1000000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action' });
+    const bulkCfg = sim.bulkConfig();
     process.stdout.write(`trickle simulator is running (${sim.people.length} people, pipeline: ${values.rules ? 'legacy Rules' : 'Action'})\n`);
     for (const [k, v] of Object.entries(sim.urls)) process.stdout.write(`  ${k.padEnd(9)} ${v}\n`);
-    process.stdout.write(`  dashboard ${sim.tenant.url}/_sim\n  sample person: ${sim.people[0].email} / ${sim.people[0].accounts[0].password}\nPress Ctrl-C to stop.\n`);
+    process.stdout.write(`  dashboard ${sim.tenant.url}/_sim\n  sample person: ${sim.people[0].email} / ${sim.people[0].accounts[0].password}\n`
+      + `Management API (bulk commands): tenant.url ${bulkCfg.tenant.url}, clientId ${bulkCfg.tenant.clientId}, clientSecret ${bulkCfg.tenant.clientSecret}, connectionId ${bulkCfg.tenant.connectionId}\n`);
+    for (const p of bulkCfg.products) process.stdout.write(`  product ${p.name.padEnd(9)} db ${p.db}  format ${p.format}  api ${p.api.url} token ${p.api.token}\n`);
+    process.stdout.write(`  state     ${bulkCfg.state}\n  merge token secret ${sim.tokenSecret}\n`);
+    if (values['write-config']) {
+      require('fs').writeFileSync(values['write-config'], JSON.stringify(bulkCfg, null, 2) + '\n', { mode: 0o600 });
+      process.stdout.write(`wrote ${values['write-config']}: trickle check|prelink|export|import|backfill|verify --config ${values['write-config']}\n`);
+    }
+    process.stdout.write('Press Ctrl-C to stop (the databases are removed then).\n');
     const stop = () => sim.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
