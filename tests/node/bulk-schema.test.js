@@ -74,6 +74,8 @@ function writeConfig(dir, cfg) {
 
 test('two products with their own schemas in MariaDB, declared only in the config: prelink, export, import, backfill, verify through the CLI', async () => {
   const seeded = people(60);
+  // One account export cannot take (not an address): rejected with a reason, explained in verify.
+  seeded.members.push({ id: 'm-bad', email: 'not-an-address', hash: 'ab'.repeat(32), salt: 's', first: 'No', last: 'Address', verified: false });
   const prod = await productsDatabase(seeded);
   const stateName = dbName(); // does not exist: import creates it
   const b = await bulkSim({ people: 10 });
@@ -92,11 +94,11 @@ test('two products with their own schemas in MariaDB, declared only in the confi
     assert.equal(summaryOf(chk.stdout).accounts, seeded.customers.length + seeded.members.length);
 
     const pre = summaryOf((await run(['prelink'])).stdout);
-    assert.equal(pre.people, 60);
-    assert.equal(pre.conflicts, 0);
+    assert.equal(pre.people, 61);
     const exp = summaryOf((await run(['export', '--out', b.out])).stdout);
-    assert.equal(exp.read, 60);
+    assert.equal(exp.read, 61);
     assert.equal(exp.exported, 60, fs.readFileSync(path.join(b.out, 'rejects.ndjson'), 'utf8'));
+    assert.equal(exp.rejected, 1);
     const records = fs.readdirSync(b.out).filter((n) => /^users-/.test(n)).flatMap((n) => JSON.parse(fs.readFileSync(path.join(b.out, n), 'utf8')));
     assert.equal(new Set(records.map((r) => r.email)).size, 60, 'everyone once, by canonical address');
     const withTotp = records.filter((r) => (r.mfa_factors || []).some((f) => f.totp && f.totp.secret === 'JBSWY3DPEHPK3PXP'));
@@ -106,9 +108,16 @@ test('two products with their own schemas in MariaDB, declared only in the confi
     assert.equal(imp.files.failed || 0, 0);
     const bf = summaryOf((await run(['backfill'])).stdout);
     assert.ok(bf.updated > 0);
-    const ver = await run(['verify']);
+    // The rejected person fails verify unless explained by the export's rejects.ndjson.
+    const plain = await cli(['verify', '--config', configFile]);
+    assert.equal(plain.code, 1, plain.stdout + plain.stderr);
+    assert.equal(summaryOf(plain.stdout).missing, 1);
+    const strict = await cli(['verify', '--config', configFile, '--out', b.out, '--strict']);
+    assert.equal(strict.code, 1, strict.stdout + strict.stderr);
+    const ver = await run(['verify', '--out', b.out]);
     const v = summaryOf(ver.stdout);
-    assert.deepEqual([v.people, v.missing, v.duplicated, v.mislinked, v.tenant_users], [60, 0, 0, 0, 60]);
+    assert.deepEqual([v.people, v.missing, v.explained_rejects, v.duplicated, v.mislinked, v.tenant_users], [61, 0, 1, 0, 0, 60]);
+    assert.ok(ver.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).some((l) => l.event === 'explained_reject' && l.email === 'not-an-address' && l.code), ver.stdout);
 
     // Auth0 ids written back: owned accounts only, where the config says.
     const db = await openDb(prod.url);
