@@ -6,14 +6,15 @@ const { parseArgs } = require('node:util');
 const HELP = `trickle — move the users of legacy products into one Auth0 tenant
 
 Usage:
-  trickle sim  [--people N] [--port P] [--seed S] [--rules]   start the local simulator
+  trickle sim  [--people N] [--port P] [--seed S] [--rules] [--write-config F]   start the local simulator
   trickle demo [--people N]                                    drive a scripted migration through it
   trickle prelink  [--config F]                    one id per person across the product databases
   trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
   trickle export   [--config F] --out s3://BUCKET/PREFIX  the same into S3 (AWS environment, "s3" in the config)
   trickle import   [--config F] --out DIR|s3://… [--state URL] [--dry-run] [--budget N] [--replica ID] [--retry-failed]
   trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into the accounts imported users own
-  trickle verify   [--config F]                    reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
+  trickle verify   [--config F] [--out DIR] [--strict]   reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
+  trickle check    [--config F]                    validate the configuration, inspect every database, report what would be read and written
   trickle deploy-config [--config F] [--out config.json] [--pipeline action|rules]
                                                    auth0-deploy-cli's config.json (credentials, keyword mappings) from trickle.json
   trickle finish   [--config F] [--out DIR] [--input DIR] [--force]
@@ -25,12 +26,62 @@ Usage:
 sim   Starts an Auth0-like tenant running dist/auth0/ unchanged, three products (paste,
       collect, transfer) with their own SQLite databases, and an SMTP mail catcher, all on
       localhost; prints the URLs and runs until interrupted.
+Every command takes --help. Exit codes: 0 done; 1 findings a person must look at (verify: someone
+missing, duplicated or mislinked; backfill: conflicts; import: failed files); 2 refused before
+anything was written (usage, configuration, schema, unreachable database, out-of-order stream;
+stderr says [code] and names the product, key or column); 3 import stopped at its budget;
+130 interrupted. Without a terminal, stdout holds JSON lines only, the last one the summary.
+
 demo  Starts the simulator, runs single-product logins, a multi-product login reaching the
       merge redirect, a product outage during fan-out and its recovery, a wrong password and
       a password reset, prints a report, and exits 0 only if every expectation held.
 `;
 
+const CONTRACT = `Output: on a terminal, readable text; otherwise NDJSON only (progress lines, then one
+{"summary": …} line, also on Ctrl-C with "interrupted": true). Errors go to stderr as
+trickle <command>: [code] message. Exit 0 done, 1 findings, 2 refused (nothing written), 130 interrupted.
+`;
+
 const COMMAND_HELP = {
+  check: `Usage: trickle check [--config trickle.json]
+
+Validates the configuration (unknown keys are refused with the nearest known one), connects to
+every product database and the state database, and reports per product: the table and columns
+it reads, where it writes the person id and the Auth0 id, the schema changes trickle would make
+(only the side table trickle_person_link, with "link": "table"), how rows are ordered, and
+whether they really come in canonical address order (every row is read; nothing is written).
+Example:
+  trickle check --config trickle.json
+  trickle check --config trickle.json | jq 'select(.product)'
+${CONTRACT}`,
+  prelink: `Usage: trickle prelink [--config trickle.json]
+
+Gives every person one id across the product databases: accounts whose canonical addresses
+(the core's normalize_email) are equal are one person. The id is written into the column
+columns.person_id, or with "link": "table" into trickle_person_link (created if missing).
+Every product is read through once first: a missing column or an out-of-order product stops it
+before anything is written. Idempotent.
+Example:
+  trickle prelink --config trickle.json
+${CONTRACT}`,
+  export: `Usage: trickle export [--config trickle.json] --out DIR
+
+Streams everyone none of whose accounts holds an Auth0 id into DIR: users-00001.json … (at most
+500 000 bytes each), rejects.ndjson (one line per person left out, with code and reason) and
+manifest.json. On an error the files of this run are removed and no manifest is written.
+Example:
+  trickle export --config trickle.json --out export/
+${CONTRACT}`,
+  verify: `Usage: trickle verify [--config trickle.json] [--out DIR] [--strict]
+
+Reconciles the products with the tenant; only reports. Exit 1 when anyone is missing,
+duplicated or mislinked. With --out DIR (the export directory), people missing because export
+rejected them (listed in DIR/rejects.ndjson with a reason) are reported apart as
+"explained_rejects" and do not fail it; --strict counts them as missing.
+Example:
+  trickle verify --config trickle.json --out export/
+  trickle verify --config trickle.json | head -1
+${CONTRACT}`,
   'deploy-config': `Usage: trickle deploy-config [--config trickle.json] [--out config.json] [--pipeline action|rules]
 
 Writes auth0-deploy-cli's config file from trickle.json, so every setting lives in one place:
@@ -51,6 +102,16 @@ Writes auth0-deploy-cli's config file from trickle.json, so every setting lives 
 The file holds secrets and is written readable by its owner only; nothing is written on error.
 Then: a0deploy import --input_file dist/auth0 --config_file config.json
 Errors: [deploy.*] with the setting named; exit 2.
+`,
+  sim: `Usage: trickle sim [--people N] [--port P] [--seed S] [--rules] [--write-config trickle.json]
+
+Starts the simulated tenant, its three products (paste, collect, transfer; SQLite) and a mail
+catcher on localhost, prints every URL and every credential and id the bulk configuration needs
+(tenant URL, clientId, clientSecret, connectionId, each product's database, password format, API
+URL and token), and runs until Ctrl-C. --write-config F writes that configuration, ready to use.
+Example:
+  trickle sim --people 500 --write-config trickle.json &
+  trickle check --config trickle.json && trickle prelink --config trickle.json
 `,
   finish: `Usage: trickle finish [--config trickle.json] [--out dist/auth0-finished] [--input dist/auth0] [--force]
 
@@ -86,7 +147,8 @@ async function main(argv) {
         people: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, rules: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
         budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
-        input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' }
+        input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' },
+        strict: { type: 'boolean' }, 'write-config': { type: 'string' }
       },
       strict: true
     }));
@@ -106,15 +168,24 @@ async function main(argv) {
   if (command === 'sim') {
     const { startSim } = require('../sim');
     const sim = await startSim({ people: int('people', 200, 1, 1000000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action' });
+    const bulkCfg = sim.bulkConfig();
     process.stdout.write(`trickle simulator is running (${sim.people.length} people, pipeline: ${values.rules ? 'legacy Rules' : 'Action'})\n`);
     for (const [k, v] of Object.entries(sim.urls)) process.stdout.write(`  ${k.padEnd(9)} ${v}\n`);
-    process.stdout.write(`  dashboard ${sim.tenant.url}/_sim\n  sample person: ${sim.people[0].email} / ${sim.people[0].accounts[0].password}\nPress Ctrl-C to stop.\n`);
+    process.stdout.write(`  dashboard ${sim.tenant.url}/_sim\n  sample person: ${sim.people[0].email} / ${sim.people[0].accounts[0].password}\n`
+      + `Management API (bulk commands): tenant.url ${bulkCfg.tenant.url}, clientId ${bulkCfg.tenant.clientId}, clientSecret ${bulkCfg.tenant.clientSecret}, connectionId ${bulkCfg.tenant.connectionId}\n`);
+    for (const p of bulkCfg.products) process.stdout.write(`  product ${p.name.padEnd(9)} db ${p.db}  format ${p.format}  api ${p.api.url} token ${p.api.token}\n`);
+    process.stdout.write(`  state     ${bulkCfg.state}\n  merge token secret ${sim.tokenSecret}\n`);
+    if (values['write-config']) {
+      require('fs').writeFileSync(values['write-config'], JSON.stringify(bulkCfg, null, 2) + '\n', { mode: 0o600 });
+      process.stdout.write(`wrote ${values['write-config']}: trickle check|prelink|export|import|backfill|verify --config ${values['write-config']}\n`);
+    }
+    process.stdout.write('Press Ctrl-C to stop (the databases are removed then).\n');
     const stop = () => sim.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     return null;
   }
-  if (['prelink', 'export', 'import', 'backfill', 'verify'].includes(command)) return bulk(command, values, int);
+  if (['prelink', 'export', 'import', 'backfill', 'verify', 'check'].includes(command)) return bulkGuarded(command, values, int);
   if (command === 'deploy-config' || command === 'finish') return deployCommand(command, values);
   if (command === 'merge-service') {
     const { startMergeService, configFromEnv } = require('../merge-service/server');
@@ -170,22 +241,48 @@ function configError(setting, message) {
   return 2;
 }
 
+/** The one summary of a command: one JSON line without a terminal, readable on one. */
+function summary(obj, text) {
+  if (process.stdout.isTTY) process.stdout.write(text !== undefined ? text : JSON.stringify(obj, null, 2) + '\n');
+  else process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+/** Runs a bulk command; refusals (config.*, schema.*, db.*, stream.*) print their code and exit 2. */
+async function bulkGuarded(command, values, int) {
+  if (['prelink', 'export', 'verify', 'check'].includes(command)) {
+    process.once('SIGINT', () => {
+      summary({ summary: command, ok: false, interrupted: true }, `\ntrickle ${command}: interrupted\n`);
+      process.exit(130);
+    });
+  }
+  try {
+    return await bulk(command, values, int);
+  } catch (e) {
+    if (!e || typeof e.code !== 'string' || !/^(config|schema|db|stream)\./.test(e.code)) throw e;
+    process.stderr.write(`trickle ${command}: [${e.code}] ${e.message}\n`);
+    if (!process.stdout.isTTY) process.stdout.write(JSON.stringify({ summary: command, ok: false, error: { code: e.code, message: e.message, ...(e.detail || {}) } }) + '\n');
+    return 2;
+  }
+}
+
 async function bulk(command, values, int) {
-  const { loadConfig } = require('../cli/products');
+  const { loadConfig } = require('../cli/config');
   const cfg = loadConfig(values.config || 'trickle.json');
   const state = values.state || cfg.state || 'sqlite:trickle-state.sqlite';
   const tenant = cfg.tenant || {};
+  if (command === 'check') return check(cfg, state);
   if (command === 'prelink') {
     const r = await require('../cli/bulk').prelink(cfg, { log });
-    process.stdout.write(JSON.stringify({ summary: 'prelink', ...r, conflicts: r.conflicts.length, conflict_list: r.conflicts.slice(0, 50) }, null, 2) + '\n');
+    summary({ summary: 'prelink', ok: true, ...r, conflicts: r.conflicts.length, conflict_list: r.conflicts.slice(0, 50) });
     return 0;
   }
   if (command === 'export') {
     if (!values.out) fail('export needs --out DIR');
     const m = await require('../cli/bulk').exportPeople(cfg, values.out, { log });
-    process.stdout.write(JSON.stringify({ summary: 'export', read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, files: m.files.length, bytes: m.bytes }, null, 2) + '\n');
+    summary({ summary: 'export', ok: true, read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, files: m.files.length, bytes: m.bytes });
     return 0;
   }
+  if (command === 'import' || command === 'backfill') await stateDatabase(state);
   if (command === 'import') {
     if (!values.out) fail('import needs --out DIR or s3://bucket/prefix (the export)');
     for (const k of ['url', 'clientId', 'clientSecret', 'connectionId']) if (!tenant[k]) return configError(`tenant.${k}`, `configuration: tenant.${k} is required for import`);
@@ -237,7 +334,11 @@ async function bulk(command, values, int) {
     const via = values.via || 'db';
     if (!['db', 'api'].includes(via)) fail('--via must be db or api');
     const rc = require('../cli/reconcile');
-    const r = via === 'api' ? await rc.backfillViaApi(cfg, { state, log }) : await rc.backfill(cfg, { state, log });
+    const { schemaOf } = require('../cli/config');
+    // Declared schemas are written where the configuration says; the old shape as before.
+    const declared = cfg.products.some((p) => !schemaOf(p).legacy || schemaOf(p).auth0Id !== 'column');
+    const r = via === 'api' ? await rc.backfillViaApi(cfg, { state, log })
+      : declared ? await require('../cli/bulk').backfillMapped(cfg, { state, log }) : await rc.backfill(cfg, { state, log });
     if (r.failed) {
       process.stdout.write(JSON.stringify({ summary: 'backfill', via, ...r }, null, 2) + '\n');
       return 1;
@@ -247,15 +348,86 @@ async function bulk(command, values, int) {
     return r.skipped_files.length || r.conflicts.length ? 1 : 0;
   }
   const r = await require('../cli/reconcile').verify(cfg, tenant);
+  const ex = require('../cli/bulk').explainRejects(r, values.out, { strict: !!values.strict });
   const lazyWaiting = r.awaiting_proof.filter((a) => a.via === 'lazy').length;
-  process.stdout.write(`people in the products: ${r.people}\nusers in the tenant:    ${r.tenant_users}\nmissing:                ${r.missing.length}\nduplicated:             ${r.duplicated.length}\n`
+  const failing = ex.missing.length || r.duplicated.length || r.mislinked.length;
+  const counts = { summary: 'verify', ok: !failing, people: r.people, tenant_users: r.tenant_users, missing: ex.missing.length, explained_rejects: ex.explained.length, strict: !!values.strict,
+    duplicated: r.duplicated.length, imported: r.imported, lazy: r.lazy, clean: r.clean, awaiting_proof: r.awaiting_proof.length, awaiting_proof_lazy: lazyWaiting, mislinked: r.mislinked.length };
+  if (!process.stdout.isTTY) {
+    for (const m of ex.missing) log({ event: 'missing', ...m });
+    for (const m of ex.explained) log({ event: 'explained_reject', ...m });
+    for (const d of r.duplicated) log({ event: 'duplicated', ...d });
+    for (const a of r.awaiting_proof) log({ event: 'awaiting_proof', ...a });
+    for (const m of r.mislinked) log({ event: 'mislinked', ...m });
+    summary(counts);
+    return failing ? 1 : 0;
+  }
+  process.stdout.write(`people in the products: ${r.people}\nusers in the tenant:    ${r.tenant_users}\nmissing:                ${ex.missing.length}\n`
+    + `explained rejects:      ${ex.explained.length}${values.strict ? ' (counted as missing: --strict)' : ''}\nduplicated:             ${r.duplicated.length}\n`
     + `present, imported:      ${r.imported}\npresent, lazy flow:     ${r.lazy}\nevery account linked:   ${r.clean}\n`
     + `accounts awaiting proof: ${r.awaiting_proof.length} (${lazyWaiting} through the lazy flow)\nmislinked accounts:     ${r.mislinked.length}\n`);
-  for (const m of r.missing.slice(0, 20)) process.stdout.write(`  missing ${m.email}${m.reason ? ` (${m.reason})` : ''}\n`);
+  for (const m of ex.missing.slice(0, 20)) process.stdout.write(`  missing ${m.email}${m.reason ? ` (${m.reason})` : ''}\n`);
+  for (const m of ex.explained.slice(0, 20)) process.stdout.write(`  rejected by export ${m.email}: [${m.code}] ${m.reason}\n`);
   for (const d of r.duplicated.slice(0, 20)) process.stdout.write(`  duplicated ${d.email}\n`);
   for (const a of r.awaiting_proof.slice(0, 20)) process.stdout.write(`  awaiting proof ${a.email} (${a.via}): ${a.accounts.join(', ')}\n`);
   for (const m of r.mislinked.slice(0, 20)) process.stdout.write(`  mislinked ${m.account} holds ${m.auth0_user_id}, the tenant user is ${m.tenant_user_id}\n`);
-  return r.missing.length || r.duplicated.length || r.mislinked.length ? 1 : 0;
+  return failing ? 1 : 0;
+}
+
+/** The state database, created when it does not exist (db.unreachable when its server does not answer). */
+async function stateDatabase(state) {
+  const { ensureDatabase } = require('../cli/db');
+  const { TrickleError, redact } = require('../cli/config');
+  try {
+    if (await ensureDatabase(state)) log({ event: 'state_created', state: redact(state) });
+  } catch (e) {
+    throw new TrickleError('db.unreachable', `the state database ${redact(state)} cannot be reached or created: ${e.message}`);
+  }
+}
+
+/** `trickle check`: what every product would be read from and written to, and the order, read through. */
+async function check(cfg, state) {
+  const products = require('../cli/products');
+  const { redact } = require('../cli/config');
+  const report = [];
+  for (const p of cfg.products) {
+    const db = await products.openProduct(p);
+    let info;
+    try {
+      info = await products.inspectProduct(db, p);
+    } finally {
+      await db.close();
+    }
+    report.push({ product: p.name, db: redact(p.db), ...info });
+  }
+  // Every row, read through in order: an out-of-order product stops here, as it would prelink.
+  const counts = await products.checkOrder(cfg.products);
+  const warnings = [];
+  for (const r of report) {
+    r.accounts = counts[r.product];
+    if (!r.order.binary) warnings.push(`product ${JSON.stringify(r.product)}: ${r.order.by} has collation ${r.order.collation}, not a binary one; the order was right this time, but a binary collation (utf8mb4_bin, "C") keeps it so`);
+    if (r.legacy) warnings.push(`product ${JSON.stringify(r.product)}: no "table"/"columns" declared, the old default (table accounts with the simulator's columns) is used`);
+  }
+  let stateInfo;
+  try {
+    const { ensureDatabase } = require('../cli/db');
+    stateInfo = { state: redact(state), created: await ensureDatabase(state) };
+  } catch (e) {
+    const { TrickleError } = require('../cli/config');
+    throw new TrickleError('db.unreachable', `the state database ${redact(state)} cannot be reached or created: ${e.message}`);
+  }
+  if (!process.stdout.isTTY) {
+    for (const r of report) log({ event: 'product', ...r });
+    summary({ summary: 'check', ok: true, products: report.length, accounts: report.reduce((n, r) => n + r.accounts, 0), ...stateInfo, warnings });
+    return 0;
+  }
+  for (const r of report) {
+    process.stdout.write(`${r.product} (${r.db}): ${r.accounts} accounts in ${r.table}, passwords as ${r.format}\n  reads   ${Object.entries(r.reads).map(([k, v]) => `${k}=${v}`).join(', ')}\n`
+      + `  writes  person id → ${r.writes.person_id}, Auth0 id → ${r.writes.auth0_user_id}\n  order   ${r.order.by} (${r.order.collation || 'collation unknown'}): in order\n`
+      + `  schema changes: ${r.schema_changes.length ? r.schema_changes.join('; ') : 'none'}\n`);
+  }
+  process.stdout.write(`state ${stateInfo.state}${stateInfo.created ? ' (created)' : ''}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
+  return 0;
 }
 
 /** deploy-config and finish: refusals carry a stable code, and nothing is written on one. */
@@ -318,6 +490,9 @@ async function deployCommand(command, values) {
     return refuse(e.code, e.message);
   }
 }
+
+// A reader that went away (trickle verify | head) ends the command quietly, not with a trace.
+process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
 
 main(process.argv.slice(2)).then((code) => { if (code !== null) process.exitCode = code; }, (e) => {
   process.stderr.write(`trickle: ${e.message}\n`);

@@ -5,8 +5,8 @@ const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
 const { loadCore } = require('../js-shim/node');
-const { openDb } = require('./db');
-const { people, ensureLinkTable, linkSql } = require('./products');
+const { people, openProducts, checkOrder, linkSql, auth0Sql, TrickleError } = require('./products');
+const { redact } = require('./config');
 const { openStorage } = require('./storage');
 
 const FILE_LIMIT = 500000;
@@ -15,15 +15,15 @@ const FILE_LIMIT = 500000;
  * Writes each person's id into every product (idempotent), into the `person_id` column or, with
  * `link: "table"`, a side table `trickle_person_link`; returns counts and conflicts.
  */
-async function prelink(cfg, { log = () => {} } = {}) {
+async function prelink(cfg, { log = () => {}, precheck = true } = {}) {
   const core = loadCore('full');
   const names = cfg.products.map((p) => p.name);
+  // Every product is read through once before anything is written: a schema or order error
+  // stops the command with nothing changed.
+  if (precheck) await checkOrder(cfg.products);
   const writers = {};
-  for (const p of cfg.products) {
-    const db = await openDb(p.db);
-    await ensureLinkTable(db, p);
-    writers[p.name] = { db, sql: linkSql(db, p) };
-  }
+  const dbs = await openProducts(cfg.products);
+  cfg.products.forEach((p, i) => { writers[p.name] = { db: dbs[i], sql: linkSql(dbs[i], p), product: p }; });
   const out = { people: 0, accounts: 0, written: 0, conflicts: [] };
   try {
     for await (const person of people(cfg.products)) {
@@ -39,7 +39,12 @@ async function prelink(cfg, { log = () => {} } = {}) {
       }
       for (const a of person.accounts) {
         if (a.person_id === r.person_id) continue;
-        await writers[a.product].db.run(writers[a.product].sql, [r.person_id, a.id]);
+        const w = writers[a.product];
+        try {
+          await w.db.run(w.sql, [r.person_id, a.id]);
+        } catch (e) {
+          throw new TrickleError('db.error', `product ${JSON.stringify(a.product)} (${redact(w.product.db)}): writing the person id of account ${a.id}: ${e.message}`, { product: a.product });
+        }
         out.written++;
       }
       if (out.people % 5000 === 0) log({ event: 'prelink_progress', people: out.people });
@@ -56,9 +61,11 @@ async function prelink(cfg, { log = () => {} } = {}) {
  * with reasons, and `manifest.json` (files, people, bytes, sha256). exported + rejected = read,
  * always; people with an account already linked are counted in `already_linked`, not read.
  */
-async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } = {}) {
+async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, precheck = true } = {}) {
   const core = loadCore('full');
   const names = cfg.products.map((p) => p.name);
+  // Every product is read through once before anything is written (schema and order errors).
+  if (precheck) await checkOrder(cfg.products);
   // A directory or s3://bucket/prefix (cli/storage.js): every file is written whole or not at all.
   const store = openStorage(outDir, cfg);
   await store.prepare();
@@ -103,9 +110,13 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } 
       if (manifest.read % 10000 === 0) log({ event: 'export_progress', read: manifest.read, files: manifest.files.length });
     }
     await flush();
-  } finally {
+  } catch (e) {
+    // No half export: without manifest.json the folder holds nothing import would take.
     await rejects.close();
+    await store.close();
+    throw e;
   }
+  await rejects.close();
   manifest.bytes = manifest.files.reduce((s, f) => s + f.bytes, 0);
   try {
     await store.write('manifest.json', JSON.stringify(manifest, null, 2) + '\n');
@@ -115,4 +126,70 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {} } 
   return manifest;
 }
 
-module.exports = { prelink, exportPeople, FILE_LIMIT };
+/**
+ * `trickle backfill` for products whose schema is declared (table, columns, side table): the
+ * same owned accounts as cli/reconcile.js decides them (importedAccounts), written where the
+ * configuration says the Auth0 id goes, where it is still empty; batched, idempotent.
+ */
+async function backfillMapped(cfg, { state, batch = 500, log = () => {} } = {}) {
+  const { importedAccounts } = require('./reconcile');
+  const plan = await importedAccounts(state);
+  const configured = new Set(cfg.products.map((p) => p.name));
+  const { work, ...rest } = plan;
+  const out = { ...rest, conflicts: plan.conflicts.slice(0, 50), updated: 0, unknown_product: work.filter((w) => !configured.has(w.product)).length, products: {} };
+  const dbs = await openProducts(cfg.products);
+  try {
+    for (let n = 0; n < cfg.products.length; n++) {
+      const p = cfg.products[n];
+      const db = dbs[n];
+      const sql = auth0Sql(db, p);
+      const list = work.filter((w) => w.product === p.name);
+      let updated = 0;
+      for (let i = 0; i < list.length; i += batch) {
+        const chunk = list.slice(i, i + batch);
+        try {
+          await db.transaction(async (t) => {
+            const q = t || db;
+            for (const w of chunk) updated += Math.min(1, (await q.run(sql, [w.auth0, w.id])).changes);
+          });
+        } catch (e) {
+          throw new TrickleError('db.error', `product ${JSON.stringify(p.name)} (${redact(p.db)}): writing Auth0 ids: ${e.message}`, { product: p.name });
+        }
+        log({ event: 'backfill_progress', product: p.name, done: Math.min(i + batch, list.length), of: list.length });
+      }
+      out.products[p.name] = updated;
+      out.updated += updated;
+    }
+  } finally {
+    for (const db of dbs) await db.close();
+  }
+  return out;
+}
+
+/**
+ * Splits verify's missing people into those export rejected with a reason (`DIR/rejects.ndjson`)
+ * and the rest: `{missing, explained}`. Explained rejects are not failures unless `strict`.
+ */
+function explainRejects(result, dir, { strict = false } = {}) {
+  if (!dir) return { missing: result.missing, explained: [] };
+  const file = path.join(dir, 'rejects.ndjson');
+  if (!fs.existsSync(file)) throw new TrickleError('config.missing', `verify --out ${dir}: there is no rejects.ndjson in it (pass the export directory)`);
+  const rejected = new Map();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line);
+      if (r && typeof r.email === 'string') rejected.set(r.email, r);
+    } catch (_) { /* a torn last line explains nobody */ }
+  }
+  const explained = [];
+  const missing = [];
+  for (const m of result.missing) {
+    const r = rejected.get(m.email);
+    if (r) explained.push({ ...m, code: r.code, reason: r.reason, accounts: r.accounts });
+    else missing.push(m);
+  }
+  return strict ? { missing: [...missing, ...explained], explained } : { missing, explained };
+}
+
+module.exports = { prelink, exportPeople, backfillMapped, explainRejects, FILE_LIMIT };

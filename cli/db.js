@@ -78,4 +78,47 @@ async function openDb(url) {
   throw new Error(`unsupported database URL ${JSON.stringify(String(url).replace(/\/\/[^@/]*@/, '//…@'))}: use sqlite:, mysql:// or postgres://`);
 }
 
-module.exports = { openDb };
+/**
+ * Creates the database a URL names when it does not exist yet (the state database): the
+ * directory of a SQLite file, or `CREATE DATABASE` on a MySQL/MariaDB or PostgreSQL server.
+ * Returns true when it created one.
+ */
+async function ensureDatabase(url) {
+  if (/^sqlite:/.test(url)) {
+    const path = require('path');
+    const fs = require('fs');
+    const file = url.slice('sqlite:'.length);
+    if (file === ':memory:' || fs.existsSync(file)) return false;
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    return true;
+  }
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!name) return false;
+  if (!/^[A-Za-z0-9_$-]{1,64}$/.test(name)) throw new Error(`cannot create the database ${JSON.stringify(name)}: use letters, digits, _ and - only`);
+  if (/^mysql:/.test(url)) {
+    const mysql = require('mysql2/promise');
+    u.pathname = '/';
+    const conn = await mysql.createConnection({ uri: u.toString() });
+    try {
+      const r = await conn.query('CREATE DATABASE IF NOT EXISTS `' + name + '`');
+      return r[0].warningStatus === 0;
+    } finally {
+      await conn.end();
+    }
+  }
+  const { Client } = require('pg');
+  u.pathname = '/postgres';
+  const client = new Client({ connectionString: u.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount) return false;
+    await client.query(`CREATE DATABASE "${name}"`);
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+module.exports = { openDb, ensureDatabase };

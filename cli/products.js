@@ -1,110 +1,258 @@
-// The product databases as the bulk commands see them: configuration, password adapters, and a
-// stream of accounts grouped into people by normalised email, in email order, across products,
-// with memory that does not grow with the number of accounts.
+// The product databases as the bulk commands see them: each product's own table and columns as
+// the configuration maps them (cli/config.js), password formats, and a stream of accounts grouped
+// into people by canonical address (the core's normalize_email), in address order, across
+// products, with memory that does not grow with the number of accounts. The order is checked
+// while streaming: a product whose rows do not come in byte order of the canonical address stops
+// the command with `stream.out_of_order`, since merging it would give one person two ids.
 'use strict';
-const fs = require('fs');
 const { openDb } = require('./db');
+const { loadCore } = require('../js-shim/node');
+const config = require('./config');
 
-/** How each legacy format becomes a custom_password_hash descriptor. */
-const FORMATS = {
-  bcrypt: (row) => ({ algorithm: 'bcrypt', hash: { value: row.password_hash } }),
-  'sha256-salt-prefix': (row) => ({ algorithm: 'sha256', hash: { value: row.password_hash, encoding: 'hex' }, salt: { value: row.password_salt, encoding: 'utf8', position: 'prefix' } }),
-  'pbkdf2-phc': (row) => ({ algorithm: 'pbkdf2', hash: { value: row.password_hash, encoding: 'utf8' } }),
-  descriptor: (row) => JSON.parse(row.password_hash)
-};
+const { TrickleError, schemaOf, redact } = config;
 
-/**
- * Reads the bulk configuration: `{products: [{name, db, format, link?, api?}], state?, tenant?: {url,
- * clientId, clientSecret, connectionId}}`. Throws with a message naming the field.
- */
-function loadConfig(file) {
-  let cfg;
-  try {
-    cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read the configuration ${file}: ${e.message}`);
-  }
-  if (!Array.isArray(cfg.products) || !cfg.products.length) throw new Error('configuration: products must be a non-empty array');
-  cfg.products.forEach((p, i) => {
-    if (!p || typeof p.name !== 'string' || typeof p.db !== 'string') throw new Error(`configuration: products[${i}] needs a name and a db URL`);
-    if (!FORMATS[p.format || 'descriptor']) throw new Error(`configuration: products[${i}].format must be one of ${Object.keys(FORMATS).join(', ')}`);
-    if (p.link !== undefined && !['column', 'table'].includes(p.link)) throw new Error(`configuration: products[${i}].link must be column or table`);
-  });
-  return cfg;
-}
+/** How each legacy format becomes a custom_password_hash descriptor (row → descriptor). */
+const FORMATS = Object.fromEntries(Object.entries(config.FORMATS).map(([k, f]) => [k, f.make]));
+
+const loadConfig = config.loadConfig;
 
 const norm = (e) => String(e || '').trim().toLowerCase();
 
+let core;
+/** The canonical address (core normalize_email); an invalid address keeps its trimmed lower case, and export rejects it. */
+function canonical(email) {
+  core = core || loadCore('full');
+  const r = core.call('normalize_email', { email: String(email || '') });
+  return r.outcome === 'ok' ? r.email : norm(email);
+}
+
+/** Byte order of UTF-8, the order a binary collation sorts in. */
+const compare = (a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+
+/** The side table that holds person ids (and Auth0 ids) when a product's `link` is `table`. */
+const LINK_TABLE = 'trickle_person_link';
+
+const quote = (db, ident) => ident.split('.').map((x) => (db.kind === 'mysql' ? `\`${x}\`` : `"${x}"`)).join('.');
+const asText = (db, expr) => (db.kind === 'mysql' ? `CONVERT(${expr} USING utf8mb4) COLLATE utf8mb4_bin` : `CAST(${expr} AS TEXT)`);
+const sideTableSql = (db) => `CREATE TABLE IF NOT EXISTS ${LINK_TABLE} (account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64), auth0_user_id VARCHAR(128))${db.kind === 'mysql' ? ' CHARACTER SET utf8mb4 COLLATE utf8mb4_bin' : ''}`;
+const usesSideTable = (s) => s.personId === 'table' || s.auth0Id === 'table';
+
+const when = (v) => (v instanceof Date ? v.toISOString() : v === null || v === undefined || v === '' ? undefined : String(v));
+const truthy = (v) => v === true || (typeof v === 'number' && v !== 0) || (typeof v === 'string' && !['', '0', 'false', 'f', 'n', 'no'].includes(v.toLowerCase())) || (Buffer.isBuffer(v) && v.some((b) => b));
+
 /** The product-API shape of a row (docs/product-api.md). */
 function accountOf(product, row) {
+  const { format } = schemaOf(product);
   let password = null;
   if (row.password_hash) {
-    try { password = FORMATS[product.format || 'descriptor'](row); } catch (_) { password = { algorithm: 'unreadable', hash: { value: '' } }; }
+    try { password = FORMATS[format](row); } catch (_) { password = { algorithm: 'unreadable', hash: { value: '' } }; }
   }
   return {
-    product: product.name, id: String(row.id), email: row.email, email_verified: !!row.email_verified, name: row.name || undefined,
-    given_name: row.given_name || undefined, family_name: row.family_name || undefined, created_at: row.created_at || undefined,
+    product: product.name, id: String(row.id), email: String(row.email), email_verified: truthy(row.email_verified), name: row.name || undefined,
+    given_name: row.given_name || undefined, family_name: row.family_name || undefined, created_at: when(row.created_at),
     person_id: row.person_id || undefined, totp_secret: row.totp_secret || undefined, password,
     auth0_user_id: row.auth0_user_id || undefined
   };
 }
 
-/** The side table that holds person ids when a product's `link` is `table`. */
-const LINK_TABLE = 'trickle_person_link';
-
-/** Creates the side table where configured (idempotent). */
-async function ensureLinkTable(db, product) {
-  if (product.link === 'table') await db.exec(`CREATE TABLE IF NOT EXISTS ${LINK_TABLE} (account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64) NOT NULL)`);
+/** Wraps a database error so it names the product (and keeps trickle's own refusals as they are). */
+function named(product, e, what = 'database error') {
+  if (e instanceof TrickleError) return e;
+  return new TrickleError('db.error', `product ${JSON.stringify(product.name)} (${redact(product.db)}): ${what}: ${e.message}`, { product: product.name });
 }
 
-/** SQL that writes one account's person id, in the column or the side table. */
+/** Opens a product's database and makes sure it answers: `db.unreachable` names the product. */
+async function openProduct(product) {
+  let db;
+  try {
+    db = await openDb(product.db);
+    await db.all('SELECT 1 AS one');
+    return db;
+  } catch (e) {
+    if (db) await db.close().catch(() => {});
+    throw new TrickleError('db.unreachable', `product ${JSON.stringify(product.name)}: cannot reach its database ${redact(product.db)}: ${e.message || e.code}`, { product: product.name });
+  }
+}
+
+async function hasColumn(db, table, column) {
+  try {
+    await db.all(`SELECT ${quote(db, column)} FROM ${quote(db, table)} WHERE 1 = 0`);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+/** The collation of a column, where the database says (MySQL/MariaDB, PostgreSQL). */
+async function collationOf(db, table, column) {
+  try {
+    const t = table.split('.').pop();
+    if (db.kind === 'mysql') return ((await db.all('SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?', [t, column]))[0] || {}).c || null;
+    if (db.kind === 'postgres') return ((await db.all('SELECT collation_name AS c FROM information_schema.columns WHERE table_name = ? AND column_name = ?', [t, column]))[0] || {}).c || 'default';
+  } catch (_) { /* not reported */ }
+  return null;
+}
+
+const binaryCollation = (db, c) => (db.kind === 'sqlite' ? true : db.kind === 'mysql' ? /(_bin|^binary)$/i.test(c || '') : c === 'C' || c === 'POSIX' || c === 'ucs_basic');
+
+/**
+ * Checks that a product's table and every mapped column exist (and the side table's columns,
+ * when it exists): `schema.missing_table` / `schema.missing_column` name the product, the table,
+ * the column and the configuration key. Returns what the product is read from and written to.
+ */
+async function inspectProduct(db, product) {
+  const s = schemaOf(product);
+  const where = `product ${JSON.stringify(product.name)}`;
+  try {
+    await db.all(`SELECT 1 AS one FROM ${quote(db, s.table)} WHERE 1 = 0`);
+  } catch (e) {
+    throw new TrickleError('schema.missing_table', `${where}: there is no table ${s.table} in ${redact(product.db)}${s.legacy ? ' (no "table" is configured, so the old default accounts is read; set "table" and "columns")' : ' (products[].table)'}: ${e.message}`, { product: product.name, table: s.table });
+  }
+  for (const [key, column] of Object.entries(s.columns)) {
+    if (!(await hasColumn(db, s.table, column))) {
+      throw new TrickleError('schema.missing_column', `${where}: table ${s.table} has no column ${column} (columns.${key}: ${config.COLUMNS[key]})${s.legacy ? '; the old configuration shape reads the simulator\'s columns: declare yours with "table" and "columns"' : ''}`, { product: product.name, table: s.table, column, key: `columns.${key}` });
+    }
+  }
+  let side = null;
+  if (usesSideTable(s)) {
+    const exists = await hasColumn(db, LINK_TABLE, 'account_id');
+    side = { table: LINK_TABLE, exists, auth0_column: exists ? await hasColumn(db, LINK_TABLE, 'auth0_user_id') : false };
+  }
+  const orderColumn = s.columns.email_norm || s.columns.email;
+  const collation = await collationOf(db, s.table, orderColumn);
+  const ordered = s.columns.email_norm
+    ? { by: s.columns.email_norm, collation, binary: binaryCollation(db, collation) }
+    : { by: `LOWER(${s.columns.email}) in byte order`, collation: db.kind === 'sqlite' ? 'BINARY' : db.kind === 'mysql' ? 'utf8mb4_bin' : 'C', binary: true };
+  const writes = {
+    person_id: s.personId === 'column' ? `${s.table}.${s.columns.person_id}` : `${LINK_TABLE}.person_id`,
+    auth0_user_id: s.auth0Id === 'column' ? `${s.table}.${s.columns.auth0_user_id}` : `${LINK_TABLE}.auth0_user_id`
+  };
+  const changes = [];
+  if (side && !side.exists) changes.push(sideTableSql(db).replace(' IF NOT EXISTS', ''));
+  else if (side && s.auth0Id === 'table' && !side.auth0_column) changes.push(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
+  return { table: s.table, format: s.format, reads: s.columns, writes, order: ordered, schema_changes: changes, legacy: s.legacy };
+}
+
+/** Creates (or completes) the side table where configured, idempotently; nothing else is ever changed. */
+async function ensureLinkTable(db, product) {
+  const s = schemaOf(product);
+  if (!usesSideTable(s)) return;
+  await db.exec(sideTableSql(db));
+  if (s.auth0Id === 'table' && !(await hasColumn(db, LINK_TABLE, 'auth0_user_id'))) await db.exec(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
+}
+
+/** SQL that writes one account's person id (params: person id, account id), in the column or the side table. */
 function linkSql(db, product) {
-  if (product.link !== 'table') return 'UPDATE accounts SET person_id = ? WHERE id = ?';
+  const s = schemaOf(product);
+  if (s.personId === 'column') return `UPDATE ${quote(db, s.table)} SET ${quote(db, s.columns.person_id)} = ? WHERE ${quote(db, s.columns.id)} = ?`;
   if (db.kind === 'mysql') return `INSERT INTO ${LINK_TABLE} (person_id, account_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE person_id = VALUES(person_id)`;
   return `INSERT INTO ${LINK_TABLE} (person_id, account_id) VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET person_id = excluded.person_id`;
 }
 
-/** Streams one product's rows in (email_norm, id) order, a page at a time (keyset pagination). */
+/** SQL that writes one account's Auth0 id where it is still empty (params: Auth0 id, account id). */
+function auth0Sql(db, product) {
+  const s = schemaOf(product);
+  if (s.auth0Id === 'column') {
+    const c = quote(db, s.columns.auth0_user_id);
+    return `UPDATE ${quote(db, s.table)} SET ${c} = ? WHERE ${quote(db, s.columns.id)} = ? AND ${c} IS NULL`;
+  }
+  if (db.kind === 'mysql') return `INSERT INTO ${LINK_TABLE} (auth0_user_id, account_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE auth0_user_id = COALESCE(auth0_user_id, VALUES(auth0_user_id))`;
+  return `INSERT INTO ${LINK_TABLE} (auth0_user_id, account_id) VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET auth0_user_id = COALESCE(${LINK_TABLE}.auth0_user_id, excluded.auth0_user_id)`;
+}
+
+/** The SELECT of one page of a product's accounts, as trickle's names, with the sort key. */
+function pageSql(db, product, { after, onlyUnlinked, pageSize }) {
+  const s = schemaOf(product);
+  const c = s.columns;
+  const col = (k) => `a.${quote(db, c[k])}`;
+  const alias = { password: 'password_hash', salt: 'password_salt' };
+  const fields = Object.keys(c).map((k) => `${col(k)} AS ${quote(db, alias[k] || k)}`);
+  const side = usesSideTable(s);
+  if (s.personId === 'table') fields.push(`l.person_id AS ${quote(db, 'person_id')}`);
+  if (s.auth0Id === 'table') fields.push(`l.auth0_user_id AS ${quote(db, 'auth0_user_id')}`);
+  const key = c.email_norm ? col('email_norm')
+    : db.kind === 'mysql' ? `CONVERT(LOWER(${col('email')}) USING utf8mb4) COLLATE utf8mb4_bin`
+      : db.kind === 'postgres' ? `LOWER(${col('email')}) COLLATE "C"` : `LOWER(${col('email')})`;
+  fields.push(`${key} AS trickle_sort_key`);
+  const auth0 = s.auth0Id === 'table' ? 'l.auth0_user_id' : col('auth0_user_id');
+  const conds = [];
+  if (after) conds.push(`(${key}, ${col('id')}) > (?, ?)`);
+  if (onlyUnlinked) conds.push(`${auth0} IS NULL`);
+  return `SELECT ${fields.join(', ')} FROM ${quote(db, s.table)} a${side ? ` LEFT JOIN ${LINK_TABLE} l ON l.account_id = ${asText(db, col('id'))}` : ''}`
+    + `${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY ${key}, ${col('id')} LIMIT ${pageSize}`;
+}
+
+/**
+ * Streams one product's rows in address order, a page at a time (keyset pagination), each with
+ * its canonical address in `canonical`; stops with `stream.out_of_order` when an address sorts
+ * before the one read just before it.
+ */
 async function* rows(db, onlyUnlinked, pageSize = 1000, product = {}) {
-  let lastEmail = '';
-  let lastId = '';
+  let after = null;
+  let prev = null;
   for (;;) {
-    const table = product.link === 'table';
-    const page = await db.all(
-      `SELECT a.*${table ? ', l.person_id AS linked_person_id' : ''} FROM accounts a${table ? ` LEFT JOIN ${LINK_TABLE} l ON l.account_id = a.id` : ''}
-       WHERE (a.email_norm, a.id) > (?, ?)${onlyUnlinked ? ' AND a.auth0_user_id IS NULL' : ''} ORDER BY a.email_norm, a.id LIMIT ${pageSize}`,
-      [lastEmail, lastId]
-    );
-    if (table) for (const r of page) r.person_id = r.linked_person_id || null;
-    for (const r of page) yield r;
+    let page;
+    try {
+      page = await db.all(pageSql(db, product, { after, onlyUnlinked, pageSize }), after ? [after.key, after.id] : []);
+    } catch (e) {
+      throw named(product, e, 'reading its accounts');
+    }
+    for (const r of page) {
+      r.canonical = canonical(r.email);
+      if (prev && compare(r.canonical, prev.canonical) < 0) {
+        const s = schemaOf(product);
+        throw new TrickleError('stream.out_of_order', `product ${JSON.stringify(product.name)}: accounts do not come in address order: ${JSON.stringify(r.canonical)} (account ${r.id}) came after ${JSON.stringify(prev.canonical)} (account ${prev.id}). `
+          + (s.columns.email_norm ? `${s.table}.${s.columns.email_norm} must hold the canonical address (trimmed, lower-cased) and sort in byte order (a binary collation: utf8mb4_bin, PostgreSQL "C"), or leave columns.email_norm out to order by LOWER(${s.columns.email})`
+            : `LOWER(${s.columns.email}) does not sort like the canonical address (spaces around an address, or letters the core lower-cases differently): fix those addresses, or add a column holding the canonical address with a binary collation and map it as columns.email_norm`)
+          + '. Nothing more is read.', { product: product.name, addresses: [prev.canonical, r.canonical] });
+      }
+      prev = r;
+      yield r;
+    }
     if (page.length < pageSize) return;
-    lastEmail = page[page.length - 1].email_norm;
-    lastId = page[page.length - 1].id;
+    const last = page[page.length - 1];
+    after = { key: last.trickle_sort_key, id: last.id };
+  }
+}
+
+/** Opens, inspects and (where configured) completes the side table of every product; closes them on error. */
+async function openProducts(products, { prepare = true } = {}) {
+  const dbs = [];
+  try {
+    for (const p of products) {
+      const db = await openProduct(p);
+      dbs.push(db);
+      await inspectProduct(db, p);
+      if (prepare) {
+        try { await ensureLinkTable(db, p); } catch (e) { throw named(p, e, `creating ${LINK_TABLE}`); }
+      }
+    }
+    return dbs;
+  } catch (e) {
+    for (const db of dbs) await db.close().catch(() => {});
+    throw e;
   }
 }
 
 /**
- * Yields `{email, accounts}` per person across every product, in email order. `onlyUnlinked`
- * skips accounts that already have an Auth0 id. Opens and closes the databases itself.
+ * Yields `{email, accounts}` per person across every product, in canonical address order.
+ * `onlyUnlinked` skips accounts that already have an Auth0 id. Opens and closes the databases itself.
  */
 async function* people(products, { onlyUnlinked = false, pageSize } = {}) {
-  const dbs = [];
+  const dbs = await openProducts(products);
   try {
     const cursors = [];
-    for (const p of products) {
-      const db = await openDb(p.db);
-      dbs.push(db);
-      await ensureLinkTable(db, p);
-      const it = rows(db, onlyUnlinked, pageSize, p);
-      cursors.push({ product: p, it, head: (await it.next()).value });
+    for (let i = 0; i < products.length; i++) {
+      const it = rows(dbs[i], onlyUnlinked, pageSize, products[i]);
+      cursors.push({ product: products[i], it, head: (await it.next()).value });
     }
     for (;;) {
       const live = cursors.filter((c) => c.head);
       if (!live.length) return;
-      const email = live.map((c) => c.head.email_norm).sort()[0];
+      const email = live.map((c) => c.head.canonical).sort(compare)[0];
       const accounts = [];
       for (const c of live) {
-        while (c.head && c.head.email_norm === email) {
+        while (c.head && c.head.canonical === email) {
           accounts.push(accountOf(c.product, c.head));
           c.head = (await c.it.next()).value;
         }
@@ -116,4 +264,23 @@ async function* people(products, { onlyUnlinked = false, pageSize } = {}) {
   }
 }
 
-module.exports = { loadConfig, people, FORMATS, accountOf, norm, ensureLinkTable, linkSql, LINK_TABLE };
+/** Reads every product through once without writing into it: the order check, before a command writes. Returns accounts per product. */
+async function checkOrder(products, { pageSize } = {}) {
+  const counts = {};
+  for (const p of products) {
+    const [db] = await openProducts([p]);
+    try {
+      let n = 0;
+      for await (const _ of rows(db, false, pageSize, p)) n++; // eslint-disable-line no-unused-vars
+      counts[p.name] = n;
+    } finally {
+      await db.close();
+    }
+  }
+  return counts;
+}
+
+module.exports = {
+  loadConfig, people, rows, FORMATS, accountOf, norm, canonical, compare, ensureLinkTable, linkSql, auth0Sql, LINK_TABLE,
+  openProduct, openProducts, inspectProduct, checkOrder, TrickleError
+};

@@ -5,7 +5,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
-const { generate, PRODUCTS } = require('./seed');
+const { generate, PRODUCTS, FORMATS } = require('./seed');
 const { startProduct } = require('./products');
 const { startMail } = require('./mail');
 const { startTenant } = require('./tenant');
@@ -26,7 +26,8 @@ const DIST = path.join(__dirname, '..', 'dist');
  * https); `'none'` starts a tenant with nothing deployed (deploy to it yourself, `mappings` has
  * the settings); the default (`'dist'` or `false`) fills the tenant's store from dist/auth0 as a
  * deploy would, without the CLI. Either way the tenant runs what its store holds.
- * Returns `{tenant, products, mail, people, urls, mappings, deployOutput, close}`.
+ * Returns `{tenant, products, mail, people, urls, mappings, deployOutput, bulkConfig, close}`;
+ * `bulkConfig()` is a ready trickle.json for the simulated products.
  */
 async function startSim(options = {}) {
   const opts = { people: 200, seed: 1, pipeline: 'action', plan: 'enterprise', ...options };
@@ -84,8 +85,14 @@ async function startSim(options = {}) {
     mail: `${tenant.url}/_sim/mail`, smtp: `smtp://127.0.0.1:${mail.port}`, merge: merge.url,
     ...Object.fromEntries(products.map((p) => [p.name, p.url]))
   };
+  // Everything the bulk commands need to reach this simulator: trickle.json for its products.
+  const bulkConfig = () => ({
+    products: products.map((p) => ({ name: p.name, db: `sqlite:${path.join(dataDir, `${p.name}.sqlite`)}`, format: FORMATS[p.name].adapter, api: { url: p.url, token: p.token } })),
+    state: `sqlite:${path.join(dataDir, 'state.sqlite')}`,
+    tenant: { url: tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret', connectionId: 'con_trickle' }
+  });
   return {
-    tenant, merge, products, mappings, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
+    bulkConfig, tenant, merge, products, mappings, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
     close: async () => {
       await merge.close();
       await tenant.close();

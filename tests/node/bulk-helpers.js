@@ -39,12 +39,11 @@ function cli(args, { killAfterMs } = {}) {
   });
 }
 
-/** The JSON summary a CLI command wrote last: one NDJSON line (import) or pretty-printed. */
+/** The JSON summary a CLI command wrote last (after its JSON log lines): one line, or pretty-printed. */
 function summaryOf(stdout) {
-  const line = stdout.split('\n').reverse().find((l) => l.startsWith('{"summary"'));
   const pretty = stdout.lastIndexOf('{\n  "summary"');
-  if (line && (pretty < 0 || stdout.lastIndexOf(line) > pretty)) return JSON.parse(line);
-  return JSON.parse(stdout.slice(pretty));
+  const line = stdout.lastIndexOf('{"summary"');
+  return line > pretty ? JSON.parse(stdout.slice(line).split('\n')[0]) : JSON.parse(stdout.slice(pretty));
 }
 
 /**
