@@ -50,7 +50,7 @@ function trickleDb(kind, email, password, configuration, callback, env) {
     }
     trickleLookup(cfg.products, canonical.email, cfg.lookupTimeoutMs)
       .then(function (answers) {
-        var input = { email: canonical.email, password: password, products: answers };
+        var input = { email: canonical.email, password: password, products: answers, host: trickleHostOffers() };
         var first = core.call(kind, input);
         if (first.outcome !== 'compute') return first;
         // Some legacy hashes are computed by node:crypto; the core then decides with the outputs.
@@ -66,6 +66,22 @@ function trickleDb(kind, email, password, configuration, callback, env) {
   } catch (e) {
     finish(trickleFailure('shim.unexpected', trickleMessage(e)));
   }
+}
+
+/**
+ * The native modules this runtime lets a script require, found once per container: Auth0's
+ * custom-database scripts can require `bcrypt` (its own database templates do); `argon2` where
+ * a runtime has it. Work handed to them runs on the thread pool instead of blocking the event loop.
+ */
+var trickleNative = null;
+function trickleHostOffers() {
+  if (!trickleNative) {
+    trickleNative = {};
+    ['bcrypt', 'argon2'].forEach(function (name) {
+      try { trickleNative[name] = require(name); } catch (_) { trickleNative[name] = null; }
+    });
+  }
+  return ['bcrypt', 'argon2'].filter(function (name) { return trickleNative[name]; });
 }
 
 /**
@@ -88,6 +104,14 @@ function trickleHostCrypto(requests) {
         if (r.op === 'hash') return done(null, crypto.createHash(r.digest).update(data).digest());
         if (r.op === 'hmac') return done(null, crypto.createHmac(r.digest, Buffer.from(r.key, 'hex')).update(data).digest());
         if (r.op === 'pbkdf2') return crypto.pbkdf2(data, Buffer.from(r.salt, 'hex'), r.iterations, r.length, r.digest, done);
+        if (r.op === 'bcrypt') {
+          return trickleNative.bcrypt.hash(data, r.setting, function (err, text) { done(err, typeof text === 'string' ? Buffer.from(text) : null); });
+        }
+        if (r.op === 'argon2') {
+          var a2 = trickleNative.argon2;
+          return a2.hash(data, { raw: true, salt: Buffer.from(r.salt, 'hex'), type: r.variant, memoryCost: r.m, timeCost: r.t, parallelism: r.p, hashLength: r.length, version: r.version })
+            .then(function (out) { done(null, out); }, done);
+        }
         if (r.op === 'scrypt') {
           var maxmem = 128 * r.n * r.r * 2 + (32 << 20);
           return crypto.scrypt(data, Buffer.from(r.salt, 'hex'), r.length, { N: r.n, r: r.r, p: r.p, maxmem: maxmem }, done);

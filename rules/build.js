@@ -86,13 +86,50 @@ function wasmParts(variant) {
   // wasm-bindgen's no-modules glue assigns a `let wasm_bindgen`; a factory gives each instance
   // its own copy, so after a trap a fresh instance can be made.
   const glueFactory = 'function trickleGlue() {\n' + compact(trimGlue(glue), 'wasm-bindgen glue') + 'return wasm_bindgen;\n}\n';
-  return { wasmBytes: wasm.length, packedBytes: packed.length, key,
-    text: `var TRICKLE_CACHE_KEY = ${JSON.stringify(key)};\nvar TRICKLE_WASM = "${packed.toString('base64')}";\n${glueFactory}` };
+  const vars = `var TRICKLE_CACHE_KEY = ${JSON.stringify(key)};\nvar TRICKLE_WASM = "${packed.toString('base64')}";\n`;
+  return { wasmBytes: wasm.length, packedBytes: packed.length, key, vars, glue: glueFactory, text: vars + glueFactory };
 }
 
-function bundle(entry, variant, shims) {
+const brotli = (text) => zlib.brotliCompressSync(Buffer.from(text), {
+  params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT }
+});
+
+/**
+ * The shim and glue of a custom-database script, brotli-compressed like the wasm: the login
+ * script must hold the wasm, the glue and the shim under 100 000 bytes. The source is compiled
+ * once per container with `new Function` (the runtime's own require passed in) and cached on
+ * `global`; `exports` names the functions the entry point calls. A failure to unpack is answered
+ * through the callback (a retryable error), never thrown into the host.
+ */
+function packedInline(parts, shims, exports) {
+  const source = parts.glue + shims.map(inlineSource).join('\n') + `return { ${exports.map((n) => `${n}: ${n}`).join(', ')} };\n`;
+  const packed = brotli(source).toString('base64');
+  const names = exports.join(', ');
+  return parts.vars + `var TRICKLE_SRC = "${packed}";
+var ${names};
+(function () {
+var g = typeof global !== 'undefined' ? global : globalThis;
+var slot = 'source:' + TRICKLE_CACHE_KEY;
+try {
+if (!g[slot]) g[slot] = new Function('require', 'TRICKLE_WASM', 'TRICKLE_CACHE_KEY', require('zlib').brotliDecompressSync(Buffer.from(TRICKLE_SRC, 'base64')).toString('utf8'));
+var api = g[slot](typeof require !== 'undefined' ? require : undefined, TRICKLE_WASM, TRICKLE_CACHE_KEY);
+${exports.map((n) => `${n} = api.${n};`).join('\n')}
+} catch (e) {
+g[slot] = null;
+var failed = function () {
+var cb = arguments[4];
+var message = 'trickle: the script could not be unpacked: ' + String((e && e.message) || e).slice(0, 200);
+if (typeof cb === 'function') setTimeout(function () { cb(new Error(message)); }, 0);
+};
+${exports.map((n) => `${n} = failed;`).join('\n')}
+}
+})();
+`;
+}
+
+function bundle(entry, variant, shims, { packExports } = {}) {
   const parts = wasmParts(variant);
-  const inline = parts.text + shims.map(inlineSource).join('\n');
+  const inline = packExports ? packedInline(parts, shims, packExports) : parts.text + shims.map(inlineSource).join('\n');
   const template = read(entry);
   if (!template.includes('/*@trickle-inline@*/')) throw new Error(`${entry} has no inline marker`);
   return { text: template.replace('/*@trickle-inline@*/', () => inline).trimEnd() + '\n', parts };
@@ -106,9 +143,9 @@ const ARTEFACTS = [
   { key: 'action', out: ['auth0/actions/trickle-post-login/code.js'], entry: 'rules/entry/action.js', variant: 'chain',
     shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'module' },
   { key: 'db_login', out: ['auth0/database-connections/trickle/login.js', 'auth0-rules/database-connections/trickle/login.js'],
-    entry: 'rules/entry/db-login.js', variant: 'login', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
+    entry: 'rules/entry/db-login.js', variant: 'login', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function', packExports: ['trickleDb'] },
   { key: 'db_get_user', out: ['auth0/database-connections/trickle/get_user.js', 'auth0-rules/database-connections/trickle/get_user.js'],
-    entry: 'rules/entry/db-get-user.js', variant: 'lookup', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function' },
+    entry: 'rules/entry/db-get-user.js', variant: 'lookup', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function', packExports: ['trickleDb'] },
   // The Rule lives in its own directory: imported beside the Action, the chain would run twice
   // per login. The copy under auth0/rules/ (a script without metadata, so deploy-cli creates no
   // Rule from it) is only there because the simulator still loads it from that path; drop it
@@ -142,7 +179,7 @@ function main() {
   const sizes = {};
   let failed = false;
   for (const a of ARTEFACTS) {
-    const { text, parts } = bundle(a.entry, a.variant, a.shims);
+    const { text, parts } = bundle(a.entry, a.variant, a.shims, { packExports: a.packExports });
     check(a, text);
     for (const out of a.out) {
       const file = path.join(DIST, out);

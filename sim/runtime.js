@@ -18,8 +18,13 @@ class UnauthorizedError extends Error {
 
 const ALLOWED_MODULES = new Set(['zlib', 'crypto', 'buffer', 'url', 'util', 'querystring']);
 
-/** A fresh container: a vm context with the runtime's globals (plus `extra`), and its log. */
-function container(extra = {}) {
+/**
+ * A fresh container: a vm context with the runtime's globals (plus `extra`), and its log.
+ * `modules` names npm modules this kind of script may require besides the core ones (custom
+ * database scripts may require `bcrypt`, as Auth0's own database templates do; Actions may not).
+ */
+function container(extra = {}, { modules = [] } = {}) {
+  const allowed = new Set([...ALLOWED_MODULES, ...modules]);
   const logs = [];
   const log = (...a) => logs.push(a.join(' '));
   const sandbox = {
@@ -29,7 +34,7 @@ function container(extra = {}) {
     process: { nextTick: process.nextTick.bind(process), env: {}, version: process.version },
     require: (name) => {
       const bare = String(name).replace(/^node:/, '');
-      if (!ALLOWED_MODULES.has(bare)) throw new Error(`module ${name} is not available in this runtime`);
+      if (!allowed.has(bare)) throw new Error(`module ${name} is not available in this runtime`);
       return require(bare);
     },
     WrongUsernameOrPasswordError, ValidationError, UnauthorizedError,

@@ -128,7 +128,7 @@ async function startTenant(options) {
     const scripts = o.enabledDatabaseCustomization ? o.customScripts || {} : {};
     const configuration = o.configuration || {};
     return warm('database', JSON.stringify([scripts, configuration]), () => {
-      const ctr = runtime.container({ configuration: { ...configuration } });
+      const ctr = runtime.container({ configuration: { ...configuration } }, { modules: ['bcrypt'] });
       const compile = (k) => (typeof scripts[k] === 'string' ? runtime.compileSource(scripts[k], ctr) : null);
       return { login: compile('login'), getUser: compile('get_user'), importMode: o.import_mode === true };
     });

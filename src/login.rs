@@ -26,6 +26,9 @@ pub struct LoginInput {
     /// Outputs the host computed for an earlier `compute` answer: (product, account id, bytes,
     /// or `None` when the host failed).
     pub computed: Vec<(String, String, Option<Vec<u8>>)>,
+    /// What the host computes natively besides digests, PBKDF2 and scrypt (`"host": ["bcrypt",
+    /// "argon2"]`): handed to it, that work never blocks the container's event loop.
+    pub host: password::HostCaps,
 }
 
 /// Input of [`get_user`].
@@ -134,7 +137,12 @@ impl LoginInput {
                 output,
             ));
         }
+        let host = f.strings("host")?;
         Ok(LoginInput {
+            host: password::HostCaps {
+                bcrypt: host.iter().any(|h| h == "bcrypt"),
+                argon2: host.iter().any(|h| h == "argon2"),
+            },
             email: f.str("email")?.to_owned(),
             password: f.opt_str("password")?.unwrap_or("").to_owned(),
             products: ProductAnswer::list(f.array("products")?, "products[]")?,
@@ -431,13 +439,13 @@ pub fn login(input: &LoginInput) -> Decision {
     // First the host's share, before any costly work here: ask for what has not been computed.
     let mut requests = vec![];
     for (a, d) in g.accounts.iter().zip(&descriptors) {
-        let Some(d) = d.as_ref().filter(|d| password::runs_on_host(d)) else {
+        let Some(d) = d.as_ref().filter(|d| password::runs_on_host(d, input.host)) else {
             continue;
         };
         if computed_for(a).is_some() {
             continue;
         }
-        match password::check(d, &input.password) {
+        match password::check_with(d, &input.password, input.host) {
             Ok(password::Check::Host(work)) => {
                 let mut v = work.to_value();
                 if let Value::Object(m) = &mut v {
@@ -459,7 +467,7 @@ pub fn login(input: &LoginInput) -> Decision {
     for (a, d) in g.accounts.iter().zip(&descriptors) {
         let ok = match d {
             None => false,
-            Some(d) if password::runs_on_host(d) => match computed_for(a) {
+            Some(d) if password::runs_on_host(d, input.host) => match computed_for(a) {
                 Some(Some(out)) => password::finish(d, out),
                 Some(None) => {
                     events.push(

@@ -724,6 +724,23 @@ pub struct HostWork {
     pub p: u32,
     /// Output length in bytes.
     pub length: usize,
+    /// bcrypt: the setting (`$2b$NN$` and the salt) the host's bcrypt hashes with.
+    pub setting: String,
+    /// argon2: 0 (d), 1 (i) or 2 (id), and the version (16 or 19).
+    pub variant: u32,
+    /// argon2: the version.
+    pub version: u32,
+}
+
+/// What the host offers beyond digests, HMAC, PBKDF2 and scrypt: a native, asynchronous bcrypt
+/// (the `bcrypt` module custom-database scripts can require) and argon2. Work handed to it never
+/// blocks the container's event loop; without it the wasm computes, the fallback that always works.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostCaps {
+    /// `bcrypt.hash(data, setting)` is available.
+    pub bcrypt: bool,
+    /// `argon2.hash(data, {raw: true, …})` is available.
+    pub argon2: bool,
 }
 
 impl HostWork {
@@ -739,6 +756,9 @@ impl HostWork {
             r: 0,
             p: 0,
             length,
+            setting: String::new(),
+            variant: 0,
+            version: 0,
         }
     }
 
@@ -760,6 +780,15 @@ impl HostWork {
                 m.insert("n", self.n as i64);
                 m.insert("r", i64::from(self.r));
                 m.insert("p", i64::from(self.p));
+            }
+            "bcrypt" => m.insert("setting", self.setting.as_str()),
+            "argon2" => {
+                m.insert("salt", hashes::hex_encode(&self.salt));
+                m.insert("m", self.n as i64);
+                m.insert("t", i64::from(self.iterations));
+                m.insert("p", i64::from(self.p));
+                m.insert("variant", i64::from(self.variant));
+                m.insert("version", i64::from(self.version));
             }
             _ => {}
         }
@@ -835,9 +864,10 @@ fn in_wasm(digest: Digest) -> bool {
 }
 
 /// True when [`check`] would hand this descriptor to the host (so calling it costs nothing).
-pub fn runs_on_host(d: &Descriptor) -> bool {
+pub fn runs_on_host(d: &Descriptor, host: HostCaps) -> bool {
     match &d.scheme {
-        Scheme::Bcrypt(_) | Scheme::Argon2 { .. } => false,
+        Scheme::Bcrypt(_) => host.bcrypt,
+        Scheme::Argon2 { .. } => host.argon2,
         Scheme::Digest { digest, .. }
         | Scheme::Hmac { digest, .. }
         | Scheme::Pbkdf2 { digest, .. } => !in_wasm(*digest),
@@ -847,6 +877,11 @@ pub fn runs_on_host(d: &Descriptor) -> bool {
 
 /// Verifies what this build can verify itself, and describes the rest for the host.
 pub fn check(d: &Descriptor, password: &str) -> Result<Check, PasswordError> {
+    check_with(d, password, HostCaps::default())
+}
+
+/// [`check`], handing bcrypt and argon2 to the host when it offers them.
+pub fn check_with(d: &Descriptor, password: &str, host: HostCaps) -> Result<Check, PasswordError> {
     if password.len() > MAX_PASSWORD_LEN {
         return Err(PasswordError::PasswordTooLong);
     }
@@ -861,6 +896,31 @@ pub fn check(d: &Descriptor, password: &str) -> Result<Check, PasswordError> {
         Some(s) => [pw.as_slice(), &s.bytes].concat(),
     };
     Ok(match &d.scheme {
+        Scheme::Bcrypt(h) if host.bcrypt => Check::Host(HostWork {
+            setting: format!("$2b${:02}${}", h.cost, base64::encode(&h.salt, BCRYPT)),
+            ..HostWork::new("bcrypt", None, input, 60)
+        }),
+        Scheme::Argon2 {
+            variant,
+            version,
+            m,
+            t,
+            p,
+            salt,
+            hash,
+        } if host.argon2 => Check::Host(HostWork {
+            salt: salt.clone(),
+            n: u64::from(*m),
+            iterations: *t,
+            p: *p,
+            variant: match variant {
+                hashes::Argon2Variant::D => 0,
+                hashes::Argon2Variant::I => 1,
+                hashes::Argon2Variant::Id => 2,
+            },
+            version: *version,
+            ..HostWork::new("argon2", None, pw.clone(), hash.len())
+        }),
         // bcrypt sees only the first 72 bytes of salt and password together, as Auth0 applies it.
         Scheme::Bcrypt(h) => {
             let out = bcrypt_raw(h.cost, &h.salt, &input);
@@ -947,8 +1007,16 @@ pub fn finish(d: &Descriptor, output: &[u8]) -> bool {
         Scheme::Digest { hash, .. }
         | Scheme::Hmac { hash, .. }
         | Scheme::Pbkdf2 { hash, .. }
-        | Scheme::Scrypt { hash, .. } => same(output, hash),
-        Scheme::Bcrypt(_) | Scheme::Argon2 { .. } => false,
+        | Scheme::Scrypt { hash, .. }
+        | Scheme::Argon2 { hash, .. } => same(output, hash),
+        // The host's bcrypt answers with its whole string: the same cost and salt, and the digest
+        // compared in constant time.
+        Scheme::Bcrypt(h) => std::str::from_utf8(output)
+            .ok()
+            .and_then(|text| parse_bcrypt(text).ok())
+            .is_some_and(|got| {
+                got.cost == h.cost && got.salt == h.salt && same(&got.digest, &h.digest)
+            }),
     }
 }
 

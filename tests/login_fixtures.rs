@@ -174,6 +174,7 @@ fn login_cases() {
                 .to_owned(),
             products: answers(&accounts, email, &strs(case.get("down"))),
             computed: vec![],
+            host: Default::default(),
         };
         let decision = login::login(&input);
         // The login build leaves digests, PBKDF2 and scrypt to the host's crypto: its answer is
@@ -226,6 +227,7 @@ fn product_answers_for_another_address_are_ignored() {
         password: "solo-pass".into(),
         products: everything,
         computed: vec![],
+        host: Default::default(),
     };
     let out = login::login(&input).to_value();
     let accounts = out

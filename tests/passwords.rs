@@ -636,3 +636,81 @@ fn auth0_defaults_and_every_listed_digest() {
         ),
     ]);
 }
+
+/// Issue 12: bcrypt and argon2 handed to the host's native, asynchronous implementations when it
+/// offers them. The host answers with bcrypt's whole string (or argon2's raw output); the core
+/// compares it in constant time, and a string for another salt or cost never matches.
+#[test]
+fn bcrypt_and_argon2_can_be_handed_to_the_host() {
+    let host = password::HostCaps {
+        bcrypt: true,
+        argon2: true,
+    };
+    let bcrypt = password::parse(&d(r#"{"algorithm":"bcrypt","hash":{"value":"$2b$04$2SLD2GSVqXu1bzihaHbNXe2S7tEGVjCQtp2uGEDbD30M2QXPjZr2O"}}"#))
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+    let Ok(password::Check::Host(work)) = password::check_with(&bcrypt, "solo-pass", host) else {
+        unreachable!("bcrypt goes to the host")
+    };
+    assert_eq!(work.op, "bcrypt");
+    assert_eq!(work.setting, "$2b$04$2SLD2GSVqXu1bzihaHbNXe");
+    assert_eq!(work.data, b"solo-pass");
+    let right = b"$2b$04$2SLD2GSVqXu1bzihaHbNXe2S7tEGVjCQtp2uGEDbD30M2QXPjZr2O";
+    assert!(password::finish(&bcrypt, right));
+    assert!(
+        password::finish(
+            &bcrypt,
+            b"$2a$04$2SLD2GSVqXu1bzihaHbNXe2S7tEGVjCQtp2uGEDbD30M2QXPjZr2O"
+        ),
+        "same algorithm, other prefix"
+    );
+    for wrong in [
+        &b"$2b$04$2SLD2GSVqXu1bzihaHbNXe2S7tEGVjCQtp2uGEDbD30M2QXPjZr2P"[..],
+        b"$2b$05$2SLD2GSVqXu1bzihaHbNXe2S7tEGVjCQtp2uGEDbD30M2QXPjZr2O",
+        b"$2b$04$3SLD2GSVqXu1bzihaHbNXe2S7tEGVjCQtp2uGEDbD30M2QXPjZr2O",
+        b"",
+        b"\xff",
+    ] {
+        assert!(
+            !password::finish(&bcrypt, wrong),
+            "{}",
+            String::from_utf8_lossy(wrong)
+        );
+    }
+    // Without the host's bcrypt, the wasm verifies it.
+    assert_eq!(
+        password::check(&bcrypt, "solo-pass"),
+        Ok(password::Check::Done(true))
+    );
+
+    let argon = password::parse(&d(r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$LDlkTD027g yU5sjV5MeN8w"}}"#).clone());
+    // (a PHC string with a space is malformed: parse refuses it)
+    assert!(argon.is_err());
+    let argon = password::parse(&d(r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$LDlkTD027gyU5sjV5MeN8w"}}"#))
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+    let Ok(password::Check::Host(work)) = password::check_with(&argon, "pw", host) else {
+        unreachable!("argon2 goes to the host")
+    };
+    assert_eq!(
+        (
+            work.op,
+            work.n,
+            work.iterations,
+            work.p,
+            work.variant,
+            work.version,
+            work.length
+        ),
+        ("argon2", 64, 1, 1, 2, 0x13, 16)
+    );
+    assert_eq!(
+        password::check(&argon, "pw"),
+        Ok(password::Check::Done(true)),
+        "the wasm agrees with node's argon2"
+    );
+    let raw = [
+        0x2c, 0x39, 0x64, 0x4c, 0x3d, 0x36, 0xee, 0x0c, 0x94, 0xe6, 0xc8, 0xd5, 0xe4, 0xc7, 0x8d,
+        0xf3,
+    ];
+    assert!(password::finish(&argon, &raw));
+    assert!(!password::finish(&argon, &raw[..15]));
+}

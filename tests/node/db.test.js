@@ -245,3 +245,30 @@ test('a refused sign-in answers no sooner than the floor, whether the address ha
     assert.ok(Date.now() - started >= 249, `${email}: answered after ${Date.now() - started} ms`);
   }
 });
+
+test('bcrypt goes to the runtime\'s native, asynchronous bcrypt when scripts may require it, with the same decisions; a failing native bcrypt never matches (issue 12)', async () => {
+  setDown([]);
+  const real = require('bcrypt');
+  const calls = [];
+  const spy = { hash: (data, setting, cb) => { calls.push(setting); return real.hash(data, setting, cb); } };
+  const broken = { hash: (data, setting, cb) => setTimeout(() => cb(new Error('native failure')), 0) };
+  const withModule = (bcrypt) => {
+    const ctr = h.container({ configuration: fx.config, require: (n) => (n === 'bcrypt' ? bcrypt : require(String(n).replace(/^node:/, ''))) });
+    return h.compileScript('database-connections/trickle/login.js', ctr);
+  };
+  const native = withModule(spy);
+  const ok = await h.invoke(native, ['solo@example.com', 'solo-pass']);
+  assert.equal(ok.args[0], null, String(ok.args[0]));
+  assert.equal(ok.args[1].user_id, 'tp_8ca78fc0277539541dabb5af6a4e7602');
+  assert.deepEqual(calls, ['$2b$04$2SLD2GSVqXu1bzihaHbNXe'], 'verified by the native module');
+  const wrong = await h.invoke(native, ['solo@example.com', 'not the password']);
+  assert.equal(wrong.args[0] && wrong.args[0].name, 'WrongUsernameOrPasswordError');
+  const failing = await h.invoke(withModule(broken), ['solo@example.com', 'solo-pass']);
+  assert.equal(failing.calls, 1);
+  assert.ok(failing.args[0], 'a native failure is never a match');
+  assert.equal(failing.args[1], undefined);
+  // Without the module, the wasm verifies: the same answer.
+  const ctr = h.container({ configuration: fx.config });
+  const wasm = await h.invoke(h.compileScript('database-connections/trickle/login.js', ctr), ['solo@example.com', 'solo-pass']);
+  assert.equal(wasm.args[1].user_id, ok.args[1].user_id);
+});
