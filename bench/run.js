@@ -11,6 +11,7 @@ const baseline = require('./baseline/chain');
 const { verifyBench } = require('./verify');
 const { bulkBench } = require('./bulk');
 const { backfillBench } = require('./backfill');
+const { loadBench } = require('./load');
 
 /** Loads the baseline into a container like the Action's, so both run in the same kind of realm. */
 function loadBaseline(ctr) {
@@ -46,7 +47,7 @@ function api(rec) {
 function users() {
   const now = Math.floor(Date.now() / 1000);
   const jti = 'a'.repeat(32);
-  const multi = { user_id: 'auth0|tp_multi', email: 'multi@example.com', app_metadata: { trickle: { v: 1, person_id: 'tp_multi', accounts: [{ product: 'collect', id: 'c7' }, { product: 'paste', id: 'p2', proof: 'password' }, { product: 'transfer', id: 't9' }] } } };
+  const multi = { user_id: 'auth0|tp_multi', email: 'multi@example.com', app_metadata: { trickle: { v: 1, person_id: 'tp_multi', accounts: [{ product: 'collect', id: 'c7', verified: true }, { product: 'paste', id: 'p2', proof: 'password', verified: true }, { product: 'transfer', id: 't9', verified: true }] } } };
   const resuming = JSON.parse(JSON.stringify(multi));
   resuming.app_metadata.trickle.merge = { attempts: 1, jti, issued_at: now };
   const token = baseline.sign({ iss: 'trickle-merge', aud: 'trickle', sub: multi.user_id, state: 'st', jti, outcome: 'merged', iat: now, exp: now + 300 }, SECRET);
@@ -143,12 +144,19 @@ async function main() {
   const sizes = JSON.parse(fs.readFileSync(path.join(DIST, 'sizes.json'), 'utf8'));
   const cold = await coldStart();
   const w = await warm();
-  console.log('password verification (median per verify):');
-  const verify = await verifyBench();
-  console.log('bulk migration:');
-  const bulk = await bulkBench();
-  bulk.backfill = { measured_at: new Date().toISOString(), ...(await backfillBench()) };
+  const load = await loadBench();
+  // `--logins` measures the login-path figures only and keeps the earlier verify and bulk ones.
+  const logins = process.argv.includes('--logins');
   const results = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
+  let verify = results.verify;
+  let bulk = results.bulk;
+  if (!logins) {
+    console.log('password verification (median per verify):');
+    verify = await verifyBench();
+    console.log('bulk migration:');
+    bulk = await bulkBench();
+    bulk.backfill = { measured_at: new Date().toISOString(), ...(await backfillBench()) };
+  }
   Object.assign(results, {
     measured_at: new Date().toISOString(),
     node: process.version,
@@ -158,6 +166,8 @@ async function main() {
     chain_warm_ms: round(w.wasm),
     chain_baseline_warm_ms: round(w.baseline),
     chain_vs_baseline: round(w.wasm / w.baseline, 3),
+    login_concurrency: load.login_concurrency,
+    event_loop_block_ms: load.event_loop_block_ms,
     verify,
     bulk
   });
