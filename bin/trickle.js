@@ -334,11 +334,8 @@ async function bulk(command, values, int) {
     const via = values.via || 'db';
     if (!['db', 'api'].includes(via)) fail('--via must be db or api');
     const rc = require('../cli/reconcile');
-    const { schemaOf } = require('../cli/config');
-    // Declared schemas are written where the configuration says; the old shape as before.
-    const declared = cfg.products.some((p) => !schemaOf(p).legacy || schemaOf(p).auth0Id !== 'column');
-    const r = via === 'api' ? await rc.backfillViaApi(cfg, { state, log })
-      : declared ? await require('../cli/bulk').backfillMapped(cfg, { state, log }) : await rc.backfill(cfg, { state, log });
+    // One joined UPDATE per product, whatever its schema (cli/reconcile.js backfill).
+    const r = via === 'api' ? await rc.backfillViaApi(cfg, { state, log }) : await rc.backfill(cfg, { state, log });
     if (r.failed) {
       process.stdout.write(JSON.stringify({ summary: 'backfill', via, ...r }, null, 2) + '\n');
       return 1;

@@ -5,7 +5,7 @@ const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
 const { loadCore } = require('../js-shim/node');
-const { people, openProducts, checkOrder, linkSql, auth0Sql, TrickleError } = require('./products');
+const { people, openProducts, checkOrder, linkSql, TrickleError } = require('./products');
 const { redact } = require('./config');
 const { openStorage } = require('./storage');
 
@@ -127,46 +127,6 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
 }
 
 /**
- * `trickle backfill` for products whose schema is declared (table, columns, side table): the
- * same owned accounts as cli/reconcile.js decides them (importedAccounts), written where the
- * configuration says the Auth0 id goes, where it is still empty; batched, idempotent.
- */
-async function backfillMapped(cfg, { state, batch = 500, log = () => {} } = {}) {
-  const { importedAccounts } = require('./reconcile');
-  const plan = await importedAccounts(state);
-  const configured = new Set(cfg.products.map((p) => p.name));
-  const { work, ...rest } = plan;
-  const out = { ...rest, conflicts: plan.conflicts.slice(0, 50), updated: 0, unknown_product: work.filter((w) => !configured.has(w.product)).length, products: {} };
-  const dbs = await openProducts(cfg.products);
-  try {
-    for (let n = 0; n < cfg.products.length; n++) {
-      const p = cfg.products[n];
-      const db = dbs[n];
-      const sql = auth0Sql(db, p);
-      const list = work.filter((w) => w.product === p.name);
-      let updated = 0;
-      for (let i = 0; i < list.length; i += batch) {
-        const chunk = list.slice(i, i + batch);
-        try {
-          await db.transaction(async (t) => {
-            const q = t || db;
-            for (const w of chunk) updated += Math.min(1, (await q.run(sql, [w.auth0, w.id])).changes);
-          });
-        } catch (e) {
-          throw new TrickleError('db.error', `product ${JSON.stringify(p.name)} (${redact(p.db)}): writing Auth0 ids: ${e.message}`, { product: p.name });
-        }
-        log({ event: 'backfill_progress', product: p.name, done: Math.min(i + batch, list.length), of: list.length });
-      }
-      out.products[p.name] = updated;
-      out.updated += updated;
-    }
-  } finally {
-    for (const db of dbs) await db.close();
-  }
-  return out;
-}
-
-/**
  * Splits verify's missing people into those export rejected with a reason (`DIR/rejects.ndjson`)
  * and the rest: `{missing, explained}`. Explained rejects are not failures unless `strict`.
  */
@@ -192,4 +152,4 @@ function explainRejects(result, dir, { strict = false } = {}) {
   return strict ? { missing: [...missing, ...explained], explained } : { missing, explained };
 }
 
-module.exports = { prelink, exportPeople, backfillMapped, explainRejects, FILE_LIMIT };
+module.exports = { prelink, exportPeople, explainRejects, FILE_LIMIT };

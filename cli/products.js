@@ -160,6 +160,54 @@ function auth0Sql(db, product) {
   return `INSERT INTO ${LINK_TABLE} (auth0_user_id, account_id) VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET auth0_user_id = COALESCE(${LINK_TABLE}.auth0_user_id, excluded.auth0_user_id)`;
 }
 
+/**
+ * The SQL of one product's backfill (cli/reconcile.js writeProduct): auth0Sql for every owned
+ * account at once, for its declared schema (cli/config.js schemaOf; the old
+ * shape is the simulator's `accounts`): where the account id, the person id and the Auth0 id
+ * are (a column of the product's table, or trickle's side table), every user identifier quoted.
+ * The temporary table `trickle_backfill_work (id, sid, auth0, person)` holds the owned accounts:
+ * `id` typed like the account id column, `sid` the id as text (the side table's key), the
+ * others typed like the columns they are compared with, so no collation or type is mixed.
+ */
+function backfillSql(db, product) {
+  const s = schemaOf(product);
+  const q = (x) => quote(db, x);
+  const T = q(s.table);
+  const ID = `a.${q(s.columns.id)}`;
+  const W = 'trickle_backfill_work';
+  const side = s.personId === 'table' || s.auth0Id === 'table';
+  const L = LINK_TABLE;
+  const auth0 = s.auth0Id === 'column' ? `a.${q(s.columns.auth0_user_id)}` : 'l.auth0_user_id';
+  const person = s.personId === 'column' ? `a.${q(s.columns.person_id)}` : 'l.person_id';
+  // The side table's own types for sid/auth0/person where it holds them; the product's otherwise.
+  const src = `SELECT ${ID} AS id, ${side ? 'l.account_id' : `${asText(db, ID)}`} AS sid, ${auth0} AS auth0, ${person} AS person FROM ${T} a${side ? ` LEFT JOIN ${L} l ON 1 = 0` : ''} WHERE 1 = 0`;
+  const create = db.kind === 'postgres' ? `CREATE TEMP TABLE ${W} ON COMMIT DROP AS ${src}` : db.kind === 'mysql' ? `CREATE TEMPORARY TABLE ${W} AS ${src}` : `CREATE TEMP TABLE ${W} AS ${src}`;
+  const drop = db.kind === 'postgres' ? null : db.kind === 'mysql' ? `DROP TEMPORARY TABLE ${W}` : `DROP TABLE temp.${W}`;
+  const set = (col) => (db.kind === 'mysql' ? col : col.replace(/^[al]\./, '')); // PostgreSQL and SQLite name the target column bare
+  let update;
+  if (s.auth0Id === 'column') {
+    // The Auth0 id goes into the product's table; the person is checked in its column or the side table.
+    const linkJoin = s.personId === 'table' ? ` JOIN ${L} l ON l.account_id = w.sid AND l.person_id = w.person` : '';
+    const personOk = s.personId === 'column' ? ` AND ${person} = w.person` : '';
+    update = db.kind === 'mysql'
+      ? `UPDATE ${T} a JOIN ${W} w ON ${ID} = w.id${linkJoin} SET ${auth0} = w.auth0 WHERE ${auth0} IS NULL${personOk}`
+      : `UPDATE ${T} AS a SET ${set(auth0)} = w.auth0 FROM ${W} w${linkJoin} WHERE ${ID} = w.id AND ${auth0} IS NULL${personOk}`;
+  } else {
+    // The Auth0 id goes into the side table, in the row prelink wrote for the account (still the record's person).
+    update = db.kind === 'mysql'
+      ? `UPDATE ${L} l JOIN ${W} w ON l.account_id = w.sid JOIN ${T} a ON ${ID} = w.id SET l.auth0_user_id = w.auth0 WHERE l.auth0_user_id IS NULL AND l.person_id = w.person`
+      : `UPDATE ${L} AS l SET auth0_user_id = w.auth0 FROM ${W} w JOIN ${T} a ON ${ID} = w.id WHERE l.account_id = w.sid AND l.auth0_user_id IS NULL AND l.person_id = w.person`;
+  }
+  const joined = `FROM ${W} w JOIN ${T} a ON ${ID} = w.id${side ? ` LEFT JOIN ${L} l ON l.account_id = w.sid` : ''}`;
+  return {
+    create, drop, update, W, side,
+    insert: (n) => `INSERT INTO ${W} (id, sid, auth0, person) VALUES ${Array(n).fill('(?, ?, ?, ?)').join(', ')}`,
+    left: `SELECT w.id, w.auth0, ${auth0} AS held, ${person} AS person_now ${joined} WHERE ${auth0} IS NULL OR ${auth0} <> w.auth0 LIMIT 1000`,
+    matched: `SELECT COUNT(*) AS n FROM ${W} w JOIN ${T} a ON ${ID} = w.id`,
+    indexes: [[s.table, s.columns.id], ...(side ? [[L, 'account_id']] : [])]
+  };
+}
+
 /** The SELECT of one page of a product's accounts, as trickle's names, with the sort key. */
 function pageSql(db, product, { after, onlyUnlinked, pageSize }) {
   const s = schemaOf(product);
@@ -281,6 +329,6 @@ async function checkOrder(products, { pageSize } = {}) {
 }
 
 module.exports = {
-  loadConfig, people, rows, FORMATS, accountOf, norm, canonical, compare, ensureLinkTable, linkSql, auth0Sql, LINK_TABLE,
-  openProduct, openProducts, inspectProduct, checkOrder, TrickleError
+  loadConfig, people, rows, FORMATS, accountOf, norm, canonical, compare, ensureLinkTable, linkSql, auth0Sql, backfillSql, LINK_TABLE,
+  openProduct, openProducts, inspectProduct, checkOrder, TrickleError, quote, asText
 };

@@ -4,8 +4,9 @@
 'use strict';
 const path = require('path');
 const zlib = require('zlib');
-const { openDb } = require('./db');
-const { people } = require('./products');
+const crypto = require('crypto');
+const { people, openProducts, quote, backfillSql } = require('./products');
+const { TrickleError, redact } = require('./config');
 const { openState, readImportFile, BulkError, norm, UNKNOWN_PEOPLE } = require('./import');
 const { tenantClient } = require('./tenant-client');
 const { storageCache } = require('./storage');
@@ -142,55 +143,52 @@ function summaryOf(plan) {
   return { ...rest, conflicts: plan.conflicts.slice(0, 50) };
 }
 
-/** Whether `table.column` leads an index (a primary key counts); creates one if not. */
+/** Whether `table.column` leads an index (a primary key counts); creates one if not. Names are quoted as the database wants. */
 async function ensureIndex(db, table, column, name) {
   let rows;
   if (db.kind === 'sqlite') {
-    rows = await db.all(`SELECT 1 AS x FROM pragma_table_info('${table}') WHERE name = ? AND pk = 1 AND (SELECT COUNT(*) FROM pragma_table_info('${table}') WHERE pk > 0) = 1
-      UNION ALL SELECT 1 FROM pragma_index_list('${table}') il, pragma_index_info(il.name) ii WHERE ii.seqno = 0 AND ii.name = ?`, [column, column]);
+    rows = await db.all(`SELECT 1 AS x FROM pragma_table_info(?) WHERE name = ? AND pk = 1 AND (SELECT COUNT(*) FROM pragma_table_info(?) WHERE pk > 0) = 1
+      UNION ALL SELECT 1 FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE ii.seqno = 0 AND ii.name = ?`, [table, column, table, table, column]);
   } else if (db.kind === 'mysql') {
-    rows = await db.all('SELECT 1 AS x FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1', [table, column]);
+    const [schema, t] = table.includes('.') ? table.split('.') : [null, table];
+    rows = await db.all(`SELECT 1 AS x FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ${schema ? '?' : 'DATABASE()'} AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1`, [...(schema ? [schema] : []), t, column]);
   } else {
-    rows = await db.all('SELECT 1 AS x FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass(?) AND a.attname = ?', [table, column]);
+    rows = await db.all('SELECT 1 AS x FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass(?) AND a.attname = ?', [quote(db, table), column]);
   }
   if (rows.length) return 'present';
-  await db.exec(`CREATE INDEX ${name} ON ${table} (${column})`);
+  await db.exec(`CREATE INDEX ${quote(db, name)} ON ${quote(db, table)} (${quote(db, column)})`);
   return 'created';
 }
+
+/** A name for an index trickle creates on `table.column` (at most 63 characters). */
+const indexName = (table, column) => {
+  const base = `trickle_${table.split('.').pop()}_${column}`.replace(/[^A-Za-z0-9_]/g, '_');
+  return base.length <= 63 ? base : `${base.slice(0, 50)}_${crypto.createHash('sha256').update(base).digest('hex').slice(0, 12)}`;
+};
 
 /**
  * Writes one product's work: the owned accounts into a temporary table, then one UPDATE joined
  * on the account id (its index checked or created), only where the account is still without an
  * Auth0 id and its person id (column, or side table with `link: "table"`) is still the record's.
- * What was not written is said: accounts holding another id, accounts whose person changed.
+ * The Auth0 id goes where the product's schema says (its column, or the side table). What was
+ * not written is said: accounts holding another id, accounts whose person changed.
  */
 async function writeProduct(db, product, list, { batch = 1000, log = () => {} } = {}) {
-  const table = product.link === 'table';
-  const indexes = { [`accounts.id`]: await ensureIndex(db, 'accounts', 'id', 'trickle_accounts_id') };
-  if (table) indexes[`${LINK_TABLE}.account_id`] = await ensureIndex(db, LINK_TABLE, 'account_id', 'trickle_person_link_account');
-  const W = 'trickle_backfill_work';
-  const src = table ? `SELECT a.id, a.auth0_user_id AS auth0, l.person_id AS person FROM accounts a JOIN ${LINK_TABLE} l ON l.account_id = a.id WHERE 1 = 0`
-    : 'SELECT id, auth0_user_id AS auth0, person_id AS person FROM accounts WHERE 1 = 0';
-  const create = db.kind === 'postgres' ? `CREATE TEMP TABLE ${W} ON COMMIT DROP AS ${src}` : db.kind === 'mysql' ? `CREATE TEMPORARY TABLE ${W} AS ${src}` : `CREATE TEMP TABLE ${W} AS ${src}`;
-  const linkJoin = table ? ` JOIN ${LINK_TABLE} l ON l.account_id = a.id AND l.person_id = w.person` : '';
-  const personOk = table ? '' : ' AND a.person_id = w.person';
-  const update = db.kind === 'mysql'
-    ? `UPDATE accounts a JOIN ${W} w ON a.id = w.id${linkJoin} SET a.auth0_user_id = w.auth0 WHERE a.auth0_user_id IS NULL${personOk}`
-    : db.kind === 'postgres'
-      ? `UPDATE accounts a SET auth0_user_id = w.auth0 FROM ${W} w${table ? ` JOIN ${LINK_TABLE} l ON l.account_id = w.id AND l.person_id = w.person` : ''} WHERE a.id = w.id AND a.auth0_user_id IS NULL${personOk}`
-      : `UPDATE accounts AS a SET auth0_user_id = w.auth0 FROM ${W} w${table ? ` JOIN ${LINK_TABLE} l ON l.account_id = w.id AND l.person_id = w.person` : ''} WHERE a.id = w.id AND a.auth0_user_id IS NULL${personOk}`;
-  const person = table ? `(SELECT l.person_id FROM ${LINK_TABLE} l WHERE l.account_id = a.id)` : 'a.person_id';
+  const sql = backfillSql(db, product);
+  const indexes = {};
+  for (const [t, c] of sql.indexes) indexes[`${t}.${c}`] = await ensureIndex(db, t, c, t === LINK_TABLE ? 'trickle_person_link_account' : indexName(t, c));
+  if (!list.length) return { updated: 0, indexes, missing: 0, held_by_other: [], person_changed: [] };
   return db.transaction(async (t) => {
     const q = t || db;
-    await q.run(create);
+    await q.run(sql.create);
     for (let i = 0; i < list.length; i += batch) {
       const chunk = list.slice(i, i + batch);
-      await q.run(`INSERT INTO ${W} (id, auth0, person) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')}`, chunk.flatMap((w) => [w.id, w.auth0, w.person]));
+      await q.run(sql.insert(chunk.length), chunk.flatMap((w) => [w.id, String(w.id), w.auth0, w.person]));
     }
-    const updated = list.length ? (await q.run(update)).changes : 0;
-    const left = list.length ? await q.all(`SELECT w.id, w.auth0, a.auth0_user_id AS held, ${person} AS person_now FROM ${W} w JOIN accounts a ON a.id = w.id WHERE a.auth0_user_id IS NULL OR a.auth0_user_id <> w.auth0 LIMIT 1000`) : [];
-    const matched = list.length ? Number((await q.all(`SELECT COUNT(*) AS n FROM ${W} w JOIN accounts a ON a.id = w.id`))[0].n) : 0;
-    if (db.kind !== 'postgres') await q.run(db.kind === 'mysql' ? `DROP TEMPORARY TABLE ${W}` : `DROP TABLE temp.${W}`);
+    const updated = (await q.run(sql.update)).changes;
+    const left = await q.all(sql.left);
+    const matched = Number((await q.all(sql.matched))[0].n);
+    if (sql.drop) await q.run(sql.drop);
     log({ event: 'backfill_progress', product: product.name, done: list.length, of: list.length, updated });
     return {
       updated, indexes, missing: list.length - matched,
@@ -217,20 +215,27 @@ async function backfill(cfg, { state, batch = 1000, log = () => {} } = {}) {
     if (!byProduct.has(w.product)) byProduct.set(w.product, []);
     byProduct.get(w.product).push(w);
   }
-  for (const p of cfg.products) {
-    const list = byProduct.get(p.name) || [];
-    const db = await openDb(p.db);
-    try {
-      const r = await writeProduct(db, p, list, { batch, log });
+  // Every product is reached and its schema checked (and the side table completed) before
+  // anything is written: a refusal changes nothing.
+  const dbs = await openProducts(cfg.products);
+  try {
+    for (let n = 0; n < cfg.products.length; n++) {
+      const p = cfg.products[n];
+      let r;
+      try {
+        r = await writeProduct(dbs[n], p, byProduct.get(p.name) || [], { batch, log });
+      } catch (e) {
+        throw e instanceof TrickleError ? e : new TrickleError('db.error', `product ${JSON.stringify(p.name)} (${redact(p.db)}): writing Auth0 ids: ${e.message}`, { product: p.name });
+      }
       out.products[p.name] = r.updated;
       out.updated += r.updated;
       out.indexes[p.name] = r.indexes;
       out.missing_accounts += r.missing;
       out.held_by_other.push(...r.held_by_other);
       out.person_changed.push(...r.person_changed);
-    } finally {
-      await db.close();
     }
+  } finally {
+    for (const db of dbs) await db.close();
   }
   // Every file whose accounts were all written (or were already right) is done for good.
   if (!unknown.length && !out.person_changed.length && !plan.conflicts.length && plan.files.length) {
