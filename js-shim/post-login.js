@@ -11,11 +11,36 @@ var TRICKLE_NO_REDIRECT = ['oauth2-resource-owner', 'oauth2-resource-owner-jwt-b
  * Resolves to 'continue', 'redirect' or 'deny'; never rejects. Any failure of trickle itself
  * lets the login through unchanged (never lock anyone out), and is logged.
  */
+/**
+ * The settings of the chain, read once per set of secrets (the same ones arrive with every
+ * login): which keywords were left unreplaced, the configuration, and its part of the core's
+ * input already serialised.
+ */
+var trickleChainMemo = { key: null };
+function trickleChainSettings(source) {
+  var key = trickleConfigKey(source);
+  if (key !== null && trickleChainMemo.key === key) return trickleChainMemo;
+  var unresolved = [];
+  var cfg = trickleConfigRead(trickleResolved(source, unresolved));
+  var settings = {
+    key: key, unresolved: unresolved, cfg: cfg,
+    configJson: cfg.ok ? JSON.stringify({
+      products: cfg.products.map(function (p) { return p.name; }),
+      merge_url: cfg.mergeUrl,
+      token_secret: cfg.tokenSecret,
+      // The connection the artefacts deploy as, unless the secret names another.
+      connection: cfg.connection || TRICKLE_DEFAULT_CONNECTION
+    }) : null
+  };
+  if (key !== null) trickleChainMemo = settings;
+  return settings;
+}
+
 function trickleChain(core, source, facts, io) {
   var started = Date.now();
-  var unresolved = [];
-  source = trickleResolved(source, unresolved);
-  var cfg = trickleConfig(source);
+  var settings = trickleChainSettings(source);
+  var unresolved = settings.unresolved;
+  var cfg = settings.cfg;
   var notes = {};
   // A deploy whose keyword was never mapped leaves '##KEY##' or '@@KEY@@' behind: that setting
   // counts as unset (a literal '##TRICKLE_CONNECTION##' would otherwise skip every login).
@@ -30,21 +55,15 @@ function trickleChain(core, source, facts, io) {
   var current = user.app_metadata && typeof user.app_metadata === 'object' ? user.app_metadata : {};
   for (var k in current) if (Object.prototype.hasOwnProperty.call(current, k)) meta[k] = current[k];
   var input = {
-    phase: facts.phase,
-    now: Math.floor(Date.now() / 1000),
-    user: { user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, email_verified: user.email_verified === true, app_metadata: meta },
-    transaction: { can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null },
-    config: {
-      products: cfg.products.map(function (p) { return p.name; }),
-      merge_url: cfg.mergeUrl,
-      token_secret: cfg.tokenSecret,
-      // The connection the artefacts deploy as, unless the secret names another.
-      connection: cfg.connection || TRICKLE_DEFAULT_CONNECTION
-    },
-    jti: trickleJti(),
-    session_token: typeof facts.sessionToken === 'string' ? facts.sessionToken : null
+    user: { user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, email_verified: user.email_verified === true, app_metadata: meta }
   };
-  var plan = core.call('chain_plan', input);
+  // The input as text, the configuration's part serialised once per set of secrets.
+  var text = '{"phase":' + JSON.stringify(String(facts.phase)) + ',"now":' + Math.floor(Date.now() / 1000) +
+    ',"user":' + JSON.stringify(input.user) +
+    ',"transaction":' + JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null }) +
+    ',"config":' + settings.configJson + ',"jti":"' + trickleJti() + '","session_token":' +
+    JSON.stringify(typeof facts.sessionToken === 'string' ? facts.sessionToken : null) + '}';
+  var plan = core.call('chain_plan', text);
   var log = Object.assign({ phase: facts.phase, outcome: plan.outcome, events: plan.events }, notes);
   if (plan.outcome !== 'continue' && plan.outcome !== 'redirect' && plan.outcome !== 'deny') {
     log.error = plan.error;
@@ -74,7 +93,7 @@ function trickleChain(core, source, facts, io) {
         return 'deny';
       }
       if (!(plan.fanout || []).length && !(plan.lookups || []).length) return 'continue';
-      var canonical = input.user.email ? core.call('normalize_email', { email: input.user.email }) : null;
+      var canonical = input.user.email && (plan.lookups || []).length ? core.call('normalize_email', { email: input.user.email }) : null;
       var lookupEmail = canonical && canonical.outcome === 'ok' ? canonical.email : null;
       return trickleFanout(cfg.products, plan, lookupEmail, cfg.fanoutBudgetMs).then(function (results) {
         var applied = core.call('chain_apply', {

@@ -110,16 +110,19 @@ function trickleLog(stage, data) {
  * last answer: the same secrets arrive with every login, and parsing them is most of a warm call.
  */
 var trickleConfigMemo = { key: null, value: null };
-function trickleConfig(source) {
-  var key;
+/** The settings trickle reads, as one string (null when they cannot be read): a memo key. */
+function trickleConfigKey(source) {
   try {
-    key = source && typeof source === 'object'
+    return source && typeof source === 'object'
       ? [source.TRICKLE_PRODUCTS, source.TRICKLE_MERGE_URL, source.TRICKLE_TOKEN_SECRET, source.TRICKLE_CONNECTION,
         source.TRICKLE_FANOUT_BUDGET_MS, source.TRICKLE_LOOKUP_TIMEOUT_MS].map(function (v) { return typeof v === 'string' ? v : JSON.stringify(v); }).join('\u0000')
       : null;
   } catch (_) {
-    key = null;
+    return null;
   }
+}
+function trickleConfig(source) {
+  var key = trickleConfigKey(source);
   if (key !== null && trickleConfigMemo.key === key) return trickleConfigMemo.value;
   var value = trickleConfigRead(source);
   if (key !== null) { trickleConfigMemo.key = key; trickleConfigMemo.value = value; }
