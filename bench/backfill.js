@@ -62,13 +62,18 @@ async function timed(fn) {
   return { r, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
-async function mode(base, link, n, dir) {
-  const name = `trickle_bench_${link}_${process.pid}`;
+/** An empty MariaDB database `name` (dropped first if a killed run left it); returns its URL. */
+async function freshDatabase(base, name) {
   const admin = await openDb(`${base}/test`);
   await admin.run(`DROP DATABASE IF EXISTS ${name}`);
   await admin.run(`CREATE DATABASE ${name}`);
   await admin.close();
-  const url = `${base}/${name}`;
+  return `${base}/${name}`;
+}
+
+async function mode(base, link, n, dir) {
+  const name = `trickle_bench_${link}_${process.pid}`;
+  const url = await freshDatabase(base, name);
   try {
     await seed(url, link, n);
     const state = await importState(path.join(dir, link), n);
@@ -121,11 +126,7 @@ async function mode(base, link, n, dir) {
  */
 async function declaredMode(base, n, dir) {
   const name = `trickle_bench_declared_${process.pid}`;
-  const admin = await openDb(`${base}/test`);
-  await admin.run(`DROP DATABASE IF EXISTS ${name}`);
-  await admin.run(`CREATE DATABASE ${name}`);
-  await admin.close();
-  const url = `${base}/${name}`;
+  const url = await freshDatabase(base, name);
   try {
     let db = await openDb(url);
     await db.exec(`CREATE TABLE customers (customer_id INT PRIMARY KEY, \`Email\` VARCHAR(320) NOT NULL, pass_hash VARCHAR(100), full_name TEXT,

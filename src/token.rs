@@ -241,6 +241,19 @@ mod tests {
         }
     }
 
+    /// The claims of a merge result for `auth0|u`, as the merge service issues them.
+    fn ours(now: i64) -> Map {
+        claims(
+            ISS_MERGE,
+            AUD_TRICKLE,
+            "auth0|u",
+            "jti-0123456789abcdef",
+            now,
+            300,
+            Map::new().with("state", "st"),
+        )
+    }
+
     fn signed(extra: Map, now: i64) -> String {
         let c = claims(
             ISS_MERGE,
@@ -265,15 +278,7 @@ mod tests {
             (Value::Array(vec![]), false),
             (Value::Array(vec![Value::Bool(true)]), false),
         ] {
-            let mut c = claims(
-                ISS_MERGE,
-                AUD_TRICKLE,
-                "auth0|u",
-                "jti-0123456789abcdef",
-                now,
-                300,
-                Map::new().with("state", "st"),
-            );
+            let mut c = ours(now);
             c.insert("aud", aud.clone());
             let t = sign(&c, good(now).secret).unwrap_or_default();
             assert_eq!(verify(&t, &good(now)).is_ok(), ok, "{}", aud.to_json());
@@ -329,15 +334,7 @@ mod tests {
     fn the_leeway_is_exactly_thirty_seconds_each_way() {
         let now = 1_800_000_000;
         let with = |k: &str, t: i64| {
-            let mut c = claims(
-                ISS_MERGE,
-                AUD_TRICKLE,
-                "auth0|u",
-                "jti-0123456789abcdef",
-                now,
-                300,
-                Map::new().with("state", "st"),
-            );
+            let mut c = ours(now);
             c.insert(k, t);
             verify(&sign(&c, good(now).secret).unwrap_or_default(), &good(now)).err()
         };
@@ -359,15 +356,7 @@ mod tests {
     #[test]
     fn extreme_times_fail_closed_without_overflow() {
         let now = 1_800_000_000;
-        let mut c = claims(
-            ISS_MERGE,
-            AUD_TRICKLE,
-            "auth0|u",
-            "jti-0123456789abcdef",
-            now,
-            300,
-            Map::new().with("state", "st"),
-        );
+        let mut c = ours(now);
         c.insert("exp", i64::MAX);
         let t = sign(&c, good(now).secret).unwrap_or_default();
         assert!(verify(&t, &good(now)).is_ok());

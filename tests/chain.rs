@@ -29,17 +29,19 @@ fn single_meta() -> Value {
     )
 }
 
+/// The multi-product user as the post-login event shows it, with this `app_metadata`.
+fn user_of(app_metadata: impl Into<Value>) -> Map {
+    Map::new()
+        .with("user_id", USER)
+        .with("email", "multi@example.com")
+        .with("app_metadata", app_metadata)
+}
+
 fn input(phase: &str, app_metadata: Value, can_redirect: bool, extra: Map) -> PlanInput {
     let mut m = Map::new()
         .with("phase", phase)
         .with("now", NOW)
-        .with(
-            "user",
-            Map::new()
-                .with("user_id", USER)
-                .with("email", "multi@example.com")
-                .with("app_metadata", app_metadata),
-        )
+        .with("user", user_of(app_metadata))
         .with(
             "transaction",
             Map::new()
@@ -700,13 +702,7 @@ fn the_mailbox_owner_takes_the_address_back_and_password_only_links_are_withdraw
     app.insert("trickle", after);
     let applied = apply_value(
         Map::new()
-            .with(
-                "user",
-                Map::new()
-                    .with("user_id", USER)
-                    .with("email", "multi@example.com")
-                    .with("app_metadata", app),
-            )
+            .with("user", user_of(app))
             .with(
                 "fanout",
                 j(r#"[{"product":"paste","account":"p2","ok":true}]"#),
@@ -730,7 +726,7 @@ fn an_acknowledgement_is_credited_to_its_own_account_only() {
     );
     let applied = apply_value(
         Map::new()
-            .with("user", Map::new().with("user_id", USER).with("email", "multi@example.com").with("app_metadata", meta))
+            .with("user", user_of(meta))
             .with("fanout", j(r#"[{"product":"paste","account":"p2","ok":true},{"product":"collect","account":"p1","ok":true}]"#))
             .with("lookups", j("[]")),
     );
