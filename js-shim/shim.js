@@ -177,9 +177,12 @@ function trickleConfigRead(source) {
  * `{ok, status, body}` or `{ok: false, status: 0, error}`.
  */
 function trickleFetch(url, options, timeoutMs) {
-  var controller = new AbortController();
-  var timer = setTimeout(function () { controller.abort(); }, Math.max(1, timeoutMs));
-  var init = { method: options.method || 'GET', headers: options.headers || {}, signal: controller.signal };
+  // A shared `options.signal` (one deadline for a whole fan-out) saves a controller and a timer
+  // per request; otherwise this request gets its own.
+  var controller = options.signal ? null : new AbortController();
+  var signal = options.signal || controller.signal;
+  var timer = controller ? setTimeout(function () { controller.abort(); }, Math.max(1, timeoutMs)) : null;
+  var init = { method: options.method || 'GET', headers: options.headers || {}, signal: signal };
   if (options.body !== undefined) {
     init.body = JSON.stringify(options.body);
     init.headers['content-type'] = 'application/json';
@@ -188,7 +191,7 @@ function trickleFetch(url, options, timeoutMs) {
   try {
     started = fetch(url, init);
   } catch (e) {
-    clearTimeout(timer);
+    if (timer) clearTimeout(timer);
     return Promise.resolve({ ok: false, status: 0, error: 'fetch: ' + trickleMessage(e) });
   }
   return Promise.resolve(started)
@@ -200,10 +203,10 @@ function trickleFetch(url, options, timeoutMs) {
       });
     })
     .then(null, function (e) {
-      var aborted = controller.signal.aborted;
+      var aborted = signal.aborted;
       return { ok: false, status: 0, error: aborted ? 'timeout after ' + timeoutMs + ' ms' : 'network: ' + trickleMessage(e) };
     })
-    .then(function (r) { clearTimeout(timer); return r; });
+    .then(function (r) { if (timer) clearTimeout(timer); return r; });
 }
 
 function trickleAuth(product) {
@@ -242,15 +245,22 @@ function trickleFanout(products, plan, email, budgetMs) {
   products.forEach(function (p) { byName[p.name] = p; });
   var deadline = Date.now() + budgetMs;
   var left = function () { return Math.max(1, deadline - Date.now()); };
-  var fanout = (plan.fanout || []).map(function (req) {
+  // One deadline for every request of the fan-out: one controller, one timer.
+  var requests = plan.fanout || [];
+  var controller = requests.length ? new AbortController() : null;
+  var timer = controller ? setTimeout(function () { controller.abort(); }, Math.max(1, budgetMs)) : null;
+  var fanout = requests.map(function (req) {
     var p = byName[req.product];
     if (!p) return Promise.resolve({ product: req.product, account: req.account, ok: false });
-    return trickleFetch(p.url + req.path, { method: req.method, headers: trickleAuth(p), body: req.body }, left())
+    return trickleFetch(p.url + req.path, { method: req.method, headers: trickleAuth(p), body: req.body, signal: controller.signal }, budgetMs)
       .then(function (r) { return { product: req.product, account: req.account, ok: r.ok }; });
   });
   var lookupProducts = (plan.lookups || []).map(function (n) { return byName[n]; }).filter(Boolean);
   var lookups = email && lookupProducts.length ? trickleLookup(lookupProducts, email, left()) : Promise.resolve([]);
-  return Promise.all([Promise.all(fanout), lookups]).then(function (r) { return { fanout: r[0], lookups: r[1] }; });
+  return Promise.all([Promise.all(fanout), lookups]).then(function (r) {
+    if (timer) clearTimeout(timer);
+    return { fanout: r[0], lookups: r[1] };
+  });
 }
 
 /** A random id for a session token's `jti` (128 bits, hex), drawn from a pool refilled in bulk. */
