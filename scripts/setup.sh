@@ -30,6 +30,12 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# The monitoring tests check the metrics and alerting rules with Prometheus's own promtool.
+if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing Prometheus's promtool from Debian's packages (for the monitoring tests)"
+  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) || say "promtool could not be installed; those checks will be skipped"
+fi
+
 # The S3 tests run against moto's S3-compatible server (PyPI).
 if ! command -v moto_server >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
   say "installing moto (an S3-compatible server for the tests) from PyPI"
