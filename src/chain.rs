@@ -415,7 +415,9 @@ pub fn plan(input: &PlanInput) -> Plan {
     let migrated_before = matches!(app.get("migrated"), Some(Value::Bool(true)));
     let user_id = input.user.user_id.as_str();
     let (meta, repair) = meta_or_repair(&app, user_id, &input.config.products, &mut events);
-    let original = if repair { Value::Null } else { to_value(&meta) };
+    // What the record was, to write it back only when it changed (compared as a struct: its
+    // JSON form is one-to-one with it, and building that twice per login is most of the work).
+    let original = (!repair).then(|| meta.clone());
     let mut meta = meta;
     let mut plan = Plan::pass(vec![]);
     let mut migrated = migrated_before;
@@ -468,7 +470,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                         ),
                         vec![],
                     );
-                    if to_value(&meta) != original {
+                    if original.as_ref() != Some(&meta) {
                         p.set_app_metadata.insert("trickle", to_value(&meta));
                     }
                     p.events = events;
@@ -582,9 +584,8 @@ pub fn plan(input: &PlanInput) -> Plan {
     if migrated && !migrated_before {
         plan.set_app_metadata.insert("migrated", Value::Bool(true));
     }
-    let now_meta = to_value(&meta);
-    if now_meta != original && !repair {
-        plan.set_app_metadata.insert("trickle", now_meta);
+    if original.as_ref() != Some(&meta) && !repair {
+        plan.set_app_metadata.insert("trickle", to_value(&meta));
     }
     plan.events = events;
     plan
@@ -667,7 +668,9 @@ pub fn apply(input: &ApplyInput) -> Applied {
     // In repair, every product being looked up again is pending until it answers.
     let looked_up: Vec<String> = input.lookups.iter().map(|l| l.name.clone()).collect();
     let (mut meta, repair) = meta_or_repair(&app, user_id, &looked_up, &mut events);
-    let original = if repair { Value::Null } else { to_value(&meta) };
+    // What the record was, to write it back only when it changed (compared as a struct: its
+    // JSON form is one-to-one with it, and building that twice per login is most of the work).
+    let original = (!repair).then(|| meta.clone());
     for r in &input.fanout {
         if let Some(a) = meta
             .accounts
@@ -755,9 +758,8 @@ pub fn apply(input: &ApplyInput) -> Applied {
         // A newly found account must be proven before it joins: ask at the next login.
         set.insert("migrated", Value::Bool(false));
     }
-    let now_meta = to_value(&meta);
-    if now_meta != original && !(repair && meta.accounts.is_empty()) {
-        set.insert("trickle", now_meta);
+    if original.as_ref() != Some(&meta) && !(repair && meta.accounts.is_empty()) {
+        set.insert("trickle", to_value(&meta));
     }
     Applied {
         set_app_metadata: set,
