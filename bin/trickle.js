@@ -21,6 +21,8 @@ Usage:
                                                    after the bulk phase: verify, then write the post-migration deploy directory
   trickle merge-service                                        run the merge service (configured by
                                                                environment, see merge-service/README.md)
+  trickle monitor [--port P]                                   collect trickle's events and the tenant's log
+                                                               stream, serve Prometheus metrics (README, Monitoring)
   trickle --help
 
 sim   Starts an Auth0-like tenant running dist/auth0/ unchanged, three products (paste,
@@ -113,6 +115,17 @@ Example:
   trickle sim --people 500 --write-config trickle.json &
   trickle check --config trickle.json && trickle prelink --config trickle.json
 `,
+  monitor: `Usage: trickle monitor [--port 9464]
+
+Runs the monitor: POST /events takes trickle's log lines (NDJSON or a JSON array; what the Action
+sends when TRICKLE_EVENTS_URL is set), POST /log-stream takes the tenant's log stream in Auth0's
+custom-webhook format, GET /metrics serves Prometheus metrics. Alerting rules: monitor/alerts.yml.
+Environment: TRICKLE_MONITOR_TOKEN (bearer token the ingest endpoints require; unset: none),
+TRICKLE_MONITOR_PRODUCTS (comma-separated product names for the product label; unset: the first
+20 seen), TRICKLE_MONITOR_HOST (listen address, default 127.0.0.1).
+Example:
+  TRICKLE_MONITOR_TOKEN=s3cret trickle monitor --port 9464
+`,
   finish: `Usage: trickle finish [--config trickle.json] [--out dist/auth0-finished] [--input dist/auth0] [--force]
 
 Once the bulk phase is done (prelink, export, import, backfill), runs verify; when nobody is
@@ -197,6 +210,20 @@ async function main(argv) {
     }
     process.stdout.write(`trickle merge service listening on ${service.url} (public URL ${service.publicUrl})\n`);
     const stop = () => service.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return null;
+  }
+  if (command === 'monitor') {
+    const { startMonitor, configFromEnv } = require('../monitor/server');
+    let monitor;
+    try {
+      monitor = await startMonitor({ ...configFromEnv(), port: int('port', 9464, 0, 65535) });
+    } catch (e) {
+      fail(e.message);
+    }
+    process.stdout.write(`trickle monitor listening on ${monitor.url} (POST /events, POST /log-stream, GET /metrics)\n`);
+    const stop = () => monitor.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     return null;
