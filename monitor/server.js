@@ -102,6 +102,8 @@ async function startMonitor(options = {}) {
       if (!e || typeof e !== 'object') continue;
       m.events.inc({ event: eventName(e.event) });
       if (e.code === 'login.reset_required') refused = true;
+      // The login script's product_unavailable and the chain's pending_still_unavailable.
+      if (e.event === 'product_unavailable' || e.code === 'product.unavailable') m.unavailable.inc({ product: product(e.product) });
       switch (e.event) {
         case 'login_migrated': m.migrated.inc(); break;
         case 'merge_redirect': m.merges.inc({ stage: 'started' }); break;
@@ -109,7 +111,6 @@ async function startMonitor(options = {}) {
         case 'merge_skipped': m.merges.inc({ stage: 'skipped' }); break;
         case 'fanout_acknowledged': m.fanoutOk.inc({ product: product(e.product) }); break;
         case 'fanout_failed': m.fanoutFailed.inc({ product: product(e.product) }); break;
-        case 'product_unavailable': m.unavailable.inc({ product: product(e.product) }); break;
         case 'link_withdrawn': m.withdrawn.inc({ product: product(e.product) }); break;
         default:
       }
