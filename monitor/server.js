@@ -83,7 +83,7 @@ async function startMonitor(options = {}) {
   const stage = cappedLabel({ allowed: STAGES });
   const outcome = cappedLabel({ max: 24, pattern: /^[a-z_]{1,32}$/ });
   const eventName = cappedLabel({ max: 64, pattern: /^[a-z_]{1,48}$/ });
-  const logType = cappedLabel({ allowed: null, max: 64, pattern: /^[a-z_]{1,32}$/ });
+  const logType = cappedLabel({ max: 64, pattern: /^[a-z0-9_]{1,32}$/ });
   const seenLogIds = new Set(); // Auth0 retries a batch: a log_id is counted once
 
   const tokenHash = opts.token ? crypto.createHash('sha256').update(String(opts.token)).digest() : null;
