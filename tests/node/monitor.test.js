@@ -182,3 +182,29 @@ test('the product label is capped: beyond the first names seen, products count a
     await mon.close();
   }
 });
+
+test('trickle monitor: --help, a bad --port refused with exit 2, and the command serves /metrics until stopped', async () => {
+  const bin = path.join(__dirname, '..', '..', 'bin', 'trickle.js');
+  const help = spawnSync(process.execPath, [bin, 'monitor', '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /Usage: trickle monitor/);
+  assert.equal(spawnSync(process.execPath, [bin, 'monitor', '--port', 'x'], { encoding: 'utf8' }).status, 2);
+  const { spawn } = require('child_process');
+  const child = spawn(process.execPath, [bin, 'monitor', '--port', '0'], { env: { ...process.env, TRICKLE_MONITOR_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c) => { out += c; const m = out.match(/listening on (http:\/\/\S+)/); if (m) resolve(m[1]); });
+      child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10000).unref();
+    });
+    assert.equal((await fetch(`${url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' })).status, 401, 'the token from the environment');
+    const ok = await fetch(`${url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: '[{"trickle":"post-login","outcome":"continue","events":[]}]' });
+    assert.equal(ok.status, 200);
+    assert.match(await (await fetch(`${url}/metrics`)).text(), /trickle_log_lines_total\{stage="post-login",outcome="continue"\} 1/);
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+});
