@@ -6,7 +6,7 @@ const { parseArgs } = require('node:util');
 const HELP = `trickle — move the users of legacy products into one Auth0 tenant
 
 Usage:
-  trickle sim  [--people N] [--port P] [--seed S] [--rules] [--write-config F]   start the local simulator
+  trickle sim  [--people N] [--port P] [--seed S] [--rules] [--write-config F] [--monitor URL]   start the local simulator
   trickle demo [--people N]                                    drive a scripted migration through it
   trickle prelink  [--config F]                    one id per person across the product databases
   trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
@@ -21,6 +21,8 @@ Usage:
                                                    after the bulk phase: verify, then write the post-migration deploy directory
   trickle merge-service                                        run the merge service (configured by
                                                                environment, see merge-service/README.md)
+  trickle monitor [--port P]                                   collect trickle's events and the tenant's log
+                                                               stream, serve Prometheus metrics (README, Monitoring)
   trickle --help
 
 sim   Starts an Auth0-like tenant running dist/auth0/ unchanged, three products (paste,
@@ -103,15 +105,29 @@ The file holds secrets and is written readable by its owner only; nothing is wri
 Then: a0deploy import --input_file dist/auth0 --config_file config.json
 Errors: [deploy.*] with the setting named; exit 2.
 `,
-  sim: `Usage: trickle sim [--people N] [--port P] [--seed S] [--rules] [--write-config trickle.json]
+  sim: `Usage: trickle sim [--people N] [--port P] [--seed S] [--rules] [--write-config trickle.json] [--monitor URL]
 
 Starts the simulated tenant, its three products (paste, collect, transfer; SQLite) and a mail
 catcher on localhost, prints every URL and every credential and id the bulk configuration needs
 (tenant URL, clientId, clientSecret, connectionId, each product's database, password format, API
 URL and token), and runs until Ctrl-C. --write-config F writes that configuration, ready to use.
+--monitor URL (a running \`trickle monitor\`, e.g. http://127.0.0.1:9464) streams the tenant's log
+to URL/log-stream and has the Action send its log lines to URL/events, with the bearer token
+TRICKLE_MONITOR_TOKEN from the environment when set.
 Example:
   trickle sim --people 500 --write-config trickle.json &
   trickle check --config trickle.json && trickle prelink --config trickle.json
+`,
+  monitor: `Usage: trickle monitor [--port 9464]
+
+Runs the monitor: POST /events takes trickle's log lines (NDJSON or a JSON array; what the Action
+sends when TRICKLE_EVENTS_URL is set), POST /log-stream takes the tenant's log stream in Auth0's
+custom-webhook format, GET /metrics serves Prometheus metrics. Alerting rules: monitor/alerts.yml.
+Environment: TRICKLE_MONITOR_TOKEN (bearer token the ingest endpoints require; unset: none),
+TRICKLE_MONITOR_PRODUCTS (comma-separated product names for the product label; unset: the first
+20 seen), TRICKLE_MONITOR_HOST (listen address, default 127.0.0.1).
+Example:
+  TRICKLE_MONITOR_TOKEN=s3cret trickle monitor --port 9464
 `,
   finish: `Usage: trickle finish [--config trickle.json] [--out dist/auth0-finished] [--input dist/auth0] [--force]
 
@@ -148,7 +164,7 @@ async function main(argv) {
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
         budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
         input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' },
-        strict: { type: 'boolean' }, 'write-config': { type: 'string' }
+        strict: { type: 'boolean' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }
       },
       strict: true
     }));
@@ -167,7 +183,13 @@ async function main(argv) {
   };
   if (command === 'sim') {
     const { startSim } = require('../sim');
-    const sim = await startSim({ people: int('people', 200, 1, 1000000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action' });
+    const monitor = values.monitor === undefined ? null : values.monitor.replace(/\/+$/, '');
+    if (monitor !== null && !/^https?:\/\/[^/]/.test(monitor)) fail('--monitor must be the monitor\'s http(s) URL');
+    const token = process.env.TRICKLE_MONITOR_TOKEN || undefined;
+    const sim = await startSim({
+      people: int('people', 200, 1, 1000000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action',
+      ...(monitor ? { logStreamUrl: `${monitor}/log-stream`, logStreamToken: token, deploySettings: { eventsUrl: `${monitor}/events`, eventsToken: token } } : {})
+    });
     const bulkCfg = sim.bulkConfig();
     process.stdout.write(`trickle simulator is running (${sim.people.length} people, pipeline: ${values.rules ? 'legacy Rules' : 'Action'})\n`);
     for (const [k, v] of Object.entries(sim.urls)) process.stdout.write(`  ${k.padEnd(9)} ${v}\n`);
@@ -197,6 +219,20 @@ async function main(argv) {
     }
     process.stdout.write(`trickle merge service listening on ${service.url} (public URL ${service.publicUrl})\n`);
     const stop = () => service.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return null;
+  }
+  if (command === 'monitor') {
+    const { startMonitor, configFromEnv } = require('../monitor/server');
+    let monitor;
+    try {
+      monitor = await startMonitor({ ...configFromEnv(), port: int('port', 9464, 0, 65535) });
+    } catch (e) {
+      fail(e.message);
+    }
+    process.stdout.write(`trickle monitor listening on ${monitor.url} (POST /events, POST /log-stream, GET /metrics)\n`);
+    const stop = () => monitor.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     return null;

@@ -53,7 +53,12 @@ function deploySettings(cfg, env = process.env) {
   if (typeof connection !== 'string' || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,126}[A-Za-z0-9])?$/.test(connection)) {
     throw new DeployError('deploy.connection', 'deploy.connection must be a connection name (letters, digits, inner dashes)');
   }
+  // The monitor (README, Monitoring): optional; the token only with the URL.
+  if (d.eventsUrl !== undefined && !isHttpUrl(d.eventsUrl)) throw new DeployError('deploy.events_url', 'deploy.eventsUrl must be an http(s) URL: the monitor\'s /events endpoint');
+  const eventsToken = d.eventsToken || env.TRICKLE_EVENTS_TOKEN;
+  if (eventsToken !== undefined && (typeof eventsToken !== 'string' || !/^[!-~]+$/.test(eventsToken))) throw new DeployError('deploy.events_token', 'deploy.eventsToken must be a token of printable characters without spaces');
   return {
+    eventsUrl: d.eventsUrl, eventsToken: d.eventsUrl === undefined ? undefined : eventsToken,
     products, mergeUrl: d.mergeUrl, tokenSecret: String(tokenSecret), clients: [...new Set(clients)], connection,
     fanoutBudgetMs: whole(d.fanoutBudgetMs, 'fanoutBudgetMs', 50, 15000, undefined),
     lookupTimeoutMs: whole(d.lookupTimeoutMs, 'lookupTimeoutMs', 50, 15000, 4000)
@@ -73,7 +78,8 @@ function deployConfig(cfg, { pipeline = 'action', env = process.env } = {}) {
   const secrets = [
     ['TRICKLE_PRODUCTS', productsJson], ['TRICKLE_MERGE_URL', s.mergeUrl], ['TRICKLE_TOKEN_SECRET', s.tokenSecret],
     ['TRICKLE_CONNECTION', s.connection],
-    ['TRICKLE_FANOUT_BUDGET_MS', s.fanoutBudgetMs === undefined ? undefined : String(s.fanoutBudgetMs)]
+    ['TRICKLE_FANOUT_BUDGET_MS', s.fanoutBudgetMs === undefined ? undefined : String(s.fanoutBudgetMs)],
+    ['TRICKLE_EVENTS_URL', s.eventsUrl], ['TRICKLE_EVENTS_TOKEN', s.eventsToken]
   ].filter(([, value]) => value !== undefined).map(([name, value]) => ({ name, value }));
   const out = {};
   const tenant = cfg.tenant || {};

@@ -14,13 +14,18 @@ const { deployWithCli } = require('./deploy');
 const { deployConfig } = require('../cli/deploy');
 const { simRoutes } = require('./dashboard');
 const { startMergeService } = require('../merge-service/server');
+const { logStream } = require('./logstream');
 
 const DIST = path.join(__dirname, '..', 'dist');
 
 /**
  * Starts everything. Options: {people, port, seed, dataDir, pipeline, plan, mergeUrl, resetLimits
  * ({perAddress, perIp, windowMs} for reset requests), mfa ({perLogin, perUser, refillMs} for wrong
- * one-time codes), deploy, https}.
+ * one-time codes), deploy, https, logStreamUrl, logStreamToken, deploySettings}.
+ * `logStreamUrl` streams the tenant's log there as Auth0's custom-webhook log stream would (a
+ * monitor's /log-stream, `logStreamToken` its bearer token), batched in the background;
+ * `deploySettings` adds to trickle.json's deploy section (e.g. eventsUrl, eventsToken: the
+ * Action then sends its log lines to a monitor's /events).
  * `deploy` says how the tenant gets trickle's code: `'a0deploy'` (or `true`) deploys dist/auth0
  * with the real auth0-deploy-cli over the Management API (the tenant then also listens with
  * https); `'none'` starts a tenant with nothing deployed (deploy to it yourself, `mappings` has
@@ -46,7 +51,9 @@ async function startSim(options = {}) {
     products.push(await startProduct(name, file, seeded.accounts[name]));
   }
   const tokenSecret = crypto.randomBytes(32).toString('hex');
+  const stream = opts.logStreamUrl ? logStream(opts.logStreamUrl, { token: opts.logStreamToken }) : null;
   const tenant = await startTenant({
+    onEvent: stream ? (e) => stream.push(e) : undefined,
     port: opts.port || 0, pipeline: opts.pipeline, plan: opts.plan, mail, importRate: opts.importRate, jobExpireAfterMs: opts.jobExpireAfterMs, resetLimits: opts.resetLimits, mfa: opts.mfa,
     https: opts.https || deploy !== 'dist', routes: (app, tenantState) => simRoutes(app, { tenantState, products, mail })
   });
@@ -92,10 +99,11 @@ async function startSim(options = {}) {
     tenant: { url: tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret', connectionId: 'con_trickle' }
   });
   return {
-    bulkConfig, tenant, merge, products, mappings, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
+    bulkConfig, tenant, merge, products, mappings, logStream: stream, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
     close: async () => {
       await merge.close();
       await tenant.close();
+      if (stream) await stream.close();
       for (const p of products) await p.close();
       await mail.close();
       if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });

@@ -105,8 +105,11 @@ async function startTenant(options) {
   };
 
   function event(type, detail) {
-    state.events.push({ at: new Date().toISOString(), type, ...detail });
+    const entry = { at: new Date().toISOString(), type, ...detail };
+    state.events.push(entry);
     if (state.events.length > 200) state.events.shift();
+    // The log stream (sim/logstream.js): queued for delivery in the background.
+    if (opts.onEvent) try { opts.onEvent(entry); } catch (_) { /* a stream never breaks the tenant */ }
   }
 
   // --- the runtimes: what was deployed, one container per kind, reused across calls like a warm

@@ -83,6 +83,22 @@ test('an optional setting that is set becomes a secret; one that is not never ap
   assert.equal(secrets.TRICKLE_CONNECTION, 'legacy-users');
   assert.equal(a.databases[0].name, 'legacy-users', 'the connection and the Action name the same connection');
   assert.equal(a.databases[0].options.configuration.TRICKLE_LOOKUP_TIMEOUT_MS, '2500');
+  assert.ok(!('TRICKLE_EVENTS_URL' in secrets) && !('TRICKLE_EVENTS_TOKEN' in secrets), 'no monitor unless configured');
+});
+
+test('deploy.eventsUrl and eventsToken become the Action\'s monitor secrets; a bad URL or token is refused', async () => {
+  const cfg = trickleJson();
+  cfg.deploy = { ...cfg.deploy, eventsUrl: 'https://monitor.example.com/events', eventsToken: 'mon-token' };
+  const a = await load(path.join(DIST, 'auth0'), deployConfig(cfg));
+  const secrets = Object.fromEntries(a.actions[0].secrets.map((s) => [s.name, s.value]));
+  assert.equal(secrets.TRICKLE_EVENTS_URL, 'https://monitor.example.com/events');
+  assert.equal(secrets.TRICKLE_EVENTS_TOKEN, 'mon-token');
+  const fromEnv = deployConfig({ ...cfg, deploy: { ...cfg.deploy, eventsToken: undefined } }, { env: { TRICKLE_EVENTS_TOKEN: 'env-token' } });
+  assert.ok(fromEnv.AUTH0_KEYWORD_REPLACE_MAPPINGS.TRICKLE_ACTION_SECRETS.some((s) => s.name === 'TRICKLE_EVENTS_TOKEN' && s.value === 'env-token'));
+  const noUrl = deployConfig({ ...cfg, deploy: { ...cfg.deploy, eventsUrl: undefined } });
+  assert.ok(!noUrl.AUTH0_KEYWORD_REPLACE_MAPPINGS.TRICKLE_ACTION_SECRETS.some((s) => s.name.startsWith('TRICKLE_EVENTS_')), 'a token without a URL is not sent');
+  assert.throws(() => deployConfig({ ...cfg, deploy: { ...cfg.deploy, eventsUrl: 'ftp://x' } }), (e) => e.code === 'deploy.events_url');
+  assert.throws(() => deployConfig({ ...cfg, deploy: { ...cfg.deploy, eventsToken: 'two words' } }), (e) => e.code === 'deploy.events_token');
 });
 
 test('dist/auth0-rules loads as the Rule with its settings and the connection, and no Action', async () => {

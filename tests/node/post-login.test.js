@@ -312,3 +312,51 @@ test('a user of another connection who claims a victim\'s address is never repai
   assert.equal(own.user.app_metadata.migrated, true);
   assert.equal(fx.byName.paste.state.auth0Ids.p1, own.user.user_id);
 });
+
+test('TRICKLE_EVENTS_URL: the log line goes to the monitor with its token; a monitor that hangs or a bad URL never delays or fails a login', async () => {
+  const http = require('node:http');
+  const got = [];
+  let hang = false;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      got.push({ auth: req.headers.authorization, body });
+      if (!hang) res.end('{"accepted":1}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/events`;
+  try {
+    up();
+    const t = tenant({ secrets: { ...fx.config, TRICKLE_EVENTS_URL: url, TRICKLE_EVENTS_TOKEN: 'mon-token' } });
+    const { user, res } = await t.signIn('solo@example.com', 'solo-pass');
+    assert.equal(res.denied, null);
+    assert.equal(fx.byName.paste.state.auth0Ids.p1, user.user_id, 'the login did its work');
+    for (let i = 0; i < 50 && !got.length; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(got.length, 1, 'one line sent');
+    assert.equal(got[0].auth, 'Bearer mon-token');
+    const line = JSON.parse(got[0].body);
+    assert.equal(line.trickle, 'post-login');
+    assert.equal(line.outcome, 'continue');
+    assert.ok(line.events.some((e) => e.event === 'fanout_acknowledged' && e.product === 'paste'));
+    // A monitor that never answers: the login takes no longer than without one.
+    hang = true;
+    up();
+    const slow = tenant({ secrets: { ...fx.config, TRICKLE_EVENTS_URL: url, TRICKLE_FANOUT_BUDGET_MS: '5000' } });
+    const started = Date.now();
+    const r2 = await slow.signIn('solo@example.com', 'solo-pass');
+    assert.equal(r2.res.denied, null);
+    assert.ok(Date.now() - started < 2000, `not waited for: ${Date.now() - started} ms`);
+    // Unusable URLs: nothing is sent, nothing throws.
+    for (const bad of ['not a url', '@@TRICKLE_EVENTS_URL@@', 'http://127.0.0.1:1/events', 42]) {
+      up();
+      const b = tenant({ secrets: { ...fx.config, TRICKLE_EVENTS_URL: bad, TRICKLE_EVENTS_TOKEN: 'has space' } });
+      const r3 = await b.signIn('solo@example.com', 'solo-pass');
+      assert.equal(r3.res.denied, null, `TRICKLE_EVENTS_URL ${JSON.stringify(bad)}`);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
