@@ -55,6 +55,15 @@ function trickleDb(kind, email, password, configuration, callback, env) {
         if (first.outcome !== 'compute') return first;
         // Some legacy hashes are computed by node:crypto; the core then decides with the outputs.
         return trickleHostCrypto(first.requests).then(function (computed) {
+          // A native bcrypt or argon2 that fails (an older module refusing the input, say) is
+          // not a wrong password: those are asked again of the wasm, which always works.
+          var ops = {};
+          first.requests.forEach(function (r) { ops[r.product + '\u0000' + r.id] = r.op; });
+          var nativeFailed = computed.some(function (c) { var op = ops[c.product + '\u0000' + c.id]; return c.error && (op === 'bcrypt' || op === 'argon2'); });
+          if (nativeFailed) {
+            input.host = [];
+            computed = computed.filter(function (c) { var op = ops[c.product + '\u0000' + c.id]; return op !== 'bcrypt' && op !== 'argon2'; });
+          }
           input.computed = computed;
           var second = core.call(kind, input);
           return second.outcome === 'compute' ? trickleFailure('shim.compute', 'the core asked for host crypto twice') : second;
@@ -105,7 +114,11 @@ function trickleHostCrypto(requests) {
         if (r.op === 'hmac') return done(null, crypto.createHmac(r.digest, Buffer.from(r.key, 'hex')).update(data).digest());
         if (r.op === 'pbkdf2') return crypto.pbkdf2(data, Buffer.from(r.salt, 'hex'), r.iterations, r.length, r.digest, done);
         if (r.op === 'bcrypt') {
-          return trickleNative.bcrypt.hash(data, r.setting, function (err, text) { done(err, typeof text === 'string' ? Buffer.from(text) : null); });
+          // Passed as a string when the bytes are UTF-8 (every bcrypt module takes one), else as
+          // a Buffer.
+          var asText = data.toString('utf8');
+          var input = Buffer.from(asText, 'utf8').equals(data) ? asText : data;
+          return trickleNative.bcrypt.hash(input, r.setting, function (err, text) { done(err, typeof text === 'string' ? Buffer.from(text) : null); });
         }
         if (r.op === 'argon2') {
           var a2 = trickleNative.argon2;

@@ -246,7 +246,7 @@ test('a refused sign-in answers no sooner than the floor, whether the address ha
   }
 });
 
-test('bcrypt goes to the runtime\'s native, asynchronous bcrypt when scripts may require it, with the same decisions; a failing native bcrypt never matches (issue 12)', async () => {
+test('bcrypt goes to the runtime\'s native, asynchronous bcrypt when scripts may require it, with the same decisions; a failing native bcrypt falls back to the wasm (issue 12)', async () => {
   setDown([]);
   const real = require('bcrypt');
   const calls = [];
@@ -263,10 +263,14 @@ test('bcrypt goes to the runtime\'s native, asynchronous bcrypt when scripts may
   assert.deepEqual(calls, ['$2b$04$2SLD2GSVqXu1bzihaHbNXe'], 'verified by the native module');
   const wrong = await h.invoke(native, ['solo@example.com', 'not the password']);
   assert.equal(wrong.args[0] && wrong.args[0].name, 'WrongUsernameOrPasswordError');
+  // A native bcrypt that fails is not a wrong password: the wasm answers instead, and a wrong
+  // password is still wrong.
   const failing = await h.invoke(withModule(broken), ['solo@example.com', 'solo-pass']);
   assert.equal(failing.calls, 1);
-  assert.ok(failing.args[0], 'a native failure is never a match');
-  assert.equal(failing.args[1], undefined);
+  assert.equal(failing.args[0], null, String(failing.args[0]));
+  assert.equal(failing.args[1].user_id, ok.args[1].user_id);
+  const failingWrong = await h.invoke(withModule(broken), ['solo@example.com', 'not the password']);
+  assert.equal(failingWrong.args[0] && failingWrong.args[0].name, 'WrongUsernameOrPasswordError');
   // Without the module, the wasm verifies: the same answer.
   const ctr = h.container({ configuration: fx.config });
   const wasm = await h.invoke(h.compileScript('database-connections/trickle/login.js', ctr), ['solo@example.com', 'solo-pass']);
