@@ -241,8 +241,8 @@ mod tests {
         }
     }
 
-    /// The claims of a merge result for `auth0|u`, as the merge service issues them.
-    fn ours(now: i64) -> Map {
+    /// The claims of a merge result for `auth0|u`, as the merge service issues them, plus `extra`.
+    fn ours_with(now: i64, extra: Map) -> Map {
         claims(
             ISS_MERGE,
             AUD_TRICKLE,
@@ -250,20 +250,16 @@ mod tests {
             "jti-0123456789abcdef",
             now,
             300,
-            Map::new().with("state", "st"),
+            extra.with("state", "st"),
         )
     }
 
+    fn ours(now: i64) -> Map {
+        ours_with(now, Map::new())
+    }
+
     fn signed(extra: Map, now: i64) -> String {
-        let c = claims(
-            ISS_MERGE,
-            AUD_TRICKLE,
-            "auth0|u",
-            "jti-0123456789abcdef",
-            now,
-            300,
-            extra.with("state", "st"),
-        );
+        let c = ours_with(now, extra);
         sign(&c, good(now).secret).unwrap_or_default()
     }
 

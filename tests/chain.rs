@@ -512,12 +512,7 @@ fn misconfiguration_never_locks_anyone_out() {
     );
     let out = chain::plan(&input("execute", multi_meta(None), true, short)).to_value();
     assert_eq!(s(&out, &["outcome"]), Some("continue"));
-    let ev = out
-        .get("events")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-        .cloned()
-        .unwrap_or_default();
+    let ev = first_event(&out);
     assert_eq!(s(&ev, &["code"]), Some("config.token_secret"));
 }
 
@@ -554,6 +549,15 @@ fn repair_with_a_product_still_down_proves_nothing_and_keeps_it_pending() {
         Some(&j(r#"[{"product":"paste","id":"p1"}]"#))
     );
     assert_eq!(meta.get("pending"), Some(&j(r#"["transfer"]"#)));
+}
+
+/// The first log event of a decision.
+fn first_event(out: &Value) -> Value {
+    out.get("events")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn plan_value(i: &PlanInput) -> Value {
@@ -594,12 +598,7 @@ fn without_trickles_connection_named_nothing_is_repaired_or_linked() {
     let mut i = input("execute", j("{}"), true, Map::new());
     i.config.connection = None;
     let out = plan_value(&i);
-    let ev = out
-        .get("events")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-        .cloned()
-        .unwrap_or_default();
+    let ev = first_event(&out);
     assert_eq!(s(&ev, &["code"]), Some("config.connection"));
     assert_eq!(out.get("lookups"), Some(&j("[]")));
     // A transaction that does not say its connection is not trickle's either.
