@@ -45,7 +45,7 @@ pub fn export_record(
     products: &[String],
     forced_reset_hash: &str,
 ) -> Result<Value, Reject> {
-    let email = crate::email::normalize(email)
+    let email = crate::email::canonical(email)
         .map_err(|e| Reject::new(e.code(), format!("email: {}", e.body().message)))?;
     if accounts.is_empty() {
         return Err(Reject::new("export.no_accounts", "no account to export"));

@@ -331,7 +331,7 @@ fn fanout_requests(
     // Only proven accounts learn the Auth0 id: telling an unproven account would merge on email
     // alone. An account told the id whose proof was withdrawn is told to forget it.
     for a in meta.accounts.iter().filter(|a| {
-        (ownership::may_learn_auth0_id(a) && !a.fanout) || (a.proof.is_none() && a.fanout)
+        (ownership::may_learn_auth0_id(a) && !a.fanout) || ownership::must_forget_auth0_id(a)
     }) {
         let learn = ownership::may_learn_auth0_id(a);
         if !config.products.contains(&a.product) {
@@ -677,7 +677,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
             .iter_mut()
             .find(|a| a.product == r.product && a.id == r.account)
         {
-            if r.ok && a.proof.is_some() {
+            if r.ok && ownership::may_learn_auth0_id(a) {
                 a.fanout = true;
                 events.push(
                     Event::new("fanout_acknowledged")
@@ -705,7 +705,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
         .user
         .email
         .as_deref()
-        .and_then(|e| crate::email::normalize(e).ok());
+        .and_then(|e| crate::email::canonical(e).ok());
     let mut found = vec![];
     for l in &input.lookups {
         match (&l.accounts, email.as_deref()) {

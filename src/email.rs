@@ -140,11 +140,6 @@ pub fn canonical(raw: &str) -> Result<String, EmailError> {
     Ok(canonical)
 }
 
-/// The canonical address; kept under its old name for the callers that say "normalise".
-pub fn normalize(raw: &str) -> Result<String, EmailError> {
-    canonical(raw)
-}
-
 /// Lower-cases one character of the scripts whose case this module carries (see the module
 /// docs); returns it unchanged otherwise. The capital sigma is left alone (and so refused by
 /// [`canonical`]): its lower case is σ or ς depending on the letters around it.
@@ -164,9 +159,9 @@ pub fn lower(c: char) -> char {
     char::from_u32(mapped).unwrap_or(c)
 }
 
-/// True when both addresses normalise to the same, valid address.
+/// True when both addresses have the same, valid canonical form.
 pub fn same(a: &str, b: &str) -> bool {
-    matches!((normalize(a), normalize(b)), (Ok(x), Ok(y)) if x == y)
+    matches!((canonical(a), canonical(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 #[cfg(test)]

@@ -217,11 +217,16 @@ impl Decision {
 /// The log event of a legacy hash that cannot be verified (the account then never matches).
 #[cfg(feature = "login")]
 fn unverifiable(a: &Account, e: &password::PasswordError) -> Event {
+    unverifiable_code(a, e.code()).detail(e.message())
+}
+
+/// The same event for a reason that is not a descriptor error (budget, host failure).
+#[cfg(feature = "login")]
+fn unverifiable_code(a: &Account, code: &'static str) -> Event {
     Event::new("password_unverifiable")
         .product(&a.product)
         .account(&a.id)
-        .code(e.code())
-        .detail(e.message())
+        .code(code)
 }
 
 /// Accounts gathered from every product's answer, filtered to the email asked for.
@@ -324,6 +329,7 @@ fn build_profile(
             }
         }
     }
+    let email_verified = proven_accounts.iter().any(|a| a.email_verified);
     let meta = PersonMeta {
         v: PersonMeta::VERSION,
         person_id: user_id.clone(),
@@ -341,12 +347,7 @@ fn build_profile(
             .collect(),
         pending: g.errored.clone(),
         merge: None,
-        unverified: false,
-    };
-    let email_verified = proven_accounts.iter().any(|a| a.email_verified);
-    let meta = PersonMeta {
         unverified: !email_verified,
-        ..meta
     };
     let mut app_metadata = Map::new();
     app_metadata.insert("trickle", meta.to_value());
@@ -373,7 +374,7 @@ const DUMMY: &str = "dummy";
 /// never "wrong password" (the password may belong to the account we could not see).
 #[cfg(feature = "login")]
 pub fn login(input: &LoginInput) -> Decision {
-    let email = match email::normalize(&input.email) {
+    let email = match email::canonical(&input.email) {
         Ok(e) => e,
         Err(e) => {
             return Decision::Invalid {
@@ -418,16 +419,14 @@ pub fn login(input: &LoginInput) -> Decision {
             continue;
         };
         if cost > password::MAX_VERIFY_MS || spent.saturating_add(cost) > password::MAX_LOGIN_MS {
-            events.push(
-                Event::new("password_unverifiable")
-                    .product(&a.product)
-                    .account(&a.id)
-                    .code(if cost > password::MAX_VERIFY_MS {
-                        "password.work_factor_too_high"
-                    } else {
-                        "password.login_budget"
-                    }),
-            );
+            events.push(unverifiable_code(
+                a,
+                if cost > password::MAX_VERIFY_MS {
+                    "password.work_factor_too_high"
+                } else {
+                    "password.login_budget"
+                },
+            ));
             *slot = None;
         } else {
             spent += cost;
@@ -468,7 +467,9 @@ pub fn login(input: &LoginInput) -> Decision {
         .computed
         .iter()
         .any(|(p, id, _)| p.is_empty() && id == DUMMY);
-    if !descriptors.iter().any(Option::is_some) && input.host.bcrypt && !dummy_done {
+    // Whether any real verification runs (else a dummy one keeps the timing of a known address).
+    let attempted = descriptors.iter().any(Option::is_some);
+    if !attempted && input.host.bcrypt && !dummy_done {
         if let Ok(password::Check::Host(work)) =
             password::check_with(&password::dummy(), &input.password, input.host)
         {
@@ -484,20 +485,13 @@ pub fn login(input: &LoginInput) -> Decision {
         return Decision::Compute { requests, events };
     }
     let mut proven = Vec::with_capacity(g.accounts.len());
-    // Whether any real verification ran (else a dummy one keeps the timing of a known address).
-    let attempted = descriptors.iter().any(Option::is_some);
     for (a, d) in g.accounts.iter().zip(&descriptors) {
         let ok = match d {
             None => false,
             Some(d) if password::runs_on_host(d, input.host) => match computed_for(a) {
                 Some(Some(out)) => password::finish(d, out),
                 Some(None) => {
-                    events.push(
-                        Event::new("password_unverifiable")
-                            .product(&a.product)
-                            .account(&a.id)
-                            .code("password.host_failed"),
-                    );
+                    events.push(unverifiable_code(a, "password.host_failed"));
                     false
                 }
                 None => false,
@@ -583,7 +577,7 @@ pub fn login(input: &LoginInput) -> Decision {
 /// reset through the inbox, which proves the accounts whose product verified the address
 /// ([`ownership::reset_proves`]); the others stay unproven.
 pub fn get_user(input: &GetUserInput) -> Decision {
-    let email = match email::normalize(&input.email) {
+    let email = match email::canonical(&input.email) {
         Ok(e) => e,
         Err(e) => {
             return Decision::Invalid {

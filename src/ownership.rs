@@ -152,6 +152,12 @@ pub fn may_learn_auth0_id(a: &AccountRef) -> bool {
     a.proof.is_some()
 }
 
+/// True when this account was told the Auth0 id but no longer has a proof (its link was
+/// withdrawn): the product must be told to forget it.
+pub fn must_forget_auth0_id(a: &AccountRef) -> bool {
+    a.proof.is_none() && a.fanout
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +247,13 @@ mod tests {
         assert!(!withdrawn_by_mailbox(&aref(None, false)));
         assert!(may_learn_auth0_id(&aref(Some("import"), false)));
         assert!(!may_learn_auth0_id(&aref(None, true)));
+        let told = |proof: Option<&str>| AccountRef {
+            fanout: true,
+            ..aref(proof, false)
+        };
+        assert!(must_forget_auth0_id(&told(None)));
+        assert!(!must_forget_auth0_id(&told(Some("password"))));
+        assert!(!must_forget_auth0_id(&aref(None, false)));
         assert!(Proof::Reset.is_mailbox() && Proof::Merge.is_mailbox());
         assert!(!Proof::Password.is_mailbox() && !Proof::Import.is_mailbox());
         assert_eq!(Proof::Merge.name(), "merge");

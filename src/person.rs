@@ -87,7 +87,7 @@ impl Account {
         }
         let raw_email = opt_string(v, "email")?
             .ok_or_else(|| ErrorBody::new("account.missing_email", "account has no email"))?;
-        let email = email::normalize(&raw_email).map_err(|e| e.body())?;
+        let email = email::canonical(&raw_email).map_err(|e| e.body())?;
         let email_verified = matches!(v.get("email_verified"), Some(Value::Bool(true)));
         let password = v.get("password").filter(|p| !p.is_null()).cloned();
         Ok(Account {
@@ -412,11 +412,6 @@ impl PersonMeta {
             m.insert("merge", mm);
         }
         m.into()
-    }
-
-    /// Accounts whose ownership is not yet proven.
-    pub fn unproven(&self) -> impl Iterator<Item = &AccountRef> {
-        self.accounts.iter().filter(|a| a.proof.is_none())
     }
 
     /// Adds an account unless it is already known; returns true when added.
