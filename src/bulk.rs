@@ -140,6 +140,7 @@ pub fn export_record(
                 proof: owned.then(|| person::proof::IMPORT.to_owned()),
                 verified: a.email_verified,
                 fanout: false,
+                linked: None,
             })
             .collect(),
         pending: vec![],

@@ -51,6 +51,51 @@ pub struct Config {
     /// The trickle database connection's name (required): users of other connections pass
     /// untouched, and nobody of another connection is ever repaired into a legacy account.
     pub connection: Option<String>,
+    /// Social connections whose logins trickle resolves (their identity and address looked up
+    /// in the products); logins of any other connection pass untouched.
+    pub social: Vec<String>,
+}
+
+/// The social identity a login came with: the connection (the provider's name in the
+/// products), the provider's stable subject, and Google's Workspace domain claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocialIdentity {
+    /// The connection name, e.g. `google-oauth2`.
+    pub provider: String,
+    /// The provider's subject for the person.
+    pub subject: String,
+    /// Google's `hd`: the Workspace domain of the account.
+    pub hd: Option<String>,
+}
+
+/// A first social login to resolve: look the identity and the address up in every product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discover {
+    /// The connection name.
+    pub provider: String,
+    /// The provider's subject.
+    pub subject: String,
+    /// Whether the provider's `email_verified` proves the mailbox ([`ownership::provider_vouches`]).
+    pub vouched: bool,
+}
+
+impl Discover {
+    fn to_value(&self) -> Value {
+        Map::new()
+            .with("provider", self.provider.as_str())
+            .with("subject", self.subject.as_str())
+            .with("vouched", self.vouched)
+            .into()
+    }
+
+    fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "discover")?;
+        Ok(Discover {
+            provider: f.str("provider")?.to_owned(),
+            subject: f.str("subject")?.to_owned(),
+            vouched: f.bool("vouched")?,
+        })
+    }
 }
 
 /// Which half of the login.
@@ -79,6 +124,8 @@ pub struct PlanInput {
     pub jti: Option<String>,
     /// The `session_token` posted back to `/continue`.
     pub session_token: Option<String>,
+    /// The social identity of a social login.
+    pub identity: Option<SocialIdentity>,
 }
 
 impl User {
@@ -127,6 +174,21 @@ impl PlanInput {
             merge_url: cf.opt_str("merge_url")?.unwrap_or("").to_owned(),
             token_secret: cf.opt_str("token_secret")?.unwrap_or("").to_owned(),
             connection: cf.opt_str("connection")?.map(str::to_owned),
+            social: match cf.any("social") {
+                None => vec![],
+                Some(_) => cf.strings("social")?,
+            },
+        };
+        let identity = match f.any("identity") {
+            None | Some(Value::Null) => None,
+            Some(iv) => {
+                let idf = Fields::of(iv, "identity")?;
+                Some(SocialIdentity {
+                    provider: idf.str("provider")?.to_owned(),
+                    subject: idf.str("subject")?.to_owned(),
+                    hd: idf.opt_str("hd")?.map(str::to_owned),
+                })
+            }
         };
         let uv = f
             .any("user")
@@ -139,6 +201,7 @@ impl PlanInput {
             config,
             jti: f.opt_str("jti")?.map(str::to_owned),
             session_token: f.opt_str("session_token")?.map(str::to_owned),
+            identity,
         })
     }
 }
@@ -182,6 +245,10 @@ pub struct Plan {
     pub fanout: Vec<FanoutRequest>,
     /// Products to look the email up in again (pending checks).
     pub lookups: Vec<String>,
+    /// A first social login: look the identity up as well as the address (in `lookups`).
+    pub discover: Option<Discover>,
+    /// Link this user into that existing tenant user (then fan out as that user).
+    pub link: Option<String>,
     /// Log events.
     pub events: Vec<Event>,
 }
@@ -216,6 +283,8 @@ impl Plan {
             .with("set_app_metadata", self.set_app_metadata.clone())
             .with("fanout", fanout)
             .with("lookups", self.lookups.clone())
+            .with_opt("discover", self.discover.as_ref().map(Discover::to_value))
+            .with_opt("link", self.link.as_deref())
             .with("events", events_value(&self.events))
             .into()
     }
@@ -228,6 +297,8 @@ impl Plan {
             set_app_metadata: Map::new(),
             fanout: vec![],
             lookups: vec![],
+            discover: None,
+            link: None,
             events,
         }
     }
@@ -357,6 +428,17 @@ fn to_value(meta: &PersonMeta) -> Value {
     meta.to_value()
 }
 
+/// The identity of a login of one of the configured social connections, if it is one.
+fn social_login(input: &PlanInput) -> Option<&SocialIdentity> {
+    let conn = input.transaction.connection.as_ref()?;
+    let id = input.identity.as_ref()?;
+    (input.config.connection.as_ref() != Some(conn)
+        && input.config.social.contains(conn)
+        && &id.provider == conn
+        && !id.subject.is_empty())
+    .then_some(id)
+}
+
 /// Validates the configuration and user; returns an error body for the log when unusable.
 fn check(input: &PlanInput) -> Result<(), ErrorBody> {
     if input.config.products.is_empty() {
@@ -407,10 +489,47 @@ pub fn plan(input: &PlanInput) -> Plan {
         );
         return Plan::pass(events);
     }
-    if input.config.connection != input.transaction.connection {
+    let social = social_login(input);
+    if social.is_none() && input.config.connection != input.transaction.connection {
         return Plan::pass(vec![Event::new("chain_other_connection")]);
     }
     let app = app_meta(&input.user);
+    if let Some(id) = social {
+        if !app.contains_key("trickle") {
+            if input.phase == Phase::Continue {
+                return Plan::pass(vec![Event::new("social_no_record")]);
+            }
+            // A first social login: the products are asked for the identity and the address.
+            let vouched = input
+                .user
+                .email
+                .as_deref()
+                .and_then(|e| crate::email::canonical(e).ok())
+                .is_some_and(|e| {
+                    ownership::provider_vouches(
+                        &id.provider,
+                        &e,
+                        input.user.email_verified,
+                        id.hd.as_deref(),
+                    )
+                });
+            let mut p = Plan::pass(vec![
+                Event::new("social_discover").detail(id.provider.clone())
+            ]);
+            p.lookups = input.config.products.clone();
+            p.discover = Some(Discover {
+                provider: id.provider.clone(),
+                subject: id.subject.clone(),
+                vouched,
+            });
+            return p;
+        }
+        if read_meta(&app, &mut events).is_none() {
+            // Never repaired from the products as a database user would be: a social user's
+            // record is only ever made from its identity.
+            return Plan::pass(events);
+        }
+    }
     let bulk = matches!(app.get("bulkImported"), Some(Value::Bool(true)));
     let migrated_before = matches!(app.get("migrated"), Some(Value::Bool(true)));
     let user_id = input.user.user_id.as_str();
@@ -440,7 +559,11 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
 
+    let link_first = input.phase == Phase::Execute
+        && !bulk
+        && ownership::link_target(&meta.accounts, user_id).is_some();
     match input.phase {
+        Phase::Execute if link_first => {}
         Phase::Continue => {
             let open_jti = meta.merge.as_ref().and_then(|m| m.jti.clone());
             let token_text = input.session_token.as_deref().unwrap_or("");
@@ -570,10 +693,18 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
 
-    if plan.outcome != "redirect" && (migrated || bulk) {
+    if plan.outcome == "continue" {
+        if let Some(target) = ownership::link_target(&meta.accounts, user_id) {
+            // Another tenant user proved one of this user's proven accounts first: this user
+            // joins it (the shim checks that user's own record through [`link`]).
+            events.push(Event::new("link_wanted"));
+            plan.link = Some(target.to_owned());
+        }
+    }
+    if plan.outcome != "redirect" && plan.link.is_none() && (migrated || bulk) {
         plan.fanout = fanout_requests(&meta, user_id, &input.config, &mut events);
     }
-    if plan.outcome != "redirect" {
+    if plan.outcome != "redirect" && plan.link.is_none() {
         plan.lookups = meta
             .pending
             .iter()
@@ -614,6 +745,12 @@ pub struct ApplyInput {
     pub fanout: Vec<FanoutResult>,
     /// Look-up answers.
     pub lookups: Vec<LookupResult>,
+    /// A first social login's discovery, as the plan asked for it.
+    pub discover: Option<Discover>,
+    /// The products' answers to the look-up by identity (provider and subject).
+    pub identity_lookups: Vec<LookupResult>,
+    /// Product names in priority order (for the canonical account of a discovery).
+    pub products: Vec<String>,
 }
 
 impl ApplyInput {
@@ -633,10 +770,24 @@ impl ApplyInput {
             });
         }
         let lookups = LookupResult::list(f.array("lookups")?, "lookups[]")?;
+        let discover = match f.any("discover") {
+            None | Some(Value::Null) => None,
+            Some(d) => Some(Discover::from_value(d)?),
+        };
+        let identity_lookups = match f.any("identity_lookups") {
+            None => vec![],
+            Some(_) => LookupResult::list(f.array("identity_lookups")?, "identity_lookups[]")?,
+        };
         Ok(ApplyInput {
             user: User::from_value(uv)?,
             fanout,
             lookups,
+            discover,
+            identity_lookups,
+            products: match f.any("products") {
+                None => vec![],
+                Some(_) => f.strings("products")?,
+            },
         })
     }
 }
@@ -662,6 +813,9 @@ impl Applied {
 
 /// Records fan-out acknowledgements and the accounts found by pending look-ups.
 pub fn apply(input: &ApplyInput) -> Applied {
+    if let Some(d) = &input.discover {
+        return discovered(input, d);
+    }
     let mut events = vec![];
     let app = app_meta(&input.user);
     let user_id = input.user.user_id.as_str();
@@ -763,6 +917,284 @@ pub fn apply(input: &ApplyInput) -> Applied {
     }
     Applied {
         set_app_metadata: set,
+        events,
+    }
+}
+
+/// The accounts of one look-up list that parse, each with its product (malformed ones logged).
+fn parsed(answers: &[LookupResult], events: &mut Vec<Event>) -> (Vec<Account>, Vec<String>) {
+    let mut out = vec![];
+    let mut failed = vec![];
+    for l in answers {
+        let Some(list) = &l.accounts else {
+            failed.push(l.name.clone());
+            continue;
+        };
+        for raw in list {
+            match Account::from_json(&l.name, raw) {
+                Ok(a) => out.push(a),
+                Err(e) => events.push(
+                    Event::new("account_malformed")
+                        .product(&l.name)
+                        .code(e.code),
+                ),
+            }
+        }
+    }
+    (out, failed)
+}
+
+/// A first social login's record, from what the products answered: the accounts that hold the
+/// identity are proven by it; the accounts found by address are candidates, proven only when the
+/// provider vouches for the mailbox and the product had verified the address.
+fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
+    let mut events = vec![];
+    let app = app_meta(&input.user);
+    if app.contains_key("trickle") {
+        return Applied {
+            set_app_metadata: Map::new(),
+            events: vec![Event::new("social_already_resolved")],
+        };
+    }
+    let email = input
+        .user
+        .email
+        .as_deref()
+        .and_then(|e| crate::email::canonical(e).ok());
+    let (by_identity, mut pending) = parsed(&input.identity_lookups, &mut events);
+    let (by_email, failed) = parsed(&input.lookups, &mut events);
+    for f in failed {
+        if !pending.contains(&f) {
+            pending.push(f);
+        }
+    }
+    let mut found: Vec<(Account, Option<&str>)> = vec![];
+    for a in by_identity {
+        if !ownership::identity_proves(&a, &d.provider, &d.subject) {
+            events.push(
+                Event::new("account_identity_mismatch")
+                    .product(&a.product)
+                    .code("identity.mismatch"),
+            );
+            continue;
+        }
+        found.push((a, Some(proof::IDENTITY)));
+    }
+    for a in by_email {
+        if email.as_deref() != Some(a.email.as_str()) {
+            continue;
+        }
+        if found
+            .iter()
+            .any(|(f, _)| f.product == a.product && f.id == a.id)
+        {
+            continue;
+        }
+        let p =
+            (d.vouched && ownership::mailbox_proves(a.email_verified)).then_some(proof::PROVIDER);
+        found.push((a, p));
+    }
+    let mut accounts: Vec<Account> = found.iter().map(|(a, _)| a.clone()).collect();
+    crate::person::canonical_order(&mut accounts, &input.products);
+    let person_id = crate::person::person_id(&accounts, &mut events).unwrap_or_else(|| {
+        let id = input.user.user_id.as_str();
+        crate::person::derived_person_id(
+            id.split_once('|').map_or(id, |(p, _)| p),
+            id.split_once('|').map_or(id, |(_, s)| s),
+        )
+    });
+    let mut meta = PersonMeta {
+        v: PersonMeta::VERSION,
+        person_id,
+        pending,
+        ..PersonMeta::default()
+    };
+    for (a, p) in &found {
+        meta.add_linked(
+            &a.product,
+            &a.id,
+            *p,
+            a.email_verified,
+            a.auth0_user_id.as_deref(),
+        );
+        events.push(
+            Event::new(if p.is_some() {
+                "account_proven"
+            } else {
+                "account_found_unproven"
+            })
+            .product(&a.product)
+            .account(&a.id)
+            .detail(p.unwrap_or("candidate")),
+        );
+    }
+    let mut set = Map::new();
+    set.insert("trickle", to_value(&meta));
+    Applied {
+        set_app_metadata: set,
+        events,
+    }
+}
+
+/// Input of [`link`]: the existing tenant user the plan named, as the Management API returned
+/// it, and the user of this login, with its record as it stands.
+#[derive(Debug, Clone)]
+pub struct LinkInput {
+    /// The existing user (the primary).
+    pub primary: User,
+    /// This login's user (to become the secondary).
+    pub secondary: User,
+    /// Product names, for the fan-out.
+    pub products: Vec<String>,
+}
+
+impl LinkInput {
+    /// Reads `{"primary", "secondary", "products"}`.
+    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+        let f = Fields::of(v, "")?;
+        let user = |k: &str| {
+            f.any(k)
+                .ok_or_else(|| ErrorBody::new("input.missing_field", format!("{k} is required")))
+                .and_then(User::from_value)
+        };
+        Ok(LinkInput {
+            primary: user("primary")?,
+            secondary: user("secondary")?,
+            products: f.strings("products")?,
+        })
+    }
+}
+
+/// What [`link`] decided.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// `link` or `refused`.
+    pub outcome: &'static str,
+    /// The secondary's identity to link into the primary: (provider, user id).
+    pub identity: Option<(String, String)>,
+    /// The primary's `app_metadata` keys to set.
+    pub set_app_metadata: Map,
+    /// Fan-out requests, as the primary.
+    pub fanout: Vec<FanoutRequest>,
+    /// Log events.
+    pub events: Vec<Event>,
+}
+
+impl Linked {
+    /// `{"outcome", "identity"?: {"provider", "user_id"}, "set_app_metadata", "fanout", "events"}`.
+    pub fn to_value(&self) -> Value {
+        let mut plan = Plan::pass(vec![]);
+        plan.fanout = self.fanout.clone();
+        let fanout = plan
+            .to_value()
+            .get("fanout")
+            .cloned()
+            .unwrap_or(Value::Null);
+        Map::new()
+            .with("outcome", self.outcome)
+            .with_opt(
+                "identity",
+                self.identity.as_ref().map(|(p, u)| {
+                    Map::new()
+                        .with("provider", p.as_str())
+                        .with("user_id", u.as_str())
+                }),
+            )
+            .with("set_app_metadata", self.set_app_metadata.clone())
+            .with("fanout", fanout)
+            .with("events", events_value(&self.events))
+            .into()
+    }
+
+    fn refused(code: &'static str) -> Self {
+        Linked {
+            outcome: "refused",
+            identity: None,
+            set_app_metadata: Map::new(),
+            fanout: vec![],
+            events: vec![Event::new("link_refused").code(code)],
+        }
+    }
+}
+
+/// Decides whether this login's user joins the existing user the plan named, and the primary's
+/// record afterwards: only when the primary's own record holds, with a proof, an account this
+/// user proved (a pointer a product returned is never enough). The primary keeps its person id;
+/// this user's accounts join it, and the accounts it proved learn the primary's id.
+pub fn link(input: &LinkInput) -> Linked {
+    let mut events = vec![];
+    let (sid, pid) = (
+        input.secondary.user_id.as_str(),
+        input.primary.user_id.as_str(),
+    );
+    if sid == pid {
+        return Linked::refused("link.same_user");
+    }
+    let Some(identity) = sid
+        .split_once('|')
+        .filter(|(p, u)| !p.is_empty() && !u.is_empty())
+    else {
+        return Linked::refused("link.user_id");
+    };
+    let Some(secondary) = read_meta(&app_meta(&input.secondary), &mut events) else {
+        return Linked::refused("link.no_record");
+    };
+    let primary_app = app_meta(&input.primary);
+    let Some(mut merged) = read_meta(&primary_app, &mut events) else {
+        return Linked::refused("link.primary_not_migrated");
+    };
+    let proven: Vec<&crate::person::AccountRef> = secondary
+        .accounts
+        .iter()
+        .filter(|a| a.proof.is_some() && a.linked.as_deref() == Some(pid))
+        .collect();
+    if proven.is_empty() || !ownership::may_link(&merged.accounts, &proven) {
+        return Linked::refused("link.not_proven");
+    }
+    for a in &secondary.accounts {
+        match merged
+            .accounts
+            .iter_mut()
+            .find(|m| m.product == a.product && m.id == a.id)
+        {
+            Some(m) => {
+                if m.proof.is_none() && a.proof.is_some() {
+                    m.proof = a.proof.clone();
+                    m.fanout = false;
+                }
+            }
+            None => {
+                if merged.add_account(&a.product, &a.id, a.proof.as_deref(), a.verified) {
+                    events.push(
+                        Event::new("link_account_joined")
+                            .product(&a.product)
+                            .account(&a.id),
+                    );
+                }
+            }
+        }
+    }
+    for p in &secondary.pending {
+        if !merged.pending.contains(p) {
+            merged.pending.push(p.clone());
+        }
+    }
+    let config = Config {
+        products: input.products.clone(),
+        merge_url: String::new(),
+        token_secret: String::new(),
+        connection: None,
+        social: vec![],
+    };
+    let fanout = fanout_requests(&merged, pid, &config, &mut events);
+    let mut set = Map::new();
+    set.insert("trickle", to_value(&merged));
+    events.push(Event::new("link_accepted"));
+    Linked {
+        outcome: "link",
+        identity: Some((identity.0.to_owned(), identity.1.to_owned())),
+        set_app_metadata: set,
+        fanout,
         events,
     }
 }

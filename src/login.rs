@@ -343,6 +343,7 @@ fn build_profile(
                 proof: p.then(|| proof_kind.to_owned()),
                 verified: a.email_verified,
                 fanout: false,
+                linked: a.auth0_user_id.clone(),
             })
             .collect(),
         pending: g.errored.clone(),

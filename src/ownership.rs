@@ -16,6 +16,12 @@
 //!   never ask the login script again); the real owner resets, which proves the mailbox.
 //! - When the mailbox is proven later, links made only by a password on an unverified address
 //!   are withdrawn.
+//! - A social identity proves the accounts whose product holds that identity (provider and
+//!   subject): the product trusted the same identity. Its address proves nothing, unless the
+//!   provider is authoritative for the address and says it verified it ([`provider_vouches`]):
+//!   then it counts as a mailbox proof.
+//! - Two tenant users are linked only when both proved the same account; the one that proved it
+//!   first stays the primary, so a newcomer never becomes the primary of an existing user.
 
 use crate::person::{proof, Account, AccountRef};
 
@@ -30,6 +36,10 @@ pub enum Proof {
     Merge,
     /// The bulk import (the record's own hash, or a forced reset through the inbox).
     Import,
+    /// The product holds the social identity the person signed in with.
+    Identity,
+    /// A provider authoritative for the address said it verified it.
+    Provider,
 }
 
 impl Proof {
@@ -40,18 +50,83 @@ impl Proof {
             Proof::Reset => proof::RESET,
             Proof::Merge => proof::MERGE,
             Proof::Import => proof::IMPORT,
+            Proof::Identity => proof::IDENTITY,
+            Proof::Provider => proof::PROVIDER,
         }
     }
 
     /// True for the proofs that show the mailbox, not one account's password.
     pub fn is_mailbox(self) -> bool {
-        matches!(self, Proof::Reset | Proof::Merge)
+        matches!(self, Proof::Reset | Proof::Merge | Proof::Provider)
     }
 }
 
 /// Whether a mailbox proof covers an account: only when its product had verified the address.
 pub fn mailbox_proves(account_verified: bool) -> bool {
     account_verified
+}
+
+/// Google's own consumer domains: Google is the mail provider, so its `email_verified` is the
+/// mailbox itself.
+const GOOGLE_MAIL: &[&str] = &["gmail.com", "googlemail.com"];
+/// Apple's own mail domains.
+const APPLE_MAIL: &[&str] = &["icloud.com", "me.com", "mac.com"];
+/// Apple's private relay: an address made up per app, never a legacy account's.
+pub const APPLE_RELAY: &str = "privaterelay.appleid.com";
+
+/// Whether a provider's `email_verified` counts as a mailbox proof of `email` (canonical): only
+/// when the provider is the address's mail provider. Google for gmail.com and googlemail.com, and
+/// for a Workspace domain when the token's `hd` names that very domain (the Workspace admin owns
+/// the domain's mail); Apple for icloud.com, me.com and mac.com. Never Slack (any workspace
+/// admin can assert any address), never an Apple private-relay address, never another provider.
+pub fn provider_vouches(
+    provider: &str,
+    email: &str,
+    email_verified: bool,
+    hd: Option<&str>,
+) -> bool {
+    if !email_verified {
+        return false;
+    }
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    match provider {
+        "google-oauth2" => {
+            GOOGLE_MAIL.contains(&domain) || hd.is_some_and(|h| h.eq_ignore_ascii_case(domain))
+        }
+        "apple" => APPLE_MAIL.contains(&domain),
+        _ => false,
+    }
+}
+
+/// Whether a product's account is proven by the social identity (provider, subject) the person
+/// signed in with: the product lists exactly that identity for it.
+pub fn identity_proves(a: &Account, provider: &str, subject: &str) -> bool {
+    a.identities
+        .iter()
+        .any(|(p, s)| p == provider && s == subject)
+}
+
+/// The existing tenant user this one should be linked into: another user the product already
+/// told for an account this user has now proven too. `None` when there is none.
+pub fn link_target<'a>(accounts: &'a [AccountRef], user_id: &str) -> Option<&'a str> {
+    accounts
+        .iter()
+        .filter(|a| a.proof.is_some())
+        .filter_map(|a| a.linked.as_deref())
+        .find(|l| *l != user_id)
+}
+
+/// Whether `primary` (that user's own accounts) may take in a user who proved `proven`: the
+/// primary holds at least one of those accounts with a proof of its own. A pointer a product
+/// returned is never enough by itself.
+pub fn may_link(primary: &[AccountRef], proven: &[&AccountRef]) -> bool {
+    proven.iter().any(|s| {
+        primary
+            .iter()
+            .any(|p| p.product == s.product && p.id == s.id && p.proof.is_some())
+    })
 }
 
 /// What the login script may do once the password was checked against every account.
@@ -179,6 +254,7 @@ mod tests {
             proof: proof.map(str::to_owned),
             verified,
             fanout: false,
+            linked: None,
         }
     }
 

@@ -46,6 +46,48 @@ pub struct Account {
     pub person_id: Option<String>,
     /// A legacy TOTP secret (base32).
     pub totp_secret: Option<String>,
+    /// The Auth0 user id trickle told the product for this account (only ever a proven owner).
+    pub auth0_user_id: Option<String>,
+    /// The social identities the product trusts for this account: (provider, subject).
+    pub identities: Vec<(String, String)>,
+}
+
+/// How many social identities one account may list.
+pub const MAX_IDENTITIES_PER_ACCOUNT: usize = 8;
+
+/// Reads `identities: [{"provider", "subject"}]`; absent or null is none.
+fn identities(v: &Value) -> Result<Vec<(String, String)>, ErrorBody> {
+    let list = match v.get("identities") {
+        None | Some(Value::Null) => return Ok(vec![]),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(ErrorBody::new(
+                "account.wrong_type",
+                "account field identities is not an array",
+            ))
+        }
+    };
+    if list.len() > MAX_IDENTITIES_PER_ACCOUNT {
+        return Err(ErrorBody::new(
+            "account.too_many_identities",
+            format!("an account lists more than {MAX_IDENTITIES_PER_ACCOUNT} identities"),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let provider = opt_string(item, "provider")?;
+        let subject = opt_string(item, "subject")?;
+        match (provider, subject) {
+            (Some(p), Some(s)) if p.len() <= 64 && s.len() <= 255 => out.push((p, s)),
+            _ => {
+                return Err(ErrorBody::new(
+                    "account.invalid_identity",
+                    "an identity needs a provider (at most 64 bytes) and a subject (at most 255)",
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn opt_string(v: &Value, key: &str) -> Result<Option<String>, ErrorBody> {
@@ -103,6 +145,8 @@ impl Account {
             created_at: opt_string(v, "created_at")?,
             person_id: opt_string(v, "person_id")?,
             totp_secret: opt_string(v, "totp_secret")?,
+            auth0_user_id: opt_string(v, "auth0_user_id")?.filter(|u| valid_user_id(u)),
+            identities: identities(v)?,
         })
     }
 }
@@ -284,6 +328,19 @@ pub mod proof {
     pub const MERGE: &str = "merge";
     /// Brought in by the bulk import, whose rules stand in for the proof.
     pub const IMPORT: &str = "import";
+    /// The product holds the social identity the person signed in with (provider and subject).
+    pub const IDENTITY: &str = "identity";
+    /// A provider authoritative for the address asserted it verified (see `docs/ownership.md`).
+    pub const PROVIDER: &str = "provider";
+}
+
+/// True for an Auth0 user id trickle could have told a product: `provider|id`, printable ASCII,
+/// at most 255 bytes (anything else a product returns is ignored, never followed).
+pub fn valid_user_id(u: &str) -> bool {
+    u.len() <= 255
+        && u.bytes().all(|b| b.is_ascii_graphic())
+        && u.split_once('|')
+            .is_some_and(|(p, id)| !p.is_empty() && !id.is_empty())
 }
 
 /// One account as remembered in `app_metadata.trickle.accounts`.
@@ -299,6 +356,10 @@ pub struct AccountRef {
     pub verified: bool,
     /// True once the product acknowledged the Auth0 user id.
     pub fanout: bool,
+    /// The Auth0 user id the product already held for the account when it was found: another
+    /// tenant user that proved it. Followed (account linking) only once this account is proven
+    /// here too, and only when that user's own record holds the account with a proof.
+    pub linked: Option<String>,
 }
 
 /// The merge round trip in progress.
@@ -346,6 +407,7 @@ impl PersonMeta {
                 proof: af.opt_str("proof")?.map(str::to_owned),
                 verified: af.bool("verified")?,
                 fanout: af.bool("fanout")?,
+                linked: af.opt_str("linked")?.map(str::to_owned),
             });
         }
         let merge = match f.any("merge") {
@@ -391,7 +453,8 @@ impl PersonMeta {
                 } else {
                     m
                 };
-                if a.fanout { m.with("fanout", true) } else { m }.into()
+                let m = if a.fanout { m.with("fanout", true) } else { m };
+                m.with_opt("linked", a.linked.as_deref()).into()
             })
             .collect();
         let mut m = Map::new()
@@ -422,6 +485,18 @@ impl PersonMeta {
         proof: Option<&str>,
         verified: bool,
     ) -> bool {
+        self.add_linked(product, id, proof, verified, None)
+    }
+
+    /// As [`PersonMeta::add_account`], remembering the Auth0 id the product already held.
+    pub fn add_linked(
+        &mut self,
+        product: &str,
+        id: &str,
+        proof: Option<&str>,
+        verified: bool,
+        linked: Option<&str>,
+    ) -> bool {
         if self
             .accounts
             .iter()
@@ -438,6 +513,7 @@ impl PersonMeta {
             proof: proof.map(str::to_owned),
             verified,
             fanout: false,
+            linked: linked.map(str::to_owned),
         });
         true
     }

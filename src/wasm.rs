@@ -104,7 +104,7 @@ mod email_exports {
 #[cfg(feature = "chain")]
 mod chain_exports {
     use super::*;
-    use crate::chain::{self, ApplyInput, PlanInput};
+    use crate::chain::{self, ApplyInput, LinkInput, PlanInput};
 
     /// The post-login chain's decision: see [`crate::chain::plan`].
     #[wasm_bindgen]
@@ -119,6 +119,14 @@ mod chain_exports {
     pub fn chain_apply(input: &str) -> String {
         run(input, |v| {
             Ok(chain::apply(&ApplyInput::from_value(v)?).to_value())
+        })
+    }
+
+    /// Whether this login's user joins an existing one: see [`crate::chain::link`].
+    #[wasm_bindgen]
+    pub fn chain_link(input: &str) -> String {
+        run(input, |v| {
+            Ok(chain::link(&LinkInput::from_value(v)?).to_value())
         })
     }
 }
