@@ -1,0 +1,410 @@
+//! Social logins: what an identity proves, what an address does not, and when two tenant users
+//! are joined. Every attack of docs/ownership.md's social section is here as a pure decision.
+#![cfg(feature = "chain")]
+
+use trickle::chain::{self, ApplyInput, LinkInput, PlanInput};
+use trickle::json::{self, Map, Value};
+
+const SECRET: &str = "a-test-secret-that-is-32-bytes-long!!";
+const PRODUCTS: [&str; 3] = ["paste", "collect", "transfer"];
+
+fn j(text: &str) -> Value {
+    json::parse(text).unwrap_or_else(|e| unreachable!("{text}: {e:?}"))
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_str)
+}
+
+struct Login<'a> {
+    user_id: &'a str,
+    email: &'a str,
+    email_verified: bool,
+    connection: &'a str,
+    subject: &'a str,
+    hd: Option<&'a str>,
+    app_metadata: Value,
+}
+
+fn google(email: &str, verified: bool) -> Login<'_> {
+    Login {
+        user_id: "google-oauth2|1001",
+        email,
+        email_verified: verified,
+        connection: "google-oauth2",
+        subject: "1001",
+        hd: None,
+        app_metadata: Value::Object(Map::new()),
+    }
+}
+
+fn slack(email: &str) -> Login<'_> {
+    Login {
+        user_id: "oauth2|sign-in-with-slack|T9-U9",
+        email,
+        email_verified: true,
+        connection: "sign-in-with-slack",
+        subject: "T9-U9",
+        hd: None,
+        app_metadata: Value::Object(Map::new()),
+    }
+}
+
+fn plan_of(l: &Login, phase: &str) -> Value {
+    let input = Map::new()
+        .with("phase", phase)
+        .with("now", 1_800_000_000_i64)
+        .with(
+            "user",
+            Map::new()
+                .with("user_id", l.user_id)
+                .with("email", l.email)
+                .with("email_verified", l.email_verified)
+                .with("app_metadata", l.app_metadata.clone()),
+        )
+        .with(
+            "transaction",
+            Map::new()
+                .with("can_redirect", true)
+                .with("state", "st-1")
+                .with("connection", l.connection),
+        )
+        .with(
+            "config",
+            Map::new()
+                .with("products", PRODUCTS.to_vec())
+                .with("merge_url", "https://merge.example.com/merge")
+                .with("token_secret", SECRET)
+                .with("connection", "trickle")
+                .with(
+                    "social",
+                    vec!["google-oauth2", "apple", "sign-in-with-slack"],
+                ),
+        )
+        .with("jti", "jti-aaaaaaaaaaaaaaaa")
+        .with(
+            "identity",
+            Map::new()
+                .with("provider", l.connection)
+                .with("subject", l.subject)
+                .with_opt("hd", l.hd),
+        );
+    let input = PlanInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}"));
+    chain::plan(&input).to_value()
+}
+
+/// One product's answer with these accounts (JSON text of the array).
+fn answer(product: &str, accounts: &str) -> Value {
+    Map::new()
+        .with("name", product)
+        .with("body", format!(r#"{{"accounts":{accounts}}}"#))
+        .into()
+}
+
+/// Discovery: the plan's `discover` echoed with the products' answers by identity and address.
+fn discover(l: &Login, by_identity: Vec<Value>, by_email: Vec<Value>) -> (Value, Value) {
+    let plan = plan_of(l, "execute");
+    let d = plan.get("discover").cloned().unwrap_or(Value::Null);
+    let input = Map::new()
+        .with(
+            "user",
+            Map::new()
+                .with("user_id", l.user_id)
+                .with("email", l.email)
+                .with("email_verified", l.email_verified)
+                .with("app_metadata", l.app_metadata.clone()),
+        )
+        .with("fanout", Vec::<Value>::new())
+        .with("lookups", by_email)
+        .with("identity_lookups", by_identity)
+        .with("products", PRODUCTS.to_vec())
+        .with("discover", d.clone());
+    let applied = chain::apply(
+        &ApplyInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
+    );
+    (d, applied.to_value())
+}
+
+fn record(applied: &Value) -> Value {
+    applied
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn proofs(record: &Value) -> Vec<(String, Option<String>)> {
+    record
+        .get("accounts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        format!(
+                            "{}:{}",
+                            s(x, &["product"]).unwrap_or(""),
+                            s(x, &["id"]).unwrap_or("")
+                        ),
+                        s(x, &["proof"]).map(str::to_owned),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn with_record(mut l: Login<'_>, record: Value) -> Login<'_> {
+    l.app_metadata = Map::new().with("trickle", record).into();
+    l
+}
+
+const GOOGLE_ACCOUNT: &str = r#"[{"id":"c5","email":"ann@gmail.com","email_verified":true,"password":null,
+    "identities":[{"provider":"google-oauth2","subject":"1001"}]}]"#;
+
+#[test]
+fn the_identity_a_product_holds_proves_that_account_and_it_learns_the_social_user_id() {
+    let l = google("ann@gmail.com", false);
+    let plan = plan_of(&l, "execute");
+    assert_eq!(s(&plan, &["discover", "provider"]), Some("google-oauth2"));
+    assert_eq!(
+        plan.get("lookups").and_then(Value::as_array).map(Vec::len),
+        Some(3)
+    );
+    let (_, applied) = discover(
+        &l,
+        vec![answer("collect", GOOGLE_ACCOUNT)],
+        vec![answer("collect", GOOGLE_ACCOUNT)],
+    );
+    let rec = record(&applied);
+    assert_eq!(
+        proofs(&rec),
+        [("collect:c5".to_owned(), Some("identity".to_owned()))]
+    );
+    // The next plan, with the record: migrated at once, the account told the social user's id.
+    let plan = plan_of(&with_record(google("ann@gmail.com", false), rec), "execute");
+    assert_eq!(s(&plan, &["outcome"]), Some("continue"));
+    let f = plan
+        .get("fanout")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        s(&f[0], &["body", "auth0_user_id"]),
+        Some("google-oauth2|1001")
+    );
+}
+
+#[test]
+fn an_account_the_product_returns_for_the_identity_without_holding_it_is_not_proven() {
+    let l = google("ann@gmail.com", false);
+    let wrong = r#"[{"id":"c5","email":"ann@gmail.com","email_verified":true,
+        "identities":[{"provider":"google-oauth2","subject":"1002"}]}]"#;
+    let (_, applied) = discover(&l, vec![answer("collect", wrong)], vec![]);
+    assert!(proofs(&record(&applied)).is_empty());
+    let events = applied.get("events").unwrap_or(&Value::Null).to_json();
+    assert!(events.contains("identity.mismatch"), "{events}");
+}
+
+#[test]
+fn a_slack_workspace_asserting_the_victims_address_gets_a_candidate_only_and_the_merge_redirect() {
+    let victim = r#"[{"id":"p1","email":"victim@corp.example","email_verified":true,
+        "password":{"algorithm":"bcrypt","hash":{"value":"$2b$10$abcdefghijklmnopqrstuu5Ttx9wKcTn/j9PQmnqT8G0l5wbW6E9i"}},
+        "auth0_user_id":"auth0|tp_victim"}]"#;
+    let l = slack("victim@corp.example");
+    let (d, applied) = discover(&l, vec![], vec![answer("paste", victim)]);
+    assert_eq!(d.get("vouched"), Some(&Value::Bool(false)));
+    let rec = record(&applied);
+    assert_eq!(proofs(&rec), [("paste:p1".to_owned(), None)]);
+    // No link on the address alone, no fan-out: the mailbox must be proven first.
+    let plan = plan_of(&with_record(slack("victim@corp.example"), rec), "execute");
+    assert_eq!(s(&plan, &["outcome"]), Some("redirect"));
+    assert_eq!(plan.get("link"), None);
+    assert_eq!(
+        plan.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(0)
+    );
+}
+
+#[test]
+fn only_a_provider_that_is_the_addresses_mail_provider_vouches_for_it() {
+    let acct = |email: &str| {
+        format!(
+            r#"[{{"id":"p1","email":"{email}","email_verified":true,"auth0_user_id":"auth0|tp_victim"}}]"#
+        )
+    };
+    // Google, verified, gmail.com: the mailbox itself.
+    let l = google("ann@gmail.com", true);
+    let (d, applied) = discover(&l, vec![], vec![answer("paste", &acct("ann@gmail.com"))]);
+    assert_eq!(d.get("vouched"), Some(&Value::Bool(true)));
+    assert_eq!(
+        proofs(&record(&applied)),
+        [("paste:p1".to_owned(), Some("provider".to_owned()))]
+    );
+    // Google says the address is not verified: nothing.
+    let (d, _) = discover(
+        &google("ann@gmail.com", false),
+        vec![],
+        vec![answer("paste", &acct("ann@gmail.com"))],
+    );
+    assert_eq!(d.get("vouched"), Some(&Value::Bool(false)));
+    // A Google account (not Workspace) asserting another domain's address: nothing.
+    let (d, _) = discover(&google("victim@corp.example", true), vec![], vec![]);
+    assert_eq!(d.get("vouched"), Some(&Value::Bool(false)));
+    // Workspace: hd must be the address's own domain.
+    let mut w = google("victim@corp.example", true);
+    w.hd = Some("attacker.example");
+    assert_eq!(
+        plan_of(&w, "execute")
+            .get("discover")
+            .and_then(|d| d.get("vouched")),
+        Some(&Value::Bool(false))
+    );
+    w.hd = Some("corp.example");
+    assert_eq!(
+        plan_of(&w, "execute")
+            .get("discover")
+            .and_then(|d| d.get("vouched")),
+        Some(&Value::Bool(true))
+    );
+    // Slack never vouches, Apple not for a relay address nor for another provider's domain.
+    let (d, _) = discover(&slack("ann@gmail.com"), vec![], vec![]);
+    assert_eq!(d.get("vouched"), Some(&Value::Bool(false)));
+    let apple = |email| Login {
+        user_id: "apple|000123.abc",
+        email,
+        email_verified: true,
+        connection: "apple",
+        subject: "000123.abc",
+        hd: None,
+        app_metadata: Value::Object(Map::new()),
+    };
+    for email in ["x7f3@privaterelay.appleid.com", "ann@gmail.com"] {
+        assert_eq!(
+            plan_of(&apple(email), "execute")
+                .get("discover")
+                .and_then(|d| d.get("vouched")),
+            Some(&Value::Bool(false)),
+            "{email}"
+        );
+    }
+    assert_eq!(
+        plan_of(&apple("ann@icloud.com"), "execute")
+            .get("discover")
+            .and_then(|d| d.get("vouched")),
+        Some(&Value::Bool(true))
+    );
+    // Even when vouched, an account whose product never verified the address stays a candidate.
+    let unverified = r#"[{"id":"p9","email":"ann@gmail.com","email_verified":false}]"#;
+    let (_, applied) = discover(
+        &google("ann@gmail.com", true),
+        vec![],
+        vec![answer("paste", unverified)],
+    );
+    assert_eq!(proofs(&record(&applied)), [("paste:p9".to_owned(), None)]);
+}
+
+fn rec_text(person: &str, accounts: &str) -> Value {
+    j(&format!(
+        r#"{{"v":1,"person_id":"{person}","accounts":{accounts}}}"#
+    ))
+}
+
+#[test]
+fn a_proven_account_that_another_user_proved_first_links_into_that_user() {
+    // The person signed in with their password first: auth0|tp_ann holds paste:p1 and collect:c5.
+    let primary_rec = rec_text(
+        "tp_ann",
+        r#"[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true},
+            {"product":"collect","id":"c5","proof":"merge","verified":true,"fanout":true}]"#,
+    );
+    // Now Google: collect:c5 holds the identity and was told auth0|tp_ann.
+    let found = r#"[{"id":"c5","email":"ann@gmail.com","email_verified":true,"auth0_user_id":"auth0|tp_ann",
+        "identities":[{"provider":"google-oauth2","subject":"1001"}]}]"#;
+    let l = google("ann@gmail.com", false);
+    let (_, applied) = discover(
+        &l,
+        vec![answer("collect", found)],
+        vec![answer("collect", found)],
+    );
+    let rec = record(&applied);
+    let plan = plan_of(
+        &with_record(google("ann@gmail.com", false), rec.clone()),
+        "execute",
+    );
+    assert_eq!(s(&plan, &["link"]), Some("auth0|tp_ann"));
+    assert_eq!(
+        plan.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(0)
+    );
+    let link = |primary_rec: Value| {
+        let input = Map::new()
+            .with(
+                "primary",
+                Map::new()
+                    .with("user_id", "auth0|tp_ann")
+                    .with("email", "ann@gmail.com")
+                    .with("email_verified", true)
+                    .with("app_metadata", Map::new().with("trickle", primary_rec)),
+            )
+            .with(
+                "secondary",
+                Map::new()
+                    .with("user_id", "google-oauth2|1001")
+                    .with("email", "ann@gmail.com")
+                    .with("email_verified", false)
+                    .with("app_metadata", Map::new().with("trickle", rec.clone())),
+            )
+            .with("products", PRODUCTS.to_vec());
+        chain::link(&LinkInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")))
+            .to_value()
+    };
+    let linked = link(primary_rec);
+    assert_eq!(s(&linked, &["outcome"]), Some("link"));
+    // The newcomer joins the existing user: it is the secondary, never the primary.
+    assert_eq!(s(&linked, &["identity", "provider"]), Some("google-oauth2"));
+    assert_eq!(s(&linked, &["identity", "user_id"]), Some("1001"));
+    assert_eq!(
+        s(&linked, &["set_app_metadata", "trickle", "person_id"]),
+        Some("tp_ann")
+    );
+    // A pointer the primary's own record does not back (no such account, or not proven there)
+    // is refused: a product's answer alone never joins two users.
+    for forged in [
+        rec_text(
+            "tp_ann",
+            r#"[{"product":"paste","id":"p1","proof":"password","verified":true}]"#,
+        ),
+        rec_text(
+            "tp_ann",
+            r#"[{"product":"collect","id":"c5","verified":true}]"#,
+        ),
+    ] {
+        let refused = link(forged);
+        assert_eq!(s(&refused, &["outcome"]), Some("refused"));
+        assert!(refused.to_json().contains("link.not_proven"));
+    }
+}
+
+#[test]
+fn an_unproven_candidate_pointing_at_another_user_never_links() {
+    let rec = rec_text(
+        "tp_g",
+        r#"[{"product":"paste","id":"p1","verified":true,"linked":"auth0|tp_victim"}]"#,
+    );
+    let plan = plan_of(&with_record(slack("victim@corp.example"), rec), "execute");
+    assert_eq!(plan.get("link"), None);
+    assert_eq!(s(&plan, &["outcome"]), Some("redirect"));
+}
+
+#[test]
+fn logins_of_connections_not_configured_as_social_pass_untouched() {
+    let mut l = google("ann@gmail.com", true);
+    l.connection = "github";
+    let plan = plan_of(&l, "execute");
+    assert!(plan.to_json().contains("chain_other_connection"));
+    assert_eq!(plan.get("discover"), None);
+}
