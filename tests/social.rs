@@ -193,7 +193,10 @@ fn the_identity_a_product_holds_proves_that_account_and_it_learns_the_social_use
         .unwrap_or_default();
     assert_eq!(f.len(), 1);
     assert_eq!(
-        s(&f[0], &["body", "auth0_user_id"]),
+        s(
+            f.first().unwrap_or(&Value::Null),
+            &["body", "auth0_user_id"]
+        ),
         Some("google-oauth2|1001")
     );
 }
