@@ -29,7 +29,8 @@ function trickleChainSettings(source) {
       merge_url: cfg.mergeUrl,
       token_secret: cfg.tokenSecret,
       // The connection the artefacts deploy as, unless the secret names another.
-      connection: cfg.connection || TRICKLE_DEFAULT_CONNECTION
+      connection: cfg.connection || TRICKLE_DEFAULT_CONNECTION,
+      social: cfg.social
     }) : null
   };
   if (key !== null) trickleChainMemo = settings;
@@ -54,16 +55,18 @@ function trickleChain(core, source, facts, io) {
   var meta = {};
   var current = user.app_metadata && typeof user.app_metadata === 'object' ? user.app_metadata : {};
   for (var k in current) if (Object.prototype.hasOwnProperty.call(current, k)) meta[k] = current[k];
-  var input = {
-    user: { user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, email_verified: user.email_verified === true, app_metadata: meta }
-  };
+  var person = { user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, email_verified: user.email_verified === true };
+  var identity = facts.identity && cfg.social.indexOf(facts.connection) >= 0 ? facts.identity : null;
   // The input as text, the configuration's part serialised once per set of secrets.
-  var text = '{"phase":' + JSON.stringify(String(facts.phase)) + ',"now":' + Math.floor(Date.now() / 1000) +
-    ',"user":' + JSON.stringify(input.user) +
-    ',"transaction":' + JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null }) +
-    ',"config":' + settings.configJson + ',"jti":"' + trickleJti() + '","session_token":' +
-    JSON.stringify(typeof facts.sessionToken === 'string' ? facts.sessionToken : null) + '}';
-  var plan = core.call('chain_plan', text);
+  var planText = function () {
+    return '{"phase":' + JSON.stringify(String(facts.phase)) + ',"now":' + Math.floor(Date.now() / 1000) +
+      ',"user":' + JSON.stringify({ user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta }) +
+      ',"transaction":' + JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null }) +
+      ',"config":' + settings.configJson + ',"jti":"' + trickleJti() + '","session_token":' +
+      JSON.stringify(typeof facts.sessionToken === 'string' ? facts.sessionToken : null) +
+      (identity ? ',"identity":' + JSON.stringify(identity) : '') + '}';
+  };
+  var plan = core.call('chain_plan', planText());
   var log = Object.assign({ phase: facts.phase, outcome: plan.outcome, events: plan.events }, notes);
   if (plan.outcome !== 'continue' && plan.outcome !== 'redirect' && plan.outcome !== 'deny') {
     log.error = plan.error;
@@ -82,7 +85,39 @@ function trickleChain(core, source, facts, io) {
       .then(function () { return io.setMetadata(changes, meta); })
       .then(null, function (e) { log.metadata_error = trickleMessage(e); });
   };
-  return write(plan.set_app_metadata)
+  var canonicalEmail = function () {
+    var c = person.email ? core.call('normalize_email', { email: person.email }) : null;
+    return c && c.outcome === 'ok' ? c.email : null;
+  };
+  var addEvents = function (list) { log.events = (log.events || []).concat(list || []); };
+  // A first social login: the products are asked for the identity and the address, the core
+  // makes the record, and the chain is planned again with it.
+  var discovered = function () {
+    if (!plan.discover) return Promise.resolve();
+    var email = canonicalEmail();
+    var d = plan.discover;
+    var byIdentity = trickleLookupQuery(cfg.products, 'provider=' + encodeURIComponent(d.provider) + '&subject=' + encodeURIComponent(d.subject), cfg.lookupTimeoutMs);
+    var byEmail = email ? trickleLookup(cfg.products, email, cfg.lookupTimeoutMs) : Promise.resolve([]);
+    return Promise.all([byIdentity, byEmail]).then(function (r) {
+      var applied = core.call('chain_apply', {
+        user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
+        fanout: [], lookups: r[1], identity_lookups: r[0], discover: d, products: cfg.products.map(function (p) { return p.name; })
+      });
+      if (applied.outcome) { log.error = applied.error; return null; }
+      addEvents(applied.events);
+      return write(applied.set_app_metadata).then(function () {
+        plan = core.call('chain_plan', planText());
+        if (plan.outcome !== 'continue' && plan.outcome !== 'redirect' && plan.outcome !== 'deny') {
+          log.error = plan.error;
+          plan = { outcome: 'continue', set_app_metadata: {}, fanout: [], lookups: [], events: [] };
+        }
+        log.outcome = plan.outcome;
+        addEvents(plan.events);
+      });
+    });
+  };
+  return discovered()
+    .then(function () { return write(plan.set_app_metadata); })
     .then(function () {
       if (plan.outcome === 'redirect') {
         io.redirect(plan.redirect.url, plan.redirect.query);
@@ -92,17 +127,17 @@ function trickleChain(core, source, facts, io) {
         io.deny(plan.deny.message);
         return 'deny';
       }
+      if (plan.link) return trickleLink(core, cfg, io, person, meta, plan.link, log);
       if (!(plan.fanout || []).length && !(plan.lookups || []).length) return 'continue';
-      var canonical = input.user.email && (plan.lookups || []).length ? core.call('normalize_email', { email: input.user.email }) : null;
-      var lookupEmail = canonical && canonical.outcome === 'ok' ? canonical.email : null;
+      var lookupEmail = (plan.lookups || []).length ? canonicalEmail() : null;
       return trickleFanout(cfg.products, plan, lookupEmail, cfg.fanoutBudgetMs).then(function (results) {
         var applied = core.call('chain_apply', {
-          user: { user_id: input.user.user_id, email: input.user.email, email_verified: input.user.email_verified, app_metadata: meta },
+          user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
           fanout: results.fanout,
           lookups: results.lookups
         });
         log.fanout = results.fanout.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); });
-        log.events = (log.events || []).concat(applied.events || []);
+        addEvents(applied.events);
         return write(applied.set_app_metadata).then(function () { return 'continue'; });
       });
     })
@@ -116,6 +151,124 @@ function trickleChain(core, source, facts, io) {
       trickleSend(source, log, cfg.fanoutBudgetMs - log.ms);
       return outcome;
     });
+}
+
+/**
+ * Joins this login's user to the existing tenant user `target` (Auth0 account linking): reads
+ * that user through the Management API, lets the core check its record (`chain_link`), writes
+ * the joined record to it, links this user's identity into it, continues the login as it, and
+ * fans out as it. Any failure leaves both users as they were and the login goes on; nothing is
+ * told to the products then (their stored id stays the existing user's). Resolves 'continue'.
+ */
+function trickleLink(core, cfg, io, person, meta, target, log) {
+  var fail = function (code, message) {
+    log.link = { outcome: 'failed', code: code, error: message };
+    return 'continue';
+  };
+  if (!cfg.mgmt) return Promise.resolve(fail('link.unconfigured', 'TRICKLE_MGMT_DOMAIN, TRICKLE_MGMT_CLIENT_ID and TRICKLE_MGMT_CLIENT_SECRET are needed to link accounts'));
+  var api = trickleMgmt(cfg, io.cache);
+  var path = '/api/v2/users/' + encodeURIComponent(target);
+  var linked;
+  return api('GET', path).then(function (r) {
+    if (!r.ok) throw trickleLinkError('link.primary_unavailable', 'reading ' + target + ': ' + (r.error || 'HTTP ' + r.status));
+    var primary = r.body || {};
+    linked = core.call('chain_link', {
+      primary: { user_id: String(primary.user_id || ''), email: typeof primary.email === 'string' ? primary.email : null, email_verified: primary.email_verified === true, app_metadata: primary.app_metadata || {} },
+      secondary: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
+      products: cfg.products.map(function (p) { return p.name; })
+    });
+    log.events = (log.events || []).concat(linked.events || []);
+    if (linked.outcome !== 'link') throw trickleLinkError((linked.error && linked.error.code) || 'link.refused', 'the existing user does not hold the proven account');
+    linked.primary = primary;
+    return api('PATCH', path, { app_metadata: linked.set_app_metadata });
+  }).then(function (r) {
+    if (!r.ok) throw trickleLinkError('link.metadata', 'writing ' + target + ': ' + (r.error || 'HTTP ' + r.status));
+    var body = { provider: linked.identity.provider, user_id: linked.identity.user_id };
+    if (linked.identity.provider === 'auth0' && cfg.mgmt.connectionId) body.connection_id = cfg.mgmt.connectionId;
+    return api('POST', path + '/identities', body);
+  }).then(function (r) {
+    if (!r.ok) throw trickleLinkError('link.identities', 'linking into ' + target + ': ' + (r.error || 'HTTP ' + r.status));
+    io.setPrimaryUser(target);
+    log.link = { outcome: 'linked', primary: target };
+    var merged = {};
+    var before = linked.primary.app_metadata || {};
+    for (var k in before) if (Object.prototype.hasOwnProperty.call(before, k)) merged[k] = before[k];
+    for (var m in linked.set_app_metadata) merged[m] = linked.set_app_metadata[m];
+    if (!(linked.fanout || []).length) return 'continue';
+    return trickleFanout(cfg.products, { fanout: linked.fanout, lookups: [] }, null, cfg.fanoutBudgetMs).then(function (results) {
+      log.fanout = results.fanout.map(function (x) { return x.product + ':' + (x.ok ? 'ok' : 'failed'); });
+      var applied = core.call('chain_apply', {
+        user: { user_id: target, email: linked.primary.email || null, email_verified: linked.primary.email_verified === true, app_metadata: merged },
+        fanout: results.fanout, lookups: []
+      });
+      log.events = (log.events || []).concat(applied.events || []);
+      if (!Object.keys(applied.set_app_metadata || {}).length) return 'continue';
+      return api('PATCH', path, { app_metadata: applied.set_app_metadata }).then(function (w) {
+        if (!w.ok) log.metadata_error = 'writing ' + target + ': ' + (w.error || 'HTTP ' + w.status);
+        return 'continue';
+      });
+    });
+  }).then(null, function (e) {
+    return fail(e && e.code ? e.code : 'link.failed', trickleMessage(e));
+  });
+}
+
+function trickleLinkError(code, message) {
+  var e = new Error(message);
+  e.code = code;
+  return e;
+}
+
+/**
+ * A Management API caller with a machine-to-machine token, cached in `cache` (the Action's
+ * api.cache, or the container's) until shortly before it expires. One retry after a 429 when
+ * the Retry-After fits the time left. Resolves `{ok, status, body}`; never rejects.
+ */
+var trickleMgmtTokens = {};
+function trickleMgmt(cfg, cache) {
+  var m = cfg.mgmt;
+  var key = 'trickle-mgmt:' + m.clientId;
+  var timeout = cfg.lookupTimeoutMs;
+  var cached = function () {
+    try {
+      var e = cache && typeof cache.get === 'function' ? cache.get(key) : trickleMgmtTokens[key];
+      var value = e && typeof e === 'object' ? e.value : null;
+      var exp = e && typeof e === 'object' ? Number(e.expires_at) : 0;
+      return typeof value === 'string' && exp > Date.now() + 30000 ? value : null;
+    } catch (_) { return null; }
+  };
+  var token = function () {
+    var t = cached();
+    if (t) return Promise.resolve(t);
+    return trickleFetch(m.base + '/oauth/token', { method: 'POST', body: { grant_type: 'client_credentials', client_id: m.clientId, client_secret: m.clientSecret, audience: m.base + '/api/v2/' } }, timeout)
+      .then(function (r) {
+        var b = r.body || {};
+        if (!r.ok || typeof b.access_token !== 'string') throw trickleLinkError('link.token', 'machine-to-machine token: ' + (r.error || 'HTTP ' + r.status));
+        var expiresAt = Date.now() + Math.max(60, Number(b.expires_in) || 0) * 1000;
+        try {
+          if (cache && typeof cache.set === 'function') cache.set(key, b.access_token, { expires_at: expiresAt });
+          else trickleMgmtTokens[key] = { value: b.access_token, expires_at: expiresAt };
+        } catch (_) {
+          // a full cache only costs a token request at the next login
+        }
+        return b.access_token;
+      });
+  };
+  return function (method, path, body) {
+    return token().then(function (t) {
+      var once = function (retried) {
+        return trickleFetch(m.base + path, { method: method, headers: { authorization: 'Bearer ' + t, accept: 'application/json' }, body: body }, timeout).then(function (r) {
+          var wait = Number(r.retryAfter);
+          if (r.status === 429 && !retried) {
+            var ms = isFinite(wait) && wait >= 0 ? wait * 1000 : 1000;
+            if (ms <= timeout) return new Promise(function (res) { setTimeout(res, ms); }).then(function () { return once(true); });
+          }
+          return r;
+        });
+      };
+      return once(false);
+    }, function (e) { return { ok: false, status: 0, error: trickleMessage(e) }; });
+  };
 }
 
 /**
@@ -160,6 +313,25 @@ function trickleCanRedirect(event, api) {
   return { can: !!(redirect && typeof redirect.sendUserTo === 'function') && TRICKLE_NO_REDIRECT.indexOf(protocol) < 0 && !none, fallback: true };
 }
 
+/**
+ * The social identity of this login: the identity of `connection` among the user's identities,
+ * its subject without the connection's own prefix (Auth0 writes some as `<connection>|<id>`),
+ * and Google's Workspace domain (`hd`) when the profile carries it. Null for anything else.
+ */
+function trickleIdentity(user, connection) {
+  var list = user && Array.isArray(user.identities) ? user.identities : [];
+  for (var i = 0; i < list.length; i++) {
+    var id = list[i];
+    if (!id || id.connection !== connection || id.user_id === undefined || id.user_id === null) continue;
+    var subject = String(id.user_id);
+    if (subject.indexOf(connection + '|') === 0) subject = subject.slice(connection.length + 1);
+    var data = id.profileData && typeof id.profileData === 'object' ? id.profileData : {};
+    var hd = typeof user.hd === 'string' ? user.hd : typeof data.hd === 'string' ? data.hd : null;
+    return { provider: String(connection), subject: subject, hd: hd };
+  }
+  return null;
+}
+
 /** Adapts a post-login Action (`event`, `api`) to trickleChain. */
 function trickleAction(phase, event, api, core) {
   try {
@@ -174,6 +346,7 @@ function trickleAction(phase, event, api, core) {
       canRedirectFallback: may.fallback,
       state: query.state || body.state || null,
       connection: event && event.connection && event.connection.name,
+      identity: trickleIdentity(event && event.user, event && event.connection && event.connection.name),
       // Tokens come back in a POST body only: a token in a query string ends up in logs.
       sessionToken: phase === 'continue' ? body.session_token : null
     };
@@ -182,7 +355,9 @@ function trickleAction(phase, event, api, core) {
         Object.keys(changes).forEach(function (k) { api.user.setAppMetadata(k, changes[k]); });
       },
       redirect: function (url, q) { api.redirect.sendUserTo(url, { query: q }); },
-      deny: function (reason) { api.access.deny(reason); }
+      deny: function (reason) { api.access.deny(reason); },
+      setPrimaryUser: function (id) { api.authentication.setPrimaryUser(id); },
+      cache: api && api.cache
     };
     return trickleChain(core, event && event.secrets, facts, io).then(null, function () { return 'continue'; });
   } catch (e) {
@@ -206,6 +381,7 @@ function trickleRule(user, context, callback, configuration, env) {
       canRedirect: TRICKLE_NO_REDIRECT.indexOf(context.protocol) < 0 && query.prompt !== 'none',
       state: query.state || body.state || null,
       connection: context.connection,
+      identity: trickleIdentity(user, context.connection),
       sessionToken: resuming ? body.session_token : null
     };
     var io = {
@@ -219,7 +395,9 @@ function trickleRule(user, context, callback, configuration, env) {
         var parts = Object.keys(q).map(function (k) { return encodeURIComponent(k) + '=' + encodeURIComponent(q[k]); });
         context.redirect = { url: url + (url.indexOf('?') < 0 ? '?' : '&') + parts.join('&') };
       },
-      deny: function () {}
+      deny: function () {},
+      // A Rule continues as the primary user through context.primaryUser.
+      setPrimaryUser: function (id) { context.primaryUser = id; }
     };
     var core = trickleCore(TRICKLE_WASM, trickleGlue, env.cache, TRICKLE_CACHE_KEY);
     var deniedWith = null;

@@ -167,6 +167,22 @@ function trickleConfigRead(source) {
     mergeUrl: typeof source.TRICKLE_MERGE_URL === 'string' ? source.TRICKLE_MERGE_URL : '',
     tokenSecret: typeof source.TRICKLE_TOKEN_SECRET === 'string' ? source.TRICKLE_TOKEN_SECRET : '',
     connection: typeof source.TRICKLE_CONNECTION === 'string' && source.TRICKLE_CONNECTION ? source.TRICKLE_CONNECTION : null,
+    // Social connections whose logins are resolved against the products (comma-separated names).
+    social: typeof source.TRICKLE_SOCIAL_CONNECTIONS === 'string'
+      ? source.TRICKLE_SOCIAL_CONNECTIONS.split(',').map(function (c) { return c.trim(); }).filter(Boolean)
+      : ['google-oauth2', 'apple', 'sign-in-with-slack'],
+    // The Management API, for account linking: the tenant's domain and a machine-to-machine
+    // application allowed read:users, update:users and update:users_app_metadata.
+    mgmt: typeof source.TRICKLE_MGMT_DOMAIN === 'string' && source.TRICKLE_MGMT_DOMAIN &&
+      typeof source.TRICKLE_MGMT_CLIENT_ID === 'string' && source.TRICKLE_MGMT_CLIENT_ID &&
+      typeof source.TRICKLE_MGMT_CLIENT_SECRET === 'string' && source.TRICKLE_MGMT_CLIENT_SECRET
+      ? {
+          base: (/^https?:\/\//.test(source.TRICKLE_MGMT_DOMAIN) ? source.TRICKLE_MGMT_DOMAIN : 'https://' + source.TRICKLE_MGMT_DOMAIN).replace(/\/+$/, ''),
+          clientId: source.TRICKLE_MGMT_CLIENT_ID,
+          clientSecret: source.TRICKLE_MGMT_CLIENT_SECRET,
+          connectionId: typeof source.TRICKLE_CONNECTION_ID === 'string' && source.TRICKLE_CONNECTION_ID ? source.TRICKLE_CONNECTION_ID : null
+        }
+      : null,
     fanoutBudgetMs: num(source.TRICKLE_FANOUT_BUDGET_MS, 2000, 50, 15000),
     lookupTimeoutMs: num(source.TRICKLE_LOOKUP_TIMEOUT_MS, 4000, 50, 15000)
   };
@@ -199,7 +215,9 @@ function trickleFetch(url, options, timeoutMs) {
       return res.text().then(function (text) {
         var body = null;
         try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
-        return { ok: res.status >= 200 && res.status < 300, status: res.status, body: body, text: text };
+        var out = { ok: res.status >= 200 && res.status < 300, status: res.status, body: body, text: text };
+        if (res.status === 429) out.retryAfter = res.headers.get('retry-after');
+        return out;
       });
     })
     .then(null, function (e) {
@@ -223,9 +241,14 @@ var TRICKLE_ANSWER_BUDGET = 900000;
  * answer makes that product unavailable, never the other products' accounts unusable.
  */
 function trickleLookup(products, email, timeoutMs) {
+  return trickleLookupQuery(products, 'email=' + encodeURIComponent(email), timeoutMs);
+}
+
+/** As trickleLookup, for any query of the product contract (`email=…`, `provider=…&subject=…`). */
+function trickleLookupQuery(products, query, timeoutMs) {
   var cap = Math.floor(TRICKLE_ANSWER_BUDGET / Math.max(1, products.length));
   return Promise.all(products.map(function (p) {
-    var url = p.url + '/trickle/accounts?email=' + encodeURIComponent(email);
+    var url = p.url + '/trickle/accounts?' + query;
     return trickleFetch(url, { headers: trickleAuth(p) }, timeoutMs).then(function (r) {
       if (r.status === 404) return { name: p.name, accounts: [] };
       if (!r.ok) return { name: p.name, error: r.error || 'HTTP ' + r.status };
@@ -285,6 +308,7 @@ if (typeof module !== 'undefined' && module.exports) {
     trickleConfig: trickleConfig,
     trickleFetch: trickleFetch,
     trickleLookup: trickleLookup,
+    trickleLookupQuery: trickleLookupQuery,
     trickleFanout: trickleFanout,
     trickleJti: trickleJti,
     trickleLog: trickleLog,

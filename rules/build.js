@@ -94,6 +94,22 @@ const brotli = (text) => zlib.brotliCompressSync(Buffer.from(text), {
   params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT }
 });
 
+// What an entry point's functions do when the packed source cannot be unpacked. A database
+// script answers through its callback (a retryable error); the chain lets the login through
+// unchanged, as it does for any failure of its own (never lock anyone out), and logs it.
+const DB_FAIL = `function () {
+var cb = arguments[4];
+if (typeof cb === 'function') setTimeout(function () { cb(new Error(message)); }, 0);
+}`;
+const ACTION_FAIL = `function () {
+console.log(JSON.stringify({ trickle: 'post-login', outcome: 'continue', error: { code: 'shim.unpack', message: message } }));
+return Promise.resolve('continue');
+}`;
+const RULE_FAIL = `function (user, context, cb) {
+console.log(JSON.stringify({ trickle: 'post-login', outcome: 'continue', error: { code: 'shim.unpack', message: message } }));
+if (typeof cb === 'function') setTimeout(function () { cb(null, user, context); }, 0);
+}`;
+
 /**
  * The shim and glue of a custom-database script, brotli-compressed like the wasm: the login
  * script must hold the wasm, the glue and the shim under 100 000 bytes. The source is compiled
@@ -101,7 +117,7 @@ const brotli = (text) => zlib.brotliCompressSync(Buffer.from(text), {
  * `global`; `exports` names the functions the entry point calls. A failure to unpack is answered
  * through the callback (a retryable error), never thrown into the host.
  */
-function packedInline(parts, shims, exports) {
+function packedInline(parts, shims, exports, fail = DB_FAIL) {
   const source = parts.glue + shims.map(inlineSource).join('\n') + `return { ${exports.map((n) => `${n}: ${n}`).join(', ')} };\n`;
   const packed = brotli(source).toString('base64');
   const names = exports.join(', ');
@@ -116,20 +132,17 @@ var api = g[slot](typeof require !== 'undefined' ? require : undefined, TRICKLE_
 ${exports.map((n) => `${n} = api.${n};`).join('\n')}
 } catch (e) {
 g[slot] = null;
-var failed = function () {
-var cb = arguments[4];
 var message = 'trickle: the script could not be unpacked: ' + String((e && e.message) || e).slice(0, 200);
-if (typeof cb === 'function') setTimeout(function () { cb(new Error(message)); }, 0);
-};
+var failed = ${fail};
 ${exports.map((n) => `${n} = failed;`).join('\n')}
 }
 })();
 `;
 }
 
-function bundle(entry, variant, shims, { packExports } = {}) {
+function bundle(entry, variant, shims, { packExports, packFail } = {}) {
   const parts = wasmParts(variant);
-  const inline = packExports ? packedInline(parts, shims, packExports) : parts.text + shims.map(inlineSource).join('\n');
+  const inline = packExports ? packedInline(parts, shims, packExports, packFail) : parts.text + shims.map(inlineSource).join('\n');
   const template = read(entry);
   if (!template.includes('/*@trickle-inline@*/')) throw new Error(`${entry} has no inline marker`);
   return { text: template.replace('/*@trickle-inline@*/', () => inline).trimEnd() + '\n', parts };
@@ -141,7 +154,7 @@ const layout = require('./layout');
 // directories, each of which must deploy on its own.
 const ARTEFACTS = [
   { key: 'action', out: ['auth0/actions/trickle-post-login/code.js'], entry: 'rules/entry/action.js', variant: 'chain',
-    shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'module' },
+    shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'module', packExports: ['trickleAction', 'trickleCore', 'trickleGlue'], packFail: ACTION_FAIL },
   { key: 'db_login', out: ['auth0/database-connections/trickle/login.js', 'auth0-rules/database-connections/trickle/login.js'],
     entry: 'rules/entry/db-login.js', variant: 'login', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function', packExports: ['trickleDb'] },
   { key: 'db_get_user', out: ['auth0/database-connections/trickle/get_user.js', 'auth0-rules/database-connections/trickle/get_user.js'],
@@ -151,7 +164,7 @@ const ARTEFACTS = [
   // Rule from it) is only there because the simulator still loads it from that path; drop it
   // once sim/tenant.js reads auth0-rules/.
   { key: 'rule', out: ['auth0-rules/rules/trickle-post-login.js', 'auth0/rules/trickle-post-login.js'], entry: 'rules/entry/rule.js', variant: 'chain',
-    shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'function' }
+    shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'function', packExports: ['trickleRule', 'trickleCore', 'trickleGlue'], packFail: RULE_FAIL }
 ];
 
 const METADATA = {
@@ -179,7 +192,7 @@ function main() {
   const sizes = {};
   let failed = false;
   for (const a of ARTEFACTS) {
-    const { text, parts } = bundle(a.entry, a.variant, a.shims, { packExports: a.packExports });
+    const { text, parts } = bundle(a.entry, a.variant, a.shims, { packExports: a.packExports, packFail: a.packFail });
     check(a, text);
     for (const out of a.out) {
       const file = path.join(DIST, out);
