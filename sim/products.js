@@ -51,7 +51,8 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
     const accounts = byEmail.all(norm(email)).map((row) => ({
       id: row.id, email: row.email, email_verified: !!row.email_verified, name: row.name, given_name: row.given_name,
       family_name: row.family_name, created_at: row.created_at, person_id: row.person_id || undefined,
-      totp_secret: row.totp_secret || undefined, password: row.password_hash ? format.descriptor(row) : null
+      totp_secret: row.totp_secret || undefined, password: row.password_hash ? format.descriptor(row) : null,
+      auth0_user_id: row.auth0_user_id || undefined
     }));
     return { accounts };
   });
@@ -60,7 +61,7 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
     if (state.mode === 'readonly') return reply.code(503).send({ error: 'writes unavailable' });
     const id = req.params.id;
     const value = req.body && req.body.auth0_user_id;
-    if (typeof value !== 'string' || !/^auth0\|.+/.test(value)) return reply.code(400).send({ error: 'auth0_user_id must be auth0|…' });
+    if (typeof value !== 'string' || !/^[a-z0-9-]+\|[!-~]+$/.test(value) || value.length > 255) return reply.code(400).send({ error: 'auth0_user_id must be an Auth0 user id (provider|id)' });
     if (!byId.get(id)) return reply.code(404).send({ error: 'no such account' });
     setId.run(value, new Date().toISOString(), id);
     state.writes++;
@@ -70,7 +71,7 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
   app.delete('/trickle/accounts/:id/auth0-id', async (req, reply) => {
     if (state.mode === 'readonly') return reply.code(503).send({ error: 'writes unavailable' });
     const value = req.body && req.body.auth0_user_id;
-    if (typeof value !== 'string' || !/^auth0\|.+/.test(value)) return reply.code(400).send({ error: 'auth0_user_id must be auth0|…' });
+    if (typeof value !== 'string' || !/^[a-z0-9-]+\|[!-~]+$/.test(value) || value.length > 255) return reply.code(400).send({ error: 'auth0_user_id must be an Auth0 user id (provider|id)' });
     const row = byId.get(req.params.id);
     if (!row) return reply.code(404).send({ error: 'no such account' });
     if (row.auth0_user_id === value) setId.run(null, new Date().toISOString(), req.params.id);
