@@ -66,8 +66,17 @@ async function productServer(name, accounts, { token = `tok-${name}` } = {}) {
     req.on('data', (c) => { body += c; });
     req.on('end', () => setTimeout(() => {
       if (req.method === 'GET' && url.pathname === '/trickle/accounts') {
+        // The stored Auth0 id comes back with the account, as the product contract says.
+        const told = (a) => (state.auth0Ids[a.id] ? { ...a, auth0_user_id: state.auth0Ids[a.id] } : a);
+        if (url.searchParams.has('provider') || url.searchParams.has('subject')) {
+          const provider = url.searchParams.get('provider');
+          const subject = url.searchParams.get('subject');
+          if (!provider || !subject) return send(400, { error: 'provider and subject are required' });
+          const holds = (a) => (a.identities || []).some((i) => i.provider === provider && i.subject === subject);
+          return send(200, { accounts: (state.identityAnswer || state.accounts.filter(holds)).map(told) });
+        }
         const email = norm(url.searchParams.get('email'));
-        return send(200, { accounts: state.accounts.filter((a) => norm(a.email) === email) });
+        return send(200, { accounts: state.accounts.filter((a) => norm(a.email) === email).map(told) });
       }
       const m = url.pathname.match(/^\/trickle\/accounts\/([^/]+)\/auth0-id$/);
       if (req.method === 'PUT' && m) {
@@ -75,7 +84,7 @@ async function productServer(name, accounts, { token = `tok-${name}` } = {}) {
         if (!state.accounts.some((a) => a.id === id)) return send(404, { error: 'no such account' });
         let parsed;
         try { parsed = JSON.parse(body); } catch (_) { return send(400, { error: 'bad json' }); }
-        if (!/^auth0\|/.test(parsed.auth0_user_id || '')) return send(400, { error: 'bad auth0_user_id' });
+        if (!/^[a-z0-9-]+\|[!-~]+$/.test(parsed.auth0_user_id || '')) return send(400, { error: 'bad auth0_user_id' });
         state.auth0Ids[id] = parsed.auth0_user_id;
         return send(204);
       }
@@ -122,13 +131,20 @@ function decodeJwt(token) {
  * does (batched, top-level keys merged, null deletes).
  */
 function actionRunner(actionExports, secrets) {
-  return async function run(phase, user, { canRedirect = true, query = {}, body = {}, connection = 'trickle', protocol = 'oidc-basic-profile' } = {}) {
+  // api.cache as Auth0 documents it: entries {value, expires_at}, kept between executions.
+  const entries = new Map();
+  const actionCache = {
+    get: (key) => { const e = entries.get(key); return e && e.expires_at > Date.now() ? { ...e } : undefined; },
+    set: (key, value, opts = {}) => { entries.set(key, { value: String(value), expires_at: opts.expires_at || Date.now() + (opts.ttl || 900000) }); return { type: 'success' }; },
+    delete: (key) => { entries.delete(key); return { type: 'success' }; }
+  };
+  return async function run(phase, user, { canRedirect = true, query = {}, body = {}, connection = 'trickle', strategy = null, protocol = 'oidc-basic-profile' } = {}) {
     const writes = {};
     const result = { redirect: null, denied: null, threw: null };
     const event = {
       user: JSON.parse(JSON.stringify(user)),
       secrets,
-      connection: { name: connection, strategy: 'auth0' },
+      connection: { name: connection, strategy: strategy || (connection === 'trickle' ? 'auth0' : connection) },
       transaction: { protocol },
       request: { query, body, ip: '127.0.0.1' }
     };
@@ -139,7 +155,9 @@ function actionRunner(actionExports, secrets) {
         canRedirect: () => canRedirect,
         sendUserTo: (url, opts) => { result.redirect = { url, query: (opts && opts.query) || {} }; }
       },
-      access: { deny: (reason) => { result.denied = reason; } }
+      access: { deny: (reason) => { result.denied = reason; } },
+      authentication: { setPrimaryUser: (id) => { result.primaryUser = id; } },
+      cache: actionCache
     };
     const handler = phase === 'continue' ? actionExports.onContinuePostLogin : actionExports.onExecutePostLogin;
     try {
