@@ -141,6 +141,12 @@ async function warm(rounds = 7, logins = 1500) {
 }
 
 async function main() {
+  if (process.argv.includes('--chain')) {
+    // The warm chain figure alone (for work on the chain's boundary); writes nothing.
+    const w = await warm();
+    console.log(`chain warm: trickle ${w.wasm.toFixed(4)} ms, baseline ${w.baseline.toFixed(4)} ms per login, chain_vs_baseline ${(w.wasm / w.baseline).toFixed(3)}`);
+    return;
+  }
   const sizes = JSON.parse(fs.readFileSync(path.join(DIST, 'sizes.json'), 'utf8'));
   const cold = await coldStart();
   const w = await warm();
