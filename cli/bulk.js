@@ -59,7 +59,8 @@ async function prelink(cfg, { log = () => {}, precheck = true } = {}) {
  * Streams every person none of whose accounts holds an Auth0 id into `outDir`: import files
  * `users-00001.json` … (compact JSON arrays, each as full as the limit allows), `rejects.ndjson`
  * with reasons, and `manifest.json` (files, people, bytes, sha256). exported + rejected = read,
- * always; people with an account already linked are counted in `already_linked`, not read.
+ * always; people with an account already linked are counted in `already_linked`, not read;
+ * `without_password` counts the exported people who have no password anywhere (social-only).
  */
 async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, precheck = true } = {}) {
   const core = loadCore('full');
@@ -71,7 +72,7 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
   await store.prepare();
   const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
   if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
-  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0 };
+  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0, without_password: 0 };
   const rejects = store.appender('rejects.ndjson');
   let parts = [];
   let bytes = 2;
@@ -107,6 +108,9 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
       parts.push(text);
       bytes += Buffer.byteLength(text) + (parts.length > 1 ? 1 : 0);
       manifest.exported++;
+      // Imported without any password (social-only people, or accounts that never had one):
+      // they sign in with their provider, which links to this user, or reset through the inbox.
+      if (!r.record.password_hash && !r.record.custom_password_hash) manifest.without_password++;
       if (manifest.read % 10000 === 0) log({ event: 'export_progress', read: manifest.read, files: manifest.files.length });
     }
     await flush();

@@ -320,7 +320,9 @@ async function tenantUsers(tenant) {
  * `awaiting_proof`, whichever way they came in; for a lazy user that account is told only once
  * that user proves it (merge flow), so it is not an error. An account holding an Auth0 id that
  * is not the person's tenant user is `mislinked`, and is one.
- * Returns `{people, tenant_users, imported, lazy, clean, missing, duplicated, awaiting_proof,
+ * `social` counts the present people whose tenant user has a social identity (signed in with a
+ * provider, or linked to one).
+ * Returns `{people, tenant_users, imported, lazy, social, clean, missing, duplicated, awaiting_proof,
  * mislinked, unlinked}`.
  */
 async function verify(cfg, tenant) {
@@ -332,16 +334,20 @@ async function verify(cfg, tenant) {
     const e = norm(u.email);
     byEmail.set(e, [...(byEmail.get(e) || []), u]);
   }
-  const out = { people: 0, tenant_users: users.length, imported: 0, lazy: 0, clean: 0, missing: [], duplicated: [], awaiting_proof: [], mislinked: [], unlinked: 0 };
+  const out = { people: 0, tenant_users: users.length, imported: 0, lazy: 0, social: 0, clean: 0, missing: [], duplicated: [], awaiting_proof: [], mislinked: [], unlinked: 0 };
   for await (const person of people(cfg.products)) {
     out.people++;
     const ids = [...new Set(person.accounts.map((a) => a.person_id).filter(Boolean))];
     if (!ids.length) { out.unlinked++; out.missing.push({ email: person.email, reason: 'no person id (run trickle prelink)' }); continue; }
     const present = ids.filter((id) => byId.has(`auth0|${id}`));
     const sameEmail = byEmail.get(person.email) || [];
-    if (!present.length && !sameEmail.length) { out.missing.push({ email: person.email, person_id: ids[0] }); continue; }
-    if (present.some((id) => byId.get(`auth0|${id}`).length > 1) || sameEmail.length > 1 || present.length > 1) { out.duplicated.push({ email: person.email, person_ids: ids }); continue; }
-    const user = present.length ? byId.get(`auth0|${present[0]}`)[0] : sameEmail[0];
+    // A person who came in through a social login is the user their accounts were told (its
+    // address may differ: an Apple relay address, another mailbox at the provider).
+    const told = [...new Set(person.accounts.map((a) => a.auth0_user_id).filter((id) => id && byId.has(id) && !id.startsWith('auth0|')))];
+    if (!present.length && !sameEmail.length && !told.length) { out.missing.push({ email: person.email, person_id: ids[0] }); continue; }
+    if (present.some((id) => byId.get(`auth0|${id}`).length > 1) || sameEmail.length > 1 || present.length > 1 || (!present.length && told.length > 1)) { out.duplicated.push({ email: person.email, person_ids: ids }); continue; }
+    const user = present.length ? byId.get(`auth0|${present[0]}`)[0] : told.length ? byId.get(told[0])[0] : sameEmail[0];
+    if ((user.identities || []).some((i) => i && i.isSocial)) out.social++;
     const via = user.app_metadata && user.app_metadata.bulkImported === true ? 'imported' : 'lazy';
     out[via]++;
     const unlinked = person.accounts.filter((a) => !a.auth0_user_id).map((a) => `${a.product}/${a.id}`);
