@@ -61,7 +61,6 @@ const FORMATS = {
 // random stream of their own: the password people (their addresses, passwords and products) are
 // exactly those of a generator without social identities.
 const PROVIDERS = ['google-oauth2', 'apple', 'sign-in-with-slack'];
-const WORKSPACE_DOMAIN = 'example.com'; // the Google Workspace and Slack workspace of the seeded company
 const SLACK_TEAM = 'T0SIMCORP1';
 const ATTACKER_TEAM = 'T0ATTACKR9';
 const hashOf = (...parts) => crypto.createHash('sha256').update(parts.join('\n')).digest();
@@ -79,7 +78,7 @@ function subjectFor(provider, seed, key) {
 
 /**
  * The account a person holds at a provider: what its sign-in page takes (`login`, `password`)
- * and the claims it asserts. `opts`: {workspace (Google `hd`), relay (Apple private relay),
+ * and the claims it asserts. `opts`: {workspace (a Google Workspace account: `hd`), relay (Apple private relay),
  * team (Slack team id), verified}.
  */
 function providerAccount(provider, seed, key, person, opts = {}) {
@@ -90,7 +89,7 @@ function providerAccount(provider, seed, key, person, opts = {}) {
   const claims = { email, email_verified: opts.verified !== false, name: person.name, given_name: given, family_name: family };
   if (provider === 'google-oauth2') {
     claims.picture = `https://lh3.googleusercontent.com/a/${sub}`;
-    if (opts.workspace) claims.hd = opts.workspace;
+    if (opts.workspace) claims.hd = email.split('@')[1]; // a Workspace account's address is at its domain
   }
   if (provider === 'apple') claims.is_private_email = !!opts.relay;
   if (provider === 'sign-in-with-slack') {
@@ -125,7 +124,7 @@ function addSocial(out, { seed, socialPeople, share, nextId, opts }) {
     if (r() >= share) return;
     const provider = PROVIDERS[Math.floor(r() * PROVIDERS.length)];
     const a = person.accounts[Math.floor(r() * person.accounts.length)];
-    const extra = provider === 'google-oauth2' ? { workspace: r() < 0.5 ? WORKSPACE_DOMAIN : undefined } : provider === 'apple' ? { relay: r() < 0.5 } : {};
+    const extra = provider === 'google-oauth2' ? { workspace: r() < 0.5 } : provider === 'apple' ? { relay: r() < 0.5 } : {};
     link(person, a.product, rowOf(a.product, a.id), provider, `p${i}`, extra);
   });
   out.socialPeople = [];
@@ -149,7 +148,7 @@ function addSocial(out, { seed, socialPeople, share, nextId, opts }) {
     if (kind === 'social-only') {
       const provider = PROVIDERS[Math.floor(j / kinds.length) % PROVIDERS.length];
       const product = PRODUCTS[Math.floor(r() * PRODUCTS.length)];
-      link(person, product, addRow(product, null), provider, `s${j}`, provider === 'google-oauth2' ? { workspace: WORKSPACE_DOMAIN } : {});
+      link(person, product, addRow(product, null), provider, `s${j}`, provider === 'google-oauth2' ? { workspace: true } : {});
     } else if (kind === 'password-and-social') {
       addRow('paste', `paste-${first}-s${j}`);
       link(person, 'collect', addRow('collect', null), 'sign-in-with-slack', `s${j}`);
@@ -226,4 +225,4 @@ function generate({ people = 200, seed = 1, overlap = [0.7, 0.2, 0.1], bcryptCos
   return out;
 }
 
-module.exports = { generate, FORMATS, PRODUCTS, PROVIDERS, WORKSPACE_DOMAIN, SLACK_TEAM, ATTACKER_TEAM, subjectFor, providerAccount, attackerAccounts };
+module.exports = { generate, FORMATS, PRODUCTS, PROVIDERS, SLACK_TEAM, ATTACKER_TEAM, subjectFor, providerAccount, attackerAccounts };
