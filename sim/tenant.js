@@ -178,6 +178,20 @@ async function startTenant(options) {
     const c = canonicalAddress(email);
     return c ? [...state.users.values()].find((u) => u.email === c && isDatabaseUser(u)) : undefined;
   };
+  /**
+   * The password, address and id of database identities linked into another user (`auth0|<id>` →
+   * {email, password_hash | custom_password_hash}): the identity is no user of its own any more,
+   * but it still signs in, as the user it joined.
+   */
+  const linkedDb = new Map();
+  function linkedByEmail(c) {
+    for (const [key, cred] of linkedDb) {
+      if (cred.email !== c) continue;
+      const held = userWithIdentity('auth0', key.slice(6));
+      if (held) return { cred, holder: held.user, id: key.slice(6) };
+    }
+    return null;
+  }
   /** Every user holding the address, of any connection (what users-by-email answers). */
   const usersByEmail = (c) => [...state.users.values()].filter((u) => u.email === c);
   /**
@@ -190,7 +204,7 @@ async function startTenant(options) {
     const database = isDatabaseUser(fields);
     const email = fields.email === undefined && !database ? undefined : canonicalAddress(fields.email);
     if (email === null) return { error: 'invalid_email' };
-    if ((database && findByEmail(email)) || state.users.has(fields.user_id)) return { error: 'conflict' };
+    if ((database && (findByEmail(email) || linkedByEmail(email))) || state.users.has(fields.user_id)) return { error: 'conflict' };
     const user = { ...fields, email };
     if (user.email === undefined) delete user.email;
     state.users.set(user.user_id, user);
@@ -225,6 +239,19 @@ async function startTenant(options) {
     // The store and login.js see the same, canonical address; one that has none signs nobody in.
     const email = canonicalAddress(typed);
     if (!email) return { wrong: true };
+    const linked = findByEmail(email) ? null : linkedByEmail(email);
+    if (linked) {
+      // A database identity linked into another user still signs in with its password, as that user.
+      const { cred, holder, id } = linked;
+      let ok = false;
+      if (cred.custom_password_hash) {
+        ok = verifier().call('verify_password', { descriptor: cred.custom_password_hash, password }).outcome === 'match';
+        if (ok) { cred.password_hash = bcryptjs.hashSync(password, opts.bcryptCost); delete cred.custom_password_hash; }
+      } else ok = !!cred.password_hash && bcryptjs.compareSync(password, cred.password_hash);
+      if (!ok) return { wrong: true };
+      if (holder.blocked) return { error: 'user is blocked' };
+      return { user: holder, identity: { provider: 'auth0', user_id: id } };
+    }
     const known = findByEmail(email);
     if (known) {
       if (known.blocked) return { error: 'user is blocked' };
@@ -250,8 +277,9 @@ async function startTenant(options) {
       return { error: err.message };
     }
     if (!profile || !profile.user_id) return { error: 'the login script returned no profile' };
-    const existing = state.users.get(`auth0|${profile.user_id}`);
-    if (existing) return { user: existing }; // DUPLICATED_USER: the same person under another address
+    const existing = userWithIdentity('auth0', String(profile.user_id));
+    // DUPLICATED_USER: the same person under another address (or linked into another user).
+    if (existing) return { user: existing.user, identity: { provider: 'auth0', user_id: String(profile.user_id) } };
     const created = createUser(JSON.parse(JSON.stringify(profile)), password, 'login');
     if (created.error === 'conflict') return { conflict: true };
     if (created.error) return { error: 'the login script returned an address that cannot be stored' };
@@ -549,7 +577,7 @@ async function startTenant(options) {
       return reply.code(r.wrong ? 401 : 503).type('text/html').send(loginPage(tx, r.wrong ? 'Wrong email or password.' : `We could not sign you in right now: ${r.error}`));
     }
     tx.userId = r.user.user_id;
-    tx.identity = { provider: 'auth0', user_id: r.user.identities[0].user_id };
+    tx.identity = r.identity || { provider: 'auth0', user_id: r.user.identities[0].user_id };
     return finish(reply, tx, await postLogin(tx, 'execute', { query: {}, body: {} }));
   });
 
@@ -735,7 +763,7 @@ async function startTenant(options) {
       if (r.wrong) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Wrong email or password.' });
       if (r.refused) return reply.code(401).send({ error: 'unauthorized', error_description: r.refused });
       if (r.error) return reply.code(503).send({ error: 'temporarily_unavailable', error_description: r.error });
-      const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner', identity: { provider: 'auth0', user_id: r.user.identities[0].user_id } };
+      const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner', identity: r.identity || { provider: 'auth0', user_id: r.user.identities[0].user_id } };
       const result = await postLogin(tx, 'execute', { query: {}, body: {} });
       if (result.outcome === 'deny') return reply.code(403).send({ error: 'access_denied', error_description: result.reason });
       if (totpSecrets(state.users.get(r.user.user_id)).length) {
@@ -819,6 +847,7 @@ async function startTenant(options) {
     // Its metadata is not merged (as on the platform).
     const { identities, app_metadata: _a, user_metadata: _u, password_hash: _p, custom_password_hash: _c, mfa_factors: _m, user_id: _i, created_at: _t, updated_at: _v, logins_count: _l, last_login: _ll, blocked: _b, ...profile } = secondary;
     primary.identities.push({ ...identities[0], profileData: JSON.parse(JSON.stringify(profile)) });
+    if (isDatabaseUser(secondary)) linkedDb.set(secondaryId, { email: secondary.email, password_hash: secondary.password_hash, custom_password_hash: secondary.custom_password_hash });
     primary.updated_at = new Date().toISOString();
     state.users.delete(secondaryId);
     dropTickets(secondaryId);
@@ -836,6 +865,12 @@ async function startTenant(options) {
     const now = new Date().toISOString();
     const restored = { ...(profileData || {}), user_id: `${identity.provider}|${identity.user_id}`, identities: [identity], app_metadata: {}, user_metadata: {}, mfa_factors: [], created_at: now, updated_at: now, logins_count: 0 };
     if (restored.email) restored.email = canonicalAddress(restored.email) || restored.email;
+    const cred = linkedDb.get(restored.user_id);
+    if (cred) {
+      // A database identity takes its password back with it.
+      linkedDb.delete(restored.user_id);
+      for (const k of ['password_hash', 'custom_password_hash']) if (cred[k]) restored[k] = cred[k];
+    }
     state.users.set(restored.user_id, restored);
     primary.updated_at = now;
     event('users_unlinked', { primary: primary.user_id, secondary: restored.user_id });

@@ -397,6 +397,28 @@ test('linking through the Management API merges two users: the secondary is gone
   assert.equal((await idTokenOf(sim, (await socialSignIn(sim, 'google-oauth2', identity)).location)).sub, secondaryId);
 });
 
+test('a database user linked into a social user still signs in with its password, as that user; unlinked, it is its own again', async () => {
+  const sim = bare;
+  const person = sim.socialPeople.filter((p) => p.kind === 'password-and-social')[1];
+  const slack = person.identities[0];
+  const social = (await idTokenOf(sim, (await socialSignIn(sim, slack.provider, slack)).location)).sub;
+  const db = (await idTokenOf(sim, (await dbSignIn(sim, person)).headers.get('location'))).sub;
+  const local = db.slice('auth0|'.length);
+  assert.equal((await api(sim, 'POST', `/users/${encodeURIComponent(social)}/identities`, { provider: 'auth0', user_id: local, connection_id: 'con_google' })).status, 404, 'not that connection\'s user');
+  const linked = await api(sim, 'POST', `/users/${encodeURIComponent(social)}/identities`, { provider: 'auth0', user_id: local, connection_id: 'con_trickle' });
+  assert.equal(linked.status, 201);
+  assert.deepEqual(linked.body.map((i) => [i.provider, i.connection]), [['sign-in-with-slack', 'sign-in-with-slack'], ['auth0', 'trickle']]);
+  assert.ok(!('password_hash' in linked.body[1].profileData), 'no hash in the answer');
+  const again = await signIn(sim.tenant.url, person.email, person.accounts[0].password);
+  assert.equal((await idTokenOf(sim, again.headers.get('location'))).sub, social, 'the password signs in the user it joined');
+  assert.equal((await signIn(sim.tenant.url, person.email, 'wrong-password')).status, 401);
+  // Nobody can create a second database user at that address meanwhile.
+  assert.equal((await api(sim, 'POST', '/users', { connection: 'trickle', email: person.email, password: 'another-password' })).status, 409);
+  assert.equal((await api(sim, 'DELETE', `/users/${encodeURIComponent(social)}/identities/auth0/${local}`)).status, 200);
+  const own = await signIn(sim.tenant.url, person.email, person.accounts[0].password);
+  assert.equal((await idTokenOf(sim, own.headers.get('location'))).sub, db);
+});
+
 // An Action that links a social login into the database user of the same address and moves the
 // login to it, with a machine token from event.secrets cached in api.cache. (It trusts the
 // provider's verified address: a pattern for the simulator's test, not trickle's ownership rule.)
