@@ -290,7 +290,7 @@ function passwordOf(provider, sub) {
   throw new Error(`no seeded account ${provider} ${sub}`);
 }
 
-test('Chromium: Continue with Google, sign in at Google, back at the app with a google-oauth2| id token; the Action saw the connection and identities', { skip: !fs.existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async () => {
+test('Chromium: Continue with Google, sign in at Google, back at the app with a google-oauth2| id token; the Action saw the connection and identities; Apple\'s form_post too', { skip: !fs.existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async () => {
   // A recorder bound after trickle's Action: what a post-login Action is given, kept on the user.
   const unbind = await bindAction(sim, 'record-social-event', `exports.onExecutePostLogin = async (event, api) => {
     api.user.setAppMetadata('seen', { connection: event.connection, identities: event.user.identities, user_id: event.user.user_id, email_verified: event.user.email_verified, hd: event.user.hd });
@@ -322,6 +322,17 @@ test('Chromium: Continue with Google, sign in at Google, back at the app with a 
     assert.deepEqual(user.app_metadata.seen.identities, [{ provider: 'google-oauth2', user_id: identity.subject, connection: 'google-oauth2', isSocial: true }]);
     assert.equal(user.app_metadata.seen.email_verified, true);
     assert.equal(user.app_metadata.seen.hd, person.email.split('@')[1], 'the Workspace domain reaches the Action');
+
+    // Apple's answer is a form the browser posts back across ports: the login's cookie goes with it.
+    const relay = sim.socialPeople.find((p) => p.kind === 'social-only' && p.identities[0].provider === 'apple').identities[0];
+    const apple = await b.newPage();
+    await apple.goto(sim.urls.login);
+    await apple.getByRole('link', { name: 'Continue with Apple' }).click();
+    await apple.getByLabel('Apple account').fill(relay.login);
+    await apple.getByLabel('Password').fill(relay.password);
+    await apple.getByRole('button', { name: 'Sign in' }).click();
+    await apple.waitForURL(/\/app\/callback\?/);
+    assert.equal((await idTokenOf(sim, apple.url())).sub, `apple|${relay.subject}`);
   } finally {
     await b.close();
     await unbind();
