@@ -6,7 +6,7 @@ const { parseArgs } = require('node:util');
 const HELP = `trickle — move the users of legacy products into one Auth0 tenant
 
 Usage:
-  trickle sim  [--people N] [--port P] [--seed S] [--rules] [--write-config F] [--monitor URL]   start the local simulator
+  trickle sim  [--people N] [--social-people N] [--port P] [--seed S] [--rules] [--write-config F] [--monitor URL]   start the local simulator
   trickle demo [--people N]                                    drive a scripted migration through it
   trickle prelink  [--config F]                    one id per person across the product databases
   trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
@@ -105,7 +105,7 @@ The file holds secrets and is written readable by its owner only; nothing is wri
 Then: a0deploy import --input_file dist/auth0 --config_file config.json
 Errors: [deploy.*] with the setting named; exit 2.
 `,
-  sim: `Usage: trickle sim [--people N] [--port P] [--seed S] [--rules] [--write-config trickle.json] [--monitor URL]
+  sim: `Usage: trickle sim [--people N] [--social-people N] [--port P] [--seed S] [--rules] [--write-config trickle.json] [--monitor URL]
 
 Starts the simulated tenant, its three products (paste, collect, transfer; SQLite) and a mail
 catcher on localhost, prints every URL and every credential and id the bulk configuration needs
@@ -114,6 +114,9 @@ URL and token), and runs until Ctrl-C. --write-config F writes that configuratio
 --monitor URL (a running \`trickle monitor\`, e.g. http://127.0.0.1:9464) streams the tenant's log
 to URL/log-stream and has the Action send its log lines to URL/events, with the bearer token
 TRICKLE_MONITOR_TOKEN from the environment when set.
+The login page also offers Continue with Google, Apple and Slack, each a local OpenID provider
+holding the people's social accounts (some people have one); --social-people N (default 0) adds
+people whose accounts are social-only or spread over products (password in one, Slack in another).
 Example:
   trickle sim --people 500 --write-config trickle.json &
   trickle check --config trickle.json && trickle prelink --config trickle.json
@@ -164,7 +167,7 @@ async function main(argv) {
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
         budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
         input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' },
-        strict: { type: 'boolean' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }
+        strict: { type: 'boolean' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }, 'social-people': { type: 'string' }
       },
       strict: true
     }));
@@ -187,7 +190,7 @@ async function main(argv) {
     if (monitor !== null && !/^https?:\/\/[^/]/.test(monitor)) fail('--monitor must be the monitor\'s http(s) URL');
     const token = process.env.TRICKLE_MONITOR_TOKEN || undefined;
     const sim = await startSim({
-      people: int('people', 200, 1, 1000000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action',
+      people: int('people', 200, 1, 1000000), socialPeople: int('social-people', 0, 0, 100000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action',
       ...(monitor ? { logStreamUrl: `${monitor}/log-stream`, logStreamToken: token, deploySettings: { eventsUrl: `${monitor}/events`, eventsToken: token } } : {})
     });
     const bulkCfg = sim.bulkConfig();
@@ -196,6 +199,11 @@ async function main(argv) {
     process.stdout.write(`  dashboard ${sim.tenant.url}/_sim\n  sample person: ${sim.people[0].email} / ${sim.people[0].accounts[0].password}\n`
       + `Management API (bulk commands): tenant.url ${bulkCfg.tenant.url}, clientId ${bulkCfg.tenant.clientId}, clientSecret ${bulkCfg.tenant.clientSecret}, connectionId ${bulkCfg.tenant.connectionId}\n`);
     for (const p of bulkCfg.products) process.stdout.write(`  product ${p.name.padEnd(9)} db ${p.db}  format ${p.format}  api ${p.api.url} token ${p.api.token}\n`);
+    for (const [strategy, idp] of Object.entries(sim.idps || {})) {
+      const holder = [...sim.people, ...sim.socialPeople].find((x) => (x.identities || []).some((i) => i.provider === strategy));
+      const i = holder && holder.identities.find((x) => x.provider === strategy);
+      process.stdout.write(`  social ${strategy.padEnd(18)} ${idp.issuer}${i ? `  sample account: ${i.login} / ${i.password}` : ''}\n`);
+    }
     process.stdout.write(`  state     ${bulkCfg.state}\n  merge token secret ${sim.tokenSecret}\n`);
     if (values['write-config']) {
       require('fs').writeFileSync(values['write-config'], JSON.stringify(bulkCfg, null, 2) + '\n', { mode: 0o600 });

@@ -5,7 +5,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
-const { generate, PRODUCTS, FORMATS } = require('./seed');
+const { generate, PRODUCTS, FORMATS, attackerAccounts } = require('./seed');
+const { startIdps } = require('./idp');
 const { startProduct } = require('./products');
 const { startMail } = require('./mail');
 const { startTenant } = require('./tenant');
@@ -26,12 +27,18 @@ const DIST = path.join(__dirname, '..', 'dist');
  * monitor's /log-stream, `logStreamToken` its bearer token), batched in the background;
  * `deploySettings` adds to trickle.json's deploy section (e.g. eventsUrl, eventsToken: the
  * Action then sends its log lines to a monitor's /events).
+ * `social` (default true) starts the three social connections' identity providers (sim/idp.js)
+ * and enables `google-oauth2`, `apple` and `sign-in-with-slack` on the tenant; `socialPeople`
+ * (default 0) adds people with social-only accounts or identities spread over products
+ * (sim/seed.js), listed in `socialPeople`, apart from `people`.
  * `deploy` says how the tenant gets trickle's code: `'a0deploy'` (or `true`) deploys dist/auth0
  * with the real auth0-deploy-cli over the Management API (the tenant then also listens with
  * https); `'none'` starts a tenant with nothing deployed (deploy to it yourself, `mappings` has
  * the settings); the default (`'dist'` or `false`) fills the tenant's store from dist/auth0 as a
  * deploy would, without the CLI. Either way the tenant runs what its store holds.
- * Returns `{tenant, products, mail, people, urls, mappings, deployOutput, bulkConfig, close}`;
+ * Returns `{tenant, products, mail, people, socialPeople, idps, attackers, urls, mappings, deployOutput, bulkConfig, close}`;
+ * `attackers` is `{victim, accounts}`: provider accounts (held by the providers) that assert the
+ * address of `victim`, a person with a social identity, without being that person (sim/seed.js).
  * `bulkConfig()` is a ready trickle.json for the simulated products.
  */
 async function startSim(options = {}) {
@@ -43,7 +50,7 @@ async function startSim(options = {}) {
   }
   const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-sim-'));
   fs.mkdirSync(dataDir, { recursive: true });
-  const seeded = generate({ people: opts.people, seed: opts.seed });
+  const seeded = generate({ people: opts.people, seed: opts.seed, socialPeople: opts.socialPeople || 0 });
   const mail = await startMail();
   const products = [];
   for (const name of PRODUCTS) {
@@ -74,13 +81,30 @@ async function startSim(options = {}) {
   const mappings = deployCfg.AUTH0_KEYWORD_REPLACE_MAPPINGS;
   const input = path.join(DIST, pipeline === 'rules' ? 'auth0-rules' : 'auth0');
   let deployOutput = null;
+  let idps = null;
+  let attackers = null;
   try {
     if (deploy === 'a0deploy') {
       deployOutput = (await deployWithCli({ tenant, config: deployCfg, input })).output;
     } else if (deploy === 'dist') {
       seedFromDist(tenant.store, path.join(DIST, 'auth0'), { mappings, rulesDir: path.join(DIST, 'auth0-rules') });
     }
+    if (opts.social !== false) {
+      // The social connections' providers, each with the tenant as its relying party.
+      idps = await startIdps(seeded.providerAccounts);
+      for (const [strategy, idp] of Object.entries(idps)) {
+        const client = { client_id: `tenant-${strategy}`, client_secret: crypto.randomBytes(24).toString('hex') };
+        idp.addClient({ ...client, redirect_uris: [tenant.callbackUrl()] });
+        tenant.connectSocial(strategy, { issuer: idp.issuer, clientId: client.client_id, clientSecret: client.client_secret, scope: idp.scope, responseMode: idp.responseMode });
+      }
+      const victim = seeded.people.find((p) => p.identities);
+      if (victim) {
+        attackers = { victim, accounts: attackerAccounts(victim.email, opts.seed) };
+        for (const a of attackers.accounts) idps[a.provider].addAccount(a);
+      }
+    }
   } catch (e) {
+    if (idps) await idps.close();
     await merge.close();
     await tenant.close();
     for (const p of products) await p.close();
@@ -100,7 +124,9 @@ async function startSim(options = {}) {
   });
   return {
     bulkConfig, tenant, merge, products, mappings, logStream: stream, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
+    socialPeople: seeded.socialPeople, idps, attackers,
     close: async () => {
+      if (idps) await idps.close();
       await merge.close();
       await tenant.close();
       if (stream) await stream.close();

@@ -10,7 +10,14 @@ CREATE TABLE IF NOT EXISTS accounts (
   id TEXT PRIMARY KEY, email TEXT NOT NULL, email_norm TEXT NOT NULL, email_verified INTEGER NOT NULL DEFAULT 0,
   name TEXT, given_name TEXT, family_name TEXT, created_at TEXT, password_hash TEXT, password_salt TEXT,
   totp_secret TEXT, person_id TEXT, auth0_user_id TEXT, auth0_updated_at TEXT);
-CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email_norm);`;
+CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email_norm);
+CREATE TABLE IF NOT EXISTS account_identities (
+  account_id TEXT NOT NULL, provider TEXT NOT NULL, subject TEXT NOT NULL, PRIMARY KEY (provider, subject, account_id));
+CREATE INDEX IF NOT EXISTS account_identities_account ON account_identities(account_id);`;
+
+// A provider is named by its Auth0 connection strategy; a subject is the provider's own `sub`.
+const PROVIDER_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const SUBJECT_MAX = 255;
 
 const norm = (e) => String(e || '').trim().toLowerCase();
 
@@ -22,7 +29,13 @@ function openDatabase(file, rows = []) {
   if (db.prepare('SELECT COUNT(*) AS n FROM accounts').get().n === 0 && rows.length) {
     const insert = db.prepare(`INSERT INTO accounts (id, email, email_norm, email_verified, name, given_name, family_name, created_at, password_hash, password_salt, totp_secret)
       VALUES (@id, @email, @email_norm, @email_verified, @name, @given_name, @family_name, @created_at, @password_hash, @password_salt, @totp_secret)`);
-    db.transaction((list) => { for (const r of list) insert.run({ ...r, email_norm: norm(r.email) }); })(rows);
+    const link = db.prepare('INSERT OR IGNORE INTO account_identities (account_id, provider, subject) VALUES (?, ?, ?)');
+    db.transaction((list) => {
+      for (const { identities, ...r } of list) {
+        insert.run({ ...r, email_norm: norm(r.email) });
+        for (const i of identities || []) link.run(r.id, i.provider, i.subject);
+      }
+    })(rows);
   }
   return db;
 }
@@ -44,17 +57,37 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
     if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs));
     if (req.headers.authorization !== `Bearer ${token}`) return reply.code(401).send({ error: 'unauthorized' });
   });
+  const byIdentity = db.prepare('SELECT a.* FROM accounts a JOIN account_identities i ON i.account_id = a.id WHERE i.provider = ? AND i.subject = ? ORDER BY a.id');
+  const identitiesOf = db.prepare('SELECT provider, subject FROM account_identities WHERE account_id = ? ORDER BY provider, subject');
+  const shape = (row) => ({
+    id: row.id, email: row.email, email_verified: !!row.email_verified, name: row.name, given_name: row.given_name,
+    family_name: row.family_name, created_at: row.created_at, person_id: row.person_id || undefined,
+    totp_secret: row.totp_secret || undefined, password: row.password_hash ? format.descriptor(row) : null,
+    identities: identitiesOf.all(row.id),
+    // The Auth0 id trickle told this account, as the product contract says.
+    auth0_user_id: row.auth0_user_id || undefined
+  });
+  const badQuery = (reply, error, message) => reply.code(400).send({ error, message });
+  // One look-up per request: by address, or by provider and subject (exact, no folding).
   app.get('/trickle/accounts', async (req, reply) => {
-    const email = req.query && req.query.email;
-    if (typeof email !== 'string' || !email) return reply.code(400).send({ error: 'email is required' });
+    const q = req.query || {};
+    const given = (k) => q[k] !== undefined;
+    for (const k of ['email', 'provider', 'subject']) {
+      if (given(k) && typeof q[k] !== 'string') return badQuery(reply, 'query.repeated', `${k} must be given once`);
+    }
+    if (given('email') && (given('provider') || given('subject'))) return badQuery(reply, 'query.ambiguous', 'look up by email, or by provider and subject, not both');
+    if (given('provider') || given('subject')) {
+      if (!given('provider') || !q.provider) return badQuery(reply, 'query.provider_required', 'provider is required with subject');
+      if (!given('subject') || !q.subject) return badQuery(reply, 'query.subject_required', 'subject is required with provider');
+      if (!PROVIDER_RE.test(q.provider)) return badQuery(reply, 'query.provider_invalid', 'provider must be a connection strategy such as google-oauth2');
+      if (q.subject.length > SUBJECT_MAX) return badQuery(reply, 'query.subject_invalid', `subject must be at most ${SUBJECT_MAX} characters`);
+      state.lookups++;
+      return { accounts: byIdentity.all(q.provider, q.subject).map(shape) };
+    }
+    const email = q.email;
+    if (typeof email !== 'string' || !email) return badQuery(reply, 'query.email_required', 'email is required (or provider and subject)');
     state.lookups++;
-    const accounts = byEmail.all(norm(email)).map((row) => ({
-      id: row.id, email: row.email, email_verified: !!row.email_verified, name: row.name, given_name: row.given_name,
-      family_name: row.family_name, created_at: row.created_at, person_id: row.person_id || undefined,
-      totp_secret: row.totp_secret || undefined, password: row.password_hash ? format.descriptor(row) : null,
-      auth0_user_id: row.auth0_user_id || undefined
-    }));
-    return { accounts };
+    return { accounts: byEmail.all(norm(email)).map(shape) };
   });
   app.put('/trickle/accounts/:id/auth0-id', async (req, reply) => {
     // "readonly": look-ups work, writes fail (an outage of the product's write path).

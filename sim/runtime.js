@@ -84,4 +84,58 @@ function callScript(fn, args, timeoutMs = 20000) {
   });
 }
 
-module.exports = { container, compileScript, compileSource, loadAction, loadActionSource, callScript, WrongUsernameOrPasswordError, ValidationError, UnauthorizedError };
+// api.cache of an Action (auth0-platform.md §1): string values, 20 entries, 4 kB each, a 15-minute
+// default lifetime; where the limits are not documented, sim/FIDELITY.md says what is assumed.
+const CACHE_LIMITS = { entries: 20, valueBytes: 4096, keyBytes: 256, defaultTtlMs: 15 * 60000, maxTtlMs: 24 * 3600000 };
+
+/**
+ * One Action's cache, kept as long as its container is warm. `get(key)` gives `{value,
+ * expires_at}` (milliseconds since the epoch) or undefined; `set(key, value, {ttl, expires_at})`
+ * and `delete(key)` give `{type: 'success'}` or `{type: 'error', code}`, never throw.
+ */
+function actionCache(now = () => Date.now(), limits = CACHE_LIMITS) {
+  const entries = new Map();
+  const sweep = () => { const t = now(); for (const [k, e] of entries) if (e.expires_at <= t) entries.delete(k); };
+  return {
+    get(key) {
+      sweep();
+      const e = entries.get(String(key));
+      return e ? { value: e.value, expires_at: e.expires_at } : undefined;
+    },
+    set(key, value, options = {}) {
+      if (typeof key !== 'string' || !key || Buffer.byteLength(key) > limits.keyBytes) return { type: 'error', code: 'invalid_key' };
+      if (typeof value !== 'string') return { type: 'error', code: 'invalid_value' };
+      if (Buffer.byteLength(value) > limits.valueBytes) return { type: 'error', code: 'value_too_large' };
+      const o = options && typeof options === 'object' ? options : {};
+      const t = now();
+      let expires = t + limits.defaultTtlMs;
+      if (o.ttl !== undefined) {
+        if (typeof o.ttl !== 'number' || !(o.ttl > 0)) return { type: 'error', code: 'invalid_ttl' };
+        expires = t + o.ttl;
+      }
+      if (o.expires_at !== undefined) {
+        if (typeof o.expires_at !== 'number' || !(o.expires_at > t)) return { type: 'error', code: 'invalid_expires_at' };
+        expires = Math.min(expires, o.expires_at);
+        if (o.ttl === undefined) expires = o.expires_at;
+      }
+      expires = Math.min(expires, t + limits.maxTtlMs);
+      sweep();
+      entries.delete(key);
+      // A full cache makes room by dropping the entry that would expire first.
+      while (entries.size >= limits.entries) {
+        let soonest = null;
+        for (const [k, e] of entries) if (!soonest || e.expires_at < entries.get(soonest).expires_at) soonest = k;
+        entries.delete(soonest);
+      }
+      entries.set(key, { value, expires_at: expires });
+      return { type: 'success' };
+    },
+    delete(key) {
+      entries.delete(String(key));
+      return { type: 'success' };
+    },
+    get size() { sweep(); return entries.size; }
+  };
+}
+
+module.exports = { actionCache, CACHE_LIMITS, container, compileScript, compileSource, loadAction, loadActionSource, callScript, WrongUsernameOrPasswordError, ValidationError, UnauthorizedError };

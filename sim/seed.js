@@ -55,12 +55,137 @@ const FORMATS = {
   }
 };
 
+// --- social identities (docs/product-api.md: an account's `identities`) ---
+// The providers are Auth0's connection strategies. Subjects are derived from the seed and the
+// person's position by a hash, so the same seed gives the same subjects, and they are drawn from a
+// random stream of their own: the password people (their addresses, passwords and products) are
+// exactly those of a generator without social identities.
+const PROVIDERS = ['google-oauth2', 'apple', 'sign-in-with-slack'];
+const SLACK_TEAM = 'T0SIMCORP1';
+const ATTACKER_TEAM = 'T0ATTACKR9';
+const hashOf = (...parts) => crypto.createHash('sha256').update(parts.join('\n')).digest();
+const digits = (buf, n) => Array.from(buf.subarray(0, n), (b) => String(b % 10)).join('');
+const ALNUM = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const alnum = (buf, n) => Array.from(buf.subarray(0, n), (b) => ALNUM[b % 36]).join('');
+
+/** A provider's stable subject for `key` under `seed`, in the provider's own format. */
+function subjectFor(provider, seed, key) {
+  const h = hashOf(provider, seed, key);
+  if (provider === 'google-oauth2') return `1${digits(h, 20)}`; // 21 digits, as Google's `sub`
+  if (provider === 'apple') return `00${digits(h, 4)}.${h.subarray(4, 20).toString('hex')}.${digits(h.subarray(20), 4)}`;
+  return `U0${alnum(h, 9)}`; // Slack user ids (the OIDC `sub`)
+}
+
 /**
- * Generates `people` people. Returns `{people, accounts}`: `people` lists each person's email and
- * the password of each of their accounts (what the demo and tests type), `accounts[product]` the
- * rows each product stores.
+ * The account a person holds at a provider: what its sign-in page takes (`login`, `password`)
+ * and the claims it asserts. `opts`: {workspace (a Google Workspace account: `hd`), relay (Apple private relay),
+ * team (Slack team id), verified}.
  */
-function generate({ people = 200, seed = 1, overlap = [0.7, 0.2, 0.1], bcryptCost = 4, pbkdf2Iterations = 1000 } = {}) {
+function providerAccount(provider, seed, key, person, opts = {}) {
+  const sub = subjectFor(provider, seed, key);
+  const h = hashOf('relay', provider, seed, key);
+  const email = opts.relay ? `${alnum(h, 10).toLowerCase()}@privaterelay.appleid.com` : person.email;
+  const [given, family] = String(person.name || '').split(' ');
+  const claims = { email, email_verified: opts.verified !== false, name: person.name, given_name: given, family_name: family };
+  if (provider === 'google-oauth2') {
+    claims.picture = `https://lh3.googleusercontent.com/a/${sub}`;
+    if (opts.workspace) claims.hd = email.split('@')[1]; // a Workspace account's address is at its domain
+  }
+  if (provider === 'apple') claims.is_private_email = !!opts.relay;
+  if (provider === 'sign-in-with-slack') {
+    claims['https://slack.com/user_id'] = sub;
+    claims['https://slack.com/team_id'] = opts.team || SLACK_TEAM;
+    claims['https://slack.com/team_name'] = opts.team === ATTACKER_TEAM ? 'Totally Legit Inc' : 'Example Corp';
+    claims.picture = `https://avatars.slack-edge.com/${sub}_192.png`;
+  }
+  return { provider, sub, login: opts.login || email, password: `${provider}-pw-${key}`, claims };
+}
+
+/**
+ * Gives people social identities (the products' `identities`): some password people get one on
+ * an account (`share` of them), and `socialPeople` more people are added: social-only ones (an
+ * account with no password), ones with a password in one product and a social identity in
+ * another (password in paste, Slack in collect), and ones with two providers in two products.
+ * Mutates `out`: rows gain `identities`, people gain `identities`, `out.socialPeople` and
+ * `out.providerAccounts[provider]` (what the local identity providers hold) are filled.
+ */
+function addSocial(out, { seed, socialPeople, share, nextId, opts }) {
+  const r = rng((seed ^ 0x50c1a1) >>> 0);
+  const accountsByProvider = Object.fromEntries(PROVIDERS.map((p) => [p, []]));
+  const link = (person, product, row, provider, key, extra = {}) => {
+    const acct = providerAccount(provider, seed, key, person, extra);
+    accountsByProvider[provider].push(acct);
+    row.identities = [...(row.identities || []), { provider, subject: acct.sub }];
+    person.identities = [...(person.identities || []), { provider, subject: acct.sub, product, id: row.id, login: acct.login, password: acct.password, email: acct.claims.email }];
+    return acct;
+  };
+  const rowOf = (product, id) => out.accounts[product].find((x) => x.id === id);
+  out.people.forEach((person, i) => {
+    if (r() >= share) return;
+    const provider = PROVIDERS[Math.floor(r() * PROVIDERS.length)];
+    const a = person.accounts[Math.floor(r() * person.accounts.length)];
+    const extra = provider === 'google-oauth2' ? { workspace: r() < 0.5 } : provider === 'apple' ? { relay: r() < 0.5 } : {};
+    link(person, a.product, rowOf(a.product, a.id), provider, `p${i}`, extra);
+  });
+  out.socialPeople = [];
+  const kinds = ['social-only', 'password-and-social', 'two-providers'];
+  for (let j = 0; j < socialPeople; j++) {
+    const kind = kinds[j % kinds.length];
+    const first = FIRST[Math.floor(r() * FIRST.length)];
+    const last = LAST[Math.floor(r() * LAST.length)];
+    const person = { email: `${first}.${last}.s${j}@example.org`, name: `${first[0].toUpperCase()}${first.slice(1)} ${last[0].toUpperCase()}${last.slice(1)}`, kind, accounts: [] };
+    const created = new Date(Date.UTC(2015 + (j % 9), j % 12, 1 + (j % 28))).toISOString();
+    const addRow = (product, password) => {
+      const stored = password ? FORMATS[product].hash(password, r, opts) : { hash: null, salt: null };
+      const row = {
+        id: `${product[0]}${nextId[product]++}`, email: person.email, email_verified: 1, name: person.name, given_name: first, family_name: last,
+        created_at: created, password_hash: stored.hash, password_salt: stored.salt, totp_secret: null
+      };
+      out.accounts[product].push(row);
+      person.accounts.push({ product, id: row.id, password: password || null });
+      return row;
+    };
+    if (kind === 'social-only') {
+      const provider = PROVIDERS[Math.floor(j / kinds.length) % PROVIDERS.length];
+      const product = PRODUCTS[Math.floor(r() * PRODUCTS.length)];
+      link(person, product, addRow(product, null), provider, `s${j}`, provider === 'google-oauth2' ? { workspace: true } : {});
+    } else if (kind === 'password-and-social') {
+      addRow('paste', `paste-${first}-s${j}`);
+      link(person, 'collect', addRow('collect', null), 'sign-in-with-slack', `s${j}`);
+    } else {
+      link(person, 'paste', addRow('paste', null), 'google-oauth2', `s${j}`);
+      link(person, 'transfer', addRow('transfer', null), 'apple', `s${j}`, { relay: true });
+    }
+    out.socialPeople.push(person);
+  }
+  out.providerAccounts = accountsByProvider;
+}
+
+/**
+ * Accounts an attacker holds at the providers, each asserting `victimEmail`: a Google account
+ * whose address was never verified, a Slack account in a workspace the attacker controls (Slack
+ * lets a workspace's owner set members' addresses), and an Apple account behind a private relay
+ * address. None of them is the victim's identity: their subjects are the attacker's.
+ */
+function attackerAccounts(victimEmail, seed = 1) {
+  const person = { email: victimEmail, name: 'Mallory Attacker' };
+  return [
+    providerAccount('google-oauth2', seed, 'attacker', person, { verified: false, login: 'mallory@gmail.test' }),
+    providerAccount('sign-in-with-slack', seed, 'attacker', person, { team: ATTACKER_TEAM, login: 'mallory@attacker.test' }),
+    providerAccount('apple', seed, 'attacker', person, { relay: true, login: 'mallory@icloud.test' })
+  ];
+}
+
+/**
+ * Generates `people` people. Returns `{people, accounts, socialPeople, providerAccounts}`:
+ * `people` lists each person's email and the password of each of their accounts (what the demo
+ * and tests type) and, for some, `identities` (provider, subject, the product account holding it
+ * and the provider sign-in `login`/`password`); `socialPeople` (`socialPeople` of them, none by
+ * default) are people with social-only accounts (`password: null`) or identities spread over
+ * products; `accounts[product]` the rows each product stores; `providerAccounts[provider]` the
+ * accounts the local identity providers hold for all of them.
+ */
+function generate({ people = 200, seed = 1, overlap = [0.7, 0.2, 0.1], bcryptCost = 4, pbkdf2Iterations = 1000, socialShare = 0.2, socialPeople = 0 } = {}) {
   const r = rng(seed);
   const pick = (xs) => xs[Math.floor(r() * xs.length)];
   const opts = { bcryptCost, pbkdf2Iterations };
@@ -96,7 +221,8 @@ function generate({ people = 200, seed = 1, overlap = [0.7, 0.2, 0.1], bcryptCos
     }
     out.people.push(person);
   }
+  addSocial(out, { seed, socialPeople, share: socialShare, nextId, opts });
   return out;
 }
 
-module.exports = { generate, FORMATS, PRODUCTS };
+module.exports = { generate, FORMATS, PRODUCTS, PROVIDERS, SLACK_TEAM, ATTACKER_TEAM, subjectFor, providerAccount, attackerAccounts };

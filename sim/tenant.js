@@ -21,6 +21,7 @@ const { loadCore } = require('../js-shim/node');
 const { canonicalAddress } = require('./address');
 const totp = require('./totp');
 const management = require('./management');
+const social = require('./social');
 
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
 const b64url = (b) => Buffer.from(b).toString('base64url');
@@ -34,7 +35,7 @@ function page(title, body) {
 main{background:#fff;padding:2rem 2.5rem;border-radius:10px;box-shadow:0 2px 12px #0002;width:22rem}h1{font-size:1.3rem;margin-top:0}
 label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}input[type=text],input[type=password]{width:100%;padding:.55rem;box-sizing:border-box;border:1px solid #bbb;border-radius:6px}
 button{margin-top:1.2rem;width:100%;padding:.65rem;border:0;border-radius:6px;background:#3b5bdb;color:#fff;font-size:1rem;cursor:pointer}
-.error{background:#ffe3e3;color:#a00;padding:.5rem .7rem;border-radius:6px}.note{color:#555;font-size:.85rem}a{color:#3b5bdb}</style></head>
+.social{display:block;text-align:center;padding:.6rem;border:1px solid #bbb;border-radius:6px;text-decoration:none;color:#222}.error{background:#ffe3e3;color:#a00;padding:.5rem .7rem;border-radius:6px}.note{color:#555;font-size:.85rem}a{color:#3b5bdb}</style></head>
 <body><main>${body}</main></body></html>`;
 }
 
@@ -87,6 +88,7 @@ async function startTenant(options) {
     transactions: new Map(), // state → transaction
     codes: new Map(), // code → grant
     tickets: new Map(), // sha256(ticket) → reset ticket
+    socialLogins: new Map(), // provider `state` → {txState, strategy, checks, browser, exp}
     events: [],
     counters: { lazy_migrated: 0, logins: 0, merge_redirects: 0, merged: 0, denied: 0, resets: 0, wrong_password: 0, mfa_challenges: 0, mfa_failed: 0 },
     // One-time passwords: the last step used per user and factor (a code works once), the
@@ -138,7 +140,7 @@ async function startTenant(options) {
   }
   /** The post-login Actions bound to the trigger, each its deployed version's code and secrets. */
   function postLoginActions() {
-    return management.boundActions(store).map((a) => warm(`action:${a.id}`, a.version, () => ({ ...a, module: runtime.loadActionSource(a.code, runtime.container()) })));
+    return management.boundActions(store).map((a) => warm(`action:${a.id}`, a.version, () => ({ ...a, module: runtime.loadActionSource(a.code, runtime.container()), cache: runtime.actionCache() })));
   }
   /** The enabled Rules in order, compiled in one container whose `configuration` is the rules-configs. */
   function enabledRules() {
@@ -169,22 +171,42 @@ async function startTenant(options) {
 
   // --- the user store ---
   // Every stored address is canonical (sim/address.js), so one comparison finds every spelling.
+  // The database connection holds one user per address; users of social connections may share an
+  // address with it and with each other (they are told apart by `<strategy>|<sub>`).
+  const isDatabaseUser = (u) => !!(u.identities && u.identities[0] && u.identities[0].provider === 'auth0');
   const findByEmail = (email) => {
     const c = canonicalAddress(email);
-    return c ? [...state.users.values()].find((u) => u.email === c) : undefined;
+    return c ? [...state.users.values()].find((u) => u.email === c && isDatabaseUser(u)) : undefined;
   };
   /**
+   * The password, address and id of database identities linked into another user (`auth0|<id>` →
+   * {email, password_hash | custom_password_hash}): the identity is no user of its own any more,
+   * but it still signs in, as the user it joined.
+   */
+  const linkedDb = new Map();
+  function linkedByEmail(c) {
+    for (const [key, cred] of linkedDb) {
+      if (cred.email !== c) continue;
+      const held = userWithIdentity('auth0', key.slice(6));
+      if (held) return { cred, holder: held.user, id: key.slice(6) };
+    }
+    return null;
+  }
+  /** Every user holding the address, of any connection (what users-by-email answers). */
+  const usersByEmail = (c) => [...state.users.values()].filter((u) => u.email === c);
+  /**
    * Stores a new user, the one way every create path (login-script import, reset of a user not yet
-   * migrated, Management API, import job) adds one. Refused when the address has no canonical form
-   * or another user already holds it (Auth0's "user already exists"): one address, one user.
-   * Returns `{user}` or `{error: 'invalid_email' | 'conflict'}`.
+   * migrated, Management API, import job, social login) adds one. A database user is refused when
+   * the address has no canonical form or another database user already holds it (Auth0's "user
+   * already exists"): one address, one user. Returns `{user}` or `{error: 'invalid_email' | 'conflict'}`.
    */
   function addUser(fields) {
-    const email = canonicalAddress(fields.email);
-    if (!email) return { error: 'invalid_email' };
-    const holder = findByEmail(email);
-    if (holder || state.users.has(fields.user_id)) return { error: 'conflict' };
+    const database = isDatabaseUser(fields);
+    const email = fields.email === undefined && !database ? undefined : canonicalAddress(fields.email);
+    if (email === null) return { error: 'invalid_email' };
+    if ((database && (findByEmail(email) || linkedByEmail(email))) || state.users.has(fields.user_id)) return { error: 'conflict' };
     const user = { ...fields, email };
+    if (user.email === undefined) delete user.email;
     state.users.set(user.user_id, user);
     return { user };
   }
@@ -217,6 +239,19 @@ async function startTenant(options) {
     // The store and login.js see the same, canonical address; one that has none signs nobody in.
     const email = canonicalAddress(typed);
     if (!email) return { wrong: true };
+    const linked = findByEmail(email) ? null : linkedByEmail(email);
+    if (linked) {
+      // A database identity linked into another user still signs in with its password, as that user.
+      const { cred, holder, id } = linked;
+      let ok = false;
+      if (cred.custom_password_hash) {
+        ok = verifier().call('verify_password', { descriptor: cred.custom_password_hash, password }).outcome === 'match';
+        if (ok) { cred.password_hash = bcryptjs.hashSync(password, opts.bcryptCost); delete cred.custom_password_hash; }
+      } else ok = !!cred.password_hash && bcryptjs.compareSync(password, cred.password_hash);
+      if (!ok) return { wrong: true };
+      if (holder.blocked) return { error: 'user is blocked' };
+      return { user: holder, identity: { provider: 'auth0', user_id: id } };
+    }
     const known = findByEmail(email);
     if (known) {
       if (known.blocked) return { error: 'user is blocked' };
@@ -242,8 +277,9 @@ async function startTenant(options) {
       return { error: err.message };
     }
     if (!profile || !profile.user_id) return { error: 'the login script returned no profile' };
-    const existing = state.users.get(`auth0|${profile.user_id}`);
-    if (existing) return { user: existing }; // DUPLICATED_USER: the same person under another address
+    const existing = userWithIdentity('auth0', String(profile.user_id));
+    // DUPLICATED_USER: the same person under another address (or linked into another user).
+    if (existing) return { user: existing.user, identity: { provider: 'auth0', user_id: String(profile.user_id) } };
     const created = createUser(JSON.parse(JSON.stringify(profile)), password, 'login');
     if (created.error === 'conflict') return { conflict: true };
     if (created.error) return { error: 'the login script returned an address that cannot be stored' };
@@ -322,7 +358,7 @@ async function startTenant(options) {
     const canRedirect = !NO_REDIRECT.has(tx.protocol) && tx.prompt !== 'none';
     if (opts.pipeline === 'rules') {
       const context = {
-        protocol: phase === 'continue' ? 'redirect-callback' : tx.protocol, connection: 'trickle', clientID: tx.clientId,
+        protocol: phase === 'continue' ? 'redirect-callback' : tx.protocol, connection: connectionOf(tx).name, connectionStrategy: connectionOf(tx).strategy, clientID: tx.clientId,
         request: { query: request.query || {}, body: request.body || {}, ip: '127.0.0.1' }
       };
       if (!canRedirect && phase === 'execute') context.request.query.prompt = 'none';
@@ -341,10 +377,20 @@ async function startTenant(options) {
     const writes = {};
     let redirect = null;
     let denied = null;
+    let primary = null;
+    let cache = null; // the running Action's api.cache (set per Action below)
     const api = {
       user: { setAppMetadata: (k, v) => { writes[k] = v === undefined ? null : JSON.parse(JSON.stringify(v)); }, setUserMetadata: () => {} },
       redirect: { canRedirect: () => canRedirect, sendUserTo: (url, o) => { redirect = { url, query: (o && o.query) || {} }; } },
-      access: { deny: (reason) => { denied = String(reason); } }
+      access: { deny: (reason) => { denied = String(reason); } },
+      // The login continues as this user after the Actions, if the identity that signed in is by
+      // then one of its linked (secondary) identities; checked below.
+      authentication: { setPrimaryUser: (id) => { primary = String(id); } },
+      cache: {
+        get: (key) => cache.get(key),
+        set: (key, value, o) => cache.set(key, value, o),
+        delete: (key) => cache.delete(key)
+      }
     };
     // The bound Actions run in order; a redirect pauses the flow after its Action, and /continue
     // resumes that Action's onContinuePostLogin, then the Actions after it.
@@ -353,8 +399,9 @@ async function startTenant(options) {
     if (phase === 'continue' && i < 0) return { outcome: 'deny', reason: 'The Action that redirected is no longer bound.' };
     for (let first = true; i < actions.length && !redirect && !denied; i++, first = false) {
       const a = actions[i];
+      cache = a.cache;
       const evt = {
-        user: publicUser(user), secrets: { ...a.secrets }, connection: { name: 'trickle', strategy: 'auth0' },
+        user: publicUser(state.users.get(user.user_id) || user), secrets: { ...a.secrets }, connection: { ...connectionOf(tx) },
         client: { client_id: tx.clientId }, transaction: { protocol: tx.protocol, state: tx.state },
         request: { query: request.query || {}, body: request.body || {}, ip: '127.0.0.1' }
       };
@@ -367,12 +414,27 @@ async function startTenant(options) {
       }
       if (redirect) tx.pausedAction = a.id;
     }
-    // Metadata set by the Action is written once, at the end of the flow or at the redirect.
-    for (const [k, v] of Object.entries(writes)) {
-      if (v === null) delete user.app_metadata[k];
-      else user.app_metadata[k] = v;
-    }
+    // Metadata set by the Action is written once, at the end of the flow or at the redirect, to
+    // the user the Action was given; one linked into another user meanwhile is gone, and so are
+    // its writes.
+    if (state.users.get(user.user_id) === user) {
+      for (const [k, v] of Object.entries(writes)) {
+        if (v === null) delete user.app_metadata[k];
+        else user.app_metadata[k] = v;
+      }
+    } else if (Object.keys(writes).length) event('metadata_dropped', { user_id: user.user_id, reason: 'the user was linked into another' });
     if (denied) return { outcome: 'deny', reason: denied };
+    if (primary !== null) {
+      const target = state.users.get(primary);
+      const id = tx.identity || {};
+      const linked = target && target.identities.slice(1).some((x) => x.provider === id.provider && x.user_id === id.user_id);
+      if (!linked && !(primary === tx.userId && target)) {
+        event('primary_user_refused', { user_id: tx.userId, primary });
+        return { outcome: 'deny', reason: 'setPrimaryUser: the identity of this login is not linked to that user.' };
+      }
+      if (primary !== tx.userId) event('primary_user_set', { from: tx.userId, to: primary });
+      tx.userId = primary;
+    }
     if (redirect) {
       const u = new URL(redirect.url);
       for (const [k, v] of Object.entries(redirect.query)) u.searchParams.set(k, v);
@@ -410,6 +472,10 @@ async function startTenant(options) {
       }
       return reply.type('text/html').send(mfaPage(tx));
     }
+    if (!state.users.get(tx.userId)) {
+      // The user the login started as was linked into another, and the login was not moved to it.
+      return finish(reply, tx, { outcome: 'deny', reason: 'The user of this login no longer exists.' });
+    }
     const code = randomId(16);
     state.codes.set(code, { userId: tx.userId, clientId: tx.clientId, redirectUri: tx.redirectUri, nonce: tx.nonce, exp: Date.now() + 600000 });
     state.transactions.delete(tx.state);
@@ -428,7 +494,11 @@ async function startTenant(options) {
 <label for="email">Email</label><input id="email" name="email" type="text" inputmode="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Continue</button></form>
-<p class="note"><a href="/lo/reset?state=${encodeURIComponent(tx.state)}">Forgot password?</a></p>`);
+<p class="note"><a href="/lo/reset?state=${encodeURIComponent(tx.state)}">Forgot password?</a></p>${socialButtons(tx)}`);
+  }
+  function socialButtons(tx) {
+    if (!socialConns.size) return '';
+    return `<p class="note">or</p>${[...socialConns.values()].map((c) => `<p><a class="social" data-connection="${esc(c.name)}" href="/u/login/federated?state=${encodeURIComponent(tx.state)}&amp;connection=${encodeURIComponent(c.name)}">Continue with ${esc(c.label)}</a></p>`).join('')}`;
   }
 
   function mfaPage(tx, error) {
@@ -480,6 +550,11 @@ async function startTenant(options) {
     const tx = { state: randomId(12), clientId: q.client_id, redirectUri: q.redirect_uri, appState: q.state, nonce: q.nonce, prompt: q.prompt, protocol: 'oidc-basic-profile', created: Date.now() };
     state.transactions.set(tx.state, tx);
     if (q.prompt === 'none') return finish(reply, tx, { outcome: 'deny', reason: 'login_required' });
+    // `connection` skips the login page: straight to that social connection's provider.
+    if (q.connection !== undefined && q.connection !== 'trickle') {
+      if (!socialConns.has(q.connection)) return finish(reply, tx, { outcome: 'deny', reason: 'the connection was not found' });
+      return startSocial(reply, tx, q.connection);
+    }
     return reply.type('text/html').send(loginPage(tx));
   });
 
@@ -502,8 +577,121 @@ async function startTenant(options) {
       return reply.code(r.wrong ? 401 : 503).type('text/html').send(loginPage(tx, r.wrong ? 'Wrong email or password.' : `We could not sign you in right now: ${r.error}`));
     }
     tx.userId = r.user.user_id;
+    tx.identity = r.identity || { provider: 'auth0', user_id: r.user.identities[0].user_id };
     return finish(reply, tx, await postLogin(tx, 'execute', { query: {}, body: {} }));
   });
+
+  // --- social connections: the tenant as the relying party of Google, Apple and Slack ---
+  const socialConns = new Map(); // strategy → {strategy, name, id, label, rp}
+  const callbackUrl = () => `${base}/login/callback`;
+  const connectionOf = (tx) => tx.connection || { id: 'con_trickle', name: 'trickle', strategy: 'auth0' };
+  /**
+   * Enables the social connection `strategy` against a provider: `{issuer, clientId, clientSecret,
+   * scope, responseMode}`. The connection appears in the Management API like the others.
+   */
+  function connectSocial(strategy, cfg) {
+    const known = social.STRATEGIES[strategy];
+    if (!known) throw new Error(`unknown social strategy ${strategy}; one of ${Object.keys(social.STRATEGIES).join(', ')}`);
+    const conn = { strategy, name: strategy, id: known.id, label: known.label, rp: social.relyingParty({ ...cfg, strategy, redirectUri: callbackUrl }) };
+    socialConns.set(strategy, conn);
+    if (!store.connections.has(conn.id)) {
+      const t = new Date().toISOString();
+      store.connections.set(conn.id, { id: conn.id, name: strategy, display_name: known.label, strategy, options: { client_id: cfg.clientId, scope: String(cfg.scope || '').split(' ') }, realms: [strategy], is_domain_connection: false, created_at: t, updated_at: t });
+      store.enabledClients.set(conn.id, new Set(Object.keys(clients)));
+    }
+    return conn;
+  }
+  /** The user holding the identity (`provider`, `user_id`), as its own or as a linked one. */
+  function userWithIdentity(provider, userId) {
+    for (const u of state.users.values()) {
+      const i = (u.identities || []).findIndex((x) => x.provider === provider && String(x.user_id) === String(userId));
+      if (i >= 0) return { user: u, index: i };
+    }
+    return null;
+  }
+  /**
+   * The user a social login signs in: the holder of the identity (its profile refreshed from the
+   * provider, as Auth0 does at every login), else a new `<strategy>|<sub>` user.
+   */
+  function socialUser(conn, claims) {
+    const p = social.profileFrom(conn.strategy, claims);
+    const now = new Date().toISOString();
+    const held = userWithIdentity(conn.strategy, p.sub);
+    if (held) {
+      const { user, index } = held;
+      if (index === 0) {
+        const { sub: _, email, ...rest } = p;
+        Object.assign(user, rest);
+        if (email !== undefined) { const c = canonicalAddress(email); if (c) user.email = c; }
+      } else user.identities[index].profileData = social.profileData(p);
+      user.updated_at = now;
+      return { user };
+    }
+    const { sub, ...fields } = p;
+    const r = addUser({
+      user_id: `${conn.strategy}|${sub}`, ...fields, app_metadata: {}, user_metadata: {},
+      identities: [{ provider: conn.strategy, user_id: sub, connection: conn.name, isSocial: true }], mfa_factors: [], created_at: now, updated_at: now, logins_count: 0
+    });
+    if (!r.error) event('user_created', { user_id: r.user.user_id, via: conn.strategy });
+    return r;
+  }
+  async function startSocial(reply, tx, strategy) {
+    const conn = socialConns.get(strategy);
+    if (!conn) return reply.code(400).type('text/html').send(page('Error', '<h1>Unknown connection</h1>'));
+    let started;
+    try {
+      started = await conn.rp.start();
+    } catch (e) {
+      event('social_unavailable', { connection: strategy });
+      return reply.code(503).type('text/html').send(loginPage(tx, `${conn.label} cannot be reached right now.`));
+    }
+    // The login is bound to this browser: the callback needs the cookie set here (login CSRF).
+    const b = social.binding();
+    state.socialLogins.set(started.checks.state, { txState: tx.state, strategy, checks: started.checks, browser: b.digest, exp: Date.now() + 10 * 60000 });
+    for (const [k, v] of state.socialLogins) if (v.exp < Date.now()) state.socialLogins.delete(k);
+    reply.header('set-cookie', `sx_${started.checks.state}=${b.value}; Path=/login/callback; HttpOnly; SameSite=Lax; Max-Age=600`);
+    event('social_redirect', { connection: strategy });
+    return reply.redirect(started.url, 302);
+  }
+  app.get('/u/login/federated', async (req, reply) => {
+    const q = req.query || {};
+    const tx = state.transactions.get(q.state);
+    if (!tx) return reply.code(400).type('text/html').send(page('Error', '<h1>This login has expired</h1><p>Go back to the application and try again.</p>'));
+    return startSocial(reply, tx, q.connection);
+  });
+  const socialCallback = async (req, reply) => {
+    const params = req.method === 'POST' ? { ...(req.body || {}) } : { ...(req.query || {}) };
+    const key = typeof params.state === 'string' ? params.state : '';
+    const pending = state.socialLogins.get(key);
+    if (pending) state.socialLogins.delete(key); // one answer per login, whatever it is
+    if (!pending || pending.exp < Date.now()) return reply.code(400).type('text/html').send(page('Error', '<h1>Invalid state</h1><p>Go back to the application and sign in again.</p>'));
+    reply.header('set-cookie', `sx_${key}=; Path=/login/callback; HttpOnly; SameSite=Lax; Max-Age=0`);
+    const presented = social.cookies(req)[`sx_${key}`];
+    if (!presented || social.digest(presented) !== pending.browser) {
+      event('social_refused', { connection: pending.strategy, reason: 'another browser' });
+      return reply.code(400).type('text/html').send(page('Error', '<h1>This sign-in was started in another browser</h1><p>Go back to the application and sign in again.</p>'));
+    }
+    const tx = state.transactions.get(pending.txState);
+    if (!tx) return reply.code(400).type('text/html').send(page('Error', '<h1>This login has expired</h1><p>Go back to the application and try again.</p>'));
+    const conn = socialConns.get(pending.strategy);
+    if (params.error) return finish(reply, tx, { outcome: 'deny', reason: `${conn.label}: ${String(params.error)}` });
+    let claims;
+    try {
+      claims = await conn.rp.finish(params, pending.checks);
+    } catch (e) {
+      event('social_failed', { connection: conn.name, reason: e.name || 'error' });
+      return finish(reply, tx, { outcome: 'deny', reason: `The answer of ${conn.label} could not be verified.` });
+    }
+    const r = socialUser(conn, claims);
+    if (r.error) return finish(reply, tx, { outcome: 'deny', reason: `The profile from ${conn.label} cannot be stored.` });
+    tx.userId = r.user.user_id;
+    tx.connection = { id: conn.id, name: conn.name, strategy: conn.strategy };
+    tx.identity = { provider: conn.strategy, user_id: String(claims.sub) };
+    event('social_login', { connection: conn.name, user_id: tx.userId });
+    return finish(reply, tx, await postLogin(tx, 'execute', { query: {}, body: {} }));
+  };
+  app.get('/login/callback', socialCallback);
+  app.post('/login/callback', socialCallback);
 
   const resume = async (req, reply) => {
     const q = req.query || {};
@@ -575,7 +763,7 @@ async function startTenant(options) {
       if (r.wrong) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Wrong email or password.' });
       if (r.refused) return reply.code(401).send({ error: 'unauthorized', error_description: r.refused });
       if (r.error) return reply.code(503).send({ error: 'temporarily_unavailable', error_description: r.error });
-      const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner' };
+      const tx = { state: randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner', identity: r.identity || { provider: 'auth0', user_id: r.user.identities[0].user_id } };
       const result = await postLogin(tx, 'execute', { query: {}, body: {} });
       if (result.outcome === 'deny') return reply.code(403).send({ error: 'access_denied', error_description: result.reason });
       if (totpSecrets(state.users.get(r.user.user_id)).length) {
@@ -634,8 +822,59 @@ async function startTenant(options) {
   app.get('/api/v2/users-by-email', async (req, reply) => {
     const email = canonicalAddress(req.query && req.query.email);
     if (!email) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Object didn\'t pass validation for format email', errorCode: 'invalid_query_string' });
-    const u = findByEmail(email);
-    return u ? [publicUser(u)] : [];
+    return usersByEmail(email).map(publicUser);
+  });
+  // --- account linking ---
+  const badBody = (reply, message) => reply.code(400).send({ statusCode: 400, error: 'Bad Request', message, errorCode: 'invalid_body' });
+  app.post('/api/v2/users/:id/identities', async (req, reply) => {
+    const primary = state.users.get(req.params.id);
+    if (!primary) return notFound(reply);
+    const body = req.body || {};
+    if (body.link_with !== undefined) return badBody(reply, 'link_with (linking with the secondary account\'s token) is not supported by the simulator; send provider and user_id.');
+    for (const k of ['provider', 'user_id']) {
+      if (typeof body[k] !== 'string' || !body[k]) return badBody(reply, `Payload validation error: 'Missing required property: ${k}'.`);
+    }
+    if (body.connection_id !== undefined && (typeof body.connection_id !== 'string' || !store.connections.has(body.connection_id))) return badBody(reply, 'The connection_id does not name a connection.');
+    const secondaryId = `${body.provider}|${body.user_id}`;
+    if (secondaryId === primary.user_id) return badBody(reply, 'Main identity and the new one are the same.');
+    const secondary = state.users.get(secondaryId);
+    const c = body.connection_id && store.connections.get(body.connection_id);
+    if (!secondary || (c && secondary.identities[0].connection !== c.name)) {
+      return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'The secondary user does not exist.', errorCode: 'inexistent_user' });
+    }
+    if (secondary.identities.length > 1) return badBody(reply, 'The secondary user has linked identities of its own: unlink them first.');
+    // The secondary user stops existing; its identity, with its profile, joins the primary's.
+    // Its metadata is not merged (as on the platform).
+    const { identities, app_metadata: _a, user_metadata: _u, password_hash: _p, custom_password_hash: _c, mfa_factors: _m, user_id: _i, created_at: _t, updated_at: _v, logins_count: _l, last_login: _ll, blocked: _b, ...profile } = secondary;
+    primary.identities.push({ ...identities[0], profileData: JSON.parse(JSON.stringify(profile)) });
+    if (isDatabaseUser(secondary)) linkedDb.set(secondaryId, { email: secondary.email, password_hash: secondary.password_hash, custom_password_hash: secondary.custom_password_hash });
+    primary.updated_at = new Date().toISOString();
+    state.users.delete(secondaryId);
+    dropTickets(secondaryId);
+    event('users_linked', { primary: primary.user_id, secondary: secondaryId });
+    return reply.code(201).send(JSON.parse(JSON.stringify(primary.identities)));
+  });
+  app.delete('/api/v2/users/:id/identities/:provider/:userId', async (req, reply) => {
+    const primary = state.users.get(req.params.id);
+    if (!primary) return notFound(reply);
+    const i = primary.identities.findIndex((x) => x.provider === req.params.provider && String(x.user_id) === req.params.userId);
+    if (i === 0) return badBody(reply, 'The main identity of a user cannot be unlinked.');
+    if (i < 0) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'The identity is not linked to this user.', errorCode: 'inexistent_identity' });
+    // The identity becomes a user of its own again, with the profile it had; no metadata.
+    const [{ profileData, ...identity }] = primary.identities.splice(i, 1);
+    const now = new Date().toISOString();
+    const restored = { ...(profileData || {}), user_id: `${identity.provider}|${identity.user_id}`, identities: [identity], app_metadata: {}, user_metadata: {}, mfa_factors: [], created_at: now, updated_at: now, logins_count: 0 };
+    if (restored.email) restored.email = canonicalAddress(restored.email) || restored.email;
+    const cred = linkedDb.get(restored.user_id);
+    if (cred) {
+      // A database identity takes its password back with it.
+      linkedDb.delete(restored.user_id);
+      for (const k of ['password_hash', 'custom_password_hash']) if (cred[k]) restored[k] = cred[k];
+    }
+    state.users.set(restored.user_id, restored);
+    primary.updated_at = now;
+    event('users_unlinked', { primary: primary.user_id, secondary: restored.user_id });
+    return JSON.parse(JSON.stringify(primary.identities));
   });
   app.post('/api/v2/users', async (req, reply) => {
     const body = req.body || {};
@@ -884,7 +1123,7 @@ async function startTenant(options) {
   }
   return {
     url: base, httpsUrl: httpsBase || null, domain: httpsBase ? httpsBase.slice('https://'.length) : null, caFile: tls ? tls.certFile : null,
-    app, state, store, clients, signJwt, verifyJwt, limiter, jobs,
+    app, state, store, clients, signJwt, verifyJwt, limiter, jobs, connectSocial, callbackUrl,
     close: async () => {
       jobs.stop();
       if (httpsServer) { httpsServer.closeAllConnections(); await new Promise((r) => httpsServer.close(r)); }
