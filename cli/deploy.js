@@ -57,7 +57,24 @@ function deploySettings(cfg, env = process.env) {
   if (d.eventsUrl !== undefined && !isHttpUrl(d.eventsUrl)) throw new DeployError('deploy.events_url', 'deploy.eventsUrl must be an http(s) URL: the monitor\'s /events endpoint');
   const eventsToken = d.eventsToken || env.TRICKLE_EVENTS_TOKEN;
   if (eventsToken !== undefined && (typeof eventsToken !== 'string' || !/^[!-~]+$/.test(eventsToken))) throw new DeployError('deploy.events_token', 'deploy.eventsToken must be a token of printable characters without spaces');
+  // Social logins (docs/ownership.md, Social identities): which connections, and the
+  // machine-to-machine application the Action links accounts with.
+  const social = d.socialConnections;
+  if (social !== undefined && (!Array.isArray(social) || social.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,126}[A-Za-z0-9])?$/.test(c)))) {
+    throw new DeployError('deploy.social_connections', 'deploy.socialConnections must be a list of connection names, e.g. ["google-oauth2", "apple", "sign-in-with-slack"]');
+  }
+  let linking;
+  if (d.linking !== undefined) {
+    const l = d.linking && typeof d.linking === 'object' ? d.linking : {};
+    const secret = l.clientSecret || env.TRICKLE_MGMT_CLIENT_SECRET;
+    if (typeof l.domain !== 'string' || !l.domain || (/^[a-z]+:/i.test(l.domain) && !isHttpUrl(l.domain))) throw new DeployError('deploy.linking', 'deploy.linking.domain is required: the tenant\'s domain (or https URL) whose Management API links accounts');
+    if (typeof l.clientId !== 'string' || !l.clientId) throw new DeployError('deploy.linking', 'deploy.linking.clientId is required: a machine-to-machine application allowed read:users, update:users and update:users_app_metadata');
+    if (typeof secret !== 'string' || !secret) throw new DeployError('deploy.linking', 'deploy.linking.clientSecret (or the environment variable TRICKLE_MGMT_CLIENT_SECRET) is required');
+    if (l.connectionId !== undefined && (typeof l.connectionId !== 'string' || !/^con_[A-Za-z0-9]+$/.test(l.connectionId))) throw new DeployError('deploy.linking', 'deploy.linking.connectionId must be a connection id (con_…)');
+    linking = { domain: l.domain, clientId: l.clientId, clientSecret: secret, connectionId: l.connectionId };
+  }
   return {
+    social: social === undefined ? undefined : social.join(','), linking,
     eventsUrl: d.eventsUrl, eventsToken: d.eventsUrl === undefined ? undefined : eventsToken,
     products, mergeUrl: d.mergeUrl, tokenSecret: String(tokenSecret), clients: [...new Set(clients)], connection,
     fanoutBudgetMs: whole(d.fanoutBudgetMs, 'fanoutBudgetMs', 50, 15000, undefined),
@@ -79,7 +96,10 @@ function deployConfig(cfg, { pipeline = 'action', env = process.env } = {}) {
     ['TRICKLE_PRODUCTS', productsJson], ['TRICKLE_MERGE_URL', s.mergeUrl], ['TRICKLE_TOKEN_SECRET', s.tokenSecret],
     ['TRICKLE_CONNECTION', s.connection],
     ['TRICKLE_FANOUT_BUDGET_MS', s.fanoutBudgetMs === undefined ? undefined : String(s.fanoutBudgetMs)],
-    ['TRICKLE_EVENTS_URL', s.eventsUrl], ['TRICKLE_EVENTS_TOKEN', s.eventsToken]
+    ['TRICKLE_EVENTS_URL', s.eventsUrl], ['TRICKLE_EVENTS_TOKEN', s.eventsToken],
+    ['TRICKLE_SOCIAL_CONNECTIONS', s.social],
+    ['TRICKLE_MGMT_DOMAIN', s.linking && s.linking.domain], ['TRICKLE_MGMT_CLIENT_ID', s.linking && s.linking.clientId],
+    ['TRICKLE_MGMT_CLIENT_SECRET', s.linking && s.linking.clientSecret], ['TRICKLE_CONNECTION_ID', s.linking && s.linking.connectionId]
   ].filter(([, value]) => value !== undefined).map(([name, value]) => ({ name, value }));
   const out = {};
   const tenant = cfg.tenant || {};

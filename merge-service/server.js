@@ -228,6 +228,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   async function stepPage(lang, s) {
     const p = await proofOf(s);
     if (!p.inbox) return startPage(lang, s);
+    if (socialSub(s.sub)) return startPage(lang, s);
     if (!p.password) return passwordPage(lang, s);
     return signinPage(lang, s);
   }
@@ -378,6 +379,9 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     if (!s || s.sub !== link.sub || !same(s.browser, link.browser)) return send(reply, page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'signInAgain'))}</p>`, { status: 409 }));
     if (!(await store.useLink(hash, now()))) return send(reply, problem(lang, 'linkUsed', 410, again));
     await store.markInboxProven(s, now());
+    // A social sign-in has no password to set: its provider signed the person in, the mailbox is
+    // what was missing, and the merge is complete.
+    if (socialSub(s.sub)) return finish(reply, lang, s, 'merged');
     return send(reply, await stepPage(lang, s));
   });
 
@@ -386,7 +390,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
-    if (!(await proofOf(s)).inbox) return send(reply, startPage(lang, s));
+    if (!(await proofOf(s)).inbox || socialSub(s.sub)) return send(reply, startPage(lang, s));
     const password = field(req, 'password');
     const error = policy(lang, password, field(req, 'repeat'), s.email);
     if (error) return send(reply, passwordPage(lang, s, error));
@@ -404,7 +408,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const s = await currentSession(req);
     if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
-    if (!(await proofOf(s)).password) return send(reply, await stepPage(lang, s));
+    if (!(await proofOf(s)).password || socialSub(s.sub)) return send(reply, await stepPage(lang, s));
     let ok;
     try {
       const password = field(req, 'password');
@@ -430,6 +434,14 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   const url = `http://${c.host}:${app.server.address().port}`;
   if (!publicUrl) publicUrl = url;
   return { url, publicUrl, store, close: async () => { await app.close(); mailer.close(); await store.close(); } };
+}
+
+/**
+ * True for a tenant user of a social connection (`google-oauth2|…`, `apple|…`): no password of its
+ * own, so the mailbox proof alone completes its merge. Database users are `auth0|…`.
+ */
+function socialSub(sub) {
+  return typeof sub === 'string' && !sub.startsWith('auth0|');
 }
 
 /** Reads the configuration from the environment (see merge-service/README.md). */

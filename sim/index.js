@@ -75,7 +75,12 @@ async function startSim(options = {}) {
   const pipeline = opts.pipeline === 'rules' ? 'rules' : 'action';
   const deployCfg = deployConfig({
     products: products.map((p) => ({ name: p.name, api: { url: p.url, token: p.token } })),
-    deploy: { mergeUrl: `${merge.url}/merge`, tokenSecret, clients: ['trickle-demo'], fanoutBudgetMs: 1500, lookupTimeoutMs: 2000, ...(opts.deploySettings || {}) },
+    deploy: {
+      mergeUrl: `${merge.url}/merge`, tokenSecret, clients: ['trickle-demo'], fanoutBudgetMs: 1500, lookupTimeoutMs: 2000,
+      // The Action links social identities through the tenant's Management API.
+      linking: { domain: tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret' },
+      ...(opts.deploySettings || {})
+    },
     tenant: tenant.httpsUrl ? { url: tenant.httpsUrl, clientId: 'trickle-m2m', clientSecret: 'm2m-secret' } : {}
   }, { pipeline, env: {} });
   const mappings = deployCfg.AUTH0_KEYWORD_REPLACE_MAPPINGS;

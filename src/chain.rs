@@ -701,7 +701,10 @@ pub fn plan(input: &PlanInput) -> Plan {
             plan.link = Some(target.to_owned());
         }
     }
-    if plan.outcome != "redirect" && plan.link.is_none() && (migrated || bulk) {
+    // The proven accounts learn the id at every login that goes through, merged or not: a person
+    // who skips the merge still has them joined to this user, so a later sign-in that proves one
+    // of them (a social identity, say) joins this user instead of becoming a second one.
+    if plan.outcome != "redirect" && plan.link.is_none() {
         plan.fanout = fanout_requests(&meta, user_id, &input.config, &mut events);
     }
     if plan.outcome != "redirect" && plan.link.is_none() {
