@@ -17,6 +17,9 @@ class RateLimiter {
     this.now = now;
     this.buckets = {};
     for (const [name, b] of Object.entries(p)) this.buckets[name] = { ...b, tokens: b.burst, at: now() };
+    // The Authentication API (/oauth/token) is limited apart from the Management API, as in
+    // Auth0; its bucket has the plan's general figures unless the plan names its own.
+    if (!this.buckets.authentication) this.buckets.authentication = { ...p.other, tokens: p.other.burst, at: now() };
   }
 
   /** Takes one token. Returns the values of the x-ratelimit-* headers and whether it was allowed. */

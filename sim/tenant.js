@@ -516,7 +516,7 @@ async function startTenant(options) {
     const f = state.faults;
     if (f.latencyMs) await new Promise((r) => setTimeout(r, f.latencyMs));
     if (f.dropRate && Math.random() < f.dropRate) { req.raw.socket.destroy(); return reply; }
-    const bucket = req.method !== 'GET' && /\/api\/v2\/users/.test(req.url) ? 'user_writes' : 'other';
+    const bucket = req.url.startsWith('/oauth/token') ? 'authentication' : req.method !== 'GET' && /\/api\/v2\/users/.test(req.url) ? 'user_writes' : 'other';
     const r = limiter.take(bucket);
     reply.header('x-ratelimit-limit', r.limit).header('x-ratelimit-remaining', r.remaining).header('x-ratelimit-reset', r.reset);
     const storm = f.stormRate && Math.random() < f.stormRate;
