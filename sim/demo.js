@@ -95,6 +95,54 @@ function browser() {
   };
 }
 
+/**
+ * Signs in with a social connection from the hosted login page, as a browser does: "Continue
+ * with …", the provider's sign-in form, and back through the tenant's callback (Apple answers
+ * with a form the browser posts). Resolves `{location}`: where the tenant sent the browser in the
+ * end (the app's callback with a code, or a redirect of the post-login chain), or `{error}`.
+ */
+async function socialSignIn(sim, strategy, account) {
+  const jars = new Map();
+  const jarOf = (u) => { const h = new URL(u).host; if (!jars.has(h)) jars.set(h, new Map()); return jars.get(h); };
+  const go = async (url, init = {}) => {
+    const jar = jarOf(url);
+    const r = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers || {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    for (const c of r.headers.getSetCookie()) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      if (/max-age=0/i.test(c)) jar.delete(kv.slice(0, i)); else jar.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+    return r;
+  };
+  const post = (url, fields) => go(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+  const base = sim.tenant.url;
+  const idp = sim.idps[strategy];
+  const html = await (await go(sim.urls.login)).text();
+  const href = (html.match(new RegExp(`href="(/u/login/federated[^"]*connection=${strategy})"`)) || [])[1];
+  if (!href) return { error: `the login page offers no ${strategy}` };
+  let res = await go(base + href.replace(/&amp;/g, '&'));
+  res = await go(new URL(res.headers.get('location'), idp.issuer).toString());
+  const page = await (await go(new URL(res.headers.get('location'), idp.issuer).toString())).text();
+  const action = (page.match(/action="([^"]+)"/) || [])[1];
+  if (!action) return { error: `${strategy}: no sign-in form` };
+  res = await post(new URL(action.replace(/&amp;/g, '&'), idp.issuer).toString(), { login: account.login, password: account.password });
+  for (let hops = 0; hops < 20; hops++) {
+    const location = res.headers.get('location');
+    if (!location) {
+      const body = await res.text();
+      const to = body.match(/action="([^"]+)"/);
+      if (!to) return { error: `${strategy}: HTTP ${res.status}` };
+      const fields = Object.fromEntries([...body.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      res = await post(to[1].replace(/&amp;/g, '&'), fields);
+      continue;
+    }
+    const next = new URL(location, res.url || base).toString();
+    if (next.startsWith(`${base}/app/callback`) || !(next.startsWith(base) || next.startsWith(idp.issuer))) return { location: next };
+    res = await go(next);
+  }
+  return { error: `${strategy}: too many redirects` };
+}
+
 async function waitForMail(sim, to, since) {
   for (let i = 0; i < 50; i++) {
     const mail = sim.mail.messages.slice(since).find((x) => x.to.includes(to));
@@ -270,9 +318,27 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
       expect(`  the id_token is signed (RS256, JWKS) for ${person.email}`, claims && claims.email === person.email.toLowerCase(), claims ? claims.sub : JSON.stringify(tokens));
       expect(`  ${name} was told the Auth0 id`, claims && linked(name, person.accounts[0].id) === claims.sub);
     }
+    const secretOf = (a) => (product(a.product).db.prepare('SELECT totp_secret FROM accounts WHERE id = ?').get(a.id) || {}).totp_secret;
+    const secretOfAccount = secretOf;
+    // 1a. An existing user signs in with the social identity their product already trusted: the
+    // identity proves the account, which was told this user, so the social identity joins it.
+    const socialPerson = sim.people.find((p) => !used.has(p) && p.accounts.length === 1 && p.identities && p.identities.some((i) => i.provider === 'google-oauth2') && !secretOfAccount(p.accounts[0]));
+    if (socialPerson) {
+      take(socialPerson);
+      const google = socialPerson.identities.find((i) => i.provider === 'google-oauth2');
+      const first = await http.signIn(socialPerson.email, socialPerson.accounts[0].password);
+      const firstClaims = codeOf(first.location) ? await verifyIdToken(sim.tenant.url, (await http.exchange(codeOf(first.location))).id_token).catch(() => null) : null;
+      const viaGoogle = await socialSignIn(sim, 'google-oauth2', google);
+      const code = viaGoogle.location && codeOf(viaGoogle.location);
+      const claims = code ? await verifyIdToken(sim.tenant.url, (await http.exchange(code)).id_token).catch(() => null) : null;
+      const user = firstClaims && sim.tenant.state.users.get(firstClaims.sub);
+      expect(`an existing user (${socialPerson.accounts[0].product}, signed in with their password) then signs in with Google: the same tenant user, the Google identity linked into it`,
+        firstClaims && claims && claims.sub === firstClaims.sub && user && user.identities.some((i) => i.provider === 'google-oauth2'),
+        claims ? `${claims.sub}; identities ${user ? user.identities.map((i) => i.provider).join(', ') : '?'}` : viaGoogle.error || viaGoogle.location);
+    }
     // 1b. Someone whose legacy product had enrolled an authenticator app keeps it: the login script
     // returns the factor, and the tenant asks for the app's code after the password.
-    const secretOf = (a) => (product(a.product).db.prepare('SELECT totp_secret FROM accounts WHERE id = ?').get(a.id) || {}).totp_secret;
+
     const withApp = take(need(sim.people.find((p) => !used.has(p) && p.accounts.length === 1 && secretOf(p.accounts[0])), 'single-product person with an authenticator app'));
     const phone = authenticatorApp(secretOf(withApp.accounts[0]));
     apps.set(phone.secret, phone);
@@ -433,4 +499,4 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
   return { passed: checks.length - failed, failed, checks };
 }
 
-module.exports = { runDemo, walkMerge, browser, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount, authenticatorApp, isMfaPage };
+module.exports = { runDemo, walkMerge, browser, socialSignIn, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount, authenticatorApp, isMfaPage };
