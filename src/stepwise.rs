@@ -143,6 +143,20 @@ impl Job {
         }
     }
 
+    /// The memory a request would hold, in KiB, read without setting it up (at least what
+    /// [`Job::memory_kib`] will say once it is).
+    pub fn memory_needed(request: &Value) -> usize {
+        match request.get("op").and_then(Value::as_str) {
+            Some("argon2") => request
+                .get("m")
+                .and_then(Value::as_i64)
+                .and_then(|m| usize::try_from(m).ok())
+                .unwrap_or(0)
+                .clamp(1, limits::ARGON2_M as usize),
+            _ => 1,
+        }
+    }
+
     /// The memory this job holds, in KiB (bcrypt's few KiB count as one).
     pub fn memory_kib(&self) -> usize {
         match self {

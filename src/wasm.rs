@@ -114,7 +114,6 @@ mod stepwise_exports {
     #[wasm_bindgen]
     pub fn hash_start(input: &str) -> String {
         run(input, |v| {
-            let job = Job::from_request(v)?;
             JOBS.with(|jobs| {
                 let mut jobs = jobs.borrow_mut();
                 let live: usize = jobs.iter().flatten().map(Job::memory_kib).sum();
@@ -124,9 +123,11 @@ mod stepwise_exports {
                         "too much hashing in progress; retry when some finishes",
                     )
                 };
-                if live + job.memory_kib() > MAX_LIVE_KIB && live > 0 {
+                // Checked before the job takes its memory, so a refused start costs nothing.
+                if live > 0 && live + Job::memory_needed(v) > MAX_LIVE_KIB {
                     return Err(busy());
                 }
+                let job = Job::from_request(v)?;
                 let at = match jobs.iter().position(Option::is_none) {
                     Some(i) => i,
                     None if jobs.len() < MAX_JOBS => {
