@@ -120,7 +120,12 @@ const SYNC_POINTS: usize = 4;
 
 /// One argon2 computation (RFC 9106, and version 0x10 before it), filled block by block.
 pub struct Argon2 {
+    /// The blocks, zeroed a bounded number at a time (64 MiB at once would stall the host).
     memory: Vec<Block>,
+    /// How many blocks the memory holds once ready.
+    blocks: usize,
+    /// H0, until the first two blocks of every lane are made from it.
+    h0: Option<[u8; 64]>,
     /// 0 (argon2d), 1 (argon2i) or 2 (argon2id), as the algorithm numbers them.
     kind: u32,
     version: u32,
@@ -276,7 +281,6 @@ impl Argon2 {
         let blocks = lane_length * lanes;
         let mut memory: Vec<Block> = Vec::new();
         memory.try_reserve_exact(blocks).ok()?;
-        memory.resize(blocks, [0u64; 128]);
 
         let mut h0 = Blake2b512::new();
         for word in [p, len as u32, m, t, version, kind] {
@@ -289,20 +293,12 @@ impl Argon2 {
         // No secret and no associated data.
         Update::update(&mut h0, &0u32.to_le_bytes());
         Update::update(&mut h0, &0u32.to_le_bytes());
-        let h0 = h0.finalize();
-        for lane in 0..lanes {
-            for i in 0..2u32 {
-                let mut bytes = [0u8; 1024];
-                blake2b_long(
-                    &[&h0, &i.to_le_bytes(), &(lane as u32).to_le_bytes()],
-                    &mut bytes,
-                )?;
-                *memory.get_mut(lane * lane_length + i as usize)? = load(&bytes);
-                bytes.fill(0);
-            }
-        }
+        let mut seed = [0u8; 64];
+        seed.copy_from_slice(&h0.finalize());
         Some(Argon2 {
             memory,
+            blocks,
+            h0: Some(seed),
             kind,
             version,
             passes: t as usize,
@@ -323,7 +319,23 @@ impl Argon2 {
 
     /// The memory this computation holds, in KiB.
     pub fn memory_kib(&self) -> usize {
-        self.memory.len()
+        self.memory.capacity()
+    }
+
+    /// Makes the first two blocks of every lane from H0, once the memory is all there.
+    fn seed(&mut self, h0: &[u8; 64]) -> Option<()> {
+        for lane in 0..self.lanes {
+            for i in 0..2u32 {
+                let mut bytes = [0u8; 1024];
+                blake2b_long(
+                    &[h0, &i.to_le_bytes(), &(lane as u32).to_le_bytes()],
+                    &mut bytes,
+                )?;
+                *self.memory.get_mut(lane * self.lane_length + i as usize)? = load(&bytes);
+                bytes.fill(0);
+            }
+        }
+        Some(())
     }
 
     fn data_independent(&self) -> bool {
@@ -450,6 +462,20 @@ impl Argon2 {
     /// `None` only on an internal inconsistency (never with parameters [`Argon2::new`] took).
     pub fn step(&mut self, blocks: u32) -> Option<bool> {
         let mut budget = blocks.max(1);
+        let missing = self.blocks - self.memory.len();
+        if missing > 0 {
+            // Zeroing a block costs about a quarter of filling one.
+            let n = missing.min(budget as usize * 4);
+            self.memory.resize(self.memory.len() + n, [0u64; 128]);
+            budget = budget.saturating_sub((n / 4) as u32);
+            if budget == 0 || self.memory.len() < self.blocks {
+                return Some(false);
+            }
+        }
+        if let Some(mut h0) = self.h0.take() {
+            self.seed(&h0)?;
+            h0.fill(0);
+        }
         while self.out.is_none() {
             if self.pass == self.passes {
                 self.out = Some(self.finalize()?);
