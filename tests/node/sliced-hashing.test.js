@@ -52,7 +52,7 @@ test('stepwise bcrypt and argon2 in the login build answer exactly what the nati
   }
 });
 
-test('a stepwise request beyond the documented limits is refused with a stable code, and a freed handle is gone', () => {
+test('a stepwise request beyond the documented limits is refused with a stable code, a freed handle is gone, and memory is bounded', () => {
   const core = loadCore('login');
   const tooMuch = core.call('hash_start', { op: 'argon2', data: '00', salt: hex('somesalt'), m: 131072, t: 1, p: 1, variant: 2, version: 19, length: 32 });
   assert.equal(tooMuch.outcome, 'invalid');
@@ -64,6 +64,19 @@ test('a stepwise request beyond the documented limits is refused with a stable c
   assert.equal(core.raw('hash_step', begun.handle, 1).value, -1);
   assert.equal(core.call('hash_output', begun.handle).error.code, 'hash.not_ready');
   assert.equal(core.raw('hash_step', 0, 1).value, -1, 'handle 0 is never valid');
+  // Many argon2 sign-ins at the limit at once cannot take the container's memory: two hold it,
+  // the next waits (hash.busy) until one is freed.
+  const big = { op: 'argon2', data: '00', salt: hex('somesalt'), m: 65536, t: 1, p: 1, variant: 2, version: 19, length: 32 };
+  const a = core.call('hash_start', big);
+  const b = core.call('hash_start', big);
+  assert.equal(a.outcome, 'ok');
+  assert.equal(b.outcome, 'ok');
+  assert.equal(core.call('hash_start', big).error.code, 'hash.busy');
+  core.raw('hash_free', a.handle);
+  const c = core.call('hash_start', big);
+  assert.equal(c.outcome, 'ok');
+  core.raw('hash_free', b.handle);
+  core.raw('hash_free', c.handle);
 });
 
 /** One product holding `accounts`, and the built login.js in a container without native modules. */
