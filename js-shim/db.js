@@ -113,11 +113,12 @@ function trickleSliced(core, request) {
   });
 }
 
-function trickleScheduleSlices() {
+function trickleScheduleSlices(idle) {
   var s = trickleSlices;
   if (s.scheduled || !s.jobs.length) return;
   s.scheduled = true;
-  setImmediate(trickleRunSlice);
+  // Jobs that only wait for memory are looked at again a little later, not at every turn.
+  if (idle) setTimeout(trickleRunSlice, 5); else setImmediate(trickleRunSlice);
 }
 
 function trickleRunSlice() {
@@ -135,7 +136,7 @@ function trickleRunSlice() {
       if (state === 'done') s.jobs.splice(i, 1); else i += 1;
     }
   }
-  trickleScheduleSlices();
+  trickleScheduleSlices(!turned);
 }
 
 function trickleEndJob(job, result) {
