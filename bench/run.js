@@ -173,6 +173,7 @@ async function main() {
     chain_baseline_warm_ms: round(w.baseline),
     chain_vs_baseline: round(w.wasm / w.baseline, 3),
     login_concurrency: load.login_concurrency,
+    login_concurrency_wasm: load.login_concurrency_wasm,
     event_loop_block_ms: load.event_loop_block_ms,
     verify,
     bulk

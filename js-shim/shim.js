@@ -65,7 +65,36 @@ function trickleCore(wasmBase64, glueFactory, cache, cacheKey) {
     }
   }
 
-  return { call: call, stats: function () { return { loads: slot.loads, traps: slot.traps }; } };
+  /**
+   * Calls an export that takes and returns numbers (the stepwise hashing): `{ok: true, value}`,
+   * or `{ok: false}` when the wasm could not answer (after a trap the instance is dropped, as
+   * in `call`).
+   */
+  function raw(name, a, b) {
+    var glue;
+    try {
+      glue = load();
+    } catch (e) {
+      slot.glue = null;
+      return { ok: false };
+    }
+    if (typeof glue[name] !== 'function') return { ok: false };
+    try {
+      return { ok: true, value: glue[name](a, b) };
+    } catch (e) {
+      slot.glue = null;
+      slot.traps += 1;
+      return { ok: false };
+    }
+  }
+
+  return {
+    call: call,
+    raw: raw,
+    // Which instance is live (0: none): handles into a dropped instance are gone with it.
+    instance: function () { return slot.glue ? slot.loads : 0; },
+    stats: function () { return { loads: slot.loads, traps: slot.traps }; }
+  };
 }
 
 function trickleFailure(code, message) {

@@ -20,6 +20,8 @@ pub mod hashes;
 pub mod login;
 #[cfg(feature = "login")]
 pub mod password;
+#[cfg(feature = "login")]
+pub mod stepwise;
 
 #[cfg(feature = "chain")]
 pub mod chain;

@@ -10,7 +10,6 @@
 //! descriptor into a [`Descriptor`] before any work is done, refusing work factors beyond
 //! [`limits`]; digests are compared in constant time.
 
-use blowfish::Blowfish;
 use subtle::ConstantTimeEq;
 
 use crate::base64::{self, BCRYPT};
@@ -935,8 +934,9 @@ pub fn check_with(d: &Descriptor, password: &str, host: HostCaps) -> Result<Chec
             salt,
             hash,
         } => {
-            let out = hashes::argon2(*variant, *version, *m, *t, *p, &pw, salt, hash.len())
-                .ok_or_else(|| invalid("hash.value", "argon2 parameters rejected"))?;
+            let out =
+                crate::stepwise::argon2(*variant, *version, *m, *t, *p, &pw, salt, hash.len())
+                    .ok_or_else(|| invalid("hash.value", "argon2 parameters rejected"))?;
             Check::Done(same(&out, hash))
         }
         Scheme::Digest { digest, hash } if in_wasm(*digest) => {
@@ -1090,41 +1090,10 @@ pub fn parse_bcrypt(s: &str) -> Result<BcryptHash, PasswordError> {
 }
 
 /// bcrypt's core (EksBlowfishSetup + 64 encryptions of "OrpheanBeholderScryDoubt"), with the
-/// password NUL-terminated and cut at 72 bytes as OpenBSD's `$2b$` does.
+/// password NUL-terminated and cut at 72 bytes as OpenBSD's `$2b$` does. One call runs it to
+/// the end; [`crate::stepwise::Bcrypt`] is the same computation in bounded steps.
 pub fn bcrypt_raw(cost: u32, salt: &[u8; 16], password: &[u8]) -> [u8; 24] {
-    let mut key: Vec<u8> = password.iter().copied().take(72).collect();
-    if key.len() < 72 {
-        key.push(0);
-    }
-    let mut state = Blowfish::bc_init_state();
-    state.salted_expand_key(salt, &key);
-    for _ in 0..(1u64 << cost.min(31)) {
-        state.bc_expand_key(&key);
-        state.bc_expand_key(salt);
-    }
-    let mut ctext: [u32; 6] = [
-        0x4f72_7068,
-        0x6561_6e42,
-        0x6568_6f6c,
-        0x6465_7253,
-        0x6372_7944,
-        0x6f75_6274,
-    ];
-    let mut out = [0u8; 24];
-    for (pair, chunk) in ctext.chunks_exact_mut(2).zip(out.chunks_exact_mut(8)) {
-        if let [l, r] = pair {
-            let mut block = [*l, *r];
-            for _ in 0..64 {
-                block = state.bc_encrypt(block);
-            }
-            *l = block[0];
-            *r = block[1];
-            let bytes = [l.to_be_bytes(), r.to_be_bytes()].concat();
-            chunk.copy_from_slice(&bytes);
-        }
-    }
-    key.fill(0);
-    out
+    crate::stepwise::bcrypt(cost, salt, password)
 }
 
 /// Formats a bcrypt string (`$2b$`) from its parts.
@@ -1138,6 +1107,49 @@ pub fn bcrypt_format(cost: u32, salt: &[u8; 16], password: &[u8]) -> Option<Stri
         base64::encode(salt, BCRYPT),
         base64::encode(out.get(..23)?, BCRYPT)
     ))
+}
+
+#[cfg(test)]
+pub(crate) mod reference {
+    use blowfish::Blowfish;
+
+    /// The one-shot bcrypt this crate shipped before the stepwise one, kept as the reference the
+    /// stepwise one is compared with.
+    pub(crate) fn one_shot_bcrypt(cost: u32, salt: &[u8; 16], password: &[u8]) -> [u8; 24] {
+        let mut key: Vec<u8> = password.iter().copied().take(72).collect();
+        if key.len() < 72 {
+            key.push(0);
+        }
+        let mut state = Blowfish::bc_init_state();
+        state.salted_expand_key(salt, &key);
+        for _ in 0..(1u64 << cost.min(31)) {
+            state.bc_expand_key(&key);
+            state.bc_expand_key(salt);
+        }
+        let mut ctext: [u32; 6] = [
+            0x4f72_7068,
+            0x6561_6e42,
+            0x6568_6f6c,
+            0x6465_7253,
+            0x6372_7944,
+            0x6f75_6274,
+        ];
+        let mut out = [0u8; 24];
+        for (pair, chunk) in ctext.chunks_exact_mut(2).zip(out.chunks_exact_mut(8)) {
+            if let [l, r] = pair {
+                let mut block = [*l, *r];
+                for _ in 0..64 {
+                    block = state.bc_encrypt(block);
+                }
+                *l = block[0];
+                *r = block[1];
+                let bytes = [l.to_be_bytes(), r.to_be_bytes()].concat();
+                chunk.copy_from_slice(&bytes);
+            }
+        }
+        key.fill(0);
+        out
+    }
 }
 
 #[cfg(test)]

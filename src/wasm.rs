@@ -1,5 +1,6 @@
 //! The only file that knows about JavaScript. Every export takes one JSON string and returns one
-//! JSON string; nothing wasm-owned crosses the boundary, so there is nothing to free. Unusable
+//! JSON string; nothing wasm-owned crosses the boundary, so there is nothing to free (except the
+//! stepwise hashing jobs, behind numeric handles: see `stepwise_exports`). Unusable
 //! input comes back as `{"outcome":"invalid","error":{"code","message"},"events":[]}`.
 
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -76,6 +77,122 @@ mod login_exports {
         run(input, |v| {
             Ok(login::get_user(&GetUserInput::from_value(v)?).to_value())
         })
+    }
+}
+
+/// bcrypt and argon2 in bounded steps ([`crate::stepwise`]), for a host without native modules:
+/// it starts the work a `compute` answer describes, advances it a slice at a time between turns
+/// of its event loop, and hands the output to the second `login` call like any host output.
+/// The one exception to "nothing wasm-owned crosses": a job's state (up to 64 MiB for argon2)
+/// stays in the instance behind a numeric handle, freed when its output is taken or by
+/// `hash_free`; a trap discards the instance and every job in it.
+#[cfg(feature = "login")]
+mod stepwise_exports {
+    use super::*;
+    use crate::stepwise::Job;
+    use std::cell::RefCell;
+
+    /// The most jobs alive at once in one instance.
+    const MAX_JOBS: usize = 256;
+    /// The most memory all live jobs may hold, in KiB: two argon2 computations at the limit.
+    const MAX_LIVE_KIB: usize = 2 * crate::password::limits::ARGON2_M as usize;
+
+    thread_local! {
+        static JOBS: RefCell<Vec<Option<Job>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn with_job<T>(handle: u32, f: impl FnOnce(&mut Option<Job>) -> T) -> Option<T> {
+        JOBS.with(|jobs| {
+            let mut jobs = jobs.borrow_mut();
+            let slot = jobs.get_mut((handle as usize).checked_sub(1)?)?;
+            slot.is_some().then(|| f(slot))
+        })
+    }
+
+    /// `{op, data, …}` (one request of a `compute` answer) → `{"outcome":"ok","handle"}`, or
+    /// `invalid` with `hash.invalid_request`, or `hash.busy` while too much memory is held.
+    #[wasm_bindgen]
+    pub fn hash_start(input: &str) -> String {
+        run(input, |v| {
+            JOBS.with(|jobs| {
+                let mut jobs = jobs.borrow_mut();
+                let live: usize = jobs.iter().flatten().map(Job::memory_kib).sum();
+                let busy = || {
+                    ErrorBody::new(
+                        "hash.busy",
+                        "too much hashing in progress; retry when some finishes",
+                    )
+                };
+                // Checked before the job takes its memory, so a refused start costs nothing.
+                if live > 0 && live + Job::memory_needed(v) > MAX_LIVE_KIB {
+                    return Err(busy());
+                }
+                let job = Job::from_request(v)?;
+                let at = match jobs.iter().position(Option::is_none) {
+                    Some(i) => i,
+                    None if jobs.len() < MAX_JOBS => {
+                        jobs.push(None);
+                        jobs.len() - 1
+                    }
+                    None => return Err(busy()),
+                };
+                if let Some(slot) = jobs.get_mut(at) {
+                    *slot = Some(job);
+                }
+                Ok(Map::new()
+                    .with("outcome", "ok")
+                    .with("handle", (at + 1) as i64)
+                    .into())
+            })
+        })
+    }
+
+    /// Advances a job by at most `units` (bcrypt rounds, argon2 blocks): 1 when its output is
+    /// ready, 0 when more work remains, -1 for an unknown handle or a failed job (then freed).
+    #[wasm_bindgen]
+    pub fn hash_step(handle: u32, units: u32) -> i32 {
+        with_job(handle, |slot| {
+            match slot.as_mut().and_then(|j| j.step(units)) {
+                Some(true) => 1,
+                Some(false) => 0,
+                None => {
+                    *slot = None;
+                    -1
+                }
+            }
+        })
+        .unwrap_or(-1)
+    }
+
+    /// A finished job's output → `{"outcome":"ok","output": hex}`, freeing the job.
+    #[wasm_bindgen]
+    pub fn hash_output(handle: u32) -> String {
+        let out = with_job(handle, |slot| {
+            let out = slot.as_ref().and_then(Job::output);
+            if out.is_some() {
+                *slot = None;
+            }
+            out
+        })
+        .flatten();
+        match out {
+            Some(bytes) => Map::new()
+                .with("outcome", "ok")
+                .with("output", crate::hashes::hex_encode(&bytes))
+                .into_value()
+                .to_json(),
+            None => invalid(&ErrorBody::new(
+                "hash.not_ready",
+                "no finished job has this handle",
+            ))
+            .to_json(),
+        }
+    }
+
+    /// Frees a job, finished or not (an unknown handle is ignored).
+    #[wasm_bindgen]
+    pub fn hash_free(handle: u32) {
+        with_job(handle, |slot| *slot = None);
     }
 }
 
