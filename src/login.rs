@@ -486,6 +486,9 @@ pub fn login(input: &LoginInput) -> Decision {
         return Decision::Compute { requests, events };
     }
     let mut proven = Vec::with_capacity(g.accounts.len());
+    // A host that could not compute (a native module failing, the sliced wasm trapping twice) is
+    // no answer: when nothing else matched, the person is asked to try again, never told "wrong".
+    let mut host_failed = false;
     for (a, d) in g.accounts.iter().zip(&descriptors) {
         let ok = match d {
             None => false,
@@ -493,6 +496,7 @@ pub fn login(input: &LoginInput) -> Decision {
                 Some(Some(out)) => password::finish(d, out),
                 Some(None) => {
                     events.push(unverifiable_code(a, "password.host_failed"));
+                    host_failed = true;
                     false
                 }
                 None => false,
@@ -519,6 +523,15 @@ pub fn login(input: &LoginInput) -> Decision {
         LoginVerdict::NoMatch => {
             if !g.errored.is_empty() {
                 return retry(events);
+            }
+            if host_failed {
+                return Decision::Retry {
+                    error: ErrorBody::new(
+                        "login.verification_failed",
+                        "could not check the password right now; try again",
+                    ),
+                    events,
+                };
             }
             if !attempted && !dummy_done {
                 // The same work as a real verification, so an unknown address answers as slowly
