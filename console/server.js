@@ -123,9 +123,11 @@ async function startConsole(options) {
     return oidc;
   }
 
+  // Referrer-Policy same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null`
+  // on this console's own form posts, which the origin check below would refuse.
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY')
-      .header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
+      .header('referrer-policy', 'same-origin').header('cache-control', 'no-store');
     return payload;
   });
   /** The signed-in staff member, re-checked against the staff list on every request. */
