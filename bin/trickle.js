@@ -293,7 +293,7 @@ async function main(argv) {
   }
   if (command === 'demo') {
     const { runDemo } = require('../sim/demo');
-    const r = await runDemo({ people: int('people', 60, 10, 100000) });
+    const r = await runDemo({ people: int('people', 60, 10, 100000), keepOpen: !!process.stdout.isTTY });
     return r.failed === 0 ? 0 : 1;
   }
   fail(`unknown command ${command}`);
