@@ -140,6 +140,7 @@ async function startConsole(options) {
 
   app.get('/console.css', async (req, reply) => reply.type('text/css; charset=utf-8').send(CSS));
   app.get('/healthz', async () => ({ ok: true }));
+  app.get('/favicon.ico', async (req, reply) => reply.code(204).send());
 
   app.get('/', async (req, reply) => {
     const s = sessionOf(req);

@@ -215,7 +215,7 @@ async function startMonitor(options = {}) {
       if (opts.progress) {
         try { const p = await opts.progress(); if (p) setProgress(p); } catch (_) { /* a source that fails leaves the last figures */ }
       }
-      series.t.push(Math.floor(Date.now() / 1000));
+      series.t.push(Date.now() / 1000);
       for (const [k, f] of Object.entries(FIGURES)) series.series[k].push(await f());
       for (const k of PROGRESS) series.series[k].push(progress && progress[k] !== undefined ? progress[k] : null);
       if (series.t.length > opts.maxPoints) {
@@ -244,6 +244,7 @@ async function startMonitor(options = {}) {
   };
   const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
   const page = (reply, type, body) => reply.type(type).header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store').send(body);
+  app.get('/favicon.ico', async (req, reply) => reply.code(204).send());
   app.get('/dashboard', async (req, reply) => page(reply, 'text/html; charset=utf-8', fs.readFileSync(path.join(DASH, 'index.html'))));
   app.get('/dashboard/:file', async (req, reply) => {
     if (req.params.file === 'series') return page(reply, 'application/json; charset=utf-8', JSON.stringify({ sampleMs: opts.sampleMs, progress, ...series }));
