@@ -125,7 +125,9 @@ Example:
 
 Runs the monitor: POST /events takes trickle's log lines (NDJSON or a JSON array; what the Action
 sends when TRICKLE_EVENTS_URL is set), POST /log-stream takes the tenant's log stream in Auth0's
-custom-webhook format, GET /metrics serves Prometheus metrics. Alerting rules: monitor/alerts.yml.
+custom-webhook format, GET /metrics serves Prometheus metrics, GET /dashboard the charts of the
+migration (POST /progress {total, lazy, imported, backfilled, remaining} sets its progress figures).
+Alerting rules: monitor/alerts.yml.
 Environment: TRICKLE_MONITOR_TOKEN (bearer token the ingest endpoints require; unset: none),
 TRICKLE_MONITOR_PRODUCTS (comma-separated product names for the product label; unset: the first
 20 seen), TRICKLE_MONITOR_HOST (listen address, default 127.0.0.1).
@@ -268,7 +270,7 @@ async function main(argv) {
     } catch (e) {
       fail(e.message);
     }
-    process.stdout.write(`trickle monitor listening on ${monitor.url} (POST /events, POST /log-stream, GET /metrics)\n`);
+    process.stdout.write(`trickle monitor listening on ${monitor.url} (POST /events, POST /log-stream, POST /progress, GET /metrics, dashboard ${monitor.url}/dashboard)\n`);
     const stop = () => monitor.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

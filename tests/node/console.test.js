@@ -366,3 +366,44 @@ test('trickle support: find and fix from the command line, with the same rules a
   const rows = JSON.parse(log.stdout).audit;
   assert.deepEqual(rows.map((r) => [r.action, r.outcome, r.actor, r.ticket]), [['fanout', 'done', 'cli@support.test', 'SUP-7'], ['fanout', 'requested', 'cli@support.test', 'SUP-7']]);
 });
+
+test('who is staff: a listed user id, a listed address the tenant verified (any spelling), or a configured role in the configured claim', () => {
+  const { staffCheck } = require('../../console/server');
+  const isStaff = staffCheck({ emails: ['Ann@Example.com'], userIds: ['auth0|staff-7'], roleClaim: 'https://corp.example/roles', roles: ['support'] });
+  assert.equal(isStaff({ sub: 'auth0|staff-7' }), 'user id');
+  assert.equal(isStaff({ sub: 'auth0|x', email: ' ANN@example.com', email_verified: true }), 'address');
+  assert.equal(isStaff({ sub: 'auth0|x', email: 'ann@example.com', email_verified: false }), null, 'an unverified address proves nothing');
+  assert.equal(isStaff({ sub: 'auth0|x', email: 'ann@example.com' }), null);
+  assert.equal(isStaff({ sub: 'auth0|x', email: 'ann@example.com.', email_verified: 'true' }), null, 'a string is not true');
+  assert.equal(isStaff({ sub: 'auth0|x', 'https://corp.example/roles': ['support'] }), 'role');
+  assert.equal(isStaff({ sub: 'auth0|x', 'https://corp.example/roles': 'support' }), null, 'the claim must be a list');
+  assert.equal(isStaff({ sub: 'auth0|x', roles: ['support'] }), null, 'only the configured claim counts');
+  assert.equal(isStaff({ sub: 'auth0|staff-70' }), null);
+});
+
+test('trickle console refuses to start without staff, a session secret or its application, naming the setting', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-console-cfg-'));
+  const base = { products: [{ name: 'paste', db: `sqlite:${path.join(dir, 'p.sqlite')}` }], tenant: { url: 'http://127.0.0.1:9', clientId: 'm2m', clientSecret: 's' } };
+  const run = (support, env = {}) => {
+    const file = path.join(dir, 'trickle.json');
+    fs.writeFileSync(file, JSON.stringify({ ...base, support }));
+    return new Promise((resolve) => execFile(process.execPath, [BIN, 'console', '--config', file, '--port', '0'], { env: { ...process.env, TRICKLE_CONSOLE_SESSION_SECRET: '', TRICKLE_CONSOLE_CLIENT_SECRET: '', ...env }, timeout: 20000 }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr })));
+  };
+  const secret = { TRICKLE_CONSOLE_SESSION_SECRET: 's'.repeat(32), TRICKLE_CONSOLE_CLIENT_SECRET: 'c' };
+  let r = await run({ clientId: 'console', staff: ['a@b.test'] }, { TRICKLE_CONSOLE_CLIENT_SECRET: 'c' });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[console\.session_secret\]/);
+  r = await run({ clientId: 'console' }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[console\.no_staff\]/);
+  r = await run({ staff: ['a@b.test'] }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[console\.login_client_missing\]/);
+  r = await run({ clientId: 'console', staff: ['a@b.test'], sesionTtlSeconds: 5 }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[config\.unknown_key\].*sessionTtlSeconds/);
+  r = await run({ clientId: 'console', staff: ['a@b.test'], audit: 'postgres://x@y/z' }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[audit\.unsupported_database\]/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
