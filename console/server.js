@@ -206,7 +206,9 @@ async function startConsole(options) {
       if (e instanceof SupportError) return problem(reply, e.status, e.code, e.message, s);
       return problem(reply, 502, e.code || 'support.failed', 'the person could not be looked up right now', s);
     }
-    const notice = (req.query || {}).fixed ? `<p class="notice" role="status">${esc(req.query.fixed)}</p>` : '';
+    // The result of the fix just made, signed so a crafted link cannot show staff a false one.
+    const flash = seal.open('flash', (req.query || {}).fixed);
+    const notice = flash && flash.by === s.claims.sub ? `<p class="notice" role="status">${esc(flash.text)}</p>` : '';
     return html(reply, 200, 'Person', searchForm(found.query) + notice + personView(found, s), s);
   });
 
@@ -217,7 +219,8 @@ async function startConsole(options) {
     const back = `/person?q=${encodeURIComponent(String(b.user_id || ''))}`;
     try {
       const r = await support.fix({ action: b.action, userId: b.user_id, target: b.target, reason: b.reason, ticket: b.ticket, actor: s.claims.email || s.claims.sub });
-      return reply.redirect(`${back}&fixed=${encodeURIComponent(`${b.action}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`)}`, 303);
+      const flash = seal.seal('flash', { text: `${b.action}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`, by: s.claims.sub, exp: Date.now() + 60000 });
+      return reply.redirect(`${back}&fixed=${encodeURIComponent(flash)}`, 303);
     } catch (e) {
       if (e instanceof SupportError) return problem(reply, e.status, e.code, e.message, s, back);
       return problem(reply, 502, e.code || 'support.failed', 'the fix could not be completed; the audit shows what was done', s, back);

@@ -248,6 +248,9 @@ test('attacks: forged, expired and cross-site requests change nothing; PKCE and 
   assert.match(personPage.headers.get('content-security-policy'), /frame-ancestors 'none'/);
   assert.equal(personPage.headers.get('x-frame-options'), 'DENY');
   const csrf = (await personPage.text()).match(/name="csrf" value="([^"]+)"/)[1];
+  // A crafted link cannot make the page claim a fix was done.
+  const spoof = await (await fetch(`${con.url}/person?q=${encodeURIComponent(user.user_id)}&fixed=${encodeURIComponent('fanout: done (all good)')}`, { headers: { cookie: s.cookie } })).text();
+  assert.doesNotMatch(spoof, /role="status"|all good/);
   const fix = (fields, headers = {}) => fetch(`${con.url}/fix`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams({ action: 'block', user_id: user.user_id, reason: 'attack', ...fields }) });
 
   // Cross-site form posts: no token, a wrong token, another origin with the right token.
