@@ -22,7 +22,10 @@ Usage:
   trickle merge-service                                        run the merge service (configured by
                                                                environment, see merge-service/README.md)
   trickle monitor [--port P]                                   collect trickle's events and the tenant's log
-                                                               stream, serve Prometheus metrics (README, Monitoring)
+                                                               stream, serve Prometheus metrics and the dashboard
+  trickle console [--config F] [--port P]                      the support console (staff sign in through the tenant)
+  trickle support <find|fanout|clear-merge|withdraw|link|reset|block|unblock|audit> …
+                                                               the console's operations from the command line
   trickle --help
 
 sim   Starts an Auth0-like tenant running dist/auth0/ unchanged, three products (paste,
@@ -125,12 +128,47 @@ Example:
 
 Runs the monitor: POST /events takes trickle's log lines (NDJSON or a JSON array; what the Action
 sends when TRICKLE_EVENTS_URL is set), POST /log-stream takes the tenant's log stream in Auth0's
-custom-webhook format, GET /metrics serves Prometheus metrics. Alerting rules: monitor/alerts.yml.
+custom-webhook format, GET /metrics serves Prometheus metrics, GET /dashboard the charts of the
+migration (POST /progress {total, lazy, imported, backfilled, remaining} sets its progress figures).
+Alerting rules: monitor/alerts.yml.
 Environment: TRICKLE_MONITOR_TOKEN (bearer token the ingest endpoints require; unset: none),
 TRICKLE_MONITOR_PRODUCTS (comma-separated product names for the product label; unset: the first
 20 seen), TRICKLE_MONITOR_HOST (listen address, default 127.0.0.1).
 Example:
   TRICKLE_MONITOR_TOKEN=s3cret trickle monitor --port 9464
+`,
+  console: `Usage: trickle console [--config trickle.json] [--port 9470]
+
+Runs the support console: staff sign in through the tenant (OpenID Connect, code flow with PKCE)
+with the console's own application (support.clientId; its callback is <publicUrl>/callback), find
+a person by address, tenant user id or person id, and apply fixes; every fix needs a reason and
+is written to the append-only audit table (support.audit, default sqlite:trickle-audit.sqlite).
+Only support.staff (addresses the tenant verified, or user ids) or support.roles found in the ID
+token claim support.roleClaim get in. Sessions last support.sessionTtlSeconds (default 1800).
+Environment: TRICKLE_CONSOLE_CLIENT_SECRET (the application's secret), TRICKLE_CONSOLE_SESSION_SECRET
+(at least 32 characters; signs the session cookies). See docs/support.md.
+Example:
+  TRICKLE_CONSOLE_SESSION_SECRET=$(openssl rand -hex 32) trickle console --config trickle.json
+`,
+  support: `Usage: trickle support find QUERY [--config trickle.json]
+       trickle support FIX --user ID --reason TEXT [--ticket T] [--account product:id] [--as WHO] [--config F] [--audit URL]
+       trickle support audit [--user ID] [--config F] [--audit URL]
+
+The console's operations without a browser. QUERY is an address (its canonical form), a tenant
+user id (auth0|…) or a person id. FIX is one of:
+  fanout        tell every proven account whose product has not acknowledged it the Auth0 id
+  clear-merge   drop a stuck merge (outstanding token, attempts): the next login asks again
+  withdraw      --account product:id: the product forgets the Auth0 id, the account loses its proof
+  link          --account product:id --ticket T: record a support proof for an unproven account
+  reset         the password stops working; the tenant mails a reset link to the stored address
+  block, unblock
+Every fix needs --reason and who makes it (--as, or TRICKLE_SUPPORT_ACTOR), and is written to the
+audit table (support.audit in trickle.json, or --audit) before and after it acts.
+Resending a merge mail is not available: the merge service mails only the browser that asked.
+Exit 0 done, 1 not found or only partly done, 2 refused (nothing changed). See docs/support.md.
+Example:
+  trickle support find ann@example.com --config trickle.json
+  trickle support fanout --user 'auth0|person-42' --reason 'paste was down' --ticket SUP-12 --as me@corp.example
 `,
   finish: `Usage: trickle finish [--config trickle.json] [--out dist/auth0-finished] [--input dist/auth0] [--force]
 
@@ -158,6 +196,7 @@ async function main(argv) {
     process.stdout.write(HELP);
     return 0;
   }
+  if (command === 'support') return supportCommand(rest);
   let values;
   try {
     ({ values } = parseArgs({
@@ -167,7 +206,7 @@ async function main(argv) {
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
         budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
         input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' },
-        strict: { type: 'boolean' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }, 'social-people': { type: 'string' }
+        strict: { type: 'boolean' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }, 'social-people': { type: 'string' }, dashboard: { type: 'boolean' }
       },
       strict: true
     }));
@@ -239,19 +278,84 @@ async function main(argv) {
     } catch (e) {
       fail(e.message);
     }
-    process.stdout.write(`trickle monitor listening on ${monitor.url} (POST /events, POST /log-stream, GET /metrics)\n`);
+    process.stdout.write(`trickle monitor listening on ${monitor.url} (POST /events, POST /log-stream, POST /progress, GET /metrics, dashboard ${monitor.url}/dashboard)\n`);
     const stop = () => monitor.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return null;
+  }
+  if (command === 'console') {
+    const { startConsole } = require('../console/server');
+    const { consoleOptions } = require('../console/config');
+    let service;
+    try {
+      const cfg = require('../cli/config').loadConfig(values.config || 'trickle.json');
+      service = await startConsole(consoleOptions(cfg, process.env, values.port === undefined ? {} : { port: int('port', 9470, 0, 65535) }));
+    } catch (e) {
+      process.stderr.write(`trickle console: [${e.code || 'console.failed'}] ${e.message}\n`);
+      return 2;
+    }
+    process.stdout.write(`trickle support console on ${service.url} (public URL ${service.publicUrl}; register ${service.redirectUri} as the application's callback)\n`);
+    const stop = () => service.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     return null;
   }
   if (command === 'demo') {
     const { runDemo } = require('../sim/demo');
-    const r = await runDemo({ people: int('people', 60, 10, 100000) });
+    const r = await runDemo({ people: int('people', 60, 10, 100000), keepOpen: !!process.stdout.isTTY });
     return r.failed === 0 ? 0 : 1;
   }
   fail(`unknown command ${command}`);
   return 2;
+}
+
+/** `trickle support …`: the console's operations from the command line. */
+async function supportCommand(args) {
+  const { supportService, FIXES } = require('../console/support');
+  const { openAudit } = require('../console/audit');
+  const { consoleOptions } = require('../console/config');
+  const refuse = (code, message) => { process.stderr.write(`trickle support: [${code}] ${message}\n`); return 2; };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, allowPositionals: true, strict: true,
+      options: { config: { type: 'string' }, user: { type: 'string' }, reason: { type: 'string' }, ticket: { type: 'string' }, account: { type: 'string' }, as: { type: 'string' }, audit: { type: 'string' }, help: { type: 'boolean', short: 'h' } }
+    });
+  } catch (e) {
+    return refuse('usage', e.message);
+  }
+  const { values: v, positionals: [op, ...more] } = parsed;
+  if (v.help || !op) { process.stdout.write(COMMAND_HELP.support); return v.help ? 0 : 2; }
+  if (op !== 'find' && op !== 'audit' && !FIXES[op]) return refuse(op === 'resend-merge-mail' ? 'support.not_available' : 'support.unknown_fix', op === 'resend-merge-mail' ? 'the merge service mails only the browser session that asked; use clear-merge: the next login sends a fresh mail' : `unknown operation ${JSON.stringify(op)}: find, audit, ${Object.keys(FIXES).join(', ')}`);
+  let opts;
+  let audit = null;
+  try {
+    opts = consoleOptions(require('../cli/config').loadConfig(v.config || 'trickle.json'), process.env, v.audit ? { audit: v.audit } : {});
+    if (op !== 'find') audit = await openAudit(opts.audit);
+  } catch (e) {
+    return refuse(e.code || 'config.failed', e.message);
+  }
+  const out = (obj) => process.stdout.write(JSON.stringify(obj, null, process.stdout.isTTY ? 2 : 0) + '\n');
+  try {
+    if (op === 'audit') { out({ audit: await audit.list({ userId: v.user, limit: 200 }) }); return 0; }
+    const service = supportService({ tenant: opts.tenant, products: opts.products, state: opts.state, audit });
+    if (op === 'find') {
+      if (more.length !== 1) return refuse('support.query_required', 'trickle support find QUERY (an address, a tenant user id or a person id)');
+      const found = await service.find(more[0]);
+      out(found);
+      return found.people.length ? 0 : 1;
+    }
+    const actor = v.as || process.env.TRICKLE_SUPPORT_ACTOR;
+    const r = await service.fix({ action: op, userId: v.user, target: v.account, reason: v.reason, ticket: v.ticket, actor });
+    out({ fix: op, user: v.user, ...r });
+    return r.outcome === 'done' || r.outcome === 'nothing_to_do' ? 0 : 1;
+  } catch (e) {
+    if (e.code === 'support.no_such_user') { process.stderr.write(`trickle support: [${e.code}] ${e.message}\n`); return 1; }
+    return refuse(e.code || 'support.failed', e.message);
+  } finally {
+    if (audit) await audit.close();
+  }
 }
 
 /** JSON log lines, unless a person is watching a terminal. */

@@ -46,7 +46,9 @@ const COLUMNS = {
 
 const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns'];
 /** Top-level keys; other commands' sections are listed here so a typo in them is caught too. */
-const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', '$schema', 'comment'];
+const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', 'support', '$schema', 'comment'];
+/** The support console and `trickle support` (console/config.js). */
+const SUPPORT_KEYS = ['audit', 'staff', 'roleClaim', 'roles', 'clientId', 'clientSecret', 'sessionSecret', 'sessionTtlSeconds', 'publicUrl', 'port'];
 const TENANT_KEYS = ['url', 'clientId', 'clientSecret', 'connectionId', 'audience', 'domain'];
 const API_KEYS = ['url', 'token'];
 
@@ -121,6 +123,14 @@ function validateConfig(cfg, file = 'the configuration') {
     if (!isObject(cfg.tenant)) throw new TrickleError('config.bad_type', `${file}: tenant must be an object {url, clientId, clientSecret, connectionId}`, { key: 'tenant' });
     refuseUnknown(cfg.tenant, TENANT_KEYS, `${file}: tenant`);
   }
+  if (cfg.support !== undefined) {
+    if (!isObject(cfg.support)) throw new TrickleError('config.bad_type', `${file}: support must be an object {audit, staff, clientId, …}`, { key: 'support' });
+    refuseUnknown(cfg.support, SUPPORT_KEYS, `${file}: support`);
+    for (const k of ['staff', 'roles']) {
+      const v = cfg.support[k];
+      if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || !x))) throw new TrickleError('config.bad_type', `${file}: support.${k} must be an array of strings`, { key: `support.${k}` });
+    }
+  }
   const names = new Set();
   cfg.products.forEach((p, i) => {
     const where = `products[${i}]${p && typeof p.name === 'string' ? ` (${p.name})` : ''}`;
@@ -193,4 +203,4 @@ function loadConfig(file) {
   return validateConfig(cfg, file);
 }
 
-module.exports = { TrickleError, schemaOf, FORMATS, COLUMNS, TOP_KEYS, PRODUCT_KEYS, LEGACY_COLUMNS, loadConfig, validateConfig, nearest, redact };
+module.exports = { TrickleError, schemaOf, FORMATS, COLUMNS, TOP_KEYS, PRODUCT_KEYS, SUPPORT_KEYS, LEGACY_COLUMNS, loadConfig, validateConfig, nearest, redact };

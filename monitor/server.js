@@ -4,6 +4,8 @@
 // known or seen set capped in size (the rest count as "other"); no user id or address is a label.
 'use strict';
 const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
 const Fastify = require('fastify');
 const client = require('prom-client');
 
@@ -56,10 +58,13 @@ function parseJson(text) {
 /**
  * Starts the monitor. Options: {port, host, token (bearer token for the ingest endpoints),
  * products (names; others count as "other"), maxProducts (seen-set cap when no list, 20),
- * bodyLimit (bytes, 1 MiB), maxLines (per batch, 5000)}. Returns {url, port, registry, close}.
+ * bodyLimit (bytes, 1 MiB), maxLines (per batch, 5000), sampleMs (how often the dashboard's series
+ * take a point, 5000), maxPoints (points kept, 720), progress (optional async function resolving to
+ * {total, lazy, imported, backfilled, remaining}: the migration's overall progress, asked at every
+ * sample; POST /progress sets the same figures from outside)}. Returns {url, port, registry, close}.
  */
 async function startMonitor(options = {}) {
-  const opts = { port: 0, host: '127.0.0.1', bodyLimit: 1024 * 1024, maxLines: 5000, maxProducts: 20, ...options };
+  const opts = { port: 0, host: '127.0.0.1', bodyLimit: 1024 * 1024, maxLines: 5000, maxProducts: 20, sampleMs: 5000, maxPoints: 720, ...options };
   const registry = new client.Registry();
   const counter = (name, help, labelNames = []) => new client.Counter({ name, help, labelNames, registers: [registry] });
   const m = {
@@ -77,6 +82,7 @@ async function startMonitor(options = {}) {
     ingested: counter('trickle_ingest_lines_total', 'lines accepted by the ingest endpoints', ['endpoint']),
     rejected: counter('trickle_ingest_rejected_total', 'ingest requests refused, by endpoint and reason', ['endpoint', 'reason'])
   };
+  const progressGauge = new client.Gauge({ name: 'trickle_migration_people', help: 'the migration\'s progress: people migrated lazily, imported, backfilled, still to go, in total', labelNames: ['state'], registers: [registry] });
   // Pre-create the label sets the alerts read, so rates exist before the first event.
   for (const stage of ['started', 'completed', 'skipped']) m.merges.inc({ stage }, 0);
   const product = cappedLabel({ allowed: Array.isArray(opts.products) && opts.products.length ? opts.products : null, max: opts.maxProducts });
@@ -138,7 +144,8 @@ async function startMonitor(options = {}) {
   app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/plain'], { parseAs: 'string', bodyLimit: opts.bodyLimit }, (req, body, done) => done(null, body));
   app.setErrorHandler((err, req, reply) => {
     const code = err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
-    const endpoint = req.routeOptions && req.routeOptions.url === '/log-stream' ? 'log-stream' : 'events';
+    const url = req.routeOptions && req.routeOptions.url;
+    const endpoint = url === '/log-stream' ? 'log-stream' : url === '/progress' ? 'progress' : 'events';
     m.rejected.inc({ endpoint, reason: code === 413 ? 'too_large' : code === 415 ? 'content_type' : 'malformed' });
     reply.code(code).send({ error: code === 413 ? 'body too large' : err instanceof BadInput ? err.message : 'bad request' });
   });
@@ -171,9 +178,85 @@ async function startMonitor(options = {}) {
   });
   app.get('/healthz', async () => ({ ok: true }));
 
+  // --- the dashboard: time series sampled from the counters above, and the progress figures ---
+  const sum = async (metric, filter = () => true) => (await metric.get()).values.filter((v) => filter(v.labels)).reduce((a, v) => a + v.value, 0);
+  const FIGURES = {
+    lazy_migrations: () => sum(m.migrated),
+    merges_started: () => sum(m.merges, (l) => l.stage === 'started'),
+    merges_completed: () => sum(m.merges, (l) => l.stage === 'completed'),
+    squatter_refusals: () => sum(m.squatter),
+    fanout_acknowledged: () => sum(m.fanoutOk),
+    fanout_failed: () => sum(m.fanoutFailed),
+    product_unavailable: () => sum(m.unavailable),
+    links_withdrawn: () => sum(m.withdrawn),
+    tenant_login_success: () => sum(m.tenantMapped, (l) => l.kind === 'login' && l.result === 'success'),
+    tenant_login_failure: () => sum(m.tenantMapped, (l) => l.kind === 'login' && l.result === 'failure'),
+    tenant_password_change: () => sum(m.tenantMapped, (l) => l.kind === 'password_change' && l.result === 'success')
+  };
+  const PROGRESS = ['total', 'lazy', 'imported', 'backfilled', 'remaining'];
+  const series = { t: [], series: Object.fromEntries([...Object.keys(FIGURES), ...PROGRESS].map((k) => [k, []])) };
+  let progress = null;
+  const setProgress = (p) => {
+    const clean = {};
+    for (const k of PROGRESS) {
+      if (p[k] === undefined) continue;
+      if (!Number.isSafeInteger(p[k]) || p[k] < 0) throw new BadInput(`progress.${k} must be a whole number ≥ 0`);
+      clean[k] = p[k];
+    }
+    if (!Object.keys(clean).length) throw new BadInput(`progress needs one of ${PROGRESS.join(', ')}`);
+    progress = { ...(progress || {}), ...clean, at: new Date().toISOString() };
+    for (const k of PROGRESS) if (clean[k] !== undefined) progressGauge.set({ state: k }, clean[k]);
+  };
+  let sampling = false;
+  async function sample() {
+    if (sampling) return;
+    sampling = true;
+    try {
+      if (opts.progress) {
+        try { const p = await opts.progress(); if (p) setProgress(p); } catch (_) { /* a source that fails leaves the last figures */ }
+      }
+      series.t.push(Date.now() / 1000);
+      for (const [k, f] of Object.entries(FIGURES)) series.series[k].push(await f());
+      for (const k of PROGRESS) series.series[k].push(progress && progress[k] !== undefined ? progress[k] : null);
+      if (series.t.length > opts.maxPoints) {
+        series.t.shift();
+        for (const list of Object.values(series.series)) list.shift();
+      }
+    } finally {
+      sampling = false;
+    }
+  }
+  const timer = setInterval(sample, opts.sampleMs);
+  timer.unref();
+  app.post('/progress', { onRequest: guard('progress') }, async (req) => {
+    const body = typeof req.body === 'string' ? parseJson(req.body) : req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadInput('progress is a JSON object');
+    setProgress(body);
+    return { progress };
+  });
+  const DASH = path.join(__dirname, 'dashboard');
+  const UPLOT = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+  const files = {
+    'uPlot.iife.min.js': [path.join(UPLOT, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8'],
+    'uPlot.min.css': [path.join(UPLOT, 'uPlot.min.css'), 'text/css; charset=utf-8'],
+    'dashboard.js': [path.join(DASH, 'dashboard.js'), 'text/javascript; charset=utf-8'],
+    'dashboard.css': [path.join(DASH, 'dashboard.css'), 'text/css; charset=utf-8']
+  };
+  const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+  const page = (reply, type, body) => reply.type(type).header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-store').send(body);
+  app.get('/favicon.ico', async (req, reply) => reply.code(204).send());
+  app.get('/dashboard', async (req, reply) => page(reply, 'text/html; charset=utf-8', fs.readFileSync(path.join(DASH, 'index.html'))));
+  app.get('/dashboard/:file', async (req, reply) => {
+    if (req.params.file === 'series') return page(reply, 'application/json; charset=utf-8', JSON.stringify({ sampleMs: opts.sampleMs, progress, ...series }));
+    const f = files[req.params.file];
+    if (!f) return reply.code(404).send({ error: 'not found' });
+    return page(reply, f[1], fs.readFileSync(f[0]));
+  });
+
   await app.listen({ port: opts.port, host: opts.host });
+  await sample();
   const port = app.server.address().port;
-  return { url: `http://${opts.host}:${port}`, port, registry, close: () => app.close() };
+  return { url: `http://${opts.host}:${port}`, port, registry, sample, setProgress, close: () => { clearInterval(timer); return app.close(); } };
 }
 
 /** The monitor's settings from the environment (`trickle monitor`). */

@@ -260,13 +260,79 @@ function plantAccount(sim, product, { id, email, name, password }) {
   return { product, id, password };
 }
 
-/** Runs the demo. Returns `{passed, failed, checks}`; `log` receives one line per step. */
-async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deploy' } = {}) {
+/**
+ * The migration's progress for the monitor's dashboard, from the simulator: people migrated
+ * lazily, imported in bulk, imported and backfilled (an account holds the Auth0 id), and
+ * still to go (seeded people with no tenant user yet).
+ */
+function simProgress(sim) {
+  const users = [...sim.tenant.state.users.values()];
+  const linked = new Set();
+  for (const p of sim.products) for (const r of p.db.prepare('SELECT email_norm FROM accounts WHERE auth0_user_id IS NOT NULL').all()) linked.add(r.email_norm);
+  const imported = users.filter((u) => u.app_metadata && u.app_metadata.bulkImported);
+  const seeded = new Set(sim.people.map((p) => String(p.email).trim().toLowerCase()));
+  const present = users.filter((u) => seeded.has(u.email)).length;
+  return {
+    total: sim.people.length, lazy: sim.tenant.state.counters.lazy_migrated, imported: imported.length,
+    backfilled: imported.filter((u) => linked.has(u.email)).length, remaining: Math.max(0, sim.people.length - present)
+  };
+}
+
+/** Signs the demo's staff member in to the console over HTTP, as a browser would, and looks `person` up. */
+async function consoleFinds(sim, support, person) {
+  const { con, staff } = support;
+  const start = await fetch(`${con.url}/login`, { redirect: 'manual' });
+  const loginCookie = (start.headers.get('set-cookie') || '').split(';')[0];
+  const page = await (await fetch(start.headers.get('location'))).text();
+  const tx = (page.match(/name="state" value="([^"]+)"/) || [])[1];
+  const back = await fetch(`${sim.tenant.url}/u/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ state: tx, email: staff.email, password: staff.password }) });
+  const cb = await fetch(back.headers.get('location') || `${con.url}/`, { redirect: 'manual', headers: { cookie: loginCookie } });
+  const session = cb.headers.getSetCookie().find((c) => c.startsWith('trickle_console=') && !/Max-Age=0/.test(c));
+  if (!session) return { ok: false, detail: `sign-in: HTTP ${cb.status}` };
+  const found = await fetch(`${con.url}/person?q=${encodeURIComponent(person.email)}`, { headers: { cookie: session.split(';')[0] } });
+  const html = await found.text();
+  const user = tenantUserOf(sim, person.email);
+  return { ok: found.status === 200 && html.includes(user.user_id), detail: `HTTP ${found.status}, ${user.user_id}` };
+}
+
+/**
+ * The support console beside the simulator, set up as an operator would: its application on the
+ * tenant (callback the console's), one staff account, the audit in the demo's directory.
+ */
+async function startDemoConsole(sim, dataDir) {
+  const { startConsole } = require('../console/server');
+  const tokenRes = await fetch(`${sim.tenant.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'trickle-m2m', client_secret: 'm2m-secret', audience: `${sim.tenant.url}/api/v2/` }) });
+  const { access_token: token } = await tokenRes.json();
+  const api = async (p, method, body) => (await fetch(sim.tenant.url + p, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+  const app = await api('/api/v2/clients', 'POST', { name: 'trickle support console', app_type: 'regular_web', callbacks: [] });
+  const staff = { email: 'support@demo.trickle.test', password: crypto.randomBytes(9).toString('base64url') };
+  await api('/api/v2/users', 'POST', { connection: 'trickle', email: staff.email, password: staff.password, email_verified: true, name: 'Demo support' });
+  const con = await startConsole({
+    tenant: { url: sim.tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret' }, login: { clientId: app.client_id, clientSecret: app.client_secret },
+    staff: { emails: [staff.email] }, sessionSecret: crypto.randomBytes(32).toString('hex'),
+    products: sim.products.map((p) => ({ name: p.name, url: p.url, token: p.token })), state: `sqlite:${path.join(dataDir, 'state.sqlite')}`, audit: `sqlite:${path.join(dataDir, 'support-audit.sqlite')}`
+  });
+  await api(`/api/v2/clients/${app.client_id}`, 'PATCH', { callbacks: [con.redirectUri] });
+  return { con, staff };
+}
+
+/**
+ * Runs the demo. Returns `{passed, failed, checks}`; `log` receives one line per step.
+ * The monitor (dashboard, metrics) and the support console run beside the simulator; with
+ * `keepOpen` (a terminal) everything stays up after the report until Ctrl-C.
+ */
+async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deploy', keepOpen = false } = {}) {
   // The tenant gets trickle's code as a real one does: `a0deploy import` of dist/auth0, run as
   // its own CLI against the simulator's Management API; from then on the tenant runs what it got.
   if (deploy === 'a0deploy') log('deploying dist/auth0 with auth0-deploy-cli (a0deploy import) into the simulator…');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-demo-'));
-  const sim = await startSim({ people, port, deploy, dataDir });
+  // The monitor first: the tenant's log stream and the Action's events go to it from the start.
+  const { startMonitor } = require('../monitor/server');
+  let simRef = null;
+  const monitor = await startMonitor({ sampleMs: 1000, progress: async () => (simRef ? simProgress(simRef) : null) });
+  const sim = await startSim({ people, port, deploy, dataDir, logStreamUrl: `${monitor.url}/log-stream`, deploySettings: { eventsUrl: `${monitor.url}/events` } });
+  simRef = sim;
+  let support = null;
   const checks = [];
   const expect = (name, ok, detail = '') => {
     checks.push({ name, ok: !!ok, detail });
@@ -306,6 +372,8 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
   const need = (x, who) => { if (!x) throw new Error(`the ${people} seeded people include no ${who}: try more (--people 20 or more)`); return x; };
   try {
     log(`simulator up: tenant ${sim.tenant.url}, ${people} people across paste, collect and transfer`);
+    support = await startDemoConsole(sim, dataDir);
+    log(`monitor ${monitor.url} (dashboard ${monitor.url}/dashboard), support console ${support.con.url}`);
     // 1. Single-product logins, one per legacy password format.
     for (const name of ['paste', 'collect', 'transfer']) {
       const person = take(single(name));
@@ -488,14 +556,36 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
     const nobody = await http.signIn('never-had-an-account@example.org', 'whatever-password-1');
     expect('  after finishing, a bulk-imported person signs in with their legacy password, a lazily migrated one with theirs, and an unknown address is refused',
       codeOf(after.location) && codeOf(stillLazy.location) && nobody.status === 401, `${after.location || after.status} / ${stillLazy.location || stillLazy.status} / ${nobody.status}`);
+    // 8. Operating it: the monitor saw the demo (the Action's events, the tenant's log stream,
+    // the progress figures) and the support console finds a migrated person for staff.
+    await sim.logStream.flush();
+    await new Promise((r) => setTimeout(r, 300));
+    await monitor.sample();
+    const series = await (await fetch(`${monitor.url}/dashboard/series`)).json();
+    const last = (k) => series.series[k][series.series[k].length - 1];
+    expect('the monitor\'s dashboard shows the demo: fan-out and merges from the Action\'s events, logins from the tenant\'s log stream, the progress',
+      last('fanout_acknowledged') > 0 && last('merges_started') > 0 && last('tenant_login_success') > 0 && series.progress && series.progress.lazy > 0 && series.progress.imported > 0,
+      `fan-out acknowledged ${last('fanout_acknowledged')}, failed ${last('fanout_failed')}, merges started ${last('merges_started')}, logins ${last('tenant_login_success')}, progress ${JSON.stringify(series.progress)}`);
+    const seen = await consoleFinds(sim, support, sim.people.find((p) => tenantUserOf(sim, p.email)));
+    expect('  the support console signs staff in through the tenant (PKCE) and finds a migrated person', seen.ok, seen.detail);
   } catch (e) {
     expect('the demo ran to the end', false, e.stack || e.message);
   } finally {
+    const failedSoFar = checks.filter((c) => !c.ok).length;
+    log(`\n${checks.length - failedSoFar} passed, ${failedSoFar} failed`);
+    log(`\nmigration dashboard  ${monitor.url}/dashboard   (Prometheus metrics ${monitor.url}/metrics)`);
+    if (support) log(`support console      ${support.con.url}   (sign in as ${support.staff.email} / ${support.staff.password})`);
+    log(`simulator            ${sim.tenant.url}/_sim`);
+    if (keepOpen) {
+      log('Everything stays up: press Ctrl-C to stop (the demo\'s databases are removed then).');
+      await new Promise((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve); });
+    }
+    if (support) await support.con.close();
     await sim.close();
+    await monitor.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
   const failed = checks.filter((c) => !c.ok).length;
-  log(`\n${checks.length - failed} passed, ${failed} failed`);
   return { passed: checks.length - failed, failed, checks };
 }
 

@@ -22,7 +22,9 @@ const { canonicalAddress } = require('./address');
 const totp = require('./totp');
 const management = require('./management');
 const social = require('./social');
+const { toAuth0Log } = require('./logstream');
 
+const PKCE_VALUE = /^[A-Za-z0-9._~-]+$/;
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
 const b64url = (b) => Buffer.from(b).toString('base64url');
 const randomId = (n = 16) => crypto.randomBytes(n).toString('hex');
@@ -477,7 +479,7 @@ async function startTenant(options) {
       return finish(reply, tx, { outcome: 'deny', reason: 'The user of this login no longer exists.' });
     }
     const code = randomId(16);
-    state.codes.set(code, { userId: tx.userId, clientId: tx.clientId, redirectUri: tx.redirectUri, nonce: tx.nonce, exp: Date.now() + 600000 });
+    state.codes.set(code, { userId: tx.userId, clientId: tx.clientId, redirectUri: tx.redirectUri, nonce: tx.nonce, codeChallenge: tx.codeChallenge, exp: Date.now() + 600000 });
     state.transactions.delete(tx.state);
     const user = state.users.get(tx.userId);
     user.logins_count++;
@@ -533,7 +535,8 @@ async function startTenant(options) {
     jwks_uri: `${base}/.well-known/jwks.json`, userinfo_endpoint: `${base}/userinfo`,
     response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'],
     grant_types_supported: ['authorization_code', 'password', 'client_credentials', 'http://auth0.com/oauth/grant-type/mfa-otp'],
-    token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'], scopes_supported: ['openid', 'profile', 'email']
+    token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'], scopes_supported: ['openid', 'profile', 'email'],
+    code_challenge_methods_supported: ['S256']
   }));
   app.get('/.well-known/jwks.json', async () => ({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' }] }));
 
@@ -547,7 +550,17 @@ async function startTenant(options) {
       back.searchParams.set('error', 'unsupported_response_type');
       return reply.redirect(back.toString(), 302);
     }
-    const tx = { state: randomId(12), clientId: q.client_id, redirectUri: q.redirect_uri, appState: q.state, nonce: q.nonce, prompt: q.prompt, protocol: 'oidc-basic-profile', created: Date.now() };
+    // PKCE (RFC 7636): S256 only; a plain challenge would hand the verifier to whoever sees the URL.
+    if (q.code_challenge !== undefined || q.code_challenge_method !== undefined) {
+      if (q.code_challenge_method !== 'S256' || !PKCE_VALUE.test(String(q.code_challenge || '')) || String(q.code_challenge).length !== 43) {
+        const back = new URL(q.redirect_uri);
+        back.searchParams.set('error', 'invalid_request');
+        back.searchParams.set('error_description', 'code_challenge must be an S256 challenge (code_challenge_method=S256)');
+        if (q.state) back.searchParams.set('state', q.state);
+        return reply.redirect(back.toString(), 302);
+      }
+    }
+    const tx = { state: randomId(12), clientId: q.client_id, redirectUri: q.redirect_uri, appState: q.state, nonce: q.nonce, prompt: q.prompt, protocol: 'oidc-basic-profile', codeChallenge: q.code_challenge, created: Date.now() };
     state.transactions.set(tx.state, tx);
     if (q.prompt === 'none') return finish(reply, tx, { outcome: 'deny', reason: 'login_required' });
     // `connection` skips the login page: straight to that social connection's provider.
@@ -755,6 +768,13 @@ async function startTenant(options) {
       if (!grant || grant.exp < Date.now() || grant.clientId !== clientId || grant.redirectUri !== body.redirect_uri) {
         return reply.code(403).send({ error: 'invalid_grant', error_description: 'Invalid authorization code' });
       }
+      // A code issued with a challenge needs its verifier; a verifier without a challenge is refused too.
+      if (grant.codeChallenge || body.code_verifier !== undefined) {
+        const verifier = String(body.code_verifier || '');
+        const ok = grant.codeChallenge && PKCE_VALUE.test(verifier) && verifier.length >= 43 && verifier.length <= 128
+          && crypto.timingSafeEqual(Buffer.from(b64url(crypto.createHash('sha256').update(verifier).digest())), Buffer.from(grant.codeChallenge));
+        if (!ok) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Failed to verify code verifier' });
+      }
       return tokens(state.users.get(grant.userId), clientId, grant.nonce);
     }
     if (body.grant_type === 'password' || body.grant_type === 'http://auth0.com/oauth/grant-type/password-realm') {
@@ -816,6 +836,18 @@ async function startTenant(options) {
   app.get('/api/v2/users/:id', async (req, reply) => {
     const u = state.users.get(req.params.id);
     return u ? publicUser(u) : notFound(reply);
+  });
+  // A user's log events, newest first, as Auth0 log entries (the simulator keeps its last 200
+  // events; types Auth0 has no log type for keep the simulator's name, prefixed "sim_").
+  app.get('/api/v2/users/:id/logs', async (req, reply) => {
+    if (!state.users.has(req.params.id)) return notFound(reply);
+    const q = req.query || {};
+    const perPage = Math.min(100, Math.max(1, Number(q.per_page) || 50));
+    return state.events.filter((e) => e.user_id === req.params.id).reverse().slice(0, perPage).map((e) => {
+      const mapped = toAuth0Log(e);
+      const data = mapped ? mapped.data : { log_id: crypto.createHash('sha256').update(`${e.at}${e.type}${e.user_id}`).digest('hex').slice(0, 24), date: e.at, type: `sim_${e.type}`, description: [e.type, e.via, e.reason].filter(Boolean).join(' '), user_id: e.user_id };
+      return data;
+    });
   });
   const badEmail = (reply, message = 'Object didn\'t pass validation for format email') =>
     reply.code(400).send({ statusCode: 400, error: 'Bad Request', message, errorCode: 'invalid_body' });

@@ -1,0 +1,81 @@
+// The support audit: an append-only table of every fix support makes (who, when, what, why, the
+// ticket, the state before and after). Rows are only ever inserted: the database itself refuses
+// UPDATE and DELETE (triggers), so neither this code nor anyone with the same connection can
+// rewrite history. SQLite by default, MySQL/MariaDB by URL (cli/db.js).
+'use strict';
+const { openDb, ensureDatabase } = require('../cli/db');
+
+class AuditError extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+}
+
+const COLUMNS = ['at', 'actor', 'action', 'user_id', 'target', 'reason', 'ticket', 'outcome', 'before_state', 'after_state', 'detail'];
+
+const SQLITE = [
+  `CREATE TABLE IF NOT EXISTS support_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    user_id TEXT, target TEXT, reason TEXT NOT NULL, ticket TEXT, outcome TEXT NOT NULL, before_state TEXT, after_state TEXT, detail TEXT)`,
+  'CREATE INDEX IF NOT EXISTS support_audit_user ON support_audit(user_id)',
+  "CREATE TRIGGER IF NOT EXISTS support_audit_no_update BEFORE UPDATE ON support_audit BEGIN SELECT RAISE(ABORT, 'support_audit is append-only'); END",
+  "CREATE TRIGGER IF NOT EXISTS support_audit_no_delete BEFORE DELETE ON support_audit BEGIN SELECT RAISE(ABORT, 'support_audit is append-only'); END"
+];
+const MYSQL = [
+  `CREATE TABLE IF NOT EXISTS support_audit (id BIGINT AUTO_INCREMENT PRIMARY KEY, at VARCHAR(40) NOT NULL, actor VARCHAR(320) NOT NULL, action VARCHAR(64) NOT NULL,
+    user_id VARCHAR(191), target VARCHAR(191), reason TEXT NOT NULL, ticket VARCHAR(191), outcome VARCHAR(32) NOT NULL, before_state MEDIUMTEXT, after_state MEDIUMTEXT, detail TEXT,
+    INDEX support_audit_user (user_id))`,
+  // One statement each (no BEGIN … END), so the driver sends them as they are.
+  "CREATE TRIGGER support_audit_no_update BEFORE UPDATE ON support_audit FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'support_audit is append-only'",
+  "CREATE TRIGGER support_audit_no_delete BEFORE DELETE ON support_audit FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'support_audit is append-only'"
+];
+
+/**
+ * Opens (creating if needed) the audit table at `url` (`sqlite:<file>` or `mysql://…`).
+ * Returns `{append(entry), list({userId, limit}), close()}`: nothing else, by construction.
+ */
+async function openAudit(url) {
+  if (typeof url !== 'string' || !/^(sqlite:|mysql:\/\/)/.test(url)) {
+    throw new AuditError('audit.unsupported_database', 'the support audit needs sqlite:<file> or mysql://… (support.audit in trickle.json, or --audit)');
+  }
+  let db;
+  try {
+    await ensureDatabase(url);
+    db = await openDb(url);
+    if (db.kind === 'sqlite') {
+      for (const s of SQLITE) await db.exec(s);
+    } else {
+      await db.run(MYSQL[0]);
+      for (const s of MYSQL.slice(1)) {
+        try { await db.run(s); } catch (e) { if (e.errno !== 1359) throw e; } // ER_TRG_ALREADY_EXISTS
+      }
+    }
+  } catch (e) {
+    if (db) await db.close().catch(() => {});
+    if (e instanceof AuditError) throw e;
+    throw new AuditError('audit.unavailable', `the support audit database cannot be opened: ${e.code || ''} ${e.message}`.replace(/\/\/[^@/]*@/g, '//…@'));
+  }
+  const json = (v) => (v === undefined || v === null ? null : JSON.stringify(v));
+  return {
+    kind: db.kind,
+    /** Appends one row; resolves to its id. Every field is text; before/after are JSON. */
+    async append(entry) {
+      const row = {
+        at: new Date().toISOString(), actor: entry.actor, action: entry.action, user_id: entry.userId || null, target: entry.target || null,
+        reason: entry.reason, ticket: entry.ticket || null, outcome: entry.outcome, before_state: json(entry.before), after_state: json(entry.after), detail: entry.detail || null
+      };
+      if (!row.actor || !row.action || !row.reason || !row.outcome) throw new AuditError('audit.incomplete', 'an audit row needs actor, action, reason and outcome');
+      await db.run(`INSERT INTO support_audit (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`, COLUMNS.map((c) => row[c]));
+      const [last] = await db.all('SELECT MAX(id) AS id FROM support_audit WHERE actor = ? AND at = ?', [row.actor, row.at]);
+      return last ? Number(last.id) : null;
+    },
+    /** The newest rows first (of one user when `userId` is given). */
+    async list({ userId, limit = 100 } = {}) {
+      const n = Math.max(1, Math.min(1000, Number(limit) || 100));
+      const rows = userId
+        ? await db.all(`SELECT * FROM support_audit WHERE user_id = ? ORDER BY id DESC LIMIT ${n}`, [userId])
+        : await db.all(`SELECT * FROM support_audit ORDER BY id DESC LIMIT ${n}`);
+      return rows.map((r) => ({ ...r, id: Number(r.id), before: r.before_state ? JSON.parse(r.before_state) : null, after: r.after_state ? JSON.parse(r.after_state) : null }));
+    },
+    close: () => db.close()
+  };
+}
+
+module.exports = { openAudit, AuditError };

@@ -1,0 +1,324 @@
+// The support console (`trickle console`): staff sign in through the tenant itself (OpenID
+// Connect code flow with PKCE, openid-client), find a person and apply the fixes of
+// console/support.js. Only configured staff get in; sessions are signed, HttpOnly, SameSite=Lax
+// cookies that expire; every form carries a per-session CSRF token; pages are served with a CSP
+// that allows nothing but this origin's stylesheet (no script at all) and never show a secret.
+'use strict';
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+const Fastify = require('fastify');
+const { Issuer, generators } = require('openid-client');
+const { supportService, SupportError, FIXES, canonical } = require('./support');
+const { openAudit } = require('./audit');
+
+const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ENTITIES[c]);
+const b64 = (b) => Buffer.from(b).toString('base64url');
+const CSS = fs.readFileSync(path.join(__dirname, 'console.css'), 'utf8');
+const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+class ConsoleConfigError extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+}
+
+/** The request's cookies; one that does not decode, or a name sent twice, is ignored. */
+function cookies(header) {
+  const out = Object.create(null);
+  const seen = new Set();
+  for (const part of String(header || '').split(';')) {
+    const i = part.indexOf('=');
+    if (i <= 0) continue;
+    const name = part.slice(0, i).trim();
+    let value;
+    try { value = decodeURIComponent(part.slice(i + 1).trim()); } catch (_) { continue; }
+    if (seen.has(name)) delete out[name]; else out[name] = value;
+    seen.add(name);
+  }
+  return out;
+}
+
+/** Signed values: `payload.mac`, HMAC-SHA256 under the session secret, compared in constant time. */
+function signer(secret) {
+  const key = crypto.createHash('sha256').update(`trickle-console\n${secret}`).digest();
+  const mac = (purpose, data) => crypto.createHmac('sha256', key).update(`${purpose}\n${data}`).digest();
+  return {
+    seal(purpose, obj) { const data = b64(JSON.stringify(obj)); return `${data}.${b64(mac(purpose, data))}`; },
+    open(purpose, value) {
+      const [data, sig, extra] = String(value || '').split('.');
+      if (!data || !sig || extra !== undefined) return null;
+      const given = Buffer.from(sig, 'base64url');
+      const want = mac(purpose, data);
+      if (given.length !== want.length || !crypto.timingSafeEqual(given, want)) return null;
+      try {
+        const obj = JSON.parse(Buffer.from(data, 'base64url').toString());
+        return obj && typeof obj === 'object' && typeof obj.exp === 'number' && obj.exp > Date.now() ? obj : null;
+      } catch (_) { return null; }
+    }
+  };
+}
+
+/**
+ * Who is staff: `staff.emails` (canonical addresses, matched only when the tenant says the address
+ * is verified), `staff.userIds` (tenant user ids), or a role: `staff.roles` listed in the ID
+ * token's claim `staff.roleClaim` (e.g. a namespaced claim an Action adds). Resolves to the
+ * reason they are in, or null.
+ */
+function staffCheck(staff) {
+  const emails = new Set((staff.emails || []).map((e) => canonical(e)));
+  const ids = new Set(staff.userIds || []);
+  const roles = new Set(staff.roles || []);
+  return (claims) => {
+    if (claims.sub && ids.has(claims.sub)) return 'user id';
+    if (claims.email && claims.email_verified === true) {
+      let c = null;
+      try { c = canonical(claims.email); } catch (_) { c = null; }
+      if (c && emails.has(c)) return 'address';
+    }
+    const claimed = staff.roleClaim ? claims[staff.roleClaim] : null;
+    if (Array.isArray(claimed) && claimed.some((r) => roles.has(r))) return 'role';
+    return null;
+  };
+}
+
+/**
+ * Starts the console. Options: {port, host, publicUrl (how browsers reach it; default its own
+ * address), tenant: {url, clientId, clientSecret} (the Management API application), login:
+ * {clientId, clientSecret} (the console's own application on the tenant, callback
+ * <publicUrl>/callback), staff: {emails, userIds, roleClaim, roles}, sessionSecret (≥ 32
+ * characters), sessionTtlSeconds (default 1800), products [{name, url, token}], state (bulk state
+ * URL), audit (URL, default sqlite:trickle-audit.sqlite)}. Returns {url, close, audit}.
+ */
+async function startConsole(options) {
+  const o = { host: '127.0.0.1', port: 0, sessionTtlSeconds: 1800, audit: 'sqlite:trickle-audit.sqlite', ...options };
+  if (!o.tenant || !o.tenant.url) throw new ConsoleConfigError('console.tenant_missing', 'the console needs tenant.url and the Management API application (tenant.clientId, tenant.clientSecret)');
+  if (!o.login || !o.login.clientId || !o.login.clientSecret) throw new ConsoleConfigError('console.login_client_missing', 'the console needs its own application on the tenant: support.clientId and TRICKLE_CONSOLE_CLIENT_SECRET');
+  if (typeof o.sessionSecret !== 'string' || o.sessionSecret.length < 32) throw new ConsoleConfigError('console.session_secret', 'TRICKLE_CONSOLE_SESSION_SECRET must be at least 32 characters');
+  const staff = o.staff || {};
+  if (!(staff.emails || []).length && !(staff.userIds || []).length && !(staff.roleClaim && (staff.roles || []).length)) {
+    throw new ConsoleConfigError('console.no_staff', 'nobody could sign in: configure support.staff (emails, userIds) or support.roleClaim with support.roles');
+  }
+  let isStaff;
+  try { isStaff = staffCheck(staff); } catch (e) { throw new ConsoleConfigError('console.staff_address', `support.staff holds an address trickle cannot use: ${e.message}`); }
+  const audit = await openAudit(o.audit);
+  const support = supportService({ tenant: o.tenant, products: o.products || [], state: o.state, audit });
+  const seal = signer(o.sessionSecret);
+  const ttlMs = o.sessionTtlSeconds * 1000;
+
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  await app.register(require('@fastify/formbody'));
+  // Known once listening (the port may be 0): how browsers reach the console, and its callback.
+  let publicUrl = o.publicUrl ? String(o.publicUrl).replace(/\/+$/, '') : null;
+  let redirectUri = null;
+  const secure = !!publicUrl && publicUrl.startsWith('https:');
+  const SESSION = secure ? '__Host-trickle_console' : 'trickle_console';
+  const LOGIN = secure ? '__Host-trickle_console_login' : 'trickle_console_login';
+  const cookie = (name, value, maxAge) => `${name}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
+
+  let oidc = null;
+  async function oidcClient() {
+    if (oidc) return oidc;
+    const issuer = await Issuer.discover(String(o.tenant.url).replace(/\/+$/, ''));
+    oidc = new issuer.Client({ client_id: o.login.clientId, client_secret: o.login.clientSecret, redirect_uris: [redirectUri], response_types: ['code'] });
+    return oidc;
+  }
+
+  // Referrer-Policy same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null`
+  // on this console's own form posts, which the origin check below would refuse.
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'same-origin').header('cache-control', 'no-store');
+    return payload;
+  });
+  /** The signed-in staff member, re-checked against the staff list on every request. */
+  function sessionOf(req) {
+    const s = seal.open('session', cookies(req.headers.cookie)[SESSION]);
+    return s && isStaff(s.claims || {}) ? s : null;
+  }
+  const html = (reply, status, title, body, s) => reply.code(status).type('text/html; charset=utf-8').send(layout(title, body, s));
+  const problem = (reply, status, code, message, s, back = '/') => html(reply, status, 'Refused', `<p class="error" role="alert"><b>${esc(message)}</b> <code>${esc(code)}</code></p><p><a href="${esc(back)}">Back</a></p>`, s);
+
+  app.get('/console.css', async (req, reply) => reply.type('text/css; charset=utf-8').send(CSS));
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/favicon.ico', async (req, reply) => reply.code(204).send());
+
+  app.get('/', async (req, reply) => {
+    const s = sessionOf(req);
+    if (!s) return html(reply, 200, 'Sign in', '<p>Support staff sign in with their tenant account.</p><p><a class="button" href="/login">Sign in</a></p>');
+    return html(reply, 200, 'Find a person', searchForm(''), s);
+  });
+
+  app.get('/login', async (req, reply) => {
+    let client;
+    try { client = await oidcClient(); } catch (e) { return problem(reply, 502, 'console.tenant_unreachable', 'the tenant cannot be reached for sign-in'); }
+    const tx = { state: generators.state(), nonce: generators.nonce(), verifier: generators.codeVerifier(), exp: Date.now() + 10 * 60000 };
+    const url = client.authorizationUrl({ scope: 'openid email profile', state: tx.state, nonce: tx.nonce, code_challenge: generators.codeChallenge(tx.verifier), code_challenge_method: 'S256' });
+    reply.header('set-cookie', cookie(LOGIN, seal.seal('login', tx), 600));
+    return reply.redirect(url, 302);
+  });
+
+  app.get('/callback', async (req, reply) => {
+    const tx = seal.open('login', cookies(req.headers.cookie)[LOGIN]);
+    reply.header('set-cookie', cookie(LOGIN, '', 0)); // one attempt per sign-in
+    if (!tx) return problem(reply, 400, 'console.login_expired', 'this sign-in expired or was started in another browser: sign in again', null, '/login');
+    let claims;
+    try {
+      const client = await oidcClient();
+      const params = client.callbackParams(req.raw);
+      if (params.error) return problem(reply, 403, 'console.login_refused', `the tenant refused the sign-in: ${params.error}`, null, '/login');
+      const tokens = await client.callback(redirectUri, params, { state: tx.state, nonce: tx.nonce, code_verifier: tx.verifier });
+      claims = tokens.claims();
+    } catch (e) {
+      return problem(reply, 403, 'console.login_failed', 'the sign-in could not be completed (state, code or token refused): sign in again', null, '/login');
+    }
+    const keep = { sub: claims.sub, email: claims.email, email_verified: claims.email_verified, name: claims.name, ...(staff.roleClaim && claims[staff.roleClaim] ? { [staff.roleClaim]: claims[staff.roleClaim] } : {}) };
+    if (!isStaff(keep)) return problem(reply, 403, 'console.not_staff', 'this account is not on the support staff list', null);
+    const session = { claims: keep, csrf: b64(crypto.randomBytes(24)), exp: Date.now() + ttlMs };
+    reply.header('set-cookie', [cookie(LOGIN, '', 0), cookie(SESSION, seal.seal('session', session), Math.ceil(ttlMs / 1000))]);
+    return reply.redirect('/', 303);
+  });
+
+  /** POSTs need the session, a same-origin Origin (when sent) and the session's CSRF token. */
+  function guardPost(req, reply) {
+    const s = sessionOf(req);
+    if (!s) { problem(reply, 401, 'console.signed_out', 'your session expired: sign in again', null, '/login'); return null; }
+    const origin = req.headers.origin;
+    const token = (req.body || {}).csrf;
+    const ok = typeof token === 'string' && token.length === s.csrf.length && crypto.timingSafeEqual(Buffer.from(token), Buffer.from(s.csrf));
+    if ((origin && origin !== new URL(publicUrl).origin) || !ok) { problem(reply, 403, 'console.csrf', 'the form was not sent from this console: reload the page and try again', s); return null; }
+    return s;
+  }
+
+  app.post('/logout', async (req, reply) => {
+    if (!guardPost(req, reply)) return reply;
+    reply.header('set-cookie', cookie(SESSION, '', 0));
+    return reply.redirect('/', 303);
+  });
+
+  app.get('/person', async (req, reply) => {
+    const s = sessionOf(req);
+    if (!s) return reply.redirect('/', 303);
+    const q = (req.query || {}).q;
+    let found;
+    try {
+      found = await support.find(q);
+    } catch (e) {
+      if (e instanceof SupportError) return problem(reply, e.status, e.code, e.message, s);
+      return problem(reply, 502, e.code || 'support.failed', 'the person could not be looked up right now', s);
+    }
+    // The result of the fix just made, signed so a crafted link cannot show staff a false one.
+    const flash = seal.open('flash', (req.query || {}).fixed);
+    const notice = flash && flash.by === s.claims.sub ? `<p class="notice" role="status">${esc(flash.text)}</p>` : '';
+    return html(reply, 200, 'Person', searchForm(found.query) + notice + personView(found, s), s);
+  });
+
+  app.post('/fix', async (req, reply) => {
+    const s = guardPost(req, reply);
+    if (!s) return reply;
+    const b = req.body || {};
+    const back = `/person?q=${encodeURIComponent(String(b.user_id || ''))}`;
+    try {
+      const r = await support.fix({ action: b.action, userId: b.user_id, target: b.target, reason: b.reason, ticket: b.ticket, actor: s.claims.email || s.claims.sub });
+      const flash = seal.seal('flash', { text: `${b.action}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`, by: s.claims.sub, exp: Date.now() + 60000 });
+      return reply.redirect(`${back}&fixed=${encodeURIComponent(flash)}`, 303);
+    } catch (e) {
+      if (e instanceof SupportError) return problem(reply, e.status, e.code, e.message, s, back);
+      return problem(reply, 502, e.code || 'support.failed', 'the fix could not be completed; the audit shows what was done', s, back);
+    }
+  });
+
+  app.get('/audit', async (req, reply) => {
+    const s = sessionOf(req);
+    if (!s) return reply.redirect('/', 303);
+    const rows = await audit.list({ limit: 200 });
+    return html(reply, 200, 'Audit', auditTable(rows), s);
+  });
+
+  await app.listen({ port: o.port, host: o.host });
+  const own = `http://${o.host}:${app.server.address().port}`;
+  publicUrl = publicUrl || own;
+  redirectUri = `${publicUrl}/callback`;
+  return {
+    url: own, publicUrl, redirectUri, audit, support,
+    close: async () => { await app.close(); await audit.close(); }
+  };
+}
+
+function layout(title, body, s) {
+  const nav = s ? `<nav><a href="/">Find</a><a href="/audit">Audit</a><span class="who">${esc(s.claims.email || s.claims.sub)}</span>
+<form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="${esc(s.csrf)}"><button type="submit" class="link">Sign out</button></form></nav>` : '';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · trickle support</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="/console.css"></head>
+<body><header><b>trickle support</b>${nav}</header><main><h1>${esc(title)}</h1>${body}</main></body></html>`;
+}
+
+const searchForm = (q) => `<form method="get" action="/person" class="search"><label for="q">Address, tenant user id or person id</label>
+<div class="row"><input id="q" name="q" type="search" value="${esc(q)}" required maxlength="320" autocomplete="off"><button type="submit">Find</button></div></form>`;
+
+const yes = (v) => (v ? 'yes' : 'no');
+function table(head, rows, attrs = '') {
+  if (!rows.length) return '<p class="muted">none</p>';
+  return `<div class="scroll"><table ${attrs}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+}
+
+function personView(found, s) {
+  if (!found.people.length) {
+    return `<p>No tenant user${found.email ? ` for <b>${esc(found.email)}</b>` : ''}.</p>${legacyView(found)}`;
+  }
+  return found.people.map((p) => {
+    const u = p.user;
+    const t = p.trickle || {};
+    const accounts = (t.accounts || []).map((a) => `<tr data-account="${esc(`${a.product}:${a.id}`)}"><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.proof || 'unproven')}</td><td>${yes(a.verified)}</td><td>${a.fanout ? 'acknowledged' : a.proof ? '<b class="warn">pending</b>' : '—'}</td></tr>`);
+    const ids = (u.identities || []).map((i) => `<tr><td>${esc(i.provider)}</td><td>${esc(i.connection)}</td><td>${esc(i.user_id)}</td></tr>`);
+    const targets = (t.accounts || []).map((a) => `${a.product}:${a.id}`);
+    return `<section class="person" data-user="${esc(u.user_id)}"><h2>${esc(u.email)} <small>${esc(u.user_id)}</small></h2>
+<dl class="facts"><dt>Name</dt><dd>${esc(u.name || '')}</dd><dt>Address verified</dt><dd>${yes(u.email_verified)}</dd><dt>Blocked</dt><dd id="blocked">${yes(p.state.blocked)}</dd>
+<dt>Migrated</dt><dd>${yes(p.state.migrated)}</dd><dt>Bulk imported</dt><dd>${yes(p.state.bulk_imported)}</dd><dt>Person id</dt><dd>${esc(t.person_id || '')}</dd>
+<dt>Fan-out pending</dt><dd id="fanout-pending">${esc(p.state.fanout_pending.join(', ') || 'none')}</dd><dt>Pending products</dt><dd>${esc(p.state.pending_products.join(', ') || 'none')}</dd>
+<dt>Merge</dt><dd id="merge">${p.state.merge ? esc(`attempts ${p.state.merge.attempts || 0}${p.state.merge.jti ? ', token outstanding' : ''}`) : 'none'}</dd>
+<dt>Logins</dt><dd>${esc(u.logins_count || 0)}${u.last_login ? `, last ${esc(u.last_login)}` : ''}</dd><dt>MFA</dt><dd>${esc((u.mfa_factors || []).join(', ') || 'none')}</dd></dl>
+<h3>Accounts trickle knows (app_metadata.trickle)</h3>${table(['product', 'account', 'proof', 'product verified the address', 'fan-out'], accounts, 'id="accounts"')}
+<h3>Identities</h3>${table(['provider', 'connection', 'user id'], ids)}
+<h3>Fixes</h3><div class="fixes">${Object.entries(FIXES).map(([action, f]) => fixForm(action, f, u.user_id, targets, s)).join('')}
+<p class="muted">Resend the merge mail: not available. ${esc(found.not_available['resend-merge-mail'])}.</p></div>
+<h3>Timeline</h3>${table(['when', 'source', 'what', 'detail'], p.timeline.map((e) => `<tr><td>${esc(e.at)}</td><td>${esc(e.source)}</td><td>${esc(e.what)}</td><td>${esc(e.detail)}</td></tr>`), 'id="timeline"')}
+</section>`;
+  }).join('') + legacyView(found);
+}
+
+function fixForm(action, f, userId, targets, s) {
+  if (f.target && !targets.length) return '';
+  return `<form method="post" action="/fix" class="fix" data-fix="${esc(action)}"><input type="hidden" name="csrf" value="${esc(s.csrf)}">
+<input type="hidden" name="user_id" value="${esc(userId)}"><input type="hidden" name="action" value="${esc(action)}">
+<fieldset><legend>${esc(f.label)}</legend><p class="muted">${esc(f.help)}</p>
+${f.target ? `<label>Account <select name="target">${targets.map((t) => `<option value="${esc(t)}">${esc(t)}</option>`).join('')}</select></label>` : ''}
+<label>Reason <input name="reason" type="text" required minlength="3" maxlength="500" autocomplete="off"></label>
+<label>Ticket${f.ticket ? '' : ' (optional)'} <input name="ticket" type="text" maxlength="100" autocomplete="off"${f.ticket ? ' required' : ''}></label>
+<button type="submit">${esc(f.label)}</button></fieldset></form>`;
+}
+
+function legacyView(found) {
+  const rows = [];
+  for (const l of found.legacy) {
+    if (l.unavailable) rows.push(`<tr><td>${esc(l.product)}</td><td colspan="5" class="warn">unavailable (HTTP ${esc(l.status)})</td></tr>`);
+    for (const a of l.accounts || []) rows.push(`<tr><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.email)}</td><td>${yes(a.email_verified)}</td><td>${esc(a.person_id || '')}</td><td>${esc(a.created_at || '')}</td></tr>`);
+  }
+  const i = found.imports;
+  const imp = !i ? '' : !i.configured ? '<p class="muted">no bulk state store configured</p>' : i.unavailable ? '<p class="warn">the bulk state store cannot be read</p>'
+    : table(['record', 'file', 'detail'], [
+      ...i.already_present.map((r) => `<tr><td>already in the tenant at import</td><td>${esc(r.file)}</td><td>${esc(r.codes)}</td></tr>`),
+      ...i.failed.map((r) => `<tr><td>import failed</td><td>${esc(r.file)}</td><td>${esc(`${r.codes} ${r.reason || ''}`)}</td></tr>`),
+      ...i.retried.map((r) => `<tr><td>retried</td><td>${esc(r.file)}</td><td>${esc(r.retry_file)}</td></tr>`)
+    ]);
+  return `<section><h3>Legacy accounts${found.email ? ` for ${esc(found.email)}` : ''}</h3>${table(['product', 'account', 'address', 'verified', 'person id', 'created'], rows, 'id="legacy"')}
+<h3>Import record</h3>${imp}</section>`;
+}
+
+function auditTable(rows) {
+  const short = (v) => (v ? JSON.stringify(v).slice(0, 300) : '');
+  return table(['#', 'when', 'who', 'fix', 'user', 'account', 'reason', 'ticket', 'outcome', 'before', 'after'], rows.map((r) => `<tr data-audit="${esc(r.id)}" data-action="${esc(r.action)}" data-outcome="${esc(r.outcome)}">
+<td>${esc(r.id)}</td><td>${esc(r.at)}</td><td>${esc(r.actor)}</td><td>${esc(r.action)}</td><td><a href="/person?q=${encodeURIComponent(r.user_id || '')}">${esc(r.user_id)}</a></td><td>${esc(r.target || '')}</td>
+<td>${esc(r.reason)}</td><td>${esc(r.ticket || '')}</td><td>${esc(r.outcome)}${r.detail ? ` <small>${esc(r.detail)}</small>` : ''}</td><td><code>${esc(short(r.before))}</code></td><td><code>${esc(short(r.after))}</code></td></tr>`), 'id="audit"');
+}
+
+module.exports = { startConsole, ConsoleConfigError, cookies, signer, staffCheck };

@@ -1,0 +1,292 @@
+// Support operations on one person, shared by the console (console/server.js) and the command
+// line (`trickle support …`): find a person, and the fixes. Reads go to the tenant's Management
+// API, the products' contract (docs/product-api.md) and the bulk state store; every fix obeys the
+// ownership model (docs/ownership.md), needs a reason, and is written to the append-only audit
+// (console/audit.js) before it acts and again with its result.
+'use strict';
+const crypto = require('crypto');
+const { tenantClient } = require('../cli/tenant-client');
+const { openDb } = require('../cli/db');
+const { loadCore } = require('../js-shim/node');
+
+class SupportError extends Error {
+  constructor(code, message, status = 400) { super(message); this.code = code; this.status = status; }
+}
+
+/** What each fix does, for the pages and the command line. */
+const FIXES = {
+  fanout: { label: 'Re-run the fan-out', help: 'tell every proven account whose product has not acknowledged it the Auth0 id' },
+  'clear-merge': { label: 'Clear the stuck merge', help: 'drop the outstanding merge token and attempts: the next login starts a fresh merge' },
+  withdraw: { label: 'Withdraw a link', help: 'the product is told to forget the Auth0 id and the account loses its proof', target: true },
+  link: { label: 'Link an account (support proof)', help: 'record a support proof for one unproven account: needs a ticket', target: true, ticket: true },
+  reset: { label: 'Force a password reset', help: 'the current password stops working and the tenant mails a reset link to the stored address' },
+  block: { label: 'Block', help: 'the person cannot sign in until unblocked' },
+  unblock: { label: 'Unblock', help: 'the person can sign in again' }
+};
+// The merge service binds its mails to the browser session that asked for them; support has no
+// such session, so it cannot resend one. Clearing the stuck merge makes the next login ask again.
+const NOT_AVAILABLE = { 'resend-merge-mail': 'the merge service mails only the browser session that asked (docs/ownership.md); clear the stuck merge instead: the next login sends a fresh one' };
+
+let core = null;
+/** The canonical address (the core's normalize_email), or a SupportError. */
+function canonical(email) {
+  core = core || loadCore('full');
+  const r = core.call('normalize_email', { email: String(email) });
+  if (!r || r.outcome !== 'ok') throw new SupportError('support.bad_address', `not an address trickle can use: ${(r && r.error && r.error.code) || 'invalid'}`);
+  return r.email;
+}
+
+/** The account fields a page may show: no password descriptor, no TOTP secret. */
+function publicAccount(product, a) {
+  return {
+    product, id: String(a.id), email: a.email, email_verified: !!a.email_verified, name: a.name || null, created_at: a.created_at || null,
+    person_id: a.person_id || null, has_password: !!a.password, has_totp: !!a.totp_secret
+  };
+}
+
+/** The tenant user fields a page may show: no password hashes, no MFA secrets. */
+function publicUser(u) {
+  const { password_hash: _a, custom_password_hash: _b, mfa_factors: factors, ...rest } = u;
+  return { ...rest, mfa_factors: Array.isArray(factors) ? factors.map((f) => Object.keys(f || {})[0]).filter(Boolean) : [] };
+}
+
+const trickleOf = (user) => {
+  const t = user && user.app_metadata && user.app_metadata.trickle;
+  return t && typeof t === 'object' ? JSON.parse(JSON.stringify(t)) : null;
+};
+const accountsOf = (t) => (t && Array.isArray(t.accounts) ? t.accounts : []);
+/** The core's rule (ownership::may_learn_auth0_id): only an account with a proof is told an id. */
+const mayLearn = (a) => typeof a.proof === 'string' && a.proof.length > 0;
+
+/**
+ * The support service. `cfg`: {tenant: {url, clientId, clientSecret, audience?}, products:
+ * [{name, url, token}], state (bulk state URL, optional), audit (from openAudit), fetchTimeoutMs}.
+ */
+function supportService(cfg) {
+  const tenant = tenantClient({ ...cfg.tenant, maxAttempts: 4 });
+  const products = cfg.products || [];
+  const timeout = cfg.fetchTimeoutMs || 5000;
+  const audit = cfg.audit;
+
+  async function api(path, init = {}) {
+    const res = await tenant.call(path, { ...init, headers: { 'content-type': 'application/json', ...(init.headers || {}) } });
+    const text = await res.text();
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
+    return { status: res.status, ok: res.ok, body };
+  }
+  async function userById(id) {
+    const r = await api(`/api/v2/users/${encodeURIComponent(id)}`);
+    if (r.status === 404) return null;
+    if (!r.ok) throw new SupportError('support.tenant_unavailable', `the tenant answered HTTP ${r.status} for the user`, 502);
+    return r.body;
+  }
+  async function productCall(p, method, path, body) {
+    try {
+      const res = await fetch(`${p.url.replace(/\/+$/, '')}${path}`, {
+        method, signal: AbortSignal.timeout(timeout),
+        headers: { authorization: `Bearer ${p.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {})
+      });
+      const text = await res.text();
+      let json = null;
+      try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
+      return { status: res.status, ok: res.ok, body: json };
+    } catch (e) {
+      return { status: 0, ok: false, error: (e && e.name) || 'network' };
+    }
+  }
+
+  /** The users a query names: an address (canonical form), a tenant user id, or a person id. */
+  async function findUsers(query) {
+    const q = String(query || '').trim();
+    if (!q) throw new SupportError('support.query_required', 'type an address, a tenant user id (auth0|…) or a person id');
+    if (q.length > 320) throw new SupportError('support.query_too_long', 'at most 320 characters');
+    if (q.includes('@')) {
+      const email = canonical(q);
+      const r = await api(`/api/v2/users-by-email?email=${encodeURIComponent(email)}`);
+      if (!r.ok) throw new SupportError('support.tenant_unavailable', `the tenant answered HTTP ${r.status} for the address`, 502);
+      return { email, users: Array.isArray(r.body) ? r.body : [] };
+    }
+    const ids = q.includes('|') ? [q] : [q, `auth0|${q}`];
+    for (const id of ids) {
+      const u = await userById(id);
+      if (u) return { email: u.email, users: [u] };
+    }
+    return { email: null, users: [] };
+  }
+
+  /** Everything support sees about a person; secrets left out. */
+  async function find(query) {
+    const { email, users } = await findUsers(query);
+    const legacy = email ? await Promise.all(products.map(async (p) => {
+      const r = await productCall(p, 'GET', `/trickle/accounts?email=${encodeURIComponent(email)}`);
+      if (r.status === 404) return { product: p.name, accounts: [] };
+      if (!r.ok || !r.body || !Array.isArray(r.body.accounts)) return { product: p.name, unavailable: true, status: r.status };
+      return { product: p.name, accounts: r.body.accounts.slice(0, 32).map((a) => publicAccount(p.name, a)) };
+    })) : [];
+    const people = [];
+    for (const u of users) {
+      const logs = await api(`/api/v2/users/${encodeURIComponent(u.user_id)}/logs?per_page=50`);
+      const audits = audit ? await audit.list({ userId: u.user_id, limit: 50 }) : [];
+      const timeline = [
+        ...(logs.ok && Array.isArray(logs.body) ? logs.body : []).map((l) => ({ at: l.date, source: 'tenant', what: l.type, detail: l.description || '' })),
+        ...audits.map((a) => ({ at: a.at, source: 'support', what: `${a.action} ${a.outcome}`, detail: `${a.actor}: ${a.reason}${a.ticket ? ` (${a.ticket})` : ''}` }))
+      ].sort((a, b) => String(b.at).localeCompare(String(a.at)));
+      const t = trickleOf(u);
+      people.push({
+        user: publicUser(u), trickle: t,
+        state: {
+          migrated: !!(u.app_metadata && u.app_metadata.migrated), bulk_imported: !!(u.app_metadata && u.app_metadata.bulkImported), blocked: !!u.blocked,
+          fanout_pending: accountsOf(t).filter((a) => mayLearn(a) && !a.fanout).map((a) => `${a.product}:${a.id}`),
+          unproven: accountsOf(t).filter((a) => !mayLearn(a)).map((a) => `${a.product}:${a.id}`),
+          pending_products: t && Array.isArray(t.pending) ? t.pending : [],
+          merge: t && t.merge ? t.merge : null
+        },
+        timeline
+      });
+    }
+    return { query: String(query).trim(), email, people, legacy, imports: email ? await importRecord(email) : null, not_available: NOT_AVAILABLE };
+  }
+
+  /** The person's rows in the bulk state store (read only; none when no state is configured). */
+  async function importRecord(email) {
+    if (!cfg.state) return { configured: false };
+    let db;
+    try {
+      db = await openDb(cfg.state);
+      const q = async (sql) => { try { return await db.all(sql, [email]); } catch (_) { return []; } };
+      return {
+        configured: true,
+        already_present: await q('SELECT file, person_id, codes, recorded_at FROM import_present WHERE email = ?'),
+        failed: await q('SELECT file, codes, reason FROM import_permanent WHERE email = ?'),
+        retried: await q('SELECT file, retry_file FROM import_retried WHERE email = ?')
+      };
+    } catch (e) {
+      return { configured: true, unavailable: true };
+    } finally {
+      if (db) await db.close().catch(() => {});
+    }
+  }
+
+  async function patchUser(id, body) {
+    const r = await api(`/api/v2/users/${encodeURIComponent(id)}`, { method: 'PATCH', body: JSON.stringify(body) });
+    if (!r.ok) throw new SupportError('support.tenant_write_failed', `the tenant refused the change: HTTP ${r.status}`, 502);
+    return r.body;
+  }
+  const snapshot = (u) => ({ blocked: !!u.blocked, migrated: !!(u.app_metadata && u.app_metadata.migrated), trickle: trickleOf(u) });
+
+  /**
+   * One fix. `input`: {action, userId, actor, reason, ticket?, target? ("product:id")}.
+   * Resolves to {outcome: 'done'|'partial'|'nothing_to_do', before, after, detail}.
+   */
+  async function fix(input) {
+    const action = String(input.action || '');
+    if (NOT_AVAILABLE[action]) throw new SupportError('support.not_available', NOT_AVAILABLE[action], 409);
+    const spec = FIXES[action];
+    if (!spec) throw new SupportError('support.unknown_fix', `unknown fix ${JSON.stringify(action)}: one of ${Object.keys(FIXES).join(', ')}`);
+    const actor = String(input.actor || '').trim();
+    if (!actor) throw new SupportError('support.actor_required', 'who makes the change must be known', 401);
+    const reason = String(input.reason || '').trim();
+    if (reason.length < 3) throw new SupportError('support.reason_required', 'every fix needs a reason (at least 3 characters)');
+    if (reason.length > 500) throw new SupportError('support.reason_too_long', 'a reason has at most 500 characters');
+    const ticket = String(input.ticket || '').trim() || null;
+    if (spec.ticket && !ticket) throw new SupportError('support.ticket_required', 'linking an account needs the ticket that records why support may prove it');
+    if (ticket && ticket.length > 100) throw new SupportError('support.ticket_too_long', 'a ticket reference has at most 100 characters');
+    const userId = String(input.userId || '');
+    const user = userId && await userById(userId);
+    if (!user) throw new SupportError('support.no_such_user', 'no tenant user has that id', 404);
+    let target = null;
+    if (spec.target) {
+      const m = /^([^:]+):(.+)$/.exec(String(input.target || ''));
+      const t = trickleOf(user);
+      target = m && accountsOf(t).find((a) => a.product === m[1] && String(a.id) === m[2]);
+      if (!target) throw new SupportError('support.no_such_account', 'name one of the person\'s accounts as product:id');
+    }
+    if (!audit) throw new SupportError('support.audit_unavailable', 'no audit store: nothing is changed without one', 503);
+    const before = snapshot(user);
+    const base = { actor, action, userId, target: target ? `${target.product}:${target.id}` : null, reason, ticket };
+    // Recorded before anything changes: no write without its audit row.
+    await audit.append({ ...base, outcome: 'requested', before });
+    let result;
+    try {
+      result = await perform(action, user, target, { actor, reason, ticket });
+    } catch (e) {
+      await audit.append({ ...base, outcome: 'failed', before, detail: e.code || 'error' });
+      throw e;
+    }
+    const after = result.user ? snapshot(result.user) : snapshot(await userById(userId) || user);
+    await audit.append({ ...base, outcome: result.outcome, before, after, detail: result.detail || null });
+    return { outcome: result.outcome, before, after, detail: result.detail || null };
+  }
+
+  async function perform(action, user, target, { actor, ticket }) {
+    const t = trickleOf(user);
+    switch (action) {
+      case 'block':
+      case 'unblock':
+        return { outcome: 'done', user: await patchUser(user.user_id, { blocked: action === 'block' }) };
+      case 'clear-merge': {
+        if (!t || !t.merge) return { outcome: 'nothing_to_do', detail: 'no merge in progress' };
+        delete t.merge;
+        return { outcome: 'done', user: await patchUser(user.user_id, { app_metadata: { trickle: t } }) };
+      }
+      case 'fanout': {
+        const due = accountsOf(t).filter((a) => mayLearn(a) && !a.fanout);
+        if (!due.length) return { outcome: 'nothing_to_do', detail: 'every proven account already acknowledged the id' };
+        const told = [];
+        const failed = [];
+        await Promise.all(due.map(async (a) => {
+          const p = products.find((x) => x.name === a.product);
+          const r = p ? await productCall(p, 'PUT', `/trickle/accounts/${encodeURIComponent(a.id)}/auth0-id`, { auth0_user_id: user.user_id }) : { ok: false, status: 'unknown product' };
+          if (r.ok) { a.fanout = true; told.push(`${a.product}:${a.id}`); } else failed.push(`${a.product}:${a.id} (${r.status || r.error})`);
+        }));
+        const updated = told.length ? await patchUser(user.user_id, { app_metadata: { trickle: t } }) : null;
+        return { outcome: failed.length ? (told.length ? 'partial' : 'failed') : 'done', user: updated, detail: [told.length && `told ${told.join(', ')}`, failed.length && `not acknowledged ${failed.join(', ')}`].filter(Boolean).join('; ') };
+      }
+      case 'withdraw': {
+        const a = accountsOf(t).find((x) => x.product === target.product && String(x.id) === String(target.id));
+        const p = products.find((x) => x.name === a.product);
+        let told = false;
+        if (a.fanout) {
+          const r = p ? await productCall(p, 'DELETE', `/trickle/accounts/${encodeURIComponent(a.id)}/auth0-id`, { auth0_user_id: user.user_id }) : { ok: false };
+          told = r.ok;
+        }
+        delete a.proof;
+        // Told to forget: no longer holds the id. Not told: fanout stays, and the chain's
+        // must_forget_auth0_id sends the DELETE at the next login.
+        if (told || !a.fanout) a.fanout = false;
+        const meta = { trickle: t };
+        if (user.app_metadata && user.app_metadata.migrated) meta.migrated = false;
+        const updated = await patchUser(user.user_id, { app_metadata: meta });
+        return { outcome: a.fanout ? 'partial' : 'done', user: updated, detail: a.fanout ? 'the product did not answer: the next login tells it to forget the id' : 'the product forgot the id' };
+      }
+      case 'link': {
+        const a = accountsOf(t).find((x) => x.product === target.product && String(x.id) === String(target.id));
+        if (mayLearn(a)) return { outcome: 'nothing_to_do', detail: `already proven (${a.proof})` };
+        // The proof names its kind; who, why and the ticket are in the audit row beside it.
+        a.proof = 'support';
+        return { outcome: 'done', user: await patchUser(user.user_id, { app_metadata: { trickle: t } }), detail: `support proof by ${actor}, ticket ${ticket}` };
+      }
+      case 'reset': {
+        // A random password nobody sees makes the old one stop working; the reset link goes to
+        // the stored address, so completing it proves the mailbox as any reset does.
+        await patchUser(user.user_id, { password: `${crypto.randomBytes(24).toString('base64url')}aA1!` });
+        const base = String(cfg.tenant.url).replace(/\/+$/, '');
+        const conn = ((user.identities || []).find((i) => i.provider === 'auth0') || {}).connection || 'trickle';
+        let sent = false;
+        try {
+          const r = await fetch(`${base}/dbconnections/change_password`, { method: 'POST', signal: AbortSignal.timeout(timeout), headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: cfg.tenant.clientId, email: user.email, connection: conn }) });
+          sent = r.ok;
+        } catch (_) { sent = false; }
+        return { outcome: sent ? 'done' : 'partial', detail: sent ? 'reset mail requested for the stored address' : 'the password was replaced but the reset mail could not be requested: run the fix again' };
+      }
+      default:
+        throw new SupportError('support.unknown_fix', action);
+    }
+  }
+
+  return { find, fix, audit: (o) => audit.list(o), FIXES, NOT_AVAILABLE };
+}
+
+module.exports = { supportService, SupportError, FIXES, NOT_AVAILABLE, canonical };
