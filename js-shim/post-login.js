@@ -131,7 +131,10 @@ function trickleChain(core, source, facts, io) {
       if (!(plan.fanout || []).length && !(plan.lookups || []).length) return 'continue';
       var lookupEmail = (plan.lookups || []).length ? canonicalEmail() : null;
       return trickleFanout(cfg.products, plan, lookupEmail, cfg.fanoutBudgetMs).then(function (results) {
-        var applied = core.call('chain_apply', {
+        // Every request acknowledged and nothing looked up: the core already said what that
+        // records (plan.acknowledged), so it is not asked again.
+        var allOk = plan.acknowledged && !results.lookups.length && results.fanout.every(function (r) { return r.ok; });
+        var applied = allOk ? plan.acknowledged : core.call('chain_apply', {
           user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
           fanout: results.fanout,
           lookups: results.lookups

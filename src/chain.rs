@@ -249,6 +249,9 @@ pub struct Plan {
     pub discover: Option<Discover>,
     /// Link this user into that existing tenant user (then fan out as that user).
     pub link: Option<String>,
+    /// What [`apply`] would answer if every fan-out request is acknowledged and there is no
+    /// look-up: the shim takes it as is then, sparing a second round trip into the core.
+    pub acknowledged: Option<Applied>,
     /// Log events.
     pub events: Vec<Event>,
 }
@@ -285,6 +288,10 @@ impl Plan {
             .with("lookups", self.lookups.clone())
             .with_opt("discover", self.discover.as_ref().map(Discover::to_value))
             .with_opt("link", self.link.as_deref())
+            .with_opt(
+                "acknowledged",
+                self.acknowledged.as_ref().map(Applied::to_value),
+            )
             .with("events", events_value(&self.events))
             .into()
     }
@@ -299,6 +306,7 @@ impl Plan {
             lookups: vec![],
             discover: None,
             link: None,
+            acknowledged: None,
             events,
         }
     }
@@ -721,8 +729,43 @@ pub fn plan(input: &PlanInput) -> Plan {
     if original.as_ref() != Some(&meta) && !repair {
         plan.set_app_metadata.insert("trickle", to_value(&meta));
     }
+    if !plan.fanout.is_empty() && plan.lookups.is_empty() {
+        plan.acknowledged = Some(all_acknowledged(&input.user, &app, &plan));
+    }
     plan.events = events;
     plan
+}
+
+/// [`apply`]'s answer when every request of `plan` is acknowledged, on the user's metadata as
+/// the plan's writes leave it.
+fn all_acknowledged(user: &User, app: &Map, plan: &Plan) -> Applied {
+    let mut after = app.clone();
+    for (k, v) in plan.set_app_metadata.iter() {
+        if matches!(v, Value::Null) {
+            after.remove(k);
+        } else {
+            after.insert(k, v.clone());
+        }
+    }
+    apply(&ApplyInput {
+        user: User {
+            app_metadata: Some(Value::Object(after)),
+            ..user.clone()
+        },
+        fanout: plan
+            .fanout
+            .iter()
+            .map(|r| FanoutResult {
+                product: r.product.clone(),
+                account: r.account.clone(),
+                ok: true,
+            })
+            .collect(),
+        lookups: vec![],
+        discover: None,
+        identity_lookups: vec![],
+        products: vec![],
+    })
 }
 
 /// A product's answer to a fan-out request.

@@ -76,7 +76,9 @@ async function productServer(name, accounts, { token = `tok-${name}` } = {}) {
           return send(200, { accounts: (state.identityAnswer || state.accounts.filter(holds)).map(told) });
         }
         const email = norm(url.searchParams.get('email'));
-        return send(200, { accounts: state.accounts.filter((a) => norm(a.email) === email).map(told) });
+        const found = state.accounts.filter((a) => norm(a.email) === email);
+        // A test may make the product answer garbage: it is sent as it is.
+        return send(200, { accounts: Array.isArray(found) ? found.map(told) : found });
       }
       const m = url.pathname.match(/^\/trickle\/accounts\/([^/]+)\/auth0-id$/);
       if (req.method === 'PUT' && m) {
