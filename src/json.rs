@@ -277,6 +277,7 @@ fn write_value(v: &Value, out: &mut String) {
 }
 
 struct Parser<'a> {
+    s: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -410,8 +411,10 @@ impl Parser<'_> {
                 return Err(syntax("expected digits", self.i));
             }
         }
-        let text = self.b.get(start..self.i).unwrap_or_default();
-        Ok(Value::Number(String::from_utf8_lossy(text).into_owned()))
+        // ASCII only, so the cut is at character boundaries.
+        Ok(Value::Number(
+            self.s.get(start..self.i).unwrap_or_default().to_owned(),
+        ))
     }
 
     fn hex4(&mut self) -> Result<u32, ErrorBody> {
@@ -432,6 +435,23 @@ impl Parser<'_> {
     fn string(&mut self) -> Result<String, ErrorBody> {
         if !self.eat(b"\"") {
             return Err(syntax("expected a string", self.i));
+        }
+        // Most strings have no escape: one exact allocation, straight from the (valid UTF-8)
+        // input, cut at ASCII quotes, so at character boundaries.
+        {
+            let rest = self.b.get(self.i..).unwrap_or_default();
+            if let Some(run) = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            {
+                if rest.get(run) == Some(&b'"') {
+                    let text = self.s.get(self.i..self.i + run);
+                    if let Some(text) = text {
+                        self.i += run + 1;
+                        return Ok(text.to_owned());
+                    }
+                }
+            }
         }
         let mut out: Vec<u8> = Vec::new();
         loop {
@@ -495,6 +515,7 @@ impl Parser<'_> {
 /// Parses JSON text.
 pub fn parse(text: &str) -> Result<Value, ErrorBody> {
     let mut p = Parser {
+        s: text,
         b: text.as_bytes(),
         i: 0,
     };
