@@ -427,7 +427,7 @@ async function bulk(command, values, int) {
   if (command === 'export') {
     if (!values.out) fail('export needs --out DIR');
     const m = await require('../cli/bulk').exportPeople(cfg, values.out, { log });
-    summary({ summary: 'export', ok: true, read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, files: m.files.length, bytes: m.bytes });
+    summary({ summary: 'export', ok: true, read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, without_password: m.without_password, files: m.files.length, bytes: m.bytes });
     return 0;
   }
   if (command === 'import' || command === 'backfill') await stateDatabase(state);
@@ -497,7 +497,7 @@ async function bulk(command, values, int) {
   const lazyWaiting = r.awaiting_proof.filter((a) => a.via === 'lazy').length;
   const failing = ex.missing.length || r.duplicated.length || r.mislinked.length;
   const counts = { summary: 'verify', ok: !failing, people: r.people, tenant_users: r.tenant_users, missing: ex.missing.length, explained_rejects: ex.explained.length, strict: !!values.strict,
-    duplicated: r.duplicated.length, imported: r.imported, lazy: r.lazy, clean: r.clean, awaiting_proof: r.awaiting_proof.length, awaiting_proof_lazy: lazyWaiting, mislinked: r.mislinked.length };
+    duplicated: r.duplicated.length, imported: r.imported, lazy: r.lazy, social: r.social, clean: r.clean, awaiting_proof: r.awaiting_proof.length, awaiting_proof_lazy: lazyWaiting, mislinked: r.mislinked.length };
   if (!process.stdout.isTTY) {
     for (const m of ex.missing) log({ event: 'missing', ...m });
     for (const m of ex.explained) log({ event: 'explained_reject', ...m });

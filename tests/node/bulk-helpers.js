@@ -10,9 +10,9 @@ const { openDb } = require('../../cli/db');
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'trickle.js');
 
-async function bulkSim({ people = 1000, importRate = 2000, plan = 'enterprise', stateUrl } = {}) {
+async function bulkSim({ people = 1000, importRate = 2000, plan = 'enterprise', stateUrl, socialPeople = 0 } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-bulk-'));
-  const sim = await startSim({ people, dataDir, importRate, plan });
+  const sim = await startSim({ people, dataDir, importRate, plan, socialPeople });
   const cfg = {
     products: ['paste', 'collect', 'transfer'].map((name) => ({ name, db: `sqlite:${path.join(dataDir, `${name}.sqlite`)}`, format: FORMATS[name].adapter })),
     state: stateUrl || `sqlite:${path.join(dataDir, 'state.sqlite')}`,
