@@ -119,7 +119,10 @@ function deployConfig(cfg, { pipeline = 'action', env = process.env } = {}) {
       TRICKLE_PRODUCTS: productsJson,
       TRICKLE_LOOKUP_TIMEOUT_MS: String(s.lookupTimeoutMs),
       TRICKLE_MERGE_URL: s.mergeUrl,
-      TRICKLE_TOKEN_SECRET: s.tokenSecret
+      TRICKLE_TOKEN_SECRET: s.tokenSecret,
+      // The login scripts' monitor (always mapped: an unmapped keyword would deploy literally).
+      TRICKLE_EVENTS_URL: s.eventsUrl || '',
+      TRICKLE_EVENTS_TOKEN: (s.eventsUrl && s.eventsToken) || ''
     }
   });
   return out;

@@ -17,7 +17,9 @@ function trickleDb(kind, email, password, configuration, callback, env) {
     return typeof E === 'function' ? new E(String(email), 'Wrong email or password.') : new Error('Wrong email or password.');
   };
   var finish = function (d) {
-    trickleLog(kind, { outcome: d.outcome, code: d.error && d.error.code, events: d.events, ms: Date.now() - started });
+    var line = { outcome: d.outcome, code: d.error && d.error.code, events: d.events, ms: Date.now() - started };
+    trickleLog(kind, line);
+    trickleSend(configuration, kind, line, 1000);
     if (d.outcome === 'profile') return done(null, d.profile);
     if (kind === 'login' && (d.outcome === 'wrong_credentials' || d.outcome === 'invalid')) {
       // A refusal is answered no sooner than TRICKLE_REFUSAL_FLOOR_MS after the call began, so a

@@ -151,7 +151,7 @@ function trickleChain(core, source, facts, io) {
     .then(function (outcome) {
       log.ms = Date.now() - started;
       trickleLog('post-login', log);
-      trickleSend(source, log, cfg.fanoutBudgetMs - log.ms);
+      trickleSend(source, 'post-login', log, cfg.fanoutBudgetMs - log.ms);
       return outcome;
     });
 }
@@ -272,21 +272,6 @@ function trickleMgmt(cfg, cache) {
       return once(false);
     }, function (e) { return { ok: false, status: 0, error: trickleMessage(e) }; });
   };
-}
-
-/**
- * Sends the log line to the monitor (TRICKLE_EVENTS_URL, bearer TRICKLE_EVENTS_TOKEN) when set:
- * not awaited, bounded by what is left of the budget (at least 50 ms), never throws.
- */
-function trickleSend(source, line, ms) {
-  try {
-    var url = source.TRICKLE_EVENTS_URL, token = source.TRICKLE_EVENTS_TOKEN;
-    if (typeof url !== 'string' || !/^https?:\/\//.test(url)) return;
-    var headers = typeof token === 'string' && /^[!-~]+$/.test(token) && !/^(##|@@)/.test(token) ? { authorization: 'Bearer ' + token } : {};
-    trickleFetch(url, { method: 'POST', headers: headers, body: Object.assign({ trickle: 'post-login' }, line) }, Math.max(50, ms));
-  } catch (_) {
-    // the monitor must never break a login
-  }
 }
 
 /** A copy of the settings without values that are unreplaced deploy keywords (names go to `out`). */

@@ -315,6 +315,22 @@ function trickleFanout(products, plan, email, budgetMs) {
   });
 }
 
+/**
+ * Sends one log line to the monitor (TRICKLE_EVENTS_URL, bearer TRICKLE_EVENTS_TOKEN) when set:
+ * not awaited, bounded by what is left of the budget (at least 50 ms), never throws, and never
+ * holds a login back.
+ */
+function trickleSend(source, stage, line, ms) {
+  try {
+    var url = source && source.TRICKLE_EVENTS_URL, token = source && source.TRICKLE_EVENTS_TOKEN;
+    if (typeof url !== 'string' || !/^https?:\/\//.test(url)) return;
+    var headers = typeof token === 'string' && /^[!-~]+$/.test(token) && !/^(##|@@)/.test(token) ? { authorization: 'Bearer ' + token } : {};
+    trickleFetch(url, { method: 'POST', headers: headers, body: Object.assign({ trickle: stage }, line) }, Math.max(50, ms));
+  } catch (_) {
+    // the monitor must never break a login
+  }
+}
+
 /** A random id for a session token's `jti` (128 bits, hex), drawn from a pool refilled in bulk. */
 var trickleJtiPool = { bytes: null, at: 0 };
 function trickleJti() {

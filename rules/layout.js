@@ -17,7 +17,9 @@ const KEYWORDS = {
   TRICKLE_PRODUCTS: 'JSON text of [{name, url, token}], the login-time product API',
   TRICKLE_LOOKUP_TIMEOUT_MS: 'the login script\'s per-product look-up timeout',
   TRICKLE_MERGE_URL: 'the merge service\'s /merge URL (Rule settings)',
-  TRICKLE_TOKEN_SECRET: 'the HS256 secret shared with the merge service (Rule settings)'
+  TRICKLE_TOKEN_SECRET: 'the HS256 secret shared with the merge service (Rule settings)',
+  TRICKLE_EVENTS_URL: 'the monitor\'s /events URL the login scripts send their log lines to (empty: none)',
+  TRICKLE_EVENTS_TOKEN: 'the bearer token of that URL (empty: none)'
 };
 
 const kw = (key) => `@@${key}@@`;
@@ -44,7 +46,10 @@ const lazyDatabase = () => ({
   options: {
     enabledDatabaseCustomization: true, import_mode: true,
     customScripts: { login: './login.js', get_user: './get_user.js' },
-    configuration: { TRICKLE_PRODUCTS: kw('TRICKLE_PRODUCTS'), TRICKLE_LOOKUP_TIMEOUT_MS: kw('TRICKLE_LOOKUP_TIMEOUT_MS') }
+    configuration: {
+      TRICKLE_PRODUCTS: kw('TRICKLE_PRODUCTS'), TRICKLE_LOOKUP_TIMEOUT_MS: kw('TRICKLE_LOOKUP_TIMEOUT_MS'),
+      TRICKLE_EVENTS_URL: kw('TRICKLE_EVENTS_URL'), TRICKLE_EVENTS_TOKEN: kw('TRICKLE_EVENTS_TOKEN')
+    }
   }
 });
 

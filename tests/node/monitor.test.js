@@ -85,13 +85,11 @@ test('the Action and the tenant log stream feed the monitor; /metrics counts log
     const squat = plantAccount(sim, where, { id: `${where[0]}-squatter-9`, email: victim.email, name: 'Not The Owner', password: 'squatters-own-password-1' });
     const refused = await signIn(base, victim.email, squat.password);
     assert.ok(!codeOf(refused), 'the squatter gets no code');
-    // The login script's lines (trickle "login") reach the monitor through a log shipper, not the
-    // script itself (the database scripts do not send): post what it logged for the squatter.
+    // The login script sends its own lines (trickle "login"); a line a log shipper forwards
+    // (here the getUser script's, as NDJSON) is counted the same way.
     const shipped = await fetch(`${mon.url}/events`, {
       method: 'POST', headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${TOKEN}` },
       body: [
-        { trickle: 'login', outcome: 'reset_required', code: 'login.reset_required', events: [{ event: 'login_unverified_match', product: where, account: squat.id, code: 'login.reset_required' }], ms: 12 },
-        { trickle: 'login', outcome: 'profile', events: [{ event: 'login_migrated', detail: '1 account(s), 1 proven' }], ms: 30 },
         { trickle: 'get_user', outcome: 'not_found', events: [{ event: 'product_unavailable', product: 'collect', code: 'product.unavailable' }], ms: 2000 }
       ].map((l) => JSON.stringify(l)).join('\n')
     });
@@ -99,6 +97,7 @@ test('the Action and the tenant log stream feed the monitor; /metrics counts log
 
     await sim.logStream.flush();
     const text = await scrapeUntil(mon, (x) => sample(x, 'trickle_log_lines_total', { stage: 'post-login' }) >= 4 &&
+      sample(x, 'trickle_squatter_refusals_total') >= 1 &&
       sample(x, 'trickle_tenant_log_events_total', { type: 's' }) >= 3);
     t.diagnostic(text.split('\n').filter((l) => l && !l.startsWith('#')).join('\n'));
     assert.ok(sample(text, 'trickle_log_lines_total', { stage: 'post-login', outcome: 'continue' }) >= 3, 'three logins continued');
@@ -108,7 +107,8 @@ test('the Action and the tenant log stream feed the monitor; /metrics counts log
     assert.ok(sample(text, 'trickle_fanout_failed_total', { product: 'collect' }) >= 1, 'collect failed its fan-out');
     assert.equal(sample(text, 'trickle_fanout_failed_total', { product: 'paste' }), 0);
     assert.equal(sample(text, 'trickle_squatter_refusals_total'), 1);
-    assert.equal(sample(text, 'trickle_lazy_migrations_total'), 1);
+    assert.ok(sample(text, 'trickle_lazy_migrations_total') >= 1, 'the login script reported its lazy migrations');
+    assert.ok(sample(text, 'trickle_log_lines_total', { stage: 'login', outcome: 'profile' }) >= 1, 'the login script sends its own lines');
     assert.equal(sample(text, 'trickle_product_unavailable_total', { product: 'collect' }), 1);
     assert.ok(sample(text, 'trickle_tenant_log_events_total', { type: 's' }) >= 3, 'successful logins streamed as type s');
     assert.ok(sample(text, 'trickle_tenant_log_events_total', { type: 'fp' }) >= 1, 'the wrong password streamed as type fp');
