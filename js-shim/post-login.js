@@ -58,15 +58,23 @@ function trickleChain(core, source, facts, io) {
   var person = { user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, email_verified: user.email_verified === true };
   var identity = facts.identity && cfg.social.indexOf(facts.connection) >= 0 ? facts.identity : null;
   // The input as text, the configuration's part serialised once per set of secrets.
+  var userJson, txJson;
   var planText = function () {
+    userJson = JSON.stringify({ user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta });
+    txJson = JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null });
     return '{"phase":' + JSON.stringify(String(facts.phase)) + ',"now":' + Math.floor(Date.now() / 1000) +
-      ',"user":' + JSON.stringify({ user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta }) +
-      ',"transaction":' + JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null }) +
+      ',"user":' + userJson + ',"transaction":' + txJson +
       ',"config":' + settings.configJson + ',"jti":"' + trickleJti() + '","session_token":' +
       JSON.stringify(typeof facts.sessionToken === 'string' ? facts.sessionToken : null) +
       (identity ? ',"identity":' + JSON.stringify(identity) : '') + '}';
   };
-  var plan = core.call('chain_plan', planText());
+  var text = planText();
+  // A returning person whose record asks for nothing gets the same answer for the same user and
+  // settings whatever the time and the jti (those matter only when a token is issued or checked):
+  // that answer is remembered, and the core is not asked again until something changes.
+  var quietKey = facts.phase === 'execute' && settings.key !== null ? settings.key + '\u0000' + txJson + '\u0000' + userJson + (identity ? JSON.stringify(identity) : '') : null;
+  var plan = (quietKey !== null && trickleQuiet.plans.get(quietKey)) || core.call('chain_plan', text);
+  if (quietKey !== null && trickleQuietPlan(plan)) trickleQuietRemember(quietKey, plan);
   var log = Object.assign({ phase: facts.phase, outcome: plan.outcome, events: plan.events }, notes);
   if (plan.outcome !== 'continue' && plan.outcome !== 'redirect' && plan.outcome !== 'deny') {
     log.error = plan.error;
@@ -116,8 +124,14 @@ function trickleChain(core, source, facts, io) {
       });
     });
   };
-  return discovered()
-    .then(function () { return write(plan.set_app_metadata); })
+  var settled = function (outcome) {
+    log.ms = Date.now() - started;
+    trickleLog('post-login', log);
+    trickleSend(source, 'post-login', log, cfg.fanoutBudgetMs - log.ms);
+    return outcome;
+  };
+  var ready = plan.discover ? discovered().then(function () { return write(plan.set_app_metadata); }) : write(plan.set_app_metadata);
+  return ready
     .then(function () {
       if (plan.outcome === 'redirect') {
         io.redirect(plan.redirect.url, plan.redirect.query);
@@ -144,16 +158,23 @@ function trickleChain(core, source, facts, io) {
         return write(applied.set_app_metadata).then(function () { return 'continue'; });
       });
     })
-    .then(null, function (e) {
+    .then(settled, function (e) {
       log.error = { code: 'shim.unexpected', message: trickleMessage(e) };
-      return plan.outcome === 'deny' ? 'deny' : 'continue';
-    })
-    .then(function (outcome) {
-      log.ms = Date.now() - started;
-      trickleLog('post-login', log);
-      trickleSend(source, 'post-login', log, cfg.fanoutBudgetMs - log.ms);
-      return outcome;
+      return settled(plan.outcome === 'deny' ? 'deny' : 'continue');
     });
+}
+
+/** The remembered answers for returning people (see trickleChain), at most 512, oldest out first. */
+var trickleQuiet = { plans: new Map() };
+function trickleQuietPlan(plan) {
+  return plan && plan.outcome === 'continue' && !plan.redirect && !plan.deny && !plan.link && !plan.discover &&
+    !Object.keys(plan.set_app_metadata || {}).length && !(plan.fanout || []).length && !(plan.lookups || []).length;
+}
+function trickleQuietRemember(key, plan) {
+  var plans = trickleQuiet.plans;
+  if (plans.has(key)) return;
+  if (plans.size >= 512) plans.delete(plans.keys().next().value);
+  plans.set(key, plan);
 }
 
 /**

@@ -144,7 +144,8 @@ function trickleConfigKey(source) {
   try {
     return source && typeof source === 'object'
       ? [source.TRICKLE_PRODUCTS, source.TRICKLE_MERGE_URL, source.TRICKLE_TOKEN_SECRET, source.TRICKLE_CONNECTION,
-        source.TRICKLE_FANOUT_BUDGET_MS, source.TRICKLE_LOOKUP_TIMEOUT_MS].map(function (v) { return typeof v === 'string' ? v : JSON.stringify(v); }).join('\u0000')
+        source.TRICKLE_FANOUT_BUDGET_MS, source.TRICKLE_LOOKUP_TIMEOUT_MS, source.TRICKLE_SOCIAL_CONNECTIONS,
+        source.TRICKLE_MGMT_DOMAIN, source.TRICKLE_MGMT_CLIENT_ID, source.TRICKLE_MGMT_CLIENT_SECRET, source.TRICKLE_CONNECTION_ID].map(function (v) { return typeof v === 'string' ? v : JSON.stringify(v); }).join('\u0000')
       : null;
   } catch (_) {
     return null;
@@ -241,6 +242,11 @@ function trickleFetch(url, options, timeoutMs) {
   }
   return Promise.resolve(started)
     .then(function (res) {
+      if (options.discardBody) {
+        // Only the status matters (a fan-out acknowledgement): the body is let go unread.
+        try { if (res.body) res.body.cancel().then(null, function () {}); } catch (_) { /* nothing to release */ }
+        return { ok: res.status >= 200 && res.status < 300, status: res.status, body: null, text: '' };
+      }
       return res.text().then(function (text) {
         var body = null;
         try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
@@ -304,7 +310,7 @@ function trickleFanout(products, plan, email, budgetMs) {
   var fanout = requests.map(function (req) {
     var p = byName[req.product];
     if (!p) return Promise.resolve({ product: req.product, account: req.account, ok: false });
-    return trickleFetch(p.url + req.path, { method: req.method, headers: trickleAuth(p), body: req.body, signal: controller.signal }, budgetMs)
+    return trickleFetch(p.url + req.path, { method: req.method, headers: trickleAuth(p), body: req.body, signal: controller.signal, discardBody: true }, budgetMs)
       .then(function (r) { return { product: req.product, account: req.account, ok: r.ok }; });
   });
   var lookupProducts = (plan.lookups || []).map(function (n) { return byName[n]; }).filter(Boolean);
@@ -336,7 +342,7 @@ var trickleJtiPool = { bytes: null, at: 0 };
 function trickleJti() {
   var pool = trickleJtiPool;
   if (!pool.bytes || pool.at + 16 > pool.bytes.length) {
-    pool.bytes = require('crypto').randomBytes(1024);
+    pool.bytes = require('crypto').randomBytes(4096);
     pool.at = 0;
   }
   var id = pool.bytes.toString('hex', pool.at, pool.at + 16);

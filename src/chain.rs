@@ -141,6 +141,19 @@ impl User {
 }
 
 impl PlanInput {
+    /// As [`PlanInput::from_value`], taking the user's `app_metadata` out of `v` instead of
+    /// copying it (it is most of the input).
+    pub fn from_owned(mut v: Value) -> Result<Self, ErrorBody> {
+        let app = v
+            .as_object_mut()
+            .and_then(|m| m.get_mut("user"))
+            .and_then(Value::as_object_mut)
+            .and_then(|u| u.take("app_metadata"));
+        let mut input = PlanInput::from_value(&v)?;
+        input.user.app_metadata = app;
+        Ok(input)
+    }
+
     /// Reads the plan input, naming the field in any error.
     pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
         let f = Fields::of(v, "")?;
@@ -320,10 +333,11 @@ impl Plan {
     }
 }
 
-fn app_meta(user: &User) -> Map {
+/// The user's `app_metadata` object, borrowed (copying it is most of a warm decision's work).
+fn app_meta(user: &User) -> std::borrow::Cow<'_, Map> {
     match &user.app_metadata {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
+        Some(Value::Object(m)) => std::borrow::Cow::Borrowed(m),
+        _ => std::borrow::Cow::Owned(Map::new()),
     }
 }
 
@@ -730,42 +744,35 @@ pub fn plan(input: &PlanInput) -> Plan {
         plan.set_app_metadata.insert("trickle", to_value(&meta));
     }
     if !plan.fanout.is_empty() && plan.lookups.is_empty() {
-        plan.acknowledged = Some(all_acknowledged(&input.user, &app, &plan));
+        plan.acknowledged = Some(all_acknowledged(&meta, &plan));
     }
     plan.events = events;
     plan
 }
 
-/// [`apply`]'s answer when every request of `plan` is acknowledged, on the user's metadata as
-/// the plan's writes leave it.
-fn all_acknowledged(user: &User, app: &Map, plan: &Plan) -> Applied {
-    let mut after = app.clone();
-    for (k, v) in plan.set_app_metadata.iter() {
-        if matches!(v, Value::Null) {
-            after.remove(k);
-        } else {
-            after.insert(k, v.clone());
-        }
+/// [`apply`]'s answer when every request of `plan` is acknowledged: the same records on the
+/// record as the plan leaves it (no look-up runs, so nothing else changes).
+fn all_acknowledged(meta: &PersonMeta, plan: &Plan) -> Applied {
+    let results: Vec<FanoutResult> = plan
+        .fanout
+        .iter()
+        .map(|r| FanoutResult {
+            product: r.product.clone(),
+            account: r.account.clone(),
+            ok: true,
+        })
+        .collect();
+    let mut after = meta.clone();
+    let mut events = vec![];
+    acknowledge(&mut after, &results, &mut events);
+    let mut set = Map::new();
+    if &after != meta {
+        set.insert("trickle", to_value(&after));
     }
-    apply(&ApplyInput {
-        user: User {
-            app_metadata: Some(Value::Object(after)),
-            ..user.clone()
-        },
-        fanout: plan
-            .fanout
-            .iter()
-            .map(|r| FanoutResult {
-                product: r.product.clone(),
-                account: r.account.clone(),
-                ok: true,
-            })
-            .collect(),
-        lookups: vec![],
-        discover: None,
-        identity_lookups: vec![],
-        products: vec![],
-    })
+    Applied {
+        set_app_metadata: set,
+        events,
+    }
 }
 
 /// A product's answer to a fan-out request.
@@ -857,21 +864,9 @@ impl Applied {
     }
 }
 
-/// Records fan-out acknowledgements and the accounts found by pending look-ups.
-pub fn apply(input: &ApplyInput) -> Applied {
-    if let Some(d) = &input.discover {
-        return discovered(input, d);
-    }
-    let mut events = vec![];
-    let app = app_meta(&input.user);
-    let user_id = input.user.user_id.as_str();
-    // In repair, every product being looked up again is pending until it answers.
-    let looked_up: Vec<String> = input.lookups.iter().map(|l| l.name.clone()).collect();
-    let (mut meta, repair) = meta_or_repair(&app, user_id, &looked_up, &mut events);
-    // What the record was, to write it back only when it changed (compared as a struct: its
-    // JSON form is one-to-one with it, and building that twice per login is most of the work).
-    let original = (!repair).then(|| meta.clone());
-    for r in &input.fanout {
+/// Records the products' answers to fan-out requests in the record.
+fn acknowledge(meta: &mut PersonMeta, fanout: &[FanoutResult], events: &mut Vec<Event>) {
+    for r in fanout {
         if let Some(a) = meta
             .accounts
             .iter_mut()
@@ -901,6 +896,23 @@ pub fn apply(input: &ApplyInput) -> Applied {
             }
         }
     }
+}
+
+/// Records fan-out acknowledgements and the accounts found by pending look-ups.
+pub fn apply(input: &ApplyInput) -> Applied {
+    if let Some(d) = &input.discover {
+        return discovered(input, d);
+    }
+    let mut events = vec![];
+    let app = app_meta(&input.user);
+    let user_id = input.user.user_id.as_str();
+    // In repair, every product being looked up again is pending until it answers.
+    let looked_up: Vec<String> = input.lookups.iter().map(|l| l.name.clone()).collect();
+    let (mut meta, repair) = meta_or_repair(&app, user_id, &looked_up, &mut events);
+    // What the record was, to write it back only when it changed (compared as a struct: its
+    // JSON form is one-to-one with it, and building that twice per login is most of the work).
+    let original = (!repair).then(|| meta.clone());
+    acknowledge(&mut meta, &input.fanout, &mut events);
     let email = input
         .user
         .email

@@ -20,6 +20,22 @@ fn invalid(error: &ErrorBody) -> Value {
 }
 
 /// Parses the input, runs `f`, and writes its answer; any input error becomes an `invalid` answer.
+/// As [`run`], handing the parsed input over by value.
+#[cfg(feature = "chain")]
+fn run_owned(input: &str, f: impl FnOnce(Value) -> Result<Value, ErrorBody>) -> String {
+    if input.len() > MAX_INPUT_LEN {
+        return invalid(&ErrorBody::new(
+            "input.too_large",
+            "input is larger than 1 MiB",
+        ))
+        .to_json();
+    }
+    match json::parse(input).and_then(f) {
+        Ok(v) => v.to_json(),
+        Err(e) => invalid(&e).to_json(),
+    }
+}
+
 fn run(input: &str, f: impl FnOnce(&Value) -> Result<Value, ErrorBody>) -> String {
     if input.len() > MAX_INPUT_LEN {
         return invalid(&ErrorBody::new(
@@ -226,8 +242,8 @@ mod chain_exports {
     /// The post-login chain's decision: see [`crate::chain::plan`].
     #[wasm_bindgen]
     pub fn chain_plan(input: &str) -> String {
-        run(input, |v| {
-            Ok(chain::plan(&PlanInput::from_value(v)?).to_value())
+        run_owned(input, |v| {
+            Ok(chain::plan(&PlanInput::from_owned(v)?).to_value())
         })
     }
 
