@@ -111,13 +111,15 @@ function trickleChain(core, source, facts, io) {
         user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
         fanout: [], lookups: r[1], identity_lookups: r[0], discover: d, products: cfg.products.map(function (p) { return p.name; })
       });
-      if (applied.outcome) { log.error = applied.error; return null; }
+      if (applied.outcome) { log.error = applied.error; plan = trickleNothing(); return null; }
       addEvents(applied.events);
+      // Nothing recorded (a product could not be asked): the next login asks again.
+      if (!applied.set_app_metadata || !applied.set_app_metadata.trickle) { plan = trickleNothing(); return null; }
       return write(applied.set_app_metadata).then(function () {
         plan = core.call('chain_plan', planText());
         if (plan.outcome !== 'continue' && plan.outcome !== 'redirect' && plan.outcome !== 'deny') {
           log.error = plan.error;
-          plan = { outcome: 'continue', set_app_metadata: {}, fanout: [], lookups: [], events: [] };
+          plan = trickleNothing();
         }
         log.outcome = plan.outcome;
         addEvents(plan.events);
@@ -155,13 +157,26 @@ function trickleChain(core, source, facts, io) {
         });
         log.fanout = results.fanout.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); });
         addEvents(applied.events);
-        return write(applied.set_app_metadata).then(function () { return 'continue'; });
+        return write(applied.set_app_metadata).then(function () {
+          if (!applied.relink) return 'continue';
+          // A proven account turned out to be held by another of the person's tenant users:
+          // planned once more, without a redirect, to join it in this login.
+          facts = { phase: 'execute', canRedirect: false, state: facts.state, connection: facts.connection, sessionToken: null };
+          var again = core.call('chain_plan', planText());
+          addEvents(again.events);
+          return again.link ? trickleLink(core, cfg, io, person, meta, again.link, log) : 'continue';
+        });
       });
     })
     .then(settled, function (e) {
       log.error = { code: 'shim.unexpected', message: trickleMessage(e) };
       return settled(plan.outcome === 'deny' ? 'deny' : 'continue');
     });
+}
+
+/** A plan that asks for nothing. */
+function trickleNothing() {
+  return { outcome: 'continue', set_app_metadata: {}, fanout: [], lookups: [], events: [] };
 }
 
 /** The remembered answers for returning people (see trickleChain), at most 512, oldest out first. */
@@ -190,51 +205,80 @@ function trickleLink(core, cfg, io, person, meta, target, log) {
     return 'continue';
   };
   if (!cfg.mgmt) return Promise.resolve(fail('link.unconfigured', 'TRICKLE_MGMT_DOMAIN, TRICKLE_MGMT_CLIENT_ID and TRICKLE_MGMT_CLIENT_SECRET are needed to link accounts'));
-  var api = trickleMgmt(cfg, io.cache);
+  // One deadline for the whole step (token, read, write, link, fan-out, write): well inside the
+  // platform's limit on an Action, whatever each call takes.
+  var deadline = Date.now() + Math.min(10000, cfg.lookupTimeoutMs + 2 * cfg.fanoutBudgetMs);
+  var api = trickleMgmt(cfg, io.cache, deadline);
   var path = '/api/v2/users/' + encodeURIComponent(target);
+  var products = cfg.products.map(function (p) { return p.name; });
+  var secondary = { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta };
   var linked;
+  var before;
+  // A refusal names a stale pointer: this user's record forgets it (written like any other).
+  var refused = function (answer) {
+    log.events = (log.events || []).concat(answer.events || []);
+    var changes = answer.set_secondary || {};
+    var keys = Object.keys(changes);
+    keys.forEach(function (k) { meta[k] = changes[k]; });
+    return Promise.resolve(keys.length ? io.setMetadata(changes, meta) : null).then(function () {
+      return fail((answer.events && answer.events[0] && answer.events[0].code) || (answer.error && answer.error.code) || 'link.refused', 'not joined to ' + target);
+    }, function (e) { return fail('link.metadata', trickleMessage(e)); });
+  };
   return api('GET', path).then(function (r) {
+    if (r.status === 404) return refused(core.call('chain_link', { target: target, primary: null, secondary: secondary, products: products }));
     if (!r.ok) throw trickleLinkError('link.primary_unavailable', 'reading ' + target + ': ' + (r.error || 'HTTP ' + r.status));
     var primary = r.body || {};
+    before = primary.app_metadata || {};
     linked = core.call('chain_link', {
-      primary: { user_id: String(primary.user_id || ''), email: typeof primary.email === 'string' ? primary.email : null, email_verified: primary.email_verified === true, app_metadata: primary.app_metadata || {} },
-      secondary: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
-      products: cfg.products.map(function (p) { return p.name; })
+      target: target,
+      primary: { user_id: String(primary.user_id || ''), email: typeof primary.email === 'string' ? primary.email : null, email_verified: primary.email_verified === true, app_metadata: before },
+      secondary: secondary, products: products
     });
+    if (linked.outcome !== 'link') return refused(linked);
     log.events = (log.events || []).concat(linked.events || []);
-    if (linked.outcome !== 'link') throw trickleLinkError((linked.error && linked.error.code) || 'link.refused', 'the existing user does not hold the proven account');
     linked.primary = primary;
-    return api('PATCH', path, { app_metadata: linked.set_app_metadata });
-  }).then(function (r) {
-    if (!r.ok) throw trickleLinkError('link.metadata', 'writing ' + target + ': ' + (r.error || 'HTTP ' + r.status));
-    var body = { provider: linked.identity.provider, user_id: linked.identity.user_id };
-    if (linked.identity.provider === 'auth0' && cfg.mgmt.connectionId) body.connection_id = cfg.mgmt.connectionId;
-    return api('POST', path + '/identities', body);
-  }).then(function (r) {
-    if (!r.ok) throw trickleLinkError('link.identities', 'linking into ' + target + ': ' + (r.error || 'HTTP ' + r.status));
+    // The joined record first, then the identity; when linking fails, the record goes back.
+    return api('PATCH', path, { app_metadata: linked.set_app_metadata }).then(function (w) {
+      if (!w.ok) throw trickleLinkError('link.metadata', 'writing ' + target + ': ' + (w.error || 'HTTP ' + w.status));
+      var body = { provider: linked.identity.provider, user_id: linked.identity.user_id };
+      if (linked.identity.provider === 'auth0' && cfg.mgmt.connectionId) body.connection_id = cfg.mgmt.connectionId;
+      return api('POST', path + '/identities', body);
+    }).then(function (p) {
+      if (p.ok) return joined();
+      var restore = {};
+      Object.keys(linked.set_app_metadata).forEach(function (k) { restore[k] = Object.prototype.hasOwnProperty.call(before, k) ? before[k] : null; });
+      return api('PATCH', path, { app_metadata: restore }).then(function (w) {
+        if (!w.ok) log.metadata_error = 'restoring ' + target + ': ' + (w.error || 'HTTP ' + w.status);
+        throw trickleLinkError('link.identities', 'linking into ' + target + ': ' + (p.error || 'HTTP ' + p.status));
+      });
+    });
+  }).then(null, function (e) {
+    return fail(e && e.code ? e.code : 'link.failed', trickleMessage(e));
+  });
+
+  function joined() {
     io.setPrimaryUser(target);
     log.link = { outcome: 'linked', primary: target };
     var merged = {};
-    var before = linked.primary.app_metadata || {};
     for (var k in before) if (Object.prototype.hasOwnProperty.call(before, k)) merged[k] = before[k];
     for (var m in linked.set_app_metadata) merged[m] = linked.set_app_metadata[m];
-    if (!(linked.fanout || []).length) return 'continue';
-    return trickleFanout(cfg.products, { fanout: linked.fanout, lookups: [] }, null, cfg.fanoutBudgetMs).then(function (results) {
+    var left = deadline - Date.now();
+    if (!(linked.fanout || []).length || left < 100) return 'continue';
+    return trickleFanout(cfg.products, { fanout: linked.fanout, lookups: [] }, null, Math.min(cfg.fanoutBudgetMs, left)).then(function (results) {
       log.fanout = results.fanout.map(function (x) { return x.product + ':' + (x.ok ? 'ok' : 'failed'); });
       var applied = core.call('chain_apply', {
         user: { user_id: target, email: linked.primary.email || null, email_verified: linked.primary.email_verified === true, app_metadata: merged },
         fanout: results.fanout, lookups: []
       });
       log.events = (log.events || []).concat(applied.events || []);
-      if (!Object.keys(applied.set_app_metadata || {}).length) return 'continue';
+      // Out of time, the acknowledgements are recorded at a later login (the fan-out is idempotent).
+      if (!Object.keys(applied.set_app_metadata || {}).length || deadline - Date.now() < 100) return 'continue';
       return api('PATCH', path, { app_metadata: applied.set_app_metadata }).then(function (w) {
         if (!w.ok) log.metadata_error = 'writing ' + target + ': ' + (w.error || 'HTTP ' + w.status);
         return 'continue';
       });
     });
-  }).then(null, function (e) {
-    return fail(e && e.code ? e.code : 'link.failed', trickleMessage(e));
-  });
+  }
 }
 
 function trickleLinkError(code, message) {
@@ -249,10 +293,10 @@ function trickleLinkError(code, message) {
  * the Retry-After fits the time left. Resolves `{ok, status, body}`; never rejects.
  */
 var trickleMgmtTokens = {};
-function trickleMgmt(cfg, cache) {
+function trickleMgmt(cfg, cache, deadline) {
   var m = cfg.mgmt;
   var key = 'trickle-mgmt:' + m.clientId;
-  var timeout = cfg.lookupTimeoutMs;
+  var timeoutOf = function () { return Math.max(1, Math.min(cfg.lookupTimeoutMs, deadline - Date.now())); };
   var cached = function () {
     try {
       var e = cache && typeof cache.get === 'function' ? cache.get(key) : trickleMgmtTokens[key];
@@ -264,7 +308,7 @@ function trickleMgmt(cfg, cache) {
   var token = function () {
     var t = cached();
     if (t) return Promise.resolve(t);
-    return trickleFetch(m.base + '/oauth/token', { method: 'POST', body: { grant_type: 'client_credentials', client_id: m.clientId, client_secret: m.clientSecret, audience: m.base + '/api/v2/' } }, timeout)
+    return trickleFetch(m.base + '/oauth/token', { method: 'POST', body: { grant_type: 'client_credentials', client_id: m.clientId, client_secret: m.clientSecret, audience: m.base + '/api/v2/' } }, timeoutOf())
       .then(function (r) {
         var b = r.body || {};
         if (!r.ok || typeof b.access_token !== 'string') throw trickleLinkError('link.token', 'machine-to-machine token: ' + (r.error || 'HTTP ' + r.status));
@@ -281,11 +325,11 @@ function trickleMgmt(cfg, cache) {
   return function (method, path, body) {
     return token().then(function (t) {
       var once = function (retried) {
-        return trickleFetch(m.base + path, { method: method, headers: { authorization: 'Bearer ' + t, accept: 'application/json' }, body: body }, timeout).then(function (r) {
+        return trickleFetch(m.base + path, { method: method, headers: { authorization: 'Bearer ' + t, accept: 'application/json' }, body: body }, timeoutOf()).then(function (r) {
           var wait = Number(r.retryAfter);
           if (r.status === 429 && !retried) {
             var ms = isFinite(wait) && wait >= 0 ? wait * 1000 : 1000;
-            if (ms <= timeout) return new Promise(function (res) { setTimeout(res, ms); }).then(function () { return once(true); });
+            if (ms < deadline - Date.now() - 100) return new Promise(function (res) { setTimeout(res, ms); }).then(function () { return once(true); });
           }
           return r;
         });
@@ -332,6 +376,9 @@ function trickleIdentity(user, connection) {
   for (var i = 0; i < list.length; i++) {
     var id = list[i];
     if (!id || id.connection !== connection || id.user_id === undefined || id.user_id === null) continue;
+    // Only the identity the user is made of: for a user of another identity that merely has
+    // this one linked, the profile's address and verification are not this provider's word.
+    if (String(user.user_id) !== String(id.provider) + '|' + String(id.user_id)) return null;
     var subject = String(id.user_id);
     if (subject.indexOf(connection + '|') === 0) subject = subject.slice(connection.length + 1);
     var data = id.profileData && typeof id.profileData === 'object' ? id.profileData : {};

@@ -141,11 +141,13 @@ pub fn export_record(
                 verified: a.email_verified,
                 fanout: false,
                 linked: None,
+                held: false,
             })
             .collect(),
         pending: vec![],
         merge: None,
         unverified: false,
+        address: None,
     };
     record.insert(
         "app_metadata",

@@ -423,8 +423,12 @@ fn fanout_requests(
     let mut out = vec![];
     // Only proven accounts learn the Auth0 id: telling an unproven account would merge on email
     // alone. An account told the id whose proof was withdrawn is told to forget it.
+    // An account whose product held another user's id while it was unproven is not told until
+    // that id was read again (it may be the person's other tenant user, to join instead).
     for a in meta.accounts.iter().filter(|a| {
-        (ownership::may_learn_auth0_id(a) && !a.fanout) || ownership::must_forget_auth0_id(a)
+        !a.held
+            && ((ownership::may_learn_auth0_id(a) && !a.fanout)
+                || ownership::must_forget_auth0_id(a))
     }) {
         let learn = ownership::may_learn_auth0_id(a);
         if !config.products.contains(&a.product) {
@@ -578,6 +582,27 @@ pub fn plan(input: &PlanInput) -> Plan {
                     .account(&a.id)
                     .code("ownership.mailbox_proven"),
             );
+        }
+    }
+
+    // The address the candidates were found by is no longer the user's (a provider lets its
+    // user change it): they are dropped, and a merge started for the old address cannot finish,
+    // so a mailbox proof of the new address never proves accounts found by the old one.
+    if let Some(addr) = meta.address.clone() {
+        let current = input
+            .user
+            .email
+            .as_deref()
+            .and_then(|e| crate::email::canonical(e).ok());
+        if current.as_deref() != Some(addr.as_str()) {
+            let before = meta.accounts.len();
+            meta.accounts.retain(|a| a.proof.is_some());
+            meta.merge = None;
+            meta.address = current;
+            events.push(Event::new("address_changed").detail(format!(
+                "{} candidate(s) dropped",
+                before - meta.accounts.len()
+            )));
         }
     }
 
@@ -736,6 +761,13 @@ pub fn plan(input: &PlanInput) -> Plan {
             .filter(|p| input.config.products.contains(p))
             .cloned()
             .collect();
+        // A proven account whose product held someone's id while it was a candidate: read
+        // that id again before anything is told.
+        for a in meta.accounts.iter().filter(|a| a.held && a.proof.is_some()) {
+            if input.config.products.contains(&a.product) && !plan.lookups.contains(&a.product) {
+                plan.lookups.push(a.product.clone());
+            }
+        }
     }
     if migrated && !migrated_before {
         plan.set_app_metadata.insert("migrated", Value::Bool(true));
@@ -772,6 +804,7 @@ fn all_acknowledged(meta: &PersonMeta, plan: &Plan) -> Applied {
     Applied {
         set_app_metadata: set,
         events,
+        relink: false,
     }
 }
 
@@ -852,15 +885,23 @@ pub struct Applied {
     pub set_app_metadata: Map,
     /// Log events.
     pub events: Vec<Event>,
+    /// A proven account turned out to be held by another of the person's tenant users: plan
+    /// again (without a redirect) to join it in this login.
+    pub relink: bool,
 }
 
 impl Applied {
     /// `{"set_app_metadata", "events"}`.
     pub fn to_value(&self) -> Value {
-        Map::new()
+        let m = Map::new()
             .with("set_app_metadata", self.set_app_metadata.clone())
-            .with("events", events_value(&self.events))
-            .into()
+            .with("events", events_value(&self.events));
+        if self.relink {
+            m.with("relink", true)
+        } else {
+            m
+        }
+        .into()
     }
 }
 
@@ -954,7 +995,28 @@ pub fn apply(input: &ApplyInput) -> Applied {
             .first()
             .is_some_and(|a| a.email_verified || !input.user.email_verified);
     let mut added_unproven = false;
+    let mut relink = false;
     for a in &found {
+        // A proven account: whom its product told now (another of the person's tenant users,
+        // to join; or nobody else, and it is told this user).
+        if let Some(known) = meta
+            .accounts
+            .iter_mut()
+            .find(|m| m.product == a.product && m.id == a.id && m.proof.is_some())
+        {
+            let other = a.auth0_user_id.as_deref().filter(|u| *u != user_id);
+            if known.held || other.is_some() {
+                known.held = false;
+                known.linked = other.map(str::to_owned);
+                relink |= other.is_some();
+                events.push(
+                    Event::new("account_holder_read")
+                        .product(&a.product)
+                        .account(&a.id),
+                );
+            }
+            continue;
+        }
         let proof = lone.then_some(proof::PASSWORD);
         if meta.add_account(&a.product, &a.id, proof, a.email_verified) && proof.is_none() {
             added_unproven = true;
@@ -976,6 +1038,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
     Applied {
         set_app_metadata: set,
         events,
+        relink,
     }
 }
 
@@ -1012,6 +1075,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
         return Applied {
             set_app_metadata: Map::new(),
             events: vec![Event::new("social_already_resolved")],
+            relink: false,
         };
     }
     let email = input
@@ -1025,6 +1089,20 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
         if !pending.contains(&f) {
             pending.push(f);
         }
+    }
+    if !pending.is_empty() {
+        // A product that could not be asked may hold the identity: nothing is recorded, and the
+        // next login asks every product again (an address look-up later would never prove it).
+        events.push(
+            Event::new("social_discovery_incomplete")
+                .detail(pending.join(","))
+                .code("product.unavailable"),
+        );
+        return Applied {
+            set_app_metadata: Map::new(),
+            events,
+            relink: false,
+        };
     }
     let mut found: Vec<(Account, Option<&str>)> = vec![];
     for a in by_identity {
@@ -1065,15 +1143,20 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
         v: PersonMeta::VERSION,
         person_id,
         pending,
+        address: email.clone(),
         ..PersonMeta::default()
     };
     for (a, p) in &found {
+        // Whom the product told is kept for a proven account only; of a candidate, only that
+        // it was told someone (the stranger who signed in must not learn a victim's id).
+        let told = a.auth0_user_id.as_deref();
         meta.add_linked(
             &a.product,
             &a.id,
             *p,
             a.email_verified,
-            a.auth0_user_id.as_deref(),
+            if p.is_some() { told } else { None },
+            p.is_none() && told.is_some(),
         );
         events.push(
             Event::new(if p.is_some() {
@@ -1091,6 +1174,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
     Applied {
         set_app_metadata: set,
         events,
+        relink: false,
     }
 }
 
@@ -1098,8 +1182,10 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
 /// it, and the user of this login, with its record as it stands.
 #[derive(Debug, Clone)]
 pub struct LinkInput {
-    /// The existing user (the primary).
-    pub primary: User,
+    /// The user the plan named (`link`).
+    pub target: String,
+    /// That user as the Management API returned it; `None` when it does not exist (any more).
+    pub primary: Option<User>,
     /// This login's user (to become the secondary).
     pub secondary: User,
     /// Product names, for the fan-out.
@@ -1115,8 +1201,23 @@ impl LinkInput {
                 .ok_or_else(|| ErrorBody::new("input.missing_field", format!("{k} is required")))
                 .and_then(User::from_value)
         };
+        let primary = match f.any("primary") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(user("primary")?),
+        };
+        let target = match (f.opt_str("target")?, &primary) {
+            (Some(t), _) => t.to_owned(),
+            (None, Some(p)) => p.user_id.clone(),
+            (None, None) => {
+                return Err(ErrorBody::new(
+                    "input.missing_field",
+                    "target or primary is required",
+                ))
+            }
+        };
         Ok(LinkInput {
-            primary: user("primary")?,
+            target,
+            primary,
             secondary: user("secondary")?,
             products: f.strings("products")?,
         })
@@ -1132,6 +1233,8 @@ pub struct Linked {
     pub identity: Option<(String, String)>,
     /// The primary's `app_metadata` keys to set.
     pub set_app_metadata: Map,
+    /// This login's user's `app_metadata` keys to set (a stale pointer forgotten on refusal).
+    pub set_secondary: Map,
     /// Fan-out requests, as the primary.
     pub fanout: Vec<FanoutRequest>,
     /// Log events.
@@ -1159,6 +1262,7 @@ impl Linked {
                 }),
             )
             .with("set_app_metadata", self.set_app_metadata.clone())
+            .with("set_secondary", self.set_secondary.clone())
             .with("fanout", fanout)
             .with("events", events_value(&self.events))
             .into()
@@ -1169,6 +1273,7 @@ impl Linked {
             outcome: "refused",
             identity: None,
             set_app_metadata: Map::new(),
+            set_secondary: Map::new(),
             fanout: vec![],
             events: vec![Event::new("link_refused").code(code)],
         }
@@ -1181,10 +1286,7 @@ impl Linked {
 /// this user's accounts join it, and the accounts it proved learn the primary's id.
 pub fn link(input: &LinkInput) -> Linked {
     let mut events = vec![];
-    let (sid, pid) = (
-        input.secondary.user_id.as_str(),
-        input.primary.user_id.as_str(),
-    );
+    let (sid, pid) = (input.secondary.user_id.as_str(), input.target.as_str());
     if sid == pid {
         return Linked::refused("link.same_user");
     }
@@ -1194,12 +1296,33 @@ pub fn link(input: &LinkInput) -> Linked {
     else {
         return Linked::refused("link.user_id");
     };
-    let Some(secondary) = read_meta(&app_meta(&input.secondary), &mut events) else {
+    let Some(mut secondary) = read_meta(&app_meta(&input.secondary), &mut events) else {
         return Linked::refused("link.no_record");
     };
-    let primary_app = app_meta(&input.primary);
+    // The named user is gone, or its own record does not hold the account with a proof (its
+    // link was withdrawn, or the pointer was never its): the pointer is stale. It is forgotten,
+    // so this user, which proved the account, is told instead from now on.
+    let stale = |secondary: &mut PersonMeta, code: &'static str| {
+        for a in secondary
+            .accounts
+            .iter_mut()
+            .filter(|a| a.linked.as_deref() == Some(pid))
+        {
+            a.linked = None;
+        }
+        let mut refused = Linked::refused(code);
+        refused.set_secondary.insert("trickle", to_value(secondary));
+        refused
+    };
+    let Some(primary) = &input.primary else {
+        return stale(&mut secondary, "link.primary_missing");
+    };
+    if primary.user_id != pid {
+        return Linked::refused("link.user_id");
+    }
+    let primary_app = app_meta(primary);
     let Some(mut merged) = read_meta(&primary_app, &mut events) else {
-        return Linked::refused("link.primary_not_migrated");
+        return stale(&mut secondary, "link.primary_not_migrated");
     };
     let proven: Vec<&crate::person::AccountRef> = secondary
         .accounts
@@ -1207,9 +1330,20 @@ pub fn link(input: &LinkInput) -> Linked {
         .filter(|a| a.proof.is_some() && a.linked.as_deref() == Some(pid))
         .collect();
     if proven.is_empty() || !ownership::may_link(&merged.accounts, &proven) {
-        return Linked::refused("link.not_proven");
+        return stale(&mut secondary, "link.not_proven");
     }
+    let mut unproven_joined = false;
     for a in &secondary.accounts {
+        // An account another user (neither of these two) was told, or whose holder is not
+        // known yet, stays out: joining it would tell it this user over that one.
+        if a.held || a.linked.as_deref().is_some_and(|l| l != pid) {
+            events.push(
+                Event::new("link_account_left")
+                    .product(&a.product)
+                    .account(&a.id),
+            );
+            continue;
+        }
         match merged
             .accounts
             .iter_mut()
@@ -1223,6 +1357,7 @@ pub fn link(input: &LinkInput) -> Linked {
             }
             None => {
                 if merged.add_account(&a.product, &a.id, a.proof.as_deref(), a.verified) {
+                    unproven_joined |= ownership::merge_wanted(a);
                     events.push(
                         Event::new("link_account_joined")
                             .product(&a.product)
@@ -1247,11 +1382,16 @@ pub fn link(input: &LinkInput) -> Linked {
     let fanout = fanout_requests(&merged, pid, &config, &mut events);
     let mut set = Map::new();
     set.insert("trickle", to_value(&merged));
+    if unproven_joined {
+        // The joined account still waits for its proof: the primary is asked at its next login.
+        set.insert("migrated", Value::Bool(false));
+    }
     events.push(Event::new("link_accepted"));
     Linked {
         outcome: "link",
         identity: Some((identity.0.to_owned(), identity.1.to_owned())),
         set_app_metadata: set,
+        set_secondary: Map::new(),
         fanout,
         events,
     }

@@ -343,12 +343,15 @@ fn build_profile(
                 proof: p.then(|| proof_kind.to_owned()),
                 verified: a.email_verified,
                 fanout: false,
-                linked: a.auth0_user_id.clone(),
+                // Only a proven account may show whom its product told (the rest: that it did).
+                linked: if *p { a.auth0_user_id.clone() } else { None },
+                held: !*p && a.auth0_user_id.is_some(),
             })
             .collect(),
         pending: g.errored.clone(),
         merge: None,
         unverified: !email_verified,
+        address: None,
     };
     let mut app_metadata = Map::new();
     app_metadata.insert("trickle", meta.to_value());

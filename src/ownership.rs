@@ -255,6 +255,7 @@ mod tests {
             verified,
             fanout: false,
             linked: None,
+            held: false,
         }
     }
 

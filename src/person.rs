@@ -356,10 +356,14 @@ pub struct AccountRef {
     pub verified: bool,
     /// True once the product acknowledged the Auth0 user id.
     pub fanout: bool,
-    /// The Auth0 user id the product already held for the account when it was found: another
-    /// tenant user that proved it. Followed (account linking) only once this account is proven
-    /// here too, and only when that user's own record holds the account with a proof.
+    /// The Auth0 user id the product already held for the account: another tenant user that
+    /// proved it. Kept only for an account proven here (only proven accounts are told an Auth0
+    /// id, by any path); followed (account linking) only when that user's own record holds the
+    /// account with a proof.
     pub linked: Option<String>,
+    /// True when the product held another user's id for the account while it was unproven here
+    /// (the id itself withheld): once proven, the id is read again before anything is told.
+    pub held: bool,
 }
 
 /// The merge round trip in progress.
@@ -389,6 +393,10 @@ pub struct PersonMeta {
     /// True when the tenant user was created through an account whose product never verified
     /// the address: once the mailbox is proven, links made only by such a password are withdrawn.
     pub unverified: bool,
+    /// The canonical address the unproven accounts were found by (a social login's discovery):
+    /// when the user's address changes, those candidates are dropped, so a mailbox proof of the
+    /// new address never proves accounts found by the old one.
+    pub address: Option<String>,
 }
 
 impl PersonMeta {
@@ -408,6 +416,7 @@ impl PersonMeta {
                 verified: af.bool("verified")?,
                 fanout: af.bool("fanout")?,
                 linked: af.opt_str("linked")?.map(str::to_owned),
+                held: af.bool("held")?,
             });
         }
         let merge = match f.any("merge") {
@@ -435,6 +444,7 @@ impl PersonMeta {
             pending: f.strings("pending")?,
             merge,
             unverified: f.bool("unverified")?,
+            address: f.opt_str("address")?.map(str::to_owned),
         })
     }
 
@@ -454,6 +464,7 @@ impl PersonMeta {
                     m
                 };
                 let m = if a.fanout { m.with("fanout", true) } else { m };
+                let m = if a.held { m.with("held", true) } else { m };
                 m.with_opt("linked", a.linked.as_deref()).into()
             })
             .collect();
@@ -466,6 +477,9 @@ impl PersonMeta {
         }
         if self.unverified {
             m.insert("unverified", true);
+        }
+        if let Some(a) = &self.address {
+            m.insert("address", a.as_str());
         }
         if let Some(merge) = &self.merge {
             let mm = Map::new()
@@ -485,7 +499,7 @@ impl PersonMeta {
         proof: Option<&str>,
         verified: bool,
     ) -> bool {
-        self.add_linked(product, id, proof, verified, None)
+        self.add_linked(product, id, proof, verified, None, false)
     }
 
     /// As [`PersonMeta::add_account`], remembering the Auth0 id the product already held.
@@ -496,6 +510,7 @@ impl PersonMeta {
         proof: Option<&str>,
         verified: bool,
         linked: Option<&str>,
+        held: bool,
     ) -> bool {
         if self
             .accounts
@@ -514,6 +529,7 @@ impl PersonMeta {
             verified,
             fanout: false,
             linked: linked.map(str::to_owned),
+            held,
         });
         true
     }

@@ -411,3 +411,131 @@ fn logins_of_connections_not_configured_as_social_pass_untouched() {
     assert!(plan.to_json().contains("chain_other_connection"));
     assert_eq!(plan.get("discover"), None);
 }
+
+fn link_of(primary_rec: Option<Value>, secondary_rec: Value) -> Value {
+    let mut input = Map::new()
+        .with("target", "auth0|tp_ann")
+        .with(
+            "secondary",
+            Map::new()
+                .with("user_id", "google-oauth2|1001")
+                .with("email", "ann@gmail.com")
+                .with("email_verified", false)
+                .with("app_metadata", Map::new().with("trickle", secondary_rec)),
+        )
+        .with("products", PRODUCTS.to_vec());
+    if let Some(rec) = primary_rec {
+        input.insert(
+            "primary",
+            Map::new()
+                .with("user_id", "auth0|tp_ann")
+                .with("email", "ann@gmail.com")
+                .with("email_verified", true)
+                .with("app_metadata", Map::new().with("trickle", rec)),
+        );
+    }
+    chain::link(&LinkInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")))
+        .to_value()
+}
+
+#[test]
+fn a_stale_pointer_is_forgotten_on_refusal_so_the_chain_goes_on_for_this_user() {
+    let secondary = rec_text(
+        "tp_g",
+        r#"[{"product":"collect","id":"c5","proof":"identity","verified":true,"linked":"auth0|tp_ann"}]"#,
+    );
+    // The named user is gone, or no longer holds the account with a proof.
+    for primary in [
+        None,
+        Some(rec_text(
+            "tp_ann",
+            r#"[{"product":"collect","id":"c5","verified":true}]"#,
+        )),
+    ] {
+        let out = link_of(primary, secondary.clone());
+        assert_eq!(s(&out, &["outcome"]), Some("refused"));
+        let cleaned = out
+            .get("set_secondary")
+            .and_then(|m| m.get("trickle"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert!(cleaned.to_json().contains("\"c5\""), "{}", out.to_json());
+        assert!(!cleaned.to_json().contains("linked"), "{}", out.to_json());
+        // With the pointer gone, the next plan tells the account this user.
+        let plan = plan_of(
+            &with_record(google("ann@gmail.com", false), cleaned),
+            "execute",
+        );
+        assert_eq!(plan.get("link"), None);
+        let told = plan.get("fanout").and_then(Value::as_array).map(Vec::len);
+        assert_eq!(told, Some(1));
+    }
+}
+
+#[test]
+fn joining_leaves_out_accounts_held_by_a_third_user_and_asks_the_primary_to_prove_new_candidates() {
+    let primary = rec_text(
+        "tp_ann",
+        r#"[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]"#,
+    );
+    let secondary = rec_text(
+        "tp_g",
+        r#"[{"product":"paste","id":"p1","proof":"identity","verified":true,"linked":"auth0|tp_ann"},
+            {"product":"collect","id":"y","proof":"identity","verified":true,"linked":"apple|someone-else"},
+            {"product":"transfer","id":"t9","verified":true,"held":true},
+            {"product":"transfer","id":"z","verified":true}]"#,
+    );
+    let out = link_of(Some(primary), secondary);
+    assert_eq!(s(&out, &["outcome"]), Some("link"));
+    let rec = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let ids: Vec<String> = proofs(&rec).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(ids, ["paste:p1", "transfer:z"]);
+    assert_eq!(
+        out.get("set_app_metadata").and_then(|m| m.get("migrated")),
+        Some(&Value::Bool(false))
+    );
+    assert_eq!(
+        out.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(0)
+    );
+}
+
+#[test]
+fn when_the_users_address_changes_the_candidates_found_by_the_old_one_are_dropped() {
+    let victim = r#"[{"id":"p1","email":"victim@corp.example","email_verified":true,"auth0_user_id":"auth0|tp_victim"}]"#;
+    let (_, applied) = discover(
+        &slack("victim@corp.example"),
+        vec![],
+        vec![answer("paste", victim)],
+    );
+    let rec = record(&applied);
+    // The candidate's holder is not written into the stranger's user.
+    assert!(!rec.to_json().contains("tp_victim"), "{}", rec.to_json());
+    assert_eq!(s(&rec, &["address"]), Some("victim@corp.example"));
+    // The member now asserts the attacker's own mailbox: the victim's account is gone, no merge.
+    let mut rec_with_merge = rec.clone();
+    if let Value::Object(m) = &mut rec_with_merge {
+        m.insert(
+            "merge",
+            j(r#"{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":1800000000}"#),
+        );
+    }
+    let plan = plan_of(
+        &with_record(slack("mallory@attacker.example"), rec_with_merge),
+        "execute",
+    );
+    assert_eq!(s(&plan, &["outcome"]), Some("continue"));
+    let after = plan
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert!(proofs(&after).is_empty(), "{}", after.to_json());
+    assert_eq!(after.get("merge"), None);
+    assert_eq!(s(&after, &["address"]), Some("mallory@attacker.example"));
+    assert!(plan.to_json().contains("address_changed"));
+}

@@ -188,3 +188,30 @@ test('Chromium: replaying the signed merge result of a social login is refused a
   assert.ok(replay.status >= 400 || !/\/app\/callback\?code=/.test(replay.headers.get('location') || ''), `replay answered ${replay.status} ${replay.headers.get('location')}`);
   assert.equal(JSON.stringify(userById(sub).app_metadata), after);
 });
+
+test('a Slack member that asserted the victim\'s address and then its own mailbox gets nothing: the candidates found by the victim\'s address are dropped, no merge mail, no link', { skip }, async () => {
+  const { socialSignIn } = require('../../sim/demo');
+  const victim = sim.people.find((p) => p.accounts.length === 1 && !p.identities && !usersWith(p.email).length &&
+    !sim.byName[p.accounts[0].product].db.prepare('SELECT totp_secret FROM accounts WHERE id = ?').get(p.accounts[0].id).totp_secret);
+  const page = await (await chrome.newContext()).newPage();
+  await password(page, victim.email, victim.accounts[0].password);
+  await page.waitForURL(/\/app\/callback\?/);
+  const victimId = (await claimsOf(page)).sub;
+  const slackIdp = sim.idps['sign-in-with-slack'];
+  const member = { sub: 'UMALLORY7', login: 'mallory7', password: 'mallory-pw-7', claims: { email: victim.email, email_verified: true, name: 'Mallory', 'https://slack.com/team_id': 'TEVIL' } };
+  slackIdp.addAccount(member);
+  const first = await socialSignIn(sim, 'sign-in-with-slack', member);
+  assert.match(first.location || '', /\/merge\?/, 'the victim\'s account is a candidate: the mailbox is asked');
+  // The member's address becomes the attacker's own mailbox.
+  slackIdp.addAccount({ ...member, claims: { ...member.claims, email: 'mallory7@attacker.test' } });
+  const since = sim.mail.messages.length;
+  const second = await socialSignIn(sim, 'sign-in-with-slack', member);
+  assert.match(second.location || '', /\/app\/callback\?.*code=/, 'nothing left to prove: no merge for the attacker\'s mailbox');
+  const attacker = userById('sign-in-with-slack|UMALLORY7');
+  assert.ok(attacker, 'the attacker has a user of their own');
+  assert.deepEqual(attacker.app_metadata.trickle.accounts, [], 'the candidates found by the victim\'s address are gone');
+  assert.ok(!JSON.stringify(attacker.app_metadata).includes(victimId), 'the victim\'s id was never written into the attacker\'s user');
+  assert.equal(sim.mail.messages.length, since, 'no merge mail');
+  assert.equal(told(victim.accounts[0].product, victim.accounts[0].id), victimId);
+  assert.equal(userById(victimId).identities.length, 1, 'nothing linked into the victim');
+});

@@ -83,6 +83,7 @@ test('a Slack workspace the attacker controls asserting the victim\'s address li
   const rec = attacker.app_metadata.trickle;
   assert.deepEqual(rec.accounts.map((x) => [x.product, x.id, x.proof || null]), [['paste', 'p1', null]]);
   assert.equal(products.paste.state.auth0Ids.p1, 'auth0|tp_victim', 'the product still holds the victim');
+  assert.ok(!JSON.stringify(attacker.app_metadata).includes('tp_victim'), 'the victim\'s id is not written into the stranger\'s user');
   assert.ok(!products.paste.state.calls.some((c) => c.startsWith('PUT')), 'no product told anything');
 });
 
@@ -157,4 +158,37 @@ test('logins of connections not configured as social pass untouched', async () =
   assert.equal(res.threw, null);
   assert.equal(user.app_metadata.trickle, undefined);
   assert.deepEqual(products.collect.state.calls, []);
+});
+
+test('a user of another identity with a Google identity linked is not resolved through it: its profile\'s address is not Google\'s word', async () => {
+  reset({ paste: [{ id: 'p1', email: 'victim@gmail.com', email_verified: true, password: BCRYPT }] });
+  products.paste.state.auth0Ids.p1 = 'auth0|tp_victim';
+  const a = action();
+  // A partner-IdP user whose root profile claims the victim's gmail address, with the attacker's
+  // own Google account linked to it by some other tool.
+  const user = {
+    user_id: 'oidc|partner-42', email: 'victim@gmail.com', email_verified: true, app_metadata: {},
+    identities: [{ provider: 'oidc', user_id: 'partner-42', connection: 'partner', isSocial: false }, { provider: 'google-oauth2', user_id: '777', connection: 'google-oauth2', isSocial: true }]
+  };
+  const res = await a.run('execute', user, { connection: 'google-oauth2' });
+  assert.equal(res.threw, null);
+  assert.equal(res.primaryUser, undefined);
+  assert.equal(user.app_metadata.trickle, undefined);
+  assert.deepEqual(products.paste.state.calls, [], 'no product is even asked');
+});
+
+test('a product down at the first social login: nothing is recorded, and the next login asks every product for the identity again', async () => {
+  reset({ paste: [{ id: 'p9', email: 'gina@gmail.com', email_verified: true, identities: [{ provider: 'google-oauth2', subject: '1001' }] }] });
+  const a = action();
+  const user = socialUser('google-oauth2', '1001', 'gina@gmail.com', true);
+  products.paste.state.mode = 'down';
+  const first = await a.run('execute', user, { connection: 'google-oauth2' });
+  products.paste.state.mode = 'up';
+  assert.equal(first.threw, null);
+  assert.equal(user.app_metadata.trickle, undefined);
+  assert.ok(lastLog(a.logs).events.some((e) => e.event === 'social_discovery_incomplete'));
+  const second = await a.run('execute', user, { connection: 'google-oauth2' });
+  assert.equal(second.threw, null);
+  assert.deepEqual(user.app_metadata.trickle.accounts.map((x) => [x.id, x.proof]), [['p9', 'identity']]);
+  assert.equal(products.paste.state.auth0Ids.p9, 'google-oauth2|1001');
 });
