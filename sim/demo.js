@@ -101,10 +101,11 @@ function browser() {
  * with a form the browser posts). Resolves `{location}`: where the tenant sent the browser in the
  * end (the app's callback with a code, or a redirect of the post-login chain), or `{error}`.
  */
-async function socialSignIn(sim, strategy, account) {
+/** A browser as fetch sees it: cookies kept per host (deleted by max-age=0), redirects by hand. */
+function hostBrowser() {
   const jars = new Map();
   const jarOf = (u) => { const h = new URL(u).host; if (!jars.has(h)) jars.set(h, new Map()); return jars.get(h); };
-  const go = async (url, init = {}) => {
+  return async (url, init = {}) => {
     const jar = jarOf(url);
     const r = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers || {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
     for (const c of r.headers.getSetCookie()) {
@@ -114,6 +115,10 @@ async function socialSignIn(sim, strategy, account) {
     }
     return r;
   };
+}
+
+async function socialSignIn(sim, strategy, account) {
+  const go = hostBrowser();
   const post = (url, fields) => go(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
   const base = sim.tenant.url;
   const idp = sim.idps[strategy];
@@ -589,4 +594,4 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
   return { passed: checks.length - failed, failed, checks };
 }
 
-module.exports = { runDemo, walkMerge, browser, socialSignIn, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount, authenticatorApp, isMfaPage };
+module.exports = { runDemo, walkMerge, browser, hostBrowser, socialSignIn, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount, authenticatorApp, isMfaPage };

@@ -52,18 +52,20 @@ fn slack(email: &str) -> Login<'_> {
     }
 }
 
+/// The user as the post-login event shows it.
+fn user_of(l: &Login) -> Map {
+    Map::new()
+        .with("user_id", l.user_id)
+        .with("email", l.email)
+        .with("email_verified", l.email_verified)
+        .with("app_metadata", l.app_metadata.clone())
+}
+
 fn plan_of(l: &Login, phase: &str) -> Value {
     let input = Map::new()
         .with("phase", phase)
         .with("now", 1_800_000_000_i64)
-        .with(
-            "user",
-            Map::new()
-                .with("user_id", l.user_id)
-                .with("email", l.email)
-                .with("email_verified", l.email_verified)
-                .with("app_metadata", l.app_metadata.clone()),
-        )
+        .with("user", user_of(l))
         .with(
             "transaction",
             Map::new()
@@ -108,14 +110,7 @@ fn discover(l: &Login, by_identity: Vec<Value>, by_email: Vec<Value>) -> (Value,
     let plan = plan_of(l, "execute");
     let d = plan.get("discover").cloned().unwrap_or(Value::Null);
     let input = Map::new()
-        .with(
-            "user",
-            Map::new()
-                .with("user_id", l.user_id)
-                .with("email", l.email)
-                .with("email_verified", l.email_verified)
-                .with("app_metadata", l.app_metadata.clone()),
-        )
+        .with("user", user_of(l))
         .with("fanout", Vec::<Value>::new())
         .with("lookups", by_email)
         .with("identity_lookups", by_identity)

@@ -10,6 +10,7 @@ const { Issuer, generators } = require('openid-client');
 const { chromium } = require('playwright-core');
 const { startSim } = require('../../sim');
 const { form, m2mToken, signIn } = require('./sim-http');
+const { hostBrowser } = require('../../sim/demo');
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -31,20 +32,7 @@ test.after(async () => {
 });
 
 /** A browser as fetch sees it: cookies kept per host, redirects followed by hand. */
-function browser() {
-  const jars = new Map();
-  const jarOf = (u) => { const h = new URL(u).host; if (!jars.has(h)) jars.set(h, new Map()); return jars.get(h); };
-  return async (url, init = {}) => {
-    const jar = jarOf(url);
-    const r = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers || {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
-    for (const c of r.headers.getSetCookie()) {
-      const [kv] = c.split(';');
-      const i = kv.indexOf('=');
-      if (/max-age=0/i.test(c)) jar.delete(kv.slice(0, i)); else jar.set(kv.slice(0, i), kv.slice(i + 1));
-    }
-    return r;
-  };
-}
+const browser = hostBrowser;
 const post = (go, url, fields) => go(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
 
 /**
