@@ -407,6 +407,12 @@ test('trickle console refuses to start without staff, a session secret or its ap
   r = await run({ clientId: 'console', staff: ['a@b.test'], sesionTtlSeconds: 5 }, secret);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /\[config\.unknown_key\].*sessionTtlSeconds/);
+  r = await run({ clientId: 'console', staff: ['a@b.test'], staffProviders: ['sign-in-with-slack'] }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[console\.staff_provider_untrusted\]/);
+  r = await run({ clientId: 'console', staff: ['a@b.test'], staffProviders: 'auth0' }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[config\.bad_type\].*staffProviders/);
   r = await run({ clientId: 'console', staff: ['a@b.test'], audit: 'postgres://x@y/z' }, secret);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /\[audit\.unsupported_database\]/);
@@ -545,7 +551,7 @@ test('who may be staff by address: only users of the configured providers (datab
 });
 
 test('attacks: support cannot prove or tell an account another tenant user holds (linked, held, or the product\'s stored id); the refusal names that user and is in both users\' audit', { timeout: 120000 }, async (t) => {
-  const { sim, con, api, audit } = await setup(t);
+  const { sim, con, api, audit, dir } = await setup(t);
   // The victim: a database person who signed in (account proven, the product told the id).
   const victim = sim.people.find((p) => p.accounts.length === 1 && p.accounts[0].product === 'paste' && !p.identities);
   assert.equal((await signInThroughMfa(sim, victim.email, victim.accounts[0].password)).status, 302);
@@ -603,6 +609,15 @@ test('attacks: support cannot prove or tell an account another tenant user holds
   assert.equal(r.status, 409);
   assert.match(r.text, /support\.account_held/);
   assert.ok(r.text.includes(vUser.user_id));
+  untouched();
+
+  // The command line refuses it the same way (exit 2, nothing changed).
+  const config = path.join(dir, 'trickle.json');
+  fs.writeFileSync(config, JSON.stringify({ ...sim.bulkConfig(), support: { audit: `sqlite:${path.join(dir, 'cli-audit.sqlite')}` } }));
+  const cli = await new Promise((resolve) => execFile(process.execPath, [BIN, 'support', 'link', '--user', mUser.user_id, '--account', `paste:${vAcct.id}`, '--reason', 'customer called', '--ticket', 'SUP-2', '--as', 'cli@support.test', '--config', config], (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr })));
+  assert.equal(cli.code, 2, cli.stderr);
+  assert.match(cli.stderr, /\[support\.account_held\]/);
+  assert.ok(cli.stderr.includes(vUser.user_id));
   untouched();
 
   // 3. `held: true` (the core withheld the id) with the product not answering: refused all the same.
