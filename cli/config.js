@@ -48,7 +48,7 @@ const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns']
 /** Top-level keys; other commands' sections are listed here so a typo in them is caught too. */
 const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', 'support', '$schema', 'comment'];
 /** The support console and `trickle support` (console/config.js). */
-const SUPPORT_KEYS = ['audit', 'staff', 'roleClaim', 'roles', 'clientId', 'clientSecret', 'sessionSecret', 'sessionTtlSeconds', 'publicUrl', 'port'];
+const SUPPORT_KEYS = ['audit', 'staff', 'staffProviders', 'roleClaim', 'roles', 'clientId', 'clientSecret', 'sessionSecret', 'sessionTtlSeconds', 'publicUrl', 'port'];
 const TENANT_KEYS = ['url', 'clientId', 'clientSecret', 'connectionId', 'audience', 'domain'];
 const API_KEYS = ['url', 'token'];
 
@@ -126,7 +126,7 @@ function validateConfig(cfg, file = 'the configuration') {
   if (cfg.support !== undefined) {
     if (!isObject(cfg.support)) throw new TrickleError('config.bad_type', `${file}: support must be an object {audit, staff, clientId, …}`, { key: 'support' });
     refuseUnknown(cfg.support, SUPPORT_KEYS, `${file}: support`);
-    for (const k of ['staff', 'roles']) {
+    for (const k of ['staff', 'staffProviders', 'roles']) {
       const v = cfg.support[k];
       if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || !x))) throw new TrickleError('config.bad_type', `${file}: support.${k} must be an array of strings`, { key: `support.${k}` });
     }

@@ -1,5 +1,6 @@
-// The support audit: an append-only table of every fix support makes (who, when, what, why, the
-// ticket, the state before and after). Rows are only ever inserted: the database itself refuses
+// The support audit: an append-only table of every fix support makes (who: the staff member's
+// tenant user id, with the address beside it for reading; when, what, why, the ticket, the state
+// before and after). Rows are only ever inserted: the database itself refuses
 // UPDATE and DELETE (triggers), so neither this code nor anyone with the same connection can
 // rewrite history. SQLite by default, MySQL/MariaDB by URL (cli/db.js).
 'use strict';
@@ -9,17 +10,17 @@ class AuditError extends Error {
   constructor(code, message) { super(message); this.code = code; }
 }
 
-const COLUMNS = ['at', 'actor', 'action', 'user_id', 'target', 'reason', 'ticket', 'outcome', 'before_state', 'after_state', 'detail'];
+const COLUMNS = ['at', 'actor', 'actor_email', 'action', 'user_id', 'target', 'reason', 'ticket', 'outcome', 'before_state', 'after_state', 'detail'];
 
 const SQLITE = [
-  `CREATE TABLE IF NOT EXISTS support_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  `CREATE TABLE IF NOT EXISTS support_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, actor_email TEXT, action TEXT NOT NULL,
     user_id TEXT, target TEXT, reason TEXT NOT NULL, ticket TEXT, outcome TEXT NOT NULL, before_state TEXT, after_state TEXT, detail TEXT)`,
   'CREATE INDEX IF NOT EXISTS support_audit_user ON support_audit(user_id)',
   "CREATE TRIGGER IF NOT EXISTS support_audit_no_update BEFORE UPDATE ON support_audit BEGIN SELECT RAISE(ABORT, 'support_audit is append-only'); END",
   "CREATE TRIGGER IF NOT EXISTS support_audit_no_delete BEFORE DELETE ON support_audit BEGIN SELECT RAISE(ABORT, 'support_audit is append-only'); END"
 ];
 const MYSQL = [
-  `CREATE TABLE IF NOT EXISTS support_audit (id BIGINT AUTO_INCREMENT PRIMARY KEY, at VARCHAR(40) NOT NULL, actor VARCHAR(320) NOT NULL, action VARCHAR(64) NOT NULL,
+  `CREATE TABLE IF NOT EXISTS support_audit (id BIGINT AUTO_INCREMENT PRIMARY KEY, at VARCHAR(40) NOT NULL, actor VARCHAR(320) NOT NULL, actor_email VARCHAR(320), action VARCHAR(64) NOT NULL,
     user_id VARCHAR(191), target VARCHAR(191), reason TEXT NOT NULL, ticket VARCHAR(191), outcome VARCHAR(32) NOT NULL, before_state MEDIUMTEXT, after_state MEDIUMTEXT, detail TEXT,
     INDEX support_audit_user (user_id))`,
   // One statement each (no BEGIN … END), so the driver sends them as they are.
@@ -41,8 +42,12 @@ async function openAudit(url) {
     db = await openDb(url);
     if (db.kind === 'sqlite') {
       for (const s of SQLITE) await db.exec(s);
+      // A table made before actor_email existed gains it (adding a column rewrites no row).
+      const cols = await db.all('PRAGMA table_info(support_audit)');
+      if (!cols.some((c) => c.name === 'actor_email')) await db.exec('ALTER TABLE support_audit ADD COLUMN actor_email TEXT');
     } else {
       await db.run(MYSQL[0]);
+      try { await db.run('ALTER TABLE support_audit ADD COLUMN actor_email VARCHAR(320) AFTER actor'); } catch (e) { if (e.errno !== 1060) throw e; } // ER_DUP_FIELDNAME
       for (const s of MYSQL.slice(1)) {
         try { await db.run(s); } catch (e) { if (e.errno !== 1359) throw e; } // ER_TRG_ALREADY_EXISTS
       }
@@ -55,10 +60,10 @@ async function openAudit(url) {
   const json = (v) => (v === undefined || v === null ? null : JSON.stringify(v));
   return {
     kind: db.kind,
-    /** Appends one row; resolves to its id. Every field is text; before/after are JSON. */
+    /** Appends one row ({actor, actorEmail?, action, userId, …}); resolves to its id. Every field is text; before/after are JSON. */
     async append(entry) {
       const row = {
-        at: new Date().toISOString(), actor: entry.actor, action: entry.action, user_id: entry.userId || null, target: entry.target || null,
+        at: new Date().toISOString(), actor: entry.actor, actor_email: entry.actorEmail || null, action: entry.action, user_id: entry.userId || null, target: entry.target || null,
         reason: entry.reason, ticket: entry.ticket || null, outcome: entry.outcome, before_state: json(entry.before), after_state: json(entry.after), detail: entry.detail || null
       };
       if (!row.actor || !row.action || !row.reason || !row.outcome) throw new AuditError('audit.incomplete', 'an audit row needs actor, action, reason and outcome');

@@ -6,7 +6,8 @@ const { ConsoleConfigError } = require('./server');
 /**
  * Options for startConsole / supportService from a validated trickle.json and the environment:
  * TRICKLE_CONSOLE_CLIENT_SECRET and TRICKLE_CONSOLE_SESSION_SECRET override support.clientSecret
- * and support.sessionSecret. `support.staff` entries with an @ are addresses, the rest user ids.
+ * and support.sessionSecret. `support.staff` entries with an @ are addresses, the rest user ids;
+ * an address counts only for users of `support.staffProviders` (default `auth0`, the database users).
  */
 function consoleOptions(cfg, env = process.env, overrides = {}) {
   const s = cfg.support || {};
@@ -16,7 +17,7 @@ function consoleOptions(cfg, env = process.env, overrides = {}) {
   return {
     tenant: { url: t.url, clientId: t.clientId, clientSecret: t.clientSecret, ...(t.audience ? { audience: t.audience } : {}) },
     login: { clientId: s.clientId, clientSecret: env.TRICKLE_CONSOLE_CLIENT_SECRET || s.clientSecret },
-    staff: { emails: staff.filter((x) => x.includes('@')), userIds: staff.filter((x) => !x.includes('@')), roleClaim: s.roleClaim, roles: s.roles || [] },
+    staff: { emails: staff.filter((x) => x.includes('@')), userIds: staff.filter((x) => !x.includes('@')), providers: s.staffProviders || ['auth0'], roleClaim: s.roleClaim, roles: s.roles || [] },
     sessionSecret: env.TRICKLE_CONSOLE_SESSION_SECRET || s.sessionSecret,
     sessionTtlSeconds: s.sessionTtlSeconds || 1800,
     publicUrl: s.publicUrl,

@@ -58,19 +58,34 @@ function signer(secret) {
   };
 }
 
+/** Providers whose users are never staff by address: any workspace admin asserts any address. */
+const UNTRUSTED_STAFF_PROVIDERS = new Set(['sign-in-with-slack', 'oauth2']);
+/** The provider of a tenant user id: the part before the first '|' (`auth0` for database users). */
+const providerOf = (sub) => {
+  const i = typeof sub === 'string' ? sub.indexOf('|') : -1;
+  return i > 0 ? sub.slice(0, i) : null;
+};
+
 /**
- * Who is staff: `staff.emails` (canonical addresses, matched only when the tenant says the address
- * is verified), `staff.userIds` (tenant user ids), or a role: `staff.roles` listed in the ID
- * token's claim `staff.roleClaim` (e.g. a namespaced claim an Action adds). Resolves to the
- * reason they are in, or null.
+ * Who is staff: `staff.userIds` (tenant user ids), `staff.emails` (canonical addresses, matched
+ * only when the tenant says the address is verified **and** the ID token's `sub` belongs to one of
+ * `staff.providers`, default `auth0`: the database connections, where the tenant itself verified
+ * the address; a social provider is not authoritative for an address, docs/ownership.md), or a
+ * role: `staff.roles` listed in the ID token's claim `staff.roleClaim` (e.g. a namespaced claim an
+ * Action adds). Resolves to the reason they are in, or null.
  */
 function staffCheck(staff) {
   const emails = new Set((staff.emails || []).map((e) => canonical(e)));
   const ids = new Set(staff.userIds || []);
   const roles = new Set(staff.roles || []);
+  const providers = new Set(staff.providers && staff.providers.length ? staff.providers : ['auth0']);
+  for (const p of providers) {
+    if (typeof p !== 'string' || !/^[a-z0-9-]{1,64}$/.test(p)) throw new ConsoleConfigError('console.staff_provider', `support.staffProviders: ${JSON.stringify(p)} is not a provider name (the part of a user id before '|', e.g. auth0)`);
+    if (UNTRUSTED_STAFF_PROVIDERS.has(p)) throw new ConsoleConfigError('console.staff_provider_untrusted', `support.staffProviders: ${p} cannot vouch for a staff address (any workspace admin asserts any address); list such staff by user id in support.staff`);
+  }
   return (claims) => {
     if (claims.sub && ids.has(claims.sub)) return 'user id';
-    if (claims.email && claims.email_verified === true) {
+    if (claims.email && claims.email_verified === true && providers.has(providerOf(claims.sub))) {
       let c = null;
       try { c = canonical(claims.email); } catch (_) { c = null; }
       if (c && emails.has(c)) return 'address';
@@ -85,7 +100,7 @@ function staffCheck(staff) {
  * Starts the console. Options: {port, host, publicUrl (how browsers reach it; default its own
  * address), tenant: {url, clientId, clientSecret} (the Management API application), login:
  * {clientId, clientSecret} (the console's own application on the tenant, callback
- * <publicUrl>/callback), staff: {emails, userIds, roleClaim, roles}, sessionSecret (≥ 32
+ * <publicUrl>/callback), staff: {emails, userIds, providers (default ['auth0']), roleClaim, roles}, sessionSecret (≥ 32
  * characters), sessionTtlSeconds (default 1800), products [{name, url, token}], state (bulk state
  * URL), audit (URL, default sqlite:trickle-audit.sqlite)}. Returns {url, close, audit}.
  */
@@ -99,7 +114,10 @@ async function startConsole(options) {
     throw new ConsoleConfigError('console.no_staff', 'nobody could sign in: configure support.staff (emails, userIds) or support.roleClaim with support.roles');
   }
   let isStaff;
-  try { isStaff = staffCheck(staff); } catch (e) { throw new ConsoleConfigError('console.staff_address', `support.staff holds an address trickle cannot use: ${e.message}`); }
+  try { isStaff = staffCheck(staff); } catch (e) {
+    if (e instanceof ConsoleConfigError) throw e;
+    throw new ConsoleConfigError('console.staff_address', `support.staff holds an address trickle cannot use: ${e.message}`);
+  }
   const audit = await openAudit(o.audit);
   const support = supportService({ tenant: o.tenant, products: o.products || [], state: o.state, audit });
   const seal = signer(o.sessionSecret);
@@ -184,7 +202,11 @@ async function startConsole(options) {
     if (!s) { problem(reply, 401, 'console.signed_out', 'your session expired: sign in again', null, '/login'); return null; }
     const origin = req.headers.origin;
     const token = (req.body || {}).csrf;
-    const ok = typeof token === 'string' && token.length === s.csrf.length && crypto.timingSafeEqual(Buffer.from(token), Buffer.from(s.csrf));
+    // Bytes, not characters: a token of the right length in non-ASCII characters is longer in
+    // bytes, and timingSafeEqual throws on buffers of different lengths.
+    const given = Buffer.from(typeof token === 'string' ? token : '', 'utf8');
+    const want = Buffer.from(String(s.csrf), 'utf8');
+    const ok = typeof token === 'string' && given.length === want.length && crypto.timingSafeEqual(given, want);
     if ((origin && origin !== new URL(publicUrl).origin) || !ok) { problem(reply, 403, 'console.csrf', 'the form was not sent from this console: reload the page and try again', s); return null; }
     return s;
   }
@@ -218,7 +240,15 @@ async function startConsole(options) {
     const b = req.body || {};
     const back = `/person?q=${encodeURIComponent(String(b.user_id || ''))}`;
     try {
-      const r = await support.fix({ action: b.action, userId: b.user_id, target: b.target, reason: b.reason, ticket: b.ticket, actor: s.claims.email || s.claims.sub });
+      // A staff user blocked or deleted on the tenant since signing in makes no more fixes.
+      const me = await support.user(s.claims.sub);
+      if (!me || me.blocked) {
+        reply.header('set-cookie', cookie(SESSION, '', 0));
+        return problem(reply, 401, 'console.staff_blocked', 'your tenant account is blocked or gone: this session has ended', null, '/');
+      }
+      // The actor is the tenant user id: the address is shown beside it, but an address alone
+      // names nobody (several users, several providers may carry it).
+      const r = await support.fix({ action: b.action, userId: b.user_id, target: b.target, reason: b.reason, ticket: b.ticket, actor: s.claims.sub, actorEmail: s.claims.email });
       const flash = seal.seal('flash', { text: `${b.action}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`, by: s.claims.sub, exp: Date.now() + 60000 });
       return reply.redirect(`${back}&fixed=${encodeURIComponent(flash)}`, 303);
     } catch (e) {
@@ -268,7 +298,14 @@ function personView(found, s) {
   return found.people.map((p) => {
     const u = p.user;
     const t = p.trickle || {};
-    const accounts = (t.accounts || []).map((a) => `<tr data-account="${esc(`${a.product}:${a.id}`)}"><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.proof || 'unproven')}</td><td>${yes(a.verified)}</td><td>${a.fanout ? 'acknowledged' : a.proof ? '<b class="warn">pending</b>' : '—'}</td></tr>`);
+    const holds = p.holds || {};
+    const accounts = (t.accounts || []).map((a) => {
+      const h = holds[`${a.product}:${a.id}`] || {};
+      const record = a.linked ? esc(a.linked) : a.held ? '<b class="warn">held (id withheld)</b>' : '—';
+      const stored = h.unavailable !== undefined ? `<span class="warn">unavailable (${esc(h.unavailable)})</span>` : h.unlisted ? '<span class="warn">not listed</span>' : esc(h.auth0_user_id || 'none');
+      return `<tr data-account="${esc(`${a.product}:${a.id}`)}"${h.held_by ? ` data-held-by="${esc(h.held_by)}"` : ''}><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.proof || 'unproven')}</td><td>${yes(a.verified)}</td><td>${a.fanout ? 'acknowledged' : a.proof ? '<b class="warn">pending</b>' : '—'}</td>
+<td class="linked">${record}</td><td class="stored">${stored}</td><td class="holder">${h.held_by ? `<b class="warn">${esc(h.held_by)}</b>` : '—'}</td></tr>`;
+    });
     const ids = (u.identities || []).map((i) => `<tr><td>${esc(i.provider)}</td><td>${esc(i.connection)}</td><td>${esc(i.user_id)}</td></tr>`);
     const targets = (t.accounts || []).map((a) => `${a.product}:${a.id}`);
     return `<section class="person" data-user="${esc(u.user_id)}"><h2>${esc(u.email)} <small>${esc(u.user_id)}</small></h2>
@@ -277,7 +314,7 @@ function personView(found, s) {
 <dt>Fan-out pending</dt><dd id="fanout-pending">${esc(p.state.fanout_pending.join(', ') || 'none')}</dd><dt>Pending products</dt><dd>${esc(p.state.pending_products.join(', ') || 'none')}</dd>
 <dt>Merge</dt><dd id="merge">${p.state.merge ? esc(`attempts ${p.state.merge.attempts || 0}${p.state.merge.jti ? ', token outstanding' : ''}`) : 'none'}</dd>
 <dt>Logins</dt><dd>${esc(u.logins_count || 0)}${u.last_login ? `, last ${esc(u.last_login)}` : ''}</dd><dt>MFA</dt><dd>${esc((u.mfa_factors || []).join(', ') || 'none')}</dd></dl>
-<h3>Accounts trickle knows (app_metadata.trickle)</h3>${table(['product', 'account', 'proof', 'product verified the address', 'fan-out'], accounts, 'id="accounts"')}
+<h3>Accounts trickle knows (app_metadata.trickle)</h3>${table(['product', 'account', 'proof', 'product verified the address', 'fan-out', 'linked (record)', 'Auth0 id the product stores', 'belongs to another user'], accounts, 'id="accounts"')}
 <h3>Identities</h3>${table(['provider', 'connection', 'user id'], ids)}
 <h3>Fixes</h3><div class="fixes">${Object.entries(FIXES).map(([action, f]) => fixForm(action, f, u.user_id, targets, s)).join('')}
 <p class="muted">Resend the merge mail: not available. ${esc(found.not_available['resend-merge-mail'])}.</p></div>
@@ -300,8 +337,8 @@ ${f.target ? `<label>Account <select name="target">${targets.map((t) => `<option
 function legacyView(found) {
   const rows = [];
   for (const l of found.legacy) {
-    if (l.unavailable) rows.push(`<tr><td>${esc(l.product)}</td><td colspan="5" class="warn">unavailable (HTTP ${esc(l.status)})</td></tr>`);
-    for (const a of l.accounts || []) rows.push(`<tr><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.email)}</td><td>${yes(a.email_verified)}</td><td>${esc(a.person_id || '')}</td><td>${esc(a.created_at || '')}</td></tr>`);
+    if (l.unavailable) rows.push(`<tr><td>${esc(l.product)}</td><td colspan="6" class="warn">unavailable (HTTP ${esc(l.status)})</td></tr>`);
+    for (const a of l.accounts || []) rows.push(`<tr><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.email)}</td><td>${yes(a.email_verified)}</td><td>${esc(a.person_id || '')}</td><td>${esc(a.auth0_user_id || '')}</td><td>${esc(a.created_at || '')}</td></tr>`);
   }
   const i = found.imports;
   const imp = !i ? '' : !i.configured ? '<p class="muted">no bulk state store configured</p>' : i.unavailable ? '<p class="warn">the bulk state store cannot be read</p>'
@@ -310,15 +347,15 @@ function legacyView(found) {
       ...i.failed.map((r) => `<tr><td>import failed</td><td>${esc(r.file)}</td><td>${esc(`${r.codes} ${r.reason || ''}`)}</td></tr>`),
       ...i.retried.map((r) => `<tr><td>retried</td><td>${esc(r.file)}</td><td>${esc(r.retry_file)}</td></tr>`)
     ]);
-  return `<section><h3>Legacy accounts${found.email ? ` for ${esc(found.email)}` : ''}</h3>${table(['product', 'account', 'address', 'verified', 'person id', 'created'], rows, 'id="legacy"')}
+  return `<section><h3>Legacy accounts${found.email ? ` for ${esc(found.email)}` : ''}</h3>${table(['product', 'account', 'address', 'verified', 'person id', 'Auth0 id stored', 'created'], rows, 'id="legacy"')}
 <h3>Import record</h3>${imp}</section>`;
 }
 
 function auditTable(rows) {
   const short = (v) => (v ? JSON.stringify(v).slice(0, 300) : '');
   return table(['#', 'when', 'who', 'fix', 'user', 'account', 'reason', 'ticket', 'outcome', 'before', 'after'], rows.map((r) => `<tr data-audit="${esc(r.id)}" data-action="${esc(r.action)}" data-outcome="${esc(r.outcome)}">
-<td>${esc(r.id)}</td><td>${esc(r.at)}</td><td>${esc(r.actor)}</td><td>${esc(r.action)}</td><td><a href="/person?q=${encodeURIComponent(r.user_id || '')}">${esc(r.user_id)}</a></td><td>${esc(r.target || '')}</td>
+<td>${esc(r.id)}</td><td>${esc(r.at)}</td><td>${esc(r.actor)}${r.actor_email ? ` <small>${esc(r.actor_email)}</small>` : ''}</td><td>${esc(r.action)}</td><td><a href="/person?q=${encodeURIComponent(r.user_id || '')}">${esc(r.user_id)}</a></td><td>${esc(r.target || '')}</td>
 <td>${esc(r.reason)}</td><td>${esc(r.ticket || '')}</td><td>${esc(r.outcome)}${r.detail ? ` <small>${esc(r.detail)}</small>` : ''}</td><td><code>${esc(short(r.before))}</code></td><td><code>${esc(short(r.after))}</code></td></tr>`), 'id="audit"');
 }
 
-module.exports = { startConsole, ConsoleConfigError, cookies, signer, staffCheck };
+module.exports = { startConsole, ConsoleConfigError, cookies, signer, staffCheck, providerOf };

@@ -40,7 +40,7 @@ function canonical(email) {
 function publicAccount(product, a) {
   return {
     product, id: String(a.id), email: a.email, email_verified: !!a.email_verified, name: a.name || null, created_at: a.created_at || null,
-    person_id: a.person_id || null, has_password: !!a.password, has_totp: !!a.totp_secret
+    person_id: a.person_id || null, auth0_user_id: a.auth0_user_id || null, has_password: !!a.password, has_totp: !!a.totp_secret
   };
 }
 
@@ -57,6 +57,7 @@ const trickleOf = (user) => {
 const accountsOf = (t) => (t && Array.isArray(t.accounts) ? t.accounts : []);
 /** The core's rule (ownership::may_learn_auth0_id): only an account with a proof is told an id. */
 const mayLearn = (a) => typeof a.proof === 'string' && a.proof.length > 0;
+const keyOf = (a) => `${a.product}:${a.id}`;
 
 /**
  * The support service. `cfg`: {tenant: {url, clientId, clientSecret, audience?}, products:
@@ -97,6 +98,77 @@ function supportService(cfg) {
     }
   }
 
+  /**
+   * What each product stores as the Auth0 id of the user's accounts (product contract: by the
+   * user's canonical address and by each of its social identities). Resolves to a Map
+   * `product:id` → {auth0_user_id} (null: none stored) | {unavailable: status} | {unlisted: true}
+   * (the product lists the account neither for the address nor for an identity).
+   */
+  async function productHolds(user, accounts) {
+    const out = new Map();
+    let email = null;
+    try { email = user.email ? canonical(user.email) : null; } catch (_) { email = null; }
+    const queries = email ? [`email=${encodeURIComponent(email)}`] : [];
+    for (const i of user.identities || []) {
+      if (!i || i.provider === 'auth0' || !i.user_id) continue;
+      for (const provider of new Set([i.provider, i.connection].filter(Boolean))) queries.push(`provider=${encodeURIComponent(provider)}&subject=${encodeURIComponent(String(i.user_id))}`);
+    }
+    await Promise.all([...new Set(accounts.map((a) => a.product))].map(async (name) => {
+      const mine = accounts.filter((a) => a.product === name);
+      const p = products.find((x) => x.name === name);
+      const listed = new Map();
+      let down = p ? null : 'not configured';
+      if (p) {
+        for (const r of await Promise.all(queries.map((q) => productCall(p, 'GET', `/trickle/accounts?${q}`)))) {
+          if (r.status === 404) continue;
+          if (!r.ok || !r.body || !Array.isArray(r.body.accounts)) { down = r.status || r.error || 'error'; continue; }
+          for (const acc of r.body.accounts) if (acc && acc.id !== undefined) listed.set(String(acc.id), acc.auth0_user_id || null);
+        }
+      }
+      for (const a of mine) {
+        const id = String(a.id);
+        out.set(keyOf(a), listed.has(id) ? { auth0_user_id: listed.get(id) } : down !== null ? { unavailable: down } : { unlisted: true });
+      }
+    }));
+    return out;
+  }
+
+  /**
+   * Another tenant user the account already belongs to, or null: the record's `linked` naming
+   * another user, `held` (the product held another user's id, withheld from the record), or the
+   * product's stored Auth0 id naming another user. Proving or telling such an account would later
+   * join this user into that one (docs/ownership.md): support goes to that user instead.
+   * `hold` is the account's entry from productHolds.
+   */
+  function heldBy(user, a, hold) {
+    const other = (id) => typeof id === 'string' && id && id !== user.user_id;
+    if (hold && other(hold.auth0_user_id)) return hold.auth0_user_id;
+    if (other(a.linked)) return a.linked;
+    if (a.held === true) return 'another tenant user (the product held an id the record withholds)';
+    return null;
+  }
+
+  /** Refuses when any of `accounts` is another user's, or cannot be checked; resolves to the holds. */
+  async function refuseHeld(user, accounts) {
+    const holds = await productHolds(user, accounts);
+    const held = [];
+    const unchecked = [];
+    for (const a of accounts) {
+      const h = holds.get(keyOf(a));
+      const by = heldBy(user, a, h);
+      if (by) held.push({ account: keyOf(a), by });
+      else if (!h || h.unavailable !== undefined) unchecked.push(`${keyOf(a)} (${h ? h.unavailable : 'no answer'})`);
+      else if (h.unlisted) unchecked.push(`${keyOf(a)} (not listed for the person's address or identities)`);
+    }
+    if (held.length) {
+      const e = new SupportError('support.account_held', `${held.map((h) => `${h.account} belongs to ${h.by}`).join('; ')}: look that user up and fix it there (proving or telling it here would join this user into that one)`, 409);
+      e.heldBy = [...new Set(held.map((h) => h.by).filter((b) => b.includes('|')))];
+      throw e;
+    }
+    if (unchecked.length) throw new SupportError('support.account_unchecked', `the product cannot say who holds ${unchecked.join(', ')}: nothing changed, try again when it answers`, 503);
+    return holds;
+  }
+
   /** The users a query names: an address (canonical form), a tenant user id, or a person id. */
   async function findUsers(query) {
     const q = String(query || '').trim();
@@ -131,11 +203,16 @@ function supportService(cfg) {
       const audits = audit ? await audit.list({ userId: u.user_id, limit: 50 }) : [];
       const timeline = [
         ...(logs.ok && Array.isArray(logs.body) ? logs.body : []).map((l) => ({ at: l.date, source: 'tenant', what: l.type, detail: l.description || '' })),
-        ...audits.map((a) => ({ at: a.at, source: 'support', what: `${a.action} ${a.outcome}`, detail: `${a.actor}: ${a.reason}${a.ticket ? ` (${a.ticket})` : ''}` }))
+        ...audits.map((a) => ({ at: a.at, source: 'support', what: `${a.action} ${a.outcome}`, detail: `${a.actor}${a.actor_email ? ` (${a.actor_email})` : ''}: ${a.reason}${a.ticket ? ` (${a.ticket})` : ''}${a.outcome === 'refused' && a.detail ? ` — ${a.detail}` : ''}` }))
       ].sort((a, b) => String(b.at).localeCompare(String(a.at)));
       const t = trickleOf(u);
+      const holds = accountsOf(t).length ? await productHolds(u, accountsOf(t)) : new Map();
       people.push({
         user: publicUser(u), trickle: t,
+        holds: Object.fromEntries([...holds].map(([k, h]) => {
+          const a = accountsOf(t).find((x) => keyOf(x) === k);
+          return [k, { ...h, held_by: heldBy(u, a, h) }];
+        })),
         state: {
           migrated: !!(u.app_metadata && u.app_metadata.migrated), bulk_imported: !!(u.app_metadata && u.app_metadata.bulkImported), blocked: !!u.blocked,
           fanout_pending: accountsOf(t).filter((a) => mayLearn(a) && !a.fanout).map((a) => `${a.product}:${a.id}`),
@@ -187,6 +264,7 @@ function supportService(cfg) {
     if (!spec) throw new SupportError('support.unknown_fix', `unknown fix ${JSON.stringify(action)}: one of ${Object.keys(FIXES).join(', ')}`);
     const actor = String(input.actor || '').trim();
     if (!actor) throw new SupportError('support.actor_required', 'who makes the change must be known', 401);
+    const actorEmail = input.actorEmail ? String(input.actorEmail) : null;
     const reason = String(input.reason || '').trim();
     if (reason.length < 3) throw new SupportError('support.reason_required', 'every fix needs a reason (at least 3 characters)');
     if (reason.length > 500) throw new SupportError('support.reason_too_long', 'a reason has at most 500 characters');
@@ -205,14 +283,19 @@ function supportService(cfg) {
     }
     if (!audit) throw new SupportError('support.audit_unavailable', 'no audit store: nothing is changed without one', 503);
     const before = snapshot(user);
-    const base = { actor, action, userId, target: target ? `${target.product}:${target.id}` : null, reason, ticket };
+    const base = { actor, actorEmail, action, userId, target: target ? `${target.product}:${target.id}` : null, reason, ticket };
     // Recorded before anything changes: no write without its audit row.
     await audit.append({ ...base, outcome: 'requested', before });
     let result;
     try {
       result = await perform(action, user, target, { actor, reason, ticket });
     } catch (e) {
-      await audit.append({ ...base, outcome: 'failed', before, detail: e.code || 'error' });
+      const refused = e instanceof SupportError && (e.code === 'support.account_held' || e.code === 'support.account_unchecked');
+      await audit.append({ ...base, outcome: refused ? 'refused' : 'failed', before, detail: refused ? `${e.code}: ${e.message}` : e.code || 'error' });
+      // The user who holds the account sees the attempt on their own timeline too.
+      for (const other of e.heldBy || []) {
+        await audit.append({ ...base, userId: other, outcome: 'refused', detail: `${e.code}: ${action} on ${userId} refused, this user holds ${base.target || 'its account'}` });
+      }
       throw e;
     }
     const after = result.user ? snapshot(result.user) : snapshot(await userById(userId) || user);
@@ -234,6 +317,8 @@ function supportService(cfg) {
       case 'fanout': {
         const due = accountsOf(t).filter((a) => mayLearn(a) && !a.fanout);
         if (!due.length) return { outcome: 'nothing_to_do', detail: 'every proven account already acknowledged the id' };
+        // A PUT would overwrite another user's id in the product: nothing is told while one is held.
+        await refuseHeld(user, due);
         const told = [];
         const failed = [];
         await Promise.all(due.map(async (a) => {
@@ -264,6 +349,9 @@ function supportService(cfg) {
       case 'link': {
         const a = accountsOf(t).find((x) => x.product === target.product && String(x.id) === String(target.id));
         if (mayLearn(a)) return { outcome: 'nothing_to_do', detail: `already proven (${a.proof})` };
+        // A support proof on an account another user holds would make the chain join this user
+        // into that one at the next login: refused, naming that user.
+        await refuseHeld(user, [a]);
         // The proof names its kind; who, why and the ticket are in the audit row beside it.
         a.proof = 'support';
         return { outcome: 'done', user: await patchUser(user.user_id, { app_metadata: { trickle: t } }), detail: `support proof by ${actor}, ticket ${ticket}` };
@@ -286,7 +374,7 @@ function supportService(cfg) {
     }
   }
 
-  return { find, fix, audit: (o) => audit.list(o), FIXES, NOT_AVAILABLE };
+  return { find, fix, user: userById, audit: (o) => audit.list(o), FIXES, NOT_AVAILABLE };
 }
 
 module.exports = { supportService, SupportError, FIXES, NOT_AVAILABLE, canonical };

@@ -101,6 +101,7 @@ const storedId = (sim, id) => sim.byName.paste.db.prepare('SELECT auth0_user_id 
 test('Chromium: a staff member signs in, finds a person whose fan-out failed and fixes it; a fix without a reason is refused; every fix is in the audit table', { skip: noChromium, timeout: 120000 }, async (t) => {
   const { sim, con, audit } = await setup(t);
   const { person, user, account } = await personWithFailedFanout(sim);
+  const staffUser = [...sim.tenant.state.users.values()].find((u) => u.email === STAFF.email);
   assert.equal(storedId(sim, account.id), null);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
   t.after(() => browser.close());
@@ -191,7 +192,8 @@ test('Chromium: a staff member signs in, finds a person whose fan-out failed and
     const mine = all.filter((r) => r.action === action);
     assert.deepEqual(mine.map((r) => r.outcome).sort(), [action === 'clear-merge' ? 'nothing_to_do' : 'done', 'requested'].sort(), action);
     for (const r of mine) {
-      assert.equal(r.actor, STAFF.email);
+      assert.equal(r.actor, staffUser.user_id, 'the actor is the staff member\'s tenant user id');
+      assert.equal(r.actor_email, STAFF.email, 'the address is kept beside it for reading');
       assert.equal(r.user_id, user.user_id);
       assert.ok(r.reason.length >= 3);
       assert.ok(r.before, 'the state before is recorded');
@@ -405,8 +407,297 @@ test('trickle console refuses to start without staff, a session secret or its ap
   r = await run({ clientId: 'console', staff: ['a@b.test'], sesionTtlSeconds: 5 }, secret);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /\[config\.unknown_key\].*sessionTtlSeconds/);
+  r = await run({ clientId: 'console', staff: ['a@b.test'], staffProviders: ['sign-in-with-slack'] }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[console\.staff_provider_untrusted\]/);
+  r = await run({ clientId: 'console', staff: ['a@b.test'], staffProviders: 'auth0' }, secret);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\[config\.bad_type\].*staffProviders/);
   r = await run({ clientId: 'console', staff: ['a@b.test'], audit: 'postgres://x@y/z' }, secret);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /\[audit\.unsupported_database\]/);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A browser's cookie jar over fetch, one jar per host (the console, the tenant, a provider). */
+function cookieJarFetch() {
+  const jars = new Map();
+  return async (url, init = {}) => {
+    const host = new URL(url).host;
+    if (!jars.has(host)) jars.set(host, new Map());
+    const jar = jars.get(host);
+    const r = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers || {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    for (const c of r.headers.getSetCookie()) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      if (/max-age=0/i.test(c)) jar.delete(kv.slice(0, i)); else jar.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+    return r;
+  };
+}
+const postForm = (go, url, fields) => go(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+
+/**
+ * Signs in at `start` (the console's /login, or the demo application's login) with a social
+ * connection, as a browser would, until the browser is sent to a URL starting with one of
+ * `stopAt`. Resolves `{go, url}`: the jar-carrying fetch and that URL.
+ */
+async function socialSignIn(sim, start, strategy, account, stopAt) {
+  const go = cookieJarFetch();
+  const base = sim.tenant.url;
+  const idp = sim.idps[strategy];
+  let r = await go(start);
+  let loc = r.status >= 300 && r.status < 400 ? r.headers.get('location') : start;
+  const html = await (await go(new URL(loc, base).toString())).text();
+  const href = html.match(new RegExp(`href="(/u/login/federated[^"]*connection=${strategy})"`))[1].replace(/&amp;/g, '&');
+  r = await go(base + href);
+  r = await go(new URL(r.headers.get('location'), idp.issuer).toString());
+  const page = await (await go(new URL(r.headers.get('location'), idp.issuer).toString())).text();
+  r = await postForm(go, new URL(page.match(/action="([^"]+)"/)[1], idp.issuer).toString(), { login: account.login, password: account.password });
+  for (let i = 0; i < 20; i++) {
+    loc = r.headers.get('location');
+    if (!loc) {
+      // A provider that answers with a form posting the code to the tenant (form_post).
+      const body = await r.text();
+      const to = body.match(/action="([^"]+)"/);
+      if (!to) return { go, url: null, body };
+      r = await postForm(go, to[1].replace(/&amp;/g, '&'), Object.fromEntries([...body.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], m[2]])));
+      continue;
+    }
+    const next = new URL(loc, r.url.startsWith(idp.issuer) ? idp.issuer : base).toString();
+    if (stopAt.some((s) => next.startsWith(s))) return { go, url: next };
+    r = await go(next);
+  }
+  throw new Error('the sign-in did not come back');
+}
+
+test('attacks: a Slack member, a Google or an Apple account asserting a staff address (verified or not) gets no session; the staff database user does, and the audit names its user id', { timeout: 120000 }, async (t) => {
+  const { sim, con, audit } = await setup(t);
+  const claims = (extra) => ({ email: STAFF.email, name: 'Mallory', ...extra });
+  const accounts = [
+    ['sign-in-with-slack', { sub: 'UMALLORY', login: 'mallory', password: 'mallory-pw', claims: claims({ email_verified: true, 'https://slack.com/team_id': 'TEVIL' }) }],
+    ['google-oauth2', { sub: '1098765432100000001', login: 'mallory-google', password: 'mallory-pw', claims: claims({ email_verified: true }) }],
+    ['google-oauth2', { sub: '1098765432100000002', login: 'mallory-google2', password: 'mallory-pw', claims: claims({ email_verified: false }) }],
+    ['apple', { sub: '000111.mallory.0001', login: 'mallory-apple', password: 'mallory-pw', claims: claims({ email_verified: true }) }]
+  ];
+  for (const [strategy, account] of accounts) {
+    sim.idps[strategy].addAccount(account);
+    const { go, url } = await socialSignIn(sim, `${con.url}/login`, strategy, account, [con.redirectUri]);
+    assert.ok(url, `${strategy}: the tenant sends the browser back to the console`);
+    const back = await go(url);
+    assert.equal(back.status, 403, `${strategy} (${account.sub}) asserting the staff address is refused`);
+    assert.match(await back.text(), /console\.not_staff/);
+    assert.ok(!back.headers.getSetCookie().some((c) => c.startsWith('trickle_console=') && !/Max-Age=0/.test(c)), 'no session cookie');
+    const user = [...sim.tenant.state.users.values()].find((u) => u.user_id.endsWith(account.sub));
+    assert.ok(user, `${strategy}: the tenant did sign the account in (the console is what refuses)`);
+    const home = await (await go(`${con.url}/`)).text();
+    assert.doesNotMatch(home, /Find a person/);
+  }
+  // A session sealed with the right secret for a social sub carrying the staff address (as a
+  // session from before this check would be) is refused too: membership is checked per request.
+  const { signer } = require('../../console/server');
+  const old = signer(SESSION_SECRET).seal('session', { claims: { sub: 'sign-in-with-slack|UMALLORY', email: STAFF.email, email_verified: true }, csrf: 'c', exp: Date.now() + 60000 });
+  assert.doesNotMatch(await (await fetch(`${con.url}/`, { headers: { cookie: `trickle_console=${old}` } })).text(), /Find a person/);
+
+  // The staff member's own database user still gets in, and fixes are recorded under its user id.
+  const staffUser = [...sim.tenant.state.users.values()].find((u) => u.email === STAFF.email && u.user_id.startsWith('auth0|'));
+  const s = await httpSignIn(sim, con, STAFF.email, STAFF.password);
+  assert.equal(s.status, 303);
+  assert.ok(s.cookie);
+  const { user } = await personWithFailedFanout(sim);
+  const page = await (await fetch(`${con.url}/person?q=${encodeURIComponent(user.user_id)}`, { headers: { cookie: s.cookie } })).text();
+  const csrf = page.match(/name="csrf" value="([^"]+)"/)[1];
+  const fix = (fields) => fetch(`${con.url}/fix`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie }, body: new URLSearchParams({ action: 'block', user_id: user.user_id, reason: 'stolen laptop', ...fields }) });
+  // A CSRF value of the right length in characters but not in bytes is a plain refusal, not a crash.
+  for (const bad of ['é'.repeat(csrf.length), '€'.repeat(csrf.length), `${csrf.slice(0, -1)}\u00ff`]) {
+    const r = await fix({ csrf: bad });
+    assert.equal(r.status, 403, JSON.stringify(bad));
+    assert.match(await r.text(), /console\.csrf/);
+  }
+  assert.equal((await fix({ csrf })).status, 303);
+  const store = await openAudit(audit);
+  const rows = await store.list();
+  await store.close();
+  assert.deepEqual(rows.map((r) => [r.action, r.outcome, r.actor, r.actor_email]), [['block', 'done', staffUser.user_id, STAFF.email], ['block', 'requested', staffUser.user_id, STAFF.email]]);
+  const auditPage = await (await fetch(`${con.url}/audit`, { headers: { cookie: s.cookie } })).text();
+  assert.ok(auditPage.includes(staffUser.user_id) && auditPage.includes(STAFF.email), 'the audit page shows the user id and the address');
+
+  // Blocked on the tenant since signing in: the next fix is refused and the session ends.
+  sim.tenant.state.users.get(staffUser.user_id).blocked = true;
+  const blocked = await fix({ csrf, action: 'unblock' });
+  assert.equal(blocked.status, 401);
+  assert.match(await blocked.text(), /console\.staff_blocked/);
+  assert.equal(sim.tenant.state.users.get(user.user_id).blocked, true, 'nothing was unblocked');
+});
+
+test('who may be staff by address: only users of the configured providers (database users by default); Slack can never be one', () => {
+  const { staffCheck } = require('../../console/server');
+  const isStaff = staffCheck({ emails: ['ann@example.com'], userIds: ['sign-in-with-slack|UANN'] });
+  assert.equal(isStaff({ sub: 'auth0|ann', email: 'ann@example.com', email_verified: true }), 'address');
+  for (const sub of ['sign-in-with-slack|UX', 'oauth2|sign-in-with-slack|UX', 'google-oauth2|1', 'apple|000.x', 'samlp|x', 'auth0', '|auth0|x', '', undefined]) {
+    assert.equal(isStaff({ sub, email: 'ann@example.com', email_verified: true }), null, `sub ${sub}`);
+  }
+  assert.equal(isStaff({ sub: 'sign-in-with-slack|UANN' }), 'user id', 'a listed user id keeps working, whatever its provider');
+  const google = staffCheck({ emails: ['ann@example.com'], providers: ['google-oauth2'] });
+  assert.equal(google({ sub: 'google-oauth2|1', email: 'ann@example.com', email_verified: true }), 'address');
+  assert.equal(google({ sub: 'auth0|ann', email: 'ann@example.com', email_verified: true }), null, 'only the listed providers');
+  assert.throws(() => staffCheck({ emails: ['ann@example.com'], providers: ['sign-in-with-slack'] }), { code: 'console.staff_provider_untrusted' });
+  assert.throws(() => staffCheck({ emails: ['ann@example.com'], providers: ['oauth2'] }), { code: 'console.staff_provider_untrusted' });
+  assert.throws(() => staffCheck({ emails: ['ann@example.com'], providers: ['Auth0|'] }), { code: 'console.staff_provider' });
+  const { consoleOptions } = require('../../console/config');
+  const cfg = { tenant: { url: 'http://t', clientId: 'c', clientSecret: 's' }, support: { staff: ['ann@example.com'] } };
+  assert.deepEqual(consoleOptions(cfg, {}).staff.providers, ['auth0'], 'by default the database users');
+  assert.deepEqual(consoleOptions({ ...cfg, support: { ...cfg.support, staffProviders: ['google-oauth2'] } }, {}).staff.providers, ['google-oauth2']);
+});
+
+test('attacks: support cannot prove or tell an account another tenant user holds (linked, held, or the product\'s stored id); the refusal names that user and is in both users\' audit', { timeout: 120000 }, async (t) => {
+  const { sim, con, api, audit, dir } = await setup(t);
+  // The victim: a database person who signed in (account proven, the product told the id).
+  const victim = sim.people.find((p) => p.accounts.length === 1 && p.accounts[0].product === 'paste' && !p.identities);
+  assert.equal((await signInThroughMfa(sim, victim.email, victim.accounts[0].password)).status, 302);
+  const vUser = [...sim.tenant.state.users.values()].find((u) => u.email === victim.email);
+  const [vAcct] = vUser.app_metadata.trickle.accounts;
+  assert.equal(storedId(sim, vAcct.id), vUser.user_id);
+  // Mallory's Slack member asserts the victim's address: her user records the account as a candidate.
+  const mal = { sub: 'UMAL1', login: 'mal1', password: 'pw1', claims: { email: victim.email, email_verified: true, name: 'Mallory', 'https://slack.com/team_id': 'TEVIL' } };
+  sim.idps['sign-in-with-slack'].addAccount(mal);
+  await socialSignIn(sim, sim.urls.login, 'sign-in-with-slack', mal, [`${sim.tenant.url}/app/callback`, sim.urls.merge || 'http://no-merge/']);
+  const mUser = [...sim.tenant.state.users.values()].find((u) => u.user_id.endsWith('|UMAL1'));
+  assert.ok(mUser, 'Mallory\'s Slack user exists');
+  const record = () => JSON.parse(JSON.stringify(sim.tenant.state.users.get(mUser.user_id).app_metadata.trickle || {}));
+  const original = record();
+  const mAcct = (original.accounts || []).find((a) => a.product === 'paste' && String(a.id) === String(vAcct.id));
+  assert.ok(mAcct, 'the victim\'s account is a candidate on Mallory\'s user');
+  assert.ok(!mAcct.proof, 'unproven');
+  const setRecord = async (edit) => {
+    const tr = JSON.parse(JSON.stringify(original));
+    edit(tr.accounts.find((a) => a.product === 'paste' && String(a.id) === String(vAcct.id)));
+    assert.equal((await api(`/api/v2/users/${encodeURIComponent(mUser.user_id)}`, 'PATCH', { app_metadata: { trickle: tr } })).status, 200);
+  };
+
+  const s = await httpSignIn(sim, con, STAFF.email, STAFF.password);
+  assert.ok(s.cookie);
+  const personPage = (q) => fetch(`${con.url}/person?q=${encodeURIComponent(q)}`, { headers: { cookie: s.cookie } }).then((r) => r.text());
+  const csrf = (await personPage(mUser.user_id)).match(/name="csrf" value="([^"]+)"/)[1];
+  const fix = async (fields) => {
+    const r = await fetch(`${con.url}/fix`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie }, body: new URLSearchParams({ csrf, user_id: mUser.user_id, reason: 'customer called', ticket: 'SUP-1', ...fields }) });
+    return { status: r.status, text: r.status === 303 ? '' : await r.text() };
+  };
+  const link = () => fix({ action: 'link', target: `paste:${vAcct.id}` });
+  const untouched = () => {
+    assert.equal(storedId(sim, vAcct.id), vUser.user_id, 'the product still holds the victim\'s id');
+    const a = sim.tenant.state.users.get(mUser.user_id).app_metadata.trickle.accounts.find((x) => String(x.id) === String(vAcct.id));
+    assert.ok(!a.proof || a.proof === 'password', 'no support proof recorded');
+  };
+
+  // 1. The record as the chain left it (`linked` naming the victim, or `held`): refused, naming the victim when it can.
+  let r = await link();
+  assert.equal(r.status, 409);
+  assert.match(r.text, /support\.account_held/);
+  assert.ok(r.text.includes(vUser.user_id), 'the refusal names the user who holds the account');
+  untouched();
+  // The person page shows who holds it: the record's pointer and the product's stored id.
+  const page = await personPage(mUser.user_id);
+  assert.match(page, new RegExp(`data-account="paste:${vAcct.id}" data-held-by="${vUser.user_id.replace('|', '\\|')}"`));
+  const row = page.slice(page.indexOf(`data-account="paste:${vAcct.id}"`)).split('</tr>')[0];
+  assert.ok(row.includes(`<td class="stored">${vUser.user_id}</td>`), 'the product\'s stored id is shown');
+  assert.match(row, mAcct.linked ? new RegExp(`class="linked">${vUser.user_id.replace('|', '\\|')}`) : /held \(id withheld\)/);
+
+  // 2. Neither `linked` nor `held` in the record: the product's stored id still refuses it.
+  await setRecord((a) => { delete a.linked; delete a.held; });
+  r = await link();
+  assert.equal(r.status, 409);
+  assert.match(r.text, /support\.account_held/);
+  assert.ok(r.text.includes(vUser.user_id));
+  untouched();
+
+  // The command line refuses it the same way (exit 2, nothing changed).
+  const config = path.join(dir, 'trickle.json');
+  fs.writeFileSync(config, JSON.stringify({ ...sim.bulkConfig(), support: { audit: `sqlite:${path.join(dir, 'cli-audit.sqlite')}` } }));
+  const cli = await new Promise((resolve) => execFile(process.execPath, [BIN, 'support', 'link', '--user', mUser.user_id, '--account', `paste:${vAcct.id}`, '--reason', 'customer called', '--ticket', 'SUP-2', '--as', 'cli@support.test', '--config', config], (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr })));
+  assert.equal(cli.code, 2, cli.stderr);
+  assert.match(cli.stderr, /\[support\.account_held\]/);
+  assert.ok(cli.stderr.includes(vUser.user_id));
+  untouched();
+
+  // 3. `held: true` (the core withheld the id) with the product not answering: refused all the same.
+  await setRecord((a) => { delete a.linked; a.held = true; });
+  sim.byName.paste.setMode('down');
+  r = await link();
+  sim.byName.paste.setMode('up');
+  assert.equal(r.status, 409);
+  assert.match(r.text, /support\.account_held/);
+  untouched();
+  assert.match(await personPage(mUser.user_id), /held \(id withheld\)/);
+
+  // 4. Nothing in the record and the product down: nobody can say who holds it, so nothing is done.
+  await setRecord((a) => { delete a.linked; delete a.held; });
+  sim.byName.paste.setMode('down');
+  r = await link();
+  sim.byName.paste.setMode('up');
+  assert.equal(r.status, 503);
+  assert.match(r.text, /support\.account_unchecked/);
+  untouched();
+
+  // 5. Re-running the fan-out for a proven account the product holds for another user would
+  //    overwrite that user's id: refused, nothing told.
+  await setRecord((a) => { delete a.linked; delete a.held; a.proof = 'password'; delete a.fanout; });
+  r = await fix({ action: 'fanout' });
+  assert.equal(r.status, 409);
+  assert.match(r.text, /support\.account_held/);
+  assert.ok(r.text.includes(vUser.user_id));
+  assert.equal(storedId(sim, vAcct.id), vUser.user_id, 'the victim\'s id was not overwritten');
+
+  // Every refusal is in the audit of Mallory's user and, where the holder is known, the victim's.
+  const store = await openAudit(audit);
+  const mine = await store.list({ userId: mUser.user_id });
+  const theirs = await store.list({ userId: vUser.user_id });
+  await store.close();
+  assert.deepEqual(mine.filter((x) => x.outcome !== 'requested').map((x) => [x.action, x.outcome, x.detail.split(':')[0]]).reverse(), [
+    ['link', 'refused', 'support.account_held'], ['link', 'refused', 'support.account_held'], ['link', 'refused', 'support.account_held'],
+    ['link', 'refused', 'support.account_unchecked'], ['fanout', 'refused', 'support.account_held']
+  ]);
+  assert.ok(theirs.length >= 3, 'the victim\'s audit shows the attempts on their account');
+  for (const x of theirs) {
+    assert.equal(x.outcome, 'refused');
+    assert.ok(x.detail.includes(mUser.user_id), 'the victim\'s row names the user the fix was for');
+  }
+  assert.match(await personPage(vUser.user_id), /link refused/);
+
+  // Mallory's next Slack login is her own user, not the victim's.
+  const again = await socialSignIn(sim, sim.urls.login, 'sign-in-with-slack', mal, [`${sim.tenant.url}/app/callback`, sim.urls.merge || 'http://no-merge/']);
+  assert.ok(again.url);
+  assert.deepEqual(sim.tenant.state.users.get(vUser.user_id).identities.map((i) => i.provider), ['auth0'], 'no Slack identity joined the victim');
+});
+
+test('an audit table made before actor_email gains the column on open; its rows stay as they were (SQLite and MariaDB)', { timeout: 30000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-audit-old-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'old.sqlite');
+  const db = new Database(file);
+  db.exec(`CREATE TABLE support_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    user_id TEXT, target TEXT, reason TEXT NOT NULL, ticket TEXT, outcome TEXT NOT NULL, before_state TEXT, after_state TEXT, detail TEXT);
+    CREATE TRIGGER support_audit_no_update BEFORE UPDATE ON support_audit BEGIN SELECT RAISE(ABORT, 'support_audit is append-only'); END;
+    INSERT INTO support_audit (at, actor, action, user_id, reason, outcome) VALUES ('2026-01-01T00:00:00Z', 'old@support.test', 'block', 'auth0|x', 'old row', 'done');`);
+  db.close();
+  const check = async (url) => {
+    const store = await openAudit(url);
+    await store.append({ actor: 'auth0|staff', actorEmail: 'staff@support.test', action: 'unblock', userId: 'auth0|x', reason: 'new row', outcome: 'done' });
+    const rows = await store.list({ userId: 'auth0|x' });
+    await store.close();
+    assert.deepEqual(rows.map((r) => [r.actor, r.actor_email, r.reason]), [['auth0|staff', 'staff@support.test', 'new row'], ['old@support.test', null, 'old row']]);
+    await (await openAudit(url)).close(); // opening again finds the column in place
+  };
+  await check(`sqlite:${file}`);
+
+  const server = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
+  const name = `trickle_audit_old_${process.pid}`;
+  let admin;
+  try { admin = await require('mysql2/promise').createConnection({ uri: server, multipleStatements: true }); } catch (e) { t.diagnostic(`no MariaDB at ${server}: ${e.message}`); return; }
+  t.after(async () => { await admin.query(`DROP DATABASE IF EXISTS \`${name}\``); await admin.end(); });
+  await admin.query(`CREATE DATABASE \`${name}\`; USE \`${name}\`;
+    CREATE TABLE support_audit (id BIGINT AUTO_INCREMENT PRIMARY KEY, at VARCHAR(40) NOT NULL, actor VARCHAR(320) NOT NULL, action VARCHAR(64) NOT NULL,
+    user_id VARCHAR(191), target VARCHAR(191), reason TEXT NOT NULL, ticket VARCHAR(191), outcome VARCHAR(32) NOT NULL, before_state MEDIUMTEXT, after_state MEDIUMTEXT, detail TEXT);
+    INSERT INTO support_audit (at, actor, action, user_id, reason, outcome) VALUES ('2026-01-01T00:00:00Z', 'old@support.test', 'block', 'auth0|x', 'old row', 'done');`);
+  await check(`${server}/${name}`);
 });
