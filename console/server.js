@@ -22,21 +22,9 @@ class ConsoleConfigError extends Error {
   constructor(code, message) { super(message); this.code = code; }
 }
 
-/** The request's cookies; one that does not decode, or a name sent twice, is ignored. */
-function cookies(header) {
-  const out = Object.create(null);
-  const seen = new Set();
-  for (const part of String(header || '').split(';')) {
-    const i = part.indexOf('=');
-    if (i <= 0) continue;
-    const name = part.slice(0, i).trim();
-    let value;
-    try { value = decodeURIComponent(part.slice(i + 1).trim()); } catch (_) { continue; }
-    if (seen.has(name)) delete out[name]; else out[name] = value;
-    seen.add(name);
-  }
-  return out;
-}
+// The request's cookies, read as the merge service reads them: one that does not decode, or a
+// name sent twice, is ignored.
+const { cookies } = require('../merge-service/server');
 
 /** Signed values: `payload.mac`, HMAC-SHA256 under the session secret, compared in constant time. */
 function signer(secret) {

@@ -457,4 +457,4 @@ function configFromEnv(env = process.env) {
   };
 }
 
-module.exports = { startMergeService, configFromEnv, maskEmail };
+module.exports = { startMergeService, configFromEnv, maskEmail, cookies };
