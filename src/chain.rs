@@ -1018,7 +1018,15 @@ pub fn apply(input: &ApplyInput) -> Applied {
             continue;
         }
         let proof = lone.then_some(proof::PASSWORD);
-        if meta.add_account(&a.product, &a.id, proof, a.email_verified) && proof.is_none() {
+        // Whom the product told: kept for a proven account, only "someone" for a candidate.
+        let other = a.auth0_user_id.as_deref().filter(|u| *u != user_id);
+        let (linked, held) = match proof {
+            Some(_) => (other, false),
+            None => (None, other.is_some()),
+        };
+        if meta.add_linked(&a.product, &a.id, proof, a.email_verified, linked, held)
+            && proof.is_none()
+        {
             added_unproven = true;
             events.push(
                 Event::new("account_found_unproven")
@@ -1130,7 +1138,13 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
             (d.vouched && ownership::mailbox_proves(a.email_verified)).then_some(proof::PROVIDER);
         found.push((a, p));
     }
-    let mut accounts: Vec<Account> = found.iter().map(|(a, _)| a.clone()).collect();
+    // The person id comes from the proven accounts only: a candidate's id would name someone
+    // else's person (a victim's) in a stranger's record.
+    let mut accounts: Vec<Account> = found
+        .iter()
+        .filter(|(_, p)| p.is_some())
+        .map(|(a, _)| a.clone())
+        .collect();
     crate::person::canonical_order(&mut accounts, &input.products);
     let person_id = crate::person::person_id(&accounts, &mut events).unwrap_or_else(|| {
         let id = input.user.user_id.as_str();
@@ -1332,11 +1346,12 @@ pub fn link(input: &LinkInput) -> Linked {
     if proven.is_empty() || !ownership::may_link(&merged.accounts, &proven) {
         return stale(&mut secondary, "link.not_proven");
     }
-    let mut unproven_joined = false;
     for a in &secondary.accounts {
         // An account another user (neither of these two) was told, or whose holder is not
-        // known yet, stays out: joining it would tell it this user over that one.
-        if a.held || a.linked.as_deref().is_some_and(|l| l != pid) {
+        // known yet, stays out: joining it would tell it this user over that one. So does a
+        // candidate: it belongs to the address that found it, and the primary's mailbox is
+        // another one (a stranger's workspace may have asserted the victim's address here).
+        if a.proof.is_none() || a.held || a.linked.as_deref().is_some_and(|l| l != pid) {
             events.push(
                 Event::new("link_account_left")
                     .product(&a.product)
@@ -1357,7 +1372,6 @@ pub fn link(input: &LinkInput) -> Linked {
             }
             None => {
                 if merged.add_account(&a.product, &a.id, a.proof.as_deref(), a.verified) {
-                    unproven_joined |= ownership::merge_wanted(a);
                     events.push(
                         Event::new("link_account_joined")
                             .product(&a.product)
@@ -1382,10 +1396,6 @@ pub fn link(input: &LinkInput) -> Linked {
     let fanout = fanout_requests(&merged, pid, &config, &mut events);
     let mut set = Map::new();
     set.insert("trickle", to_value(&merged));
-    if unproven_joined {
-        // The joined account still waits for its proof: the primary is asked at its next login.
-        set.insert("migrated", Value::Bool(false));
-    }
     events.push(Event::new("link_accepted"));
     Linked {
         outcome: "link",

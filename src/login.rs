@@ -351,7 +351,8 @@ fn build_profile(
         pending: g.errored.clone(),
         merge: None,
         unverified: !email_verified,
-        address: None,
+        // The candidates belong to this address: if the user's changes, they are dropped.
+        address: Some(email.to_owned()),
     };
     let mut app_metadata = Map::new();
     app_metadata.insert("trickle", meta.to_value());

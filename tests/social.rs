@@ -468,7 +468,7 @@ fn a_stale_pointer_is_forgotten_on_refusal_so_the_chain_goes_on_for_this_user() 
 }
 
 #[test]
-fn joining_leaves_out_accounts_held_by_a_third_user_and_asks_the_primary_to_prove_new_candidates() {
+fn joining_takes_only_proven_accounts_nobody_else_holds() {
     let primary = rec_text(
         "tp_ann",
         r#"[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]"#,
@@ -487,11 +487,13 @@ fn joining_leaves_out_accounts_held_by_a_third_user_and_asks_the_primary_to_prov
         .and_then(|m| m.get("trickle"))
         .cloned()
         .unwrap_or(Value::Null);
+    // Not collect:y (another user holds it), not transfer:t9 (its holder unknown), and not the
+    // candidate transfer:z: it belongs to the address that found it, not to the primary's mailbox.
     let ids: Vec<String> = proofs(&rec).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(ids, ["paste:p1", "transfer:z"]);
+    assert_eq!(ids, ["paste:p1"]);
     assert_eq!(
         out.get("set_app_metadata").and_then(|m| m.get("migrated")),
-        Some(&Value::Bool(false))
+        None
     );
     assert_eq!(
         out.get("fanout").and_then(Value::as_array).map(Vec::len),
@@ -533,4 +535,75 @@ fn when_the_users_address_changes_the_candidates_found_by_the_old_one_are_droppe
     assert_eq!(after.get("merge"), None);
     assert_eq!(s(&after, &["address"]), Some("mallory@attacker.example"));
     assert!(plan.to_json().contains("address_changed"));
+}
+
+#[test]
+fn a_strangers_record_names_no_victim_neither_by_pointer_nor_by_person_id() {
+    let victim = r#"[{"id":"p1","email":"victim@corp.example","email_verified":true,"auth0_user_id":"auth0|tp_victim"}]"#;
+    let (_, applied) = discover(
+        &slack("victim@corp.example"),
+        vec![],
+        vec![answer("paste", victim)],
+    );
+    let rec = record(&applied);
+    assert_ne!(
+        s(&rec, &["person_id"]),
+        Some(trickle::person::derived_person_id("paste", "p1").as_str()),
+        "the person id comes from proven accounts only"
+    );
+    // A pending product answering later: an account another user holds is recorded as held.
+    let input = Map::new()
+        .with(
+            "user",
+            Map::new()
+                .with("user_id", "auth0|tp_b")
+                .with("email", "b@x.example")
+                .with("email_verified", true)
+                .with(
+                    "app_metadata",
+                    Map::new().with(
+                        "trickle",
+                        rec_text("tp_b", r#"[{"product":"paste","id":"p1","proof":"password","verified":true}]"#)
+                            .with_pending(),
+                    ),
+                ),
+        )
+        .with("fanout", Vec::<Value>::new())
+        .with(
+            "lookups",
+            vec![answer(
+                "collect",
+                r#"[{"id":"c9","email":"b@x.example","email_verified":true,"auth0_user_id":"google-oauth2|OTHER"}]"#,
+            )],
+        );
+    let applied = chain::apply(
+        &ApplyInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
+    );
+    let rec = record(&applied.to_value());
+    let c9 = rec
+        .get("accounts")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|x| s(x, &["id"]) == Some("c9")))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        c9.get("held"),
+        Some(&Value::Bool(true)),
+        "{}",
+        rec.to_json()
+    );
+    assert!(!rec.to_json().contains("OTHER"));
+}
+
+trait WithPending {
+    fn with_pending(self) -> Value;
+}
+
+impl WithPending for Value {
+    fn with_pending(mut self) -> Value {
+        if let Value::Object(m) = &mut self {
+            m.insert("pending", vec!["collect"]);
+        }
+        self
+    }
 }

@@ -215,3 +215,37 @@ test('a Slack member that asserted the victim\'s address and then its own mailbo
   assert.equal(told(victim.accounts[0].product, victim.accounts[0].id), victimId);
   assert.equal(userById(victimId).identities.length, 1, 'nothing linked into the victim');
 });
+
+test('a Slack member asserting a victim\'s address, on an attacker who has a tenant user of her own: the victim\'s account is not joined into her user, and the victim stays their own', { skip }, async () => {
+  const { socialSignIn } = require('../../sim/demo');
+  const { signInThroughMfa } = require('./sim-http');
+  const noTotp = (a) => !sim.byName[a.product].db.prepare('SELECT totp_secret FROM accounts WHERE id = ?').get(a.id).totp_secret;
+  // Mallory: a legacy account of her own whose product trusts her Slack identity.
+  const mallory = sim.people.find((p) => p.accounts.length === 1 && noTotp(p.accounts[0]) && !usersWith(p.email).length &&
+    p.identities && p.identities.some((i) => i.provider === 'sign-in-with-slack'));
+  const victim = sim.people.find((p) => p !== mallory && p.accounts.length === 1 && noTotp(p.accounts[0]) && !p.identities && !usersWith(p.email).length);
+  assert.ok(mallory && victim, 'seeded people for the attack');
+  const mine = (await signInThroughMfa(sim, mallory.email, mallory.accounts[0].password));
+  assert.ok(mine, 'Mallory signs in with her own password');
+  const P = usersWith(mallory.email)[0].user_id;
+  // Her member in her own workspace now asserts the victim's address.
+  const slack = mallory.identities.find((i) => i.provider === 'sign-in-with-slack');
+  const slackIdp = sim.idps['sign-in-with-slack'];
+  slackIdp.addAccount({ sub: slack.subject, login: slack.login, password: slack.password, claims: { email: victim.email, email_verified: true, name: 'Mallory', 'https://slack.com/team_id': 'TEVIL' } });
+  const r = await socialSignIn(sim, 'sign-in-with-slack', slack);
+  assert.ok(r.location, r.error);
+  const record = userById(P).app_metadata.trickle;
+  assert.deepEqual(record.accounts.map((a) => `${a.product}/${a.id}`), [`${mallory.accounts[0].product}/${mallory.accounts[0].id}`],
+    'the victim\'s account did not join the attacker\'s user');
+  // Mallory signs in with her password again: nothing to prove, no mail.
+  const since = sim.mail.messages.length;
+  await signInThroughMfa(sim, mallory.email, mallory.accounts[0].password);
+  assert.equal(sim.mail.messages.length, since);
+  assert.equal(told(victim.accounts[0].product, victim.accounts[0].id), null, 'the victim\'s account was told nothing');
+  // The victim signs in: a user of their own.
+  await signInThroughMfa(sim, victim.email, victim.accounts[0].password);
+  const theirs = usersWith(victim.email).filter((u) => u.user_id !== P);
+  assert.equal(theirs.length, 1, 'the victim has their own tenant user');
+  assert.equal(told(victim.accounts[0].product, victim.accounts[0].id), theirs[0].user_id);
+  assert.ok(!userById(P).identities.some((i) => i.connection === 'trickle' && `auth0|${i.user_id}` === theirs[0].user_id), 'the victim is not linked into the attacker');
+});
