@@ -140,12 +140,16 @@ function trickleLog(stage, data) {
  */
 var trickleConfigMemo = { key: null, value: null };
 /** The settings trickle reads, as one string (null when they cannot be read): a memo key. */
+function trickleKeyPart(v) {
+  return (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v)) + '\u0000';
+}
 function trickleConfigKey(source) {
   try {
     return source && typeof source === 'object'
-      ? [source.TRICKLE_PRODUCTS, source.TRICKLE_MERGE_URL, source.TRICKLE_TOKEN_SECRET, source.TRICKLE_CONNECTION,
-        source.TRICKLE_FANOUT_BUDGET_MS, source.TRICKLE_LOOKUP_TIMEOUT_MS, source.TRICKLE_SOCIAL_CONNECTIONS,
-        source.TRICKLE_MGMT_DOMAIN, source.TRICKLE_MGMT_CLIENT_ID, source.TRICKLE_MGMT_CLIENT_SECRET, source.TRICKLE_CONNECTION_ID].map(function (v) { return typeof v === 'string' ? v : JSON.stringify(v); }).join('\u0000')
+      ? trickleKeyPart(source.TRICKLE_PRODUCTS) + trickleKeyPart(source.TRICKLE_MERGE_URL) + trickleKeyPart(source.TRICKLE_TOKEN_SECRET) +
+        trickleKeyPart(source.TRICKLE_CONNECTION) + trickleKeyPart(source.TRICKLE_FANOUT_BUDGET_MS) + trickleKeyPart(source.TRICKLE_LOOKUP_TIMEOUT_MS) +
+        trickleKeyPart(source.TRICKLE_SOCIAL_CONNECTIONS) + trickleKeyPart(source.TRICKLE_MGMT_DOMAIN) + trickleKeyPart(source.TRICKLE_MGMT_CLIENT_ID) +
+        trickleKeyPart(source.TRICKLE_MGMT_CLIENT_SECRET) + trickleKeyPart(source.TRICKLE_CONNECTION_ID)
       : null;
   } catch (_) {
     return null;

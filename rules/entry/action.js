@@ -3,8 +3,10 @@
 'use strict';
 var TRICKLE_CACHE = {};
 /*@trickle-inline@*/
+// One handle on the core per container (it reloads the instance itself after a trap).
+var trickleActionCoreHandle = null;
 function trickleActionCore() {
-  return trickleCore(TRICKLE_WASM, trickleGlue, TRICKLE_CACHE, TRICKLE_CACHE_KEY);
+  return trickleActionCoreHandle || (trickleActionCoreHandle = trickleCore(TRICKLE_WASM, trickleGlue, TRICKLE_CACHE, TRICKLE_CACHE_KEY));
 }
 exports.onExecutePostLogin = async function (event, api) {
   await trickleAction('execute', event, api, trickleActionCore());
