@@ -141,13 +141,15 @@ pub fn export_record(
                 verified: a.email_verified,
                 fanout: false,
                 linked: None,
-                held: false,
+                // Another user (a social sign-in before the backfill) may hold it by the first
+                // login: read again before it is told anything.
+                held: owned,
             })
             .collect(),
         pending: vec![],
         merge: None,
         unverified: false,
-        address: None,
+        address: Some(email.clone()),
     };
     record.insert(
         "app_metadata",

@@ -606,8 +606,14 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
 
+    // A person with candidates their own mailbox can prove is sent to the merge first, and joins
+    // after it (Continue): joining first would leave those candidates behind for good.
+    let wants_merge = !migrated_before
+        && input.transaction.can_redirect
+        && meta.accounts.iter().any(ownership::merge_wanted);
     let link_first = input.phase == Phase::Execute
         && !bulk
+        && !wants_merge
         && ownership::link_target(&meta.accounts, user_id).is_some();
     match input.phase {
         Phase::Execute if link_first => {}
@@ -657,6 +663,9 @@ pub fn plan(input: &PlanInput) -> Plan {
                                 .filter(|a| ownership::merge_proves(a))
                             {
                                 a.proof = Some(proof::MERGE.to_owned());
+                                // Who holds it was last read when it was found; another of the
+                                // person's users may have proven it since: read again first.
+                                a.held = true;
                             }
                             migrated = true;
                             events.push(Event::new("merge_completed"));
@@ -885,8 +894,8 @@ pub struct Applied {
     pub set_app_metadata: Map,
     /// Log events.
     pub events: Vec<Event>,
-    /// A proven account turned out to be held by another of the person's tenant users: plan
-    /// again (without a redirect) to join it in this login.
+    /// Who holds a proven account was read: plan again (without a redirect) to join the user
+    /// holding it, or to tell it this one, in this login.
     pub relink: bool,
 }
 
@@ -1006,9 +1015,10 @@ pub fn apply(input: &ApplyInput) -> Applied {
         {
             let other = a.auth0_user_id.as_deref().filter(|u| *u != user_id);
             if known.held || other.is_some() {
+                // Read: join that user, or (nobody else) tell this one, in this very login.
+                relink = true;
                 known.held = false;
                 known.linked = other.map(str::to_owned);
-                relink |= other.is_some();
                 events.push(
                     Event::new("account_holder_read")
                         .product(&a.product)
@@ -1351,7 +1361,7 @@ pub fn link(input: &LinkInput) -> Linked {
         // known yet, stays out: joining it would tell it this user over that one. So does a
         // candidate: it belongs to the address that found it, and the primary's mailbox is
         // another one (a stranger's workspace may have asserted the victim's address here).
-        if a.proof.is_none() || a.held || a.linked.as_deref().is_some_and(|l| l != pid) {
+        if a.proof.is_none() || a.linked.as_deref().is_some_and(|l| l != pid) {
             events.push(
                 Event::new("link_account_left")
                     .product(&a.product)
@@ -1371,7 +1381,16 @@ pub fn link(input: &LinkInput) -> Linked {
                 }
             }
             None => {
-                if merged.add_account(&a.product, &a.id, a.proof.as_deref(), a.verified) {
+                // A proven account whose holder is not known yet joins as such: the primary
+                // reads it again before telling it.
+                if merged.add_linked(
+                    &a.product,
+                    &a.id,
+                    a.proof.as_deref(),
+                    a.verified,
+                    None,
+                    a.held,
+                ) {
                     events.push(
                         Event::new("link_account_joined")
                             .product(&a.product)

@@ -607,3 +607,24 @@ impl WithPending for Value {
         self
     }
 }
+
+#[test]
+fn a_person_with_candidates_of_their_own_merges_before_joining_so_none_is_left_behind() {
+    let rec = rec_text(
+        "tp_d",
+        r#"[{"product":"collect","id":"c5","proof":"password","verified":true,"linked":"google-oauth2|777"},
+            {"product":"transfer","id":"t9","verified":true}]"#,
+    );
+    let plan = plan_of(
+        &with_record(google("pat@example.org", false), rec),
+        "execute",
+    );
+    // (the Login helper is a social one; the decision is the same for a database user)
+    assert_eq!(
+        s(&plan, &["outcome"]),
+        Some("redirect"),
+        "{}",
+        plan.to_json()
+    );
+    assert_eq!(plan.get("link"), None);
+}
