@@ -608,9 +608,14 @@ pub fn plan(input: &PlanInput) -> Plan {
 
     // A person with candidates their own mailbox can prove is sent to the merge first, and joins
     // after it (Continue): joining first would leave those candidates behind for good.
+    // (A candidate some user was told already is not waited for: the one named is the person's
+    // other user, which the join brings in, or a third user's, which stays out either way.)
     let wants_merge = !migrated_before
         && input.transaction.can_redirect
-        && meta.accounts.iter().any(ownership::merge_wanted);
+        && meta
+            .accounts
+            .iter()
+            .any(|a| ownership::merge_wanted(a) && !a.held);
     let link_first = input.phase == Phase::Execute
         && !bulk
         && !wants_merge

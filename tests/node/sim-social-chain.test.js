@@ -244,7 +244,7 @@ test('a Slack member asserting a victim\'s address, on an attacker who has a ten
   assert.equal(told(victim.accounts[0].product, victim.accounts[0].id), null, 'the victim\'s account was told nothing');
   // The victim signs in: a user of their own.
   await signInThroughMfa(sim, victim.email, victim.accounts[0].password);
-  const theirs = usersWith(victim.email).filter((u) => u.user_id !== P);
+  const theirs = usersWith(victim.email).filter((u) => u.user_id !== P && u.user_id.startsWith('auth0|'));
   assert.equal(theirs.length, 1, 'the victim has their own tenant user');
   assert.equal(told(victim.accounts[0].product, victim.accounts[0].id), theirs[0].user_id);
   assert.ok(!userById(P).identities.some((i) => i.connection === 'trickle' && `auth0|${i.user_id}` === theirs[0].user_id), 'the victim is not linked into the attacker');
