@@ -98,6 +98,21 @@ function trickleChain(core, source, facts, io) {
     return c && c.outcome === 'ok' ? c.email : null;
   };
   var addEvents = function (list) { log.events = (log.events || []).concat(list || []); };
+  var productNames = cfg.products.map(function (p) { return p.name; });
+  // The accounts whose holder was just read (nobody else) are told this user's id, and the
+  // acknowledgements recorded.
+  var tellRead = function (requests) {
+    if (!(requests || []).length) return 'continue';
+    return trickleFanout(cfg.products, { fanout: requests, lookups: [] }, null, cfg.fanoutBudgetMs).then(function (more) {
+      var acked = core.call('chain_apply', {
+        user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
+        fanout: more.fanout, lookups: []
+      });
+      log.fanout = (log.fanout || []).concat(more.fanout.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); }));
+      addEvents(acked.events);
+      return write(acked.set_app_metadata).then(function () { return 'continue'; });
+    });
+  };
   // A first social login: the products are asked for the identity and the address, the core
   // makes the record, and the chain is planned again with it.
   var discovered = function () {
@@ -153,12 +168,13 @@ function trickleChain(core, source, facts, io) {
         var applied = allOk ? plan.acknowledged : core.call('chain_apply', {
           user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
           fanout: results.fanout,
-          lookups: results.lookups
+          lookups: results.lookups,
+          products: productNames
         });
         log.fanout = results.fanout.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); });
         addEvents(applied.events);
         return write(applied.set_app_metadata).then(function () {
-          if (!applied.relink) return 'continue';
+          if (!applied.relink) return tellRead(applied.fanout);
           // Who holds a proven account was read: planned once more, without a redirect, to join
           // the user holding it, or to tell it this one, in this login (once: no further rounds).
           facts = { phase: 'execute', canRedirect: false, state: facts.state, connection: facts.connection, sessionToken: null };

@@ -819,6 +819,7 @@ fn all_acknowledged(meta: &PersonMeta, plan: &Plan) -> Applied {
         set_app_metadata: set,
         events,
         relink: false,
+        fanout: vec![],
     }
 }
 
@@ -902,6 +903,8 @@ pub struct Applied {
     /// Who holds a proven account was read: plan again (without a redirect) to join the user
     /// holding it, or to tell it this one, in this login.
     pub relink: bool,
+    /// Requests telling the accounts whose holder was just read (nobody else) this user's id.
+    pub fanout: Vec<FanoutRequest>,
 }
 
 impl Applied {
@@ -910,11 +913,23 @@ impl Applied {
         let m = Map::new()
             .with("set_app_metadata", self.set_app_metadata.clone())
             .with("events", events_value(&self.events));
-        if self.relink {
+        let m = if self.relink {
             m.with("relink", true)
         } else {
             m
+        };
+        if self.fanout.is_empty() {
+            return m.into();
         }
+        let mut plan = Plan::pass(vec![]);
+        plan.fanout = self.fanout.clone();
+        m.with(
+            "fanout",
+            plan.to_value()
+                .get("fanout")
+                .cloned()
+                .unwrap_or(Value::Null),
+        )
         .into()
     }
 }
@@ -1010,6 +1025,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
             .is_some_and(|a| a.email_verified || !input.user.email_verified);
     let mut added_unproven = false;
     let mut relink = false;
+    let mut told_now = false;
     for a in &found {
         // A proven account: whom its product told now (another of the person's tenant users,
         // to join; or nobody else, and it is told this user).
@@ -1020,8 +1036,9 @@ pub fn apply(input: &ApplyInput) -> Applied {
         {
             let other = a.auth0_user_id.as_deref().filter(|u| *u != user_id);
             if known.held || other.is_some() {
-                // Read: join that user, or (nobody else) tell this one, in this very login.
-                relink = true;
+                // Read: join that user (plan again for it), or, nobody else, tell this one now.
+                relink |= other.is_some();
+                told_now |= other.is_none();
                 known.held = false;
                 known.linked = other.map(str::to_owned);
                 events.push(
@@ -1058,10 +1075,24 @@ pub fn apply(input: &ApplyInput) -> Applied {
     if original.as_ref() != Some(&meta) && !(repair && meta.accounts.is_empty()) {
         set.insert("trickle", to_value(&meta));
     }
+    // The accounts whose holder was just read and is nobody else learn this user's id now.
+    let fanout = if told_now && !relink && !input.products.is_empty() {
+        let config = Config {
+            products: input.products.clone(),
+            merge_url: String::new(),
+            token_secret: String::new(),
+            connection: None,
+            social: vec![],
+        };
+        fanout_requests(&meta, user_id, &config, &mut events)
+    } else {
+        vec![]
+    };
     Applied {
         set_app_metadata: set,
         events,
-        relink,
+        relink: relink || (told_now && input.products.is_empty()),
+        fanout,
     }
 }
 
@@ -1099,6 +1130,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
             set_app_metadata: Map::new(),
             events: vec![Event::new("social_already_resolved")],
             relink: false,
+            fanout: vec![],
         };
     }
     let email = input
@@ -1125,6 +1157,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
             set_app_metadata: Map::new(),
             events,
             relink: false,
+            fanout: vec![],
         };
     }
     let mut found: Vec<(Account, Option<&str>)> = vec![];
@@ -1204,6 +1237,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
         set_app_metadata: set,
         events,
         relink: false,
+        fanout: vec![],
     }
 }
 
