@@ -265,26 +265,29 @@ async function backfillViaApi(cfg, { state, parallel = 16, log = () => {} } = {}
   const plan = await importedAccounts(state, { cfg });
   const apis = Object.fromEntries(cfg.products.filter((p) => p.api && p.api.url).map((p) => [p.name, p.api]));
   const work = plan.work.filter((w) => apis[w.product]);
-  const out = { ...summaryOf(plan), requests: work.length, updated: 0, failed: 0, no_api: plan.work.length - work.length, products: {} };
+  const out = { ...summaryOf(plan), requests: work.length, updated: 0, failed: 0, held_by_other: [], no_api: plan.work.length - work.length, products: {} };
   let next = 0;
   const worker = async () => {
     while (next < work.length) {
       const w = work[next++];
       const api = apis[w.product];
       let ok = false;
-      for (let attempt = 0; attempt < 4 && !ok; attempt++) {
+      let held = null;
+      for (let attempt = 0; attempt < 4 && !ok && !held; attempt++) {
         try {
           const res = await fetch(`${api.url.replace(/\/+$/, '')}/trickle/accounts/${encodeURIComponent(w.id)}/auth0-id`, {
             method: 'PUT', headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ auth0_user_id: w.auth0 }), signal: AbortSignal.timeout(10000)
           });
           ok = res.ok;
+          // 409: the product keeps another user's id (a sign-in told it first): left to the login.
+          if (res.status === 409) { held = ((await res.json().catch(() => ({}))).auth0_user_id) || 'another user'; break; }
           if (!ok && res.status < 500 && res.status !== 429) break;
         } catch (_) {
           ok = false;
         }
         if (!ok) await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
       }
-      if (ok) { out.updated++; out.products[w.product] = (out.products[w.product] || 0) + 1; } else out.failed++;
+      if (ok) { out.updated++; out.products[w.product] = (out.products[w.product] || 0) + 1; } else if (held) { if (out.held_by_other.length < 50) out.held_by_other.push({ product: w.product, id: String(w.id), auth0_user_id: held, record: w.auth0 }); } else out.failed++;
       if ((out.updated + out.failed) % 1000 === 0) log({ event: 'backfill_progress', done: out.updated + out.failed, of: work.length });
     }
   };

@@ -246,7 +246,7 @@ function trickleFetch(url, options, timeoutMs) {
   }
   return Promise.resolve(started)
     .then(function (res) {
-      if (options.discardBody) {
+      if (options.discardBody && res.status !== 409) {
         // Only the status matters (a fan-out acknowledgement): the body is let go unread.
         try { if (res.body) res.body.cancel().then(null, function () {}); } catch (_) { /* nothing to release */ }
         return { ok: res.status >= 200 && res.status < 300, status: res.status, body: null, text: '' };
@@ -315,7 +315,11 @@ function trickleFanout(products, plan, email, budgetMs) {
     var p = byName[req.product];
     if (!p) return Promise.resolve({ product: req.product, account: req.account, ok: false });
     return trickleFetch(p.url + req.path, { method: req.method, headers: trickleAuth(p), body: req.body, signal: controller.signal, discardBody: true }, budgetMs)
-      .then(function (r) { return { product: req.product, account: req.account, ok: r.ok }; });
+      .then(function (r) {
+        // 409: another user holds the account; the product names it (to join that user).
+        var holder = r.status === 409 && r.body && typeof r.body.auth0_user_id === 'string' ? r.body.auth0_user_id : undefined;
+        return holder ? { product: req.product, account: req.account, ok: false, holder: holder } : { product: req.product, account: req.account, ok: r.ok };
+      });
   });
   var lookupProducts = (plan.lookups || []).map(function (n) { return byName[n]; }).filter(Boolean);
   var lookups = email && lookupProducts.length ? trickleLookup(lookupProducts, email, left()) : Promise.resolve([]);

@@ -95,7 +95,13 @@ async function startProduct(name, file, rows, { token = `${name}-token-${Math.ra
     const id = req.params.id;
     const value = req.body && req.body.auth0_user_id;
     if (typeof value !== 'string' || !/^[a-z0-9-]+\|[!-~]+$/.test(value) || value.length > 255) return reply.code(400).send({ error: 'auth0_user_id must be an Auth0 user id (provider|id)' });
-    if (!byId.get(id)) return reply.code(404).send({ error: 'no such account' });
+    const row = byId.get(id);
+    if (!row) return reply.code(404).send({ error: 'no such account' });
+    // Compare and set: another user's id stays unless the request names it as the one to replace.
+    const replace = req.body && req.body.replace;
+    if (row.auth0_user_id && row.auth0_user_id !== value && row.auth0_user_id !== replace) {
+      return reply.code(409).send({ error: 'held by another user', auth0_user_id: row.auth0_user_id });
+    }
     setId.run(value, new Date().toISOString(), id);
     state.writes++;
     return reply.code(204).send();

@@ -141,9 +141,8 @@ pub fn export_record(
                 verified: a.email_verified,
                 fanout: false,
                 linked: None,
-                // Another user (a social sign-in before the backfill) may hold it by the first
-                // login: read again before it is told anything.
-                held: owned,
+                held: false,
+                stale: None,
             })
             .collect(),
         pending: vec![],

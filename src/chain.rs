@@ -423,12 +423,10 @@ fn fanout_requests(
     let mut out = vec![];
     // Only proven accounts learn the Auth0 id: telling an unproven account would merge on email
     // alone. An account told the id whose proof was withdrawn is told to forget it.
-    // An account whose product held another user's id while it was unproven is not told until
-    // that id was read again (it may be the person's other tenant user, to join instead).
+    // The product stores the id only where it holds none or this one (or the stale one named
+    // in `replace`): where another user holds it, it answers 409 with that user, to join.
     for a in meta.accounts.iter().filter(|a| {
-        !a.held
-            && ((ownership::may_learn_auth0_id(a) && !a.fanout)
-                || ownership::must_forget_auth0_id(a))
+        (ownership::may_learn_auth0_id(a) && !a.fanout) || ownership::must_forget_auth0_id(a)
     }) {
         let learn = ownership::may_learn_auth0_id(a);
         if !config.products.contains(&a.product) {
@@ -444,7 +442,10 @@ fn fanout_requests(
             account: a.id.clone(),
             method: if learn { "PUT" } else { "DELETE" }.into(),
             path: format!("/trickle/accounts/{}/auth0-id", percent_encode(&a.id)),
-            body: Map::new().with("auth0_user_id", user_id).into(),
+            body: Map::new()
+                .with("auth0_user_id", user_id)
+                .with_opt("replace", a.stale.as_deref().filter(|_| learn))
+                .into(),
         });
     }
     out
@@ -668,9 +669,6 @@ pub fn plan(input: &PlanInput) -> Plan {
                                 .filter(|a| ownership::merge_proves(a))
                             {
                                 a.proof = Some(proof::MERGE.to_owned());
-                                // Who holds it was last read when it was found; another of the
-                                // person's users may have proven it since: read again first.
-                                a.held = true;
                             }
                             migrated = true;
                             events.push(Event::new("merge_completed"));
@@ -775,13 +773,6 @@ pub fn plan(input: &PlanInput) -> Plan {
             .filter(|p| input.config.products.contains(p))
             .cloned()
             .collect();
-        // A proven account whose product held someone's id while it was a candidate: read
-        // that id again before anything is told.
-        for a in meta.accounts.iter().filter(|a| a.held && a.proof.is_some()) {
-            if input.config.products.contains(&a.product) && !plan.lookups.contains(&a.product) {
-                plan.lookups.push(a.product.clone());
-            }
-        }
     }
     if migrated && !migrated_before {
         plan.set_app_metadata.insert("migrated", Value::Bool(true));
@@ -806,11 +797,12 @@ fn all_acknowledged(meta: &PersonMeta, plan: &Plan) -> Applied {
             product: r.product.clone(),
             account: r.account.clone(),
             ok: true,
+            holder: None,
         })
         .collect();
     let mut after = meta.clone();
     let mut events = vec![];
-    acknowledge(&mut after, &results, &mut events);
+    acknowledge(&mut after, "", &results, &mut events);
     let mut set = Map::new();
     if &after != meta {
         set.insert("trickle", to_value(&after));
@@ -832,6 +824,8 @@ pub struct FanoutResult {
     pub account: String,
     /// True on a 2xx answer.
     pub ok: bool,
+    /// The user the product said holds the account (its 409 answer), when another one does.
+    pub holder: Option<String>,
 }
 
 /// A product's answer to a pending look-up.
@@ -868,6 +862,10 @@ impl ApplyInput {
                 product: rf.str("product")?.to_owned(),
                 account: rf.str("account")?.to_owned(),
                 ok: rf.bool("ok")?,
+                holder: rf
+                    .opt_str("holder")?
+                    .filter(|h| crate::person::valid_user_id(h))
+                    .map(str::to_owned),
             });
         }
         let lookups = LookupResult::list(f.array("lookups")?, "lookups[]")?;
@@ -935,15 +933,35 @@ impl Applied {
 }
 
 /// Records the products' answers to fan-out requests in the record.
-fn acknowledge(meta: &mut PersonMeta, fanout: &[FanoutResult], events: &mut Vec<Event>) {
+/// Returns true when a product answered that another user holds a proven account (to join).
+fn acknowledge(
+    meta: &mut PersonMeta,
+    user_id: &str,
+    fanout: &[FanoutResult],
+    events: &mut Vec<Event>,
+) -> bool {
+    let mut other_holder = false;
     for r in fanout {
         if let Some(a) = meta
             .accounts
             .iter_mut()
             .find(|a| a.product == r.product && a.id == r.account)
         {
-            if r.ok && ownership::may_learn_auth0_id(a) {
+            let holder = r.holder.as_deref().filter(|h| *h != user_id);
+            if let (false, Some(h), true) = (r.ok, holder, a.proof.is_some()) {
+                // Another of the person's users was told first: this one joins it.
+                a.linked = Some(h.to_owned());
+                a.held = false;
+                other_holder = true;
+                events.push(
+                    Event::new("fanout_held_by_other")
+                        .product(&r.product)
+                        .account(&r.account),
+                );
+            } else if r.ok && ownership::may_learn_auth0_id(a) {
                 a.fanout = true;
+                a.held = false;
+                a.stale = None;
                 events.push(
                     Event::new("fanout_acknowledged")
                         .product(&r.product)
@@ -966,6 +984,7 @@ fn acknowledge(meta: &mut PersonMeta, fanout: &[FanoutResult], events: &mut Vec<
             }
         }
     }
+    other_holder
 }
 
 /// Records fan-out acknowledgements and the accounts found by pending look-ups.
@@ -982,7 +1001,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
     // What the record was, to write it back only when it changed (compared as a struct: its
     // JSON form is one-to-one with it, and building that twice per login is most of the work).
     let original = (!repair).then(|| meta.clone());
-    acknowledge(&mut meta, &input.fanout, &mut events);
+    let held_by_other = acknowledge(&mut meta, user_id, &input.fanout, &mut events);
     let email = input
         .user
         .email
@@ -1024,7 +1043,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
             .first()
             .is_some_and(|a| a.email_verified || !input.user.email_verified);
     let mut added_unproven = false;
-    let mut relink = false;
+    let mut relink = held_by_other;
     let mut told_now = false;
     for a in &found {
         // A proven account: whom its product told now (another of the person's tenant users,
@@ -1371,7 +1390,8 @@ pub fn link(input: &LinkInput) -> Linked {
             .iter_mut()
             .filter(|a| a.linked.as_deref() == Some(pid))
         {
-            a.linked = None;
+            // Told this user from now on, replacing the stale id at the product.
+            a.stale = a.linked.take();
         }
         let mut refused = Linked::refused(code);
         refused.set_secondary.insert("trickle", to_value(secondary));
@@ -1418,6 +1438,11 @@ pub fn link(input: &LinkInput) -> Linked {
                     m.proof = a.proof.clone();
                     m.fanout = false;
                 }
+                if a.fanout {
+                    // The product holds the newcomer's id: the primary's replaces it.
+                    m.fanout = false;
+                    m.stale = Some(sid.to_owned());
+                }
             }
             None => {
                 // A proven account whose holder is not known yet joins as such: the primary
@@ -1430,6 +1455,12 @@ pub fn link(input: &LinkInput) -> Linked {
                     None,
                     a.held,
                 ) {
+                    if a.fanout {
+                        // The product holds the newcomer's id: the primary's replaces it.
+                        if let Some(m) = merged.accounts.last_mut() {
+                            m.stale = Some(sid.to_owned());
+                        }
+                    }
                     events.push(
                         Event::new("link_account_joined")
                             .product(&a.product)

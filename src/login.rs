@@ -346,6 +346,7 @@ fn build_profile(
                 // Only a proven account may show whom its product told (the rest: that it did).
                 linked: if *p { a.auth0_user_id.clone() } else { None },
                 held: !*p && a.auth0_user_id.is_some(),
+                stale: None,
             })
             .collect(),
         pending: g.errored.clone(),

@@ -256,6 +256,7 @@ mod tests {
             fanout: false,
             linked: None,
             held: false,
+            stale: None,
         }
     }
 

@@ -362,8 +362,11 @@ pub struct AccountRef {
     /// account with a proof.
     pub linked: Option<String>,
     /// True when the product held another user's id for the account while it was unproven here
-    /// (the id itself withheld): once proven, the id is read again before anything is told.
+    /// (the id itself withheld).
     pub held: bool,
+    /// A stale id the product holds (its user is gone, or does not hold the account): the next
+    /// fan-out replaces it.
+    pub stale: Option<String>,
 }
 
 /// The merge round trip in progress.
@@ -417,6 +420,7 @@ impl PersonMeta {
                 fanout: af.bool("fanout")?,
                 linked: af.opt_str("linked")?.map(str::to_owned),
                 held: af.bool("held")?,
+                stale: af.opt_str("stale")?.map(str::to_owned),
             });
         }
         let merge = match f.any("merge") {
@@ -465,7 +469,9 @@ impl PersonMeta {
                 };
                 let m = if a.fanout { m.with("fanout", true) } else { m };
                 let m = if a.held { m.with("held", true) } else { m };
-                m.with_opt("linked", a.linked.as_deref()).into()
+                m.with_opt("linked", a.linked.as_deref())
+                    .with_opt("stale", a.stale.as_deref())
+                    .into()
             })
             .collect();
         let mut m = Map::new()
@@ -530,6 +536,7 @@ impl PersonMeta {
             fanout: false,
             linked: linked.map(str::to_owned),
             held,
+            stale: None,
         });
         true
     }

@@ -628,3 +628,66 @@ fn a_person_with_candidates_of_their_own_merges_before_joining_so_none_is_left_b
     );
     assert_eq!(plan.get("link"), None);
 }
+
+#[test]
+fn a_product_answering_that_another_user_holds_the_account_makes_this_user_join_it() {
+    // The person skipped a merge as Slack user S, then signed in with their password (the
+    // database user D proved the account and told it); S now completes the merge: the product
+    // refuses to store S over D (409) and names D, which S joins instead of overwriting it.
+    let rec = rec_text(
+        "tp_s",
+        r#"[{"product":"paste","id":"p1","proof":"merge","verified":true}]"#,
+    );
+    let input = Map::new()
+        .with(
+            "user",
+            Map::new()
+                .with("user_id", "sign-in-with-slack|U1")
+                .with("email", "ann@corp.example")
+                .with("email_verified", true)
+                .with("app_metadata", Map::new().with("trickle", rec)),
+        )
+        .with(
+            "fanout",
+            vec![Value::from(
+                Map::new()
+                    .with("product", "paste")
+                    .with("account", "p1")
+                    .with("ok", false)
+                    .with("holder", "auth0|tp_d"),
+            )],
+        )
+        .with("lookups", Vec::<Value>::new())
+        .with("products", PRODUCTS.to_vec());
+    let applied = chain::apply(
+        &ApplyInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
+    );
+    assert!(applied.relink);
+    let rec = record(&applied.to_value());
+    assert!(
+        rec.to_json().contains(r#""linked":"auth0|tp_d""#),
+        "{}",
+        rec.to_json()
+    );
+    // The next plan joins D (the Action reads D's record before anything else).
+    let plan = plan_of(&with_record(slack("ann@corp.example"), rec), "execute");
+    assert_eq!(s(&plan, &["link"]), Some("auth0|tp_d"));
+}
+
+#[test]
+fn a_forgotten_stale_pointer_is_replaced_at_the_product_by_name() {
+    let rec = rec_text(
+        "tp_g",
+        r#"[{"product":"collect","id":"c5","proof":"identity","verified":true,"stale":"auth0|tp_gone"}]"#,
+    );
+    let plan = plan_of(&with_record(google("ann@gmail.com", false), rec), "execute");
+    let body = plan
+        .get("fanout")
+        .and_then(Value::as_array)
+        .and_then(|f| f.first())
+        .and_then(|r| r.get("body"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(s(&body, &["replace"]), Some("auth0|tp_gone"));
+    assert_eq!(s(&body, &["auth0_user_id"]), Some("google-oauth2|1001"));
+}

@@ -87,6 +87,8 @@ async function productServer(name, accounts, { token = `tok-${name}` } = {}) {
         let parsed;
         try { parsed = JSON.parse(body); } catch (_) { return send(400, { error: 'bad json' }); }
         if (!/^[a-z0-9-]+\|[!-~]+$/.test(parsed.auth0_user_id || '')) return send(400, { error: 'bad auth0_user_id' });
+        const stored = state.auth0Ids[id];
+        if (stored && stored !== parsed.auth0_user_id && stored !== parsed.replace) return send(409, { error: 'held by another user', auth0_user_id: stored });
         state.auth0Ids[id] = parsed.auth0_user_id;
         return send(204);
       }
