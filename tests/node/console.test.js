@@ -664,7 +664,9 @@ test('attacks: support cannot prove or tell an account another tenant user holds
   }
   assert.match(await personPage(vUser.user_id), /link refused/);
 
-  // Mallory's next Slack login is her own user, not the victim's.
+  // Mallory's next Slack login, with her record as the chain and the refused fixes left it (the
+  // proof step 5 wrote straight into it stands for no fix: it is taken back), is her own user.
+  await setRecord(() => {});
   const again = await socialSignIn(sim, sim.urls.login, 'sign-in-with-slack', mal, [`${sim.tenant.url}/app/callback`, sim.urls.merge || 'http://no-merge/']);
   assert.ok(again.url);
   assert.deepEqual(sim.tenant.state.users.get(vUser.user_id).identities.map((i) => i.provider), ['auth0'], 'no Slack identity joined the victim');
