@@ -24,6 +24,7 @@ function trickleChainSettings(source) {
   var cfg = trickleConfigRead(trickleResolved(source, unresolved));
   var settings = {
     key: key, unresolved: unresolved, cfg: cfg,
+    productNames: cfg.ok ? cfg.products.map(function (p) { return p.name; }) : [],
     configJson: cfg.ok ? JSON.stringify({
       products: cfg.products.map(function (p) { return p.name; }),
       merge_url: cfg.mergeUrl,
@@ -98,7 +99,7 @@ function trickleChain(core, source, facts, io) {
     return c && c.outcome === 'ok' ? c.email : null;
   };
   var addEvents = function (list) { log.events = (log.events || []).concat(list || []); };
-  var productNames = cfg.products.map(function (p) { return p.name; });
+  var productNames = settings.productNames;
   // The accounts whose holder was just read (nobody else) are told this user's id, and the
   // acknowledgements recorded.
   var tellRead = function (requests) {
