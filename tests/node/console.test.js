@@ -420,21 +420,7 @@ test('trickle console refuses to start without staff, a session secret or its ap
 });
 
 /** A browser's cookie jar over fetch, one jar per host (the console, the tenant, a provider). */
-function cookieJarFetch() {
-  const jars = new Map();
-  return async (url, init = {}) => {
-    const host = new URL(url).host;
-    if (!jars.has(host)) jars.set(host, new Map());
-    const jar = jars.get(host);
-    const r = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers || {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
-    for (const c of r.headers.getSetCookie()) {
-      const [kv] = c.split(';');
-      const i = kv.indexOf('=');
-      if (/max-age=0/i.test(c)) jar.delete(kv.slice(0, i)); else jar.set(kv.slice(0, i), kv.slice(i + 1));
-    }
-    return r;
-  };
-}
+const cookieJarFetch = () => require('../../sim/demo').hostBrowser();
 const postForm = (go, url, fields) => go(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
 
 /**
