@@ -272,19 +272,7 @@ pub struct Plan {
 impl Plan {
     /// `{"outcome", "redirect"?, "deny"?, "set_app_metadata", "fanout", "lookups", "events"}`.
     pub fn to_value(&self) -> Value {
-        let fanout: Vec<Value> = self
-            .fanout
-            .iter()
-            .map(|r| {
-                Map::new()
-                    .with("product", r.product.as_str())
-                    .with("account", r.account.as_str())
-                    .with("method", r.method.as_str())
-                    .with("path", r.path.as_str())
-                    .with("body", r.body.clone())
-                    .into()
-            })
-            .collect();
+        let fanout = fanout_value(&self.fanout);
         Map::new()
             .with("outcome", self.outcome)
             .with_opt(
@@ -334,6 +322,23 @@ impl Plan {
 }
 
 /// The user's `app_metadata` object, borrowed (copying it is most of a warm decision's work).
+/// Fan-out requests as the shim reads them.
+fn fanout_value(requests: &[FanoutRequest]) -> Value {
+    let list: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            Map::new()
+                .with("product", r.product.as_str())
+                .with("account", r.account.as_str())
+                .with("method", r.method.as_str())
+                .with("path", r.path.as_str())
+                .with("body", r.body.clone())
+                .into()
+        })
+        .collect();
+    list.into()
+}
+
 fn app_meta(user: &User) -> std::borrow::Cow<'_, Map> {
     match &user.app_metadata {
         Some(Value::Object(m)) => std::borrow::Cow::Borrowed(m),
@@ -919,16 +924,7 @@ impl Applied {
         if self.fanout.is_empty() {
             return m.into();
         }
-        let mut plan = Plan::pass(vec![]);
-        plan.fanout = self.fanout.clone();
-        m.with(
-            "fanout",
-            plan.to_value()
-                .get("fanout")
-                .cloned()
-                .unwrap_or(Value::Null),
-        )
-        .into()
+        m.with("fanout", fanout_value(&self.fanout)).into()
     }
 }
 
@@ -1326,13 +1322,7 @@ pub struct Linked {
 impl Linked {
     /// `{"outcome", "identity"?: {"provider", "user_id"}, "set_app_metadata", "fanout", "events"}`.
     pub fn to_value(&self) -> Value {
-        let mut plan = Plan::pass(vec![]);
-        plan.fanout = self.fanout.clone();
-        let fanout = plan
-            .to_value()
-            .get("fanout")
-            .cloned()
-            .unwrap_or(Value::Null);
+        let fanout = fanout_value(&self.fanout);
         Map::new()
             .with("outcome", self.outcome)
             .with_opt(
