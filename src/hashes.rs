@@ -176,7 +176,10 @@ pub enum Argon2Variant {
     Id,
 }
 
-/// argon2 with the given parameters (`m` in KiB). `None` when the parameters are invalid.
+/// argon2 with the given parameters (`m` in KiB), by the argon2 crate: the reference the
+/// stepwise argon2 (which every build runs) is tested against. `None` when the parameters are
+/// invalid.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
 pub fn argon2(
     variant: Argon2Variant,
