@@ -176,24 +176,13 @@ function trickleChain(core, source, facts, io) {
         addEvents(applied.events);
         return write(applied.set_app_metadata).then(function () {
           if (!applied.relink) return tellRead(applied.fanout);
-          // Who holds a proven account was read: planned once more, without a redirect, to join
-          // the user holding it, or to tell it this one, in this login (once: no further rounds).
+          // Another of the person's users holds a proven account: planned once more, without a
+          // redirect, to join it in this login (once: no further rounds).
           facts = { phase: 'execute', canRedirect: false, state: facts.state, connection: facts.connection, sessionToken: null };
           var again = core.call('chain_plan', planText());
           addEvents(again.events);
           if (again.link) return trickleLink(core, cfg, io, person, meta, again.link, log);
-          if (!(again.fanout || []).length) return write(again.set_app_metadata).then(function () { return 'continue'; });
-          return write(again.set_app_metadata).then(function () {
-            return trickleFanout(cfg.products, { fanout: again.fanout, lookups: [] }, null, cfg.fanoutBudgetMs);
-          }).then(function (more) {
-            var done = more.fanout.every(function (r) { return r.ok; }) && again.acknowledged ? again.acknowledged : core.call('chain_apply', {
-              user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
-              fanout: more.fanout, lookups: []
-            });
-            log.fanout = (log.fanout || []).concat(more.fanout.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); }));
-            addEvents(done.events);
-            return write(done.set_app_metadata).then(function () { return 'continue'; });
-          });
+          return write(again.set_app_metadata).then(function () { return tellRead(again.fanout); });
         });
       });
     })

@@ -98,6 +98,19 @@ impl Discover {
     }
 }
 
+impl Config {
+    /// The settings a fan-out needs (the products), for the answers made after the plan.
+    fn fanout_only(products: &[String]) -> Self {
+        Config {
+            products: products.to_vec(),
+            merge_url: String::new(),
+            token_secret: String::new(),
+            connection: None,
+            social: vec![],
+        }
+    }
+}
+
 /// Which half of the login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -903,8 +916,8 @@ pub struct Applied {
     pub set_app_metadata: Map,
     /// Log events.
     pub events: Vec<Event>,
-    /// Who holds a proven account was read: plan again (without a redirect) to join the user
-    /// holding it, or to tell it this one, in this login.
+    /// Another of the person's users holds a proven account (a product said so): plan again
+    /// (without a redirect) to join it in this login.
     pub relink: bool,
     /// Requests telling the accounts whose holder was just read (nobody else) this user's id.
     pub fanout: Vec<FanoutRequest>,
@@ -1092,13 +1105,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
     }
     // The accounts whose holder was just read and is nobody else learn this user's id now.
     let fanout = if told_now && !relink && !input.products.is_empty() {
-        let config = Config {
-            products: input.products.clone(),
-            merge_url: String::new(),
-            token_secret: String::new(),
-            connection: None,
-            social: vec![],
-        };
+        let config = Config::fanout_only(&input.products);
         fanout_requests(&meta, user_id, &config, &mut events)
     } else {
         vec![]
@@ -1465,13 +1472,7 @@ pub fn link(input: &LinkInput) -> Linked {
             merged.pending.push(p.clone());
         }
     }
-    let config = Config {
-        products: input.products.clone(),
-        merge_url: String::new(),
-        token_secret: String::new(),
-        connection: None,
-        social: vec![],
-    };
+    let config = Config::fanout_only(&input.products);
     let fanout = fanout_requests(&merged, pid, &config, &mut events);
     let mut set = Map::new();
     set.insert("trickle", to_value(&merged));
