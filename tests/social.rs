@@ -338,28 +338,7 @@ fn a_proven_account_that_another_user_proved_first_links_into_that_user() {
         plan.get("fanout").and_then(Value::as_array).map(Vec::len),
         Some(0)
     );
-    let link = |primary_rec: Value| {
-        let input = Map::new()
-            .with(
-                "primary",
-                Map::new()
-                    .with("user_id", "auth0|tp_ann")
-                    .with("email", "ann@gmail.com")
-                    .with("email_verified", true)
-                    .with("app_metadata", Map::new().with("trickle", primary_rec)),
-            )
-            .with(
-                "secondary",
-                Map::new()
-                    .with("user_id", "google-oauth2|1001")
-                    .with("email", "ann@gmail.com")
-                    .with("email_verified", false)
-                    .with("app_metadata", Map::new().with("trickle", rec.clone())),
-            )
-            .with("products", PRODUCTS.to_vec());
-        chain::link(&LinkInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")))
-            .to_value()
-    };
+    let link = |primary_rec: Value| link_of(Some(primary_rec), rec.clone());
     let linked = link(primary_rec);
     assert_eq!(s(&linked, &["outcome"]), Some("link"));
     // The newcomer joins the existing user: it is the secondary, never the primary.
