@@ -23,12 +23,37 @@ pub fn encode(data: &[u8], alphabet: &[u8; 64]) -> String {
     out
 }
 
+/// Each byte's value in `alphabet`, 0xFF for bytes outside it (made when compiling).
+#[allow(clippy::indexing_slicing)] // const evaluation: `i < 64` and a `u8` index into 256 entries
+const fn reverse(alphabet: &[u8; 64]) -> [u8; 256] {
+    let mut table = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+}
+
+static URL_SAFE_REVERSE: [u8; 256] = reverse(URL_SAFE);
+static STANDARD_REVERSE: [u8; 256] = reverse(STANDARD);
+static BCRYPT_REVERSE: [u8; 256] = reverse(BCRYPT);
+
 /// Decodes unpadded, canonical text; `None` for anything else.
 pub fn decode(text: &str, alphabet: &[u8; 64]) -> Option<Vec<u8>> {
-    let mut table = [0xFFu8; 256];
-    for (value, &c) in (0u8..).zip(alphabet.iter()) {
-        *table.get_mut(usize::from(c))? = value;
-    }
+    let table = if alphabet == URL_SAFE {
+        &URL_SAFE_REVERSE
+    } else if alphabet == STANDARD {
+        &STANDARD_REVERSE
+    } else if alphabet == BCRYPT {
+        &BCRYPT_REVERSE
+    } else {
+        return decode_with(text, &reverse(alphabet));
+    };
+    decode_with(text, table)
+}
+
+fn decode_with(text: &str, table: &[u8; 256]) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     if bytes.len() % 4 == 1 {
         return None;

@@ -5,8 +5,8 @@
 //! HTTP requests to products); the shim performs the requests and hands the results to [`apply`],
 //! which records acknowledgements and newly found accounts.
 
-use crate::event::{events_value, ErrorBody, Event};
-use crate::json::{Fields, Map, Value};
+use crate::event::{events_value, write_events, ErrorBody, Event};
+use crate::json::{self, Fields, Map, ObjectWriter, Value};
 use crate::ownership;
 use crate::person::{proof, Account, PersonMeta};
 use crate::token;
@@ -80,12 +80,12 @@ pub struct Discover {
 }
 
 impl Discover {
-    fn to_value(&self) -> Value {
-        Map::new()
-            .with("provider", self.provider.as_str())
-            .with("subject", self.subject.as_str())
-            .with("vouched", self.vouched)
-            .into()
+    fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("provider", &self.provider)
+            .str("subject", &self.subject)
+            .bool("vouched", self.vouched);
+        o.end();
     }
 
     fn from_value(v: &Value) -> Result<Self, ErrorBody> {
@@ -283,31 +283,40 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// `{"outcome", "redirect"?, "deny"?, "set_app_metadata", "fanout", "lookups", "events"}`.
+    /// `{"outcome", "redirect"?, "deny"?, "set_app_metadata", "fanout", "lookups", "discover"?,
+    /// "link"?, "acknowledged"?, "events"}`, as [`Plan::to_json`] writes it.
     pub fn to_value(&self) -> Value {
-        let fanout = fanout_value(&self.fanout);
-        Map::new()
-            .with("outcome", self.outcome)
-            .with_opt(
-                "redirect",
-                self.redirect.as_ref().map(|r| {
-                    Map::new()
-                        .with("url", r.url.as_str())
-                        .with("query", r.query.clone())
-                }),
-            )
-            .with_opt("deny", self.deny.as_ref().map(ErrorBody::to_value))
-            .with("set_app_metadata", self.set_app_metadata.clone())
-            .with("fanout", fanout)
-            .with("lookups", self.lookups.clone())
-            .with_opt("discover", self.discover.as_ref().map(Discover::to_value))
-            .with_opt("link", self.link.as_deref())
-            .with_opt(
-                "acknowledged",
-                self.acknowledged.as_ref().map(Applied::to_value),
-            )
-            .with("events", events_value(&self.events))
-            .into()
+        json::parse(&self.to_json()).unwrap_or_default()
+    }
+
+    /// The answer as JSON text, written straight from the plan (the chain's hot path: no tree
+    /// of values is built, copied and dropped on the way out).
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        let mut o = ObjectWriter::new(&mut out);
+        o.str("outcome", self.outcome);
+        if let Some(r) = &self.redirect {
+            let mut ro = ObjectWriter::new(o.key("redirect"));
+            ro.str("url", &r.url);
+            json::write_map(&r.query, ro.key("query"));
+            ro.end();
+        }
+        if let Some(d) = &self.deny {
+            d.write_json(o.key("deny"));
+        }
+        json::write_map(&self.set_app_metadata, o.key("set_app_metadata"));
+        o.array("fanout", &self.fanout, write_fanout);
+        json::write_strings(&self.lookups, o.key("lookups"));
+        if let Some(d) = &self.discover {
+            d.write_json(o.key("discover"));
+        }
+        o.opt_str("link", self.link.as_deref());
+        if let Some(a) = &self.acknowledged {
+            a.write_json(o.key("acknowledged"));
+        }
+        write_events(&self.events, o.key("events"));
+        o.end();
+        out
     }
 
     fn pass(events: Vec<Event>) -> Self {
@@ -336,6 +345,16 @@ impl Plan {
 
 /// The user's `app_metadata` object, borrowed (copying it is most of a warm decision's work).
 /// Fan-out requests as the shim reads them.
+fn write_fanout(r: &FanoutRequest, out: &mut String) {
+    let mut o = ObjectWriter::new(out);
+    o.str("product", &r.product)
+        .str("account", &r.account)
+        .str("method", &r.method)
+        .str("path", &r.path)
+        .value("body", &r.body);
+    o.end();
+}
+
 fn fanout_value(requests: &[FanoutRequest]) -> Value {
     let list: Vec<Value> = requests
         .iter()
@@ -924,20 +943,29 @@ pub struct Applied {
 }
 
 impl Applied {
-    /// `{"set_app_metadata", "events"}`.
+    /// `{"set_app_metadata", "events", "relink"?, "fanout"?}`, as [`Applied::to_json`] writes it.
     pub fn to_value(&self) -> Value {
-        let m = Map::new()
-            .with("set_app_metadata", self.set_app_metadata.clone())
-            .with("events", events_value(&self.events));
-        let m = if self.relink {
-            m.with("relink", true)
-        } else {
-            m
-        };
-        if self.fanout.is_empty() {
-            return m.into();
+        json::parse(&self.to_json()).unwrap_or_default()
+    }
+
+    /// The answer as JSON text.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(512);
+        self.write_json(&mut out);
+        out
+    }
+
+    fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        json::write_map(&self.set_app_metadata, o.key("set_app_metadata"));
+        write_events(&self.events, o.key("events"));
+        if self.relink {
+            o.bool("relink", true);
         }
-        m.with("fanout", fanout_value(&self.fanout)).into()
+        if !self.fanout.is_empty() {
+            o.array("fanout", &self.fanout, write_fanout);
+        }
+        o.end();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Structured log events returned with every decision. They never carry passwords, hashes,
 //! tokens or secrets: only kinds, product names, account ids and stable error codes.
 
-use crate::json::{Map, Value};
+use crate::json::{Map, ObjectWriter, Value};
 
 /// One structured event for the host's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,17 @@ impl Event {
             .into()
     }
 
+    /// As [`Event::to_value`], written straight into `out`.
+    pub fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("event", self.event)
+            .opt_str("product", self.product.as_deref())
+            .opt_str("account", self.account.as_deref())
+            .opt_str("code", self.code)
+            .opt_str("detail", self.detail.as_deref());
+        o.end();
+    }
+
     /// Sets the detail.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
@@ -91,9 +102,49 @@ impl ErrorBody {
             .with("message", self.message.as_str())
             .into()
     }
+
+    /// As [`ErrorBody::to_value`], written straight into `out`.
+    pub fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("code", self.code).str("message", &self.message);
+        o.end();
+    }
 }
 
 /// A list of events as a JSON array.
 pub fn events_value(events: &[Event]) -> Value {
     Value::Array(events.iter().map(Event::to_value).collect())
+}
+
+/// As [`events_value`], written straight into `out`.
+pub fn write_events(events: &[Event], out: &mut String) {
+    crate::json::write_array(events, out, Event::write_json);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_written_as_their_values() {
+        let events = vec![
+            Event::new("merge_completed"),
+            Event::new("fanout_failed")
+                .product("paste")
+                .account("p\"1")
+                .code("fanout.http")
+                .detail("HTTP 503"),
+        ];
+        let mut text = String::new();
+        write_events(&events, &mut text);
+        assert_eq!(text, events_value(&events).to_json());
+        let mut error = String::new();
+        ErrorBody::new("input.json", "bad \u{2028}").write_json(&mut error);
+        assert_eq!(
+            error,
+            ErrorBody::new("input.json", "bad \u{2028}")
+                .to_value()
+                .to_json()
+        );
+    }
 }

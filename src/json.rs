@@ -5,6 +5,7 @@
 //! duplicate keys, lone surrogates, trailing data and nesting deeper than [`MAX_DEPTH`] are
 //! errors (duplicate keys in a token's claims are a classic confusion attack).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::event::ErrorBody;
@@ -30,9 +31,10 @@ pub enum Value {
     Object(Map),
 }
 
-/// A JSON object: keys in insertion order, unique.
+/// A JSON object: keys in insertion order, unique. Keys the code names (`"trickle"`,
+/// `"accounts"`, …) are kept as borrowed text, so building an answer allocates no key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Map(Vec<(String, Value)>);
+pub struct Map(Vec<(Cow<'static, str>, Value)>);
 
 impl Map {
     /// An empty object.
@@ -51,7 +53,7 @@ impl Map {
     }
 
     /// Sets `key`, replacing any earlier value.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         let key = key.into();
         let value = value.into();
         match self.0.iter_mut().find(|(k, _)| *k == key) {
@@ -61,13 +63,13 @@ impl Map {
     }
 
     /// Builder form of [`Map::insert`].
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, key: &'static str, value: impl Into<Value>) -> Self {
         self.insert(key, value);
         self
     }
 
     /// Sets `key` only when `value` is `Some`.
-    pub fn with_opt(self, key: &str, value: Option<impl Into<Value>>) -> Self {
+    pub fn with_opt(self, key: &'static str, value: Option<impl Into<Value>>) -> Self {
         match value {
             Some(v) => self.with(key, v),
             None => self,
@@ -98,8 +100,8 @@ impl Map {
     }
 
     /// The entries.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     /// This object as a [`Value`].
@@ -236,34 +238,169 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-fn write_str(s: &str, out: &mut String) {
+/// Bytes a JSON string cannot hold as they are: controls, quote and backslash (and `also`).
+#[allow(clippy::indexing_slicing)] // const evaluation: every index is below 256
+const fn special(also: u8) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        table[c] = true;
+        c += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[also as usize] = true;
+    table
+}
+
+/// What the writer stops at: [`special`] bytes and 0xE2, the lead byte of U+2028/U+2029.
+static WRITE_STOPS: [bool; 256] = special(0xE2);
+/// What the parser stops at inside a string: [`special`] bytes.
+static READ_STOPS: [bool; 256] = special(b'"');
+
+/// Writes `s` as a JSON string. Runs that need no escape are copied in one go; only ASCII
+/// controls, quote and backslash are escaped, plus U+2028/U+2029 (so the text is also safe inside
+/// a JS string literal). The scan is over bytes: every byte that starts an escape is ASCII or the
+/// lead byte of U+2028/U+2029, so every cut is at a character boundary.
+pub fn write_str(s: &str, out: &mut String) {
     out.push('"');
-    // Copy runs that need no escape in one go; only ASCII controls, quote and backslash are
-    // escaped, plus U+2028/U+2029 (so the text is also safe inside a JS string literal).
+    let b = s.as_bytes();
     let mut run_start = 0;
-    for (i, c) in s.char_indices() {
-        let escape = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => "",
-            _ => continue,
+    let mut i = 0;
+    loop {
+        let rest = b.get(i..).unwrap_or_default();
+        let Some(at) = rest
+            .iter()
+            .position(|&c| WRITE_STOPS.get(usize::from(c)) == Some(&true))
+        else {
+            break;
+        };
+        i += at;
+        let (escape, width): (&str, usize) = match b.get(i).copied().unwrap_or(0) {
+            b'"' => ("\\\"", 1),
+            b'\\' => ("\\\\", 1),
+            b'\n' => ("\\n", 1),
+            b'\r' => ("\\r", 1),
+            b'\t' => ("\\t", 1),
+            0xE2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) => {
+                ("", 3)
+            }
+            0xE2 => {
+                i += 1;
+                continue;
+            }
+            _ => ("", 1),
         };
         out.push_str(s.get(run_start..i).unwrap_or(""));
         if escape.is_empty() {
-            let _ = write!(out, "\\u{:04x}", c as u32);
+            let code = s
+                .get(i..i + width)
+                .and_then(|ch| ch.chars().next())
+                .map_or(0, |ch| ch as u32);
+            let _ = write!(out, "\\u{code:04x}");
         } else {
             out.push_str(escape);
         }
-        run_start = i + c.len_utf8();
+        i += width;
+        run_start = i;
     }
     out.push_str(s.get(run_start..).unwrap_or(""));
     out.push('"');
 }
 
-fn write_value(v: &Value, out: &mut String) {
+/// Writes one JSON object straight into text, member by member: answers made of typed values
+/// need no tree of [`Value`]s allocated, copied and dropped on their way out.
+pub struct ObjectWriter<'a> {
+    out: &'a mut String,
+    empty: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    /// Opens an object at the end of `out`.
+    pub fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        ObjectWriter { out, empty: true }
+    }
+
+    /// Writes `key:` and hands the text over for the value.
+    pub fn key(&mut self, key: &str) -> &mut String {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        write_str(key, self.out);
+        self.out.push(':');
+        self.out
+    }
+
+    /// A string member.
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        write_str(value, self.key(key));
+        self
+    }
+
+    /// A string member, left out when `None`.
+    pub fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.str(key, v);
+        }
+        self
+    }
+
+    /// A boolean member.
+    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+        self.key(key).push_str(if value { "true" } else { "false" });
+        self
+    }
+
+    /// An integer member.
+    pub fn int(&mut self, key: &str, value: i64) -> &mut Self {
+        let _ = write!(self.key(key), "{value}");
+        self
+    }
+
+    /// A member holding any value.
+    pub fn value(&mut self, key: &str, value: &Value) -> &mut Self {
+        write_value(value, self.key(key));
+        self
+    }
+
+    /// A member holding an array, each item written by `each`.
+    pub fn array<T>(
+        &mut self,
+        key: &str,
+        items: &[T],
+        each: impl Fn(&T, &mut String),
+    ) -> &mut Self {
+        write_array(items, self.key(key), each);
+        self
+    }
+
+    /// Closes the object.
+    pub fn end(self) {
+        self.out.push('}');
+    }
+}
+
+/// Writes an array, each item by `each`.
+pub fn write_array<T>(items: &[T], out: &mut String, each: impl Fn(&T, &mut String)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(item, out);
+    }
+    out.push(']');
+}
+
+/// Writes an array of strings.
+pub fn write_strings(items: &[String], out: &mut String) {
+    write_array(items, out, |s, out| write_str(s, out));
+}
+
+/// Writes any value as compact JSON.
+pub fn write_value(v: &Value, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
@@ -280,19 +417,22 @@ fn write_value(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        Value::Object(m) => {
-            out.push('{');
-            for (i, (k, x)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_str(k, out);
-                out.push(':');
-                write_value(x, out);
-            }
-            out.push('}');
-        }
+        Value::Object(m) => write_map(m, out),
     }
+}
+
+/// Writes an object as compact JSON.
+pub fn write_map(m: &Map, out: &mut String) {
+    out.push('{');
+    for (i, (k, x)) in m.0.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(k, out);
+        out.push(':');
+        write_value(x, out);
+    }
+    out.push('}');
 }
 
 struct Parser<'a> {
@@ -356,11 +496,11 @@ impl Parser<'_> {
                     if m.0.len() < 16 && m.contains_key(&k) {
                         return Err(syntax("duplicate key", at));
                     }
-                    m.0.push((k, v));
+                    m.0.push((Cow::Owned(k), v));
                     self.ws();
                     if self.eat(b"}") {
                         if m.0.len() > 16 {
-                            let mut keys: Vec<&str> = m.0.iter().map(|(k, _)| k.as_str()).collect();
+                            let mut keys: Vec<&str> = m.0.iter().map(|(k, _)| k.as_ref()).collect();
                             keys.sort_unstable();
                             if keys.windows(2).any(|w| w.first() == w.get(1)) {
                                 return Err(syntax("duplicate key", start));
@@ -461,7 +601,7 @@ impl Parser<'_> {
             let rest = self.b.get(self.i..).unwrap_or_default();
             if let Some(run) = rest
                 .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .position(|&c| READ_STOPS.get(usize::from(c)) == Some(&true))
             {
                 if rest.get(run) == Some(&b'"') {
                     let text = self.s.get(self.i..self.i + run);
@@ -478,7 +618,7 @@ impl Parser<'_> {
             let rest = self.b.get(self.i..).unwrap_or_default();
             let run = rest
                 .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .position(|&c| READ_STOPS.get(usize::from(c)) == Some(&true))
                 .unwrap_or(rest.len());
             out.extend_from_slice(rest.get(..run).unwrap_or_default());
             self.i += run;
@@ -667,6 +807,59 @@ mod tests {
         assert_eq!(parse(" 12 ").ok().and_then(|v| v.as_i64()), Some(12));
         assert_eq!(parse("1.0").ok().and_then(|v| v.as_i64()), Some(1));
         assert_eq!(parse("1.5").ok().and_then(|v| v.as_i64()), None);
+    }
+
+    #[test]
+    fn escapes_exactly_what_json_and_js_string_literals_need() {
+        let out = |s: &str| {
+            let mut o = String::new();
+            write_str(s, &mut o);
+            o
+        };
+        assert_eq!(out(""), r#""""#);
+        assert_eq!(out("plain"), r#""plain""#);
+        assert_eq!(out("\t\r\n\u{8}\u{1f}"), r#""\t\r\n\u0008\u001f""#);
+        assert_eq!(out("a\"b\\c"), r#""a\"b\\c""#);
+        // U+2028 and U+2029 end a line inside a JS string literal; their neighbours sharing the
+        // lead byte 0xE2 (U+2027, U+202A, U+20AC) are copied as they are.
+        assert_eq!(out("x\u{2028}y\u{2029}z"), r#""x\u2028y\u2029z""#);
+        assert_eq!(out("\u{2027}\u{202a}€"), "\"\u{2027}\u{202a}€\"");
+        assert_eq!(out("é😀\u{2028}"), r#""é😀\u2028""#);
+        // Whatever is written reads back as the same text.
+        for s in [
+            "\u{2028}",
+            "€\"\\",
+            "\u{0}\u{7f}\u{80}",
+            "\u{e2}\u{2028}\u{e2}",
+        ] {
+            assert_eq!(parse(&out(s)), Ok(Value::String(s.into())));
+        }
+    }
+
+    #[test]
+    fn the_object_writer_writes_what_the_value_writer_writes() {
+        let mut text = String::new();
+        let mut o = ObjectWriter::new(&mut text);
+        o.str("a", "x\"y")
+            .opt_str("absent", None)
+            .opt_str("b", Some("z"))
+            .bool("c", true)
+            .int("d", -42)
+            .value("e", &Value::Array(vec![Value::Null]))
+            .array("f", &["p".to_owned(), "q".to_owned()], |s, out| {
+                write_str(s, out)
+            });
+        o.end();
+        let value = Map::new()
+            .with("a", "x\"y")
+            .with("b", "z")
+            .with("c", true)
+            .with("d", -42i64)
+            .with("e", Value::Array(vec![Value::Null]))
+            .with("f", vec!["p", "q"])
+            .into_value();
+        assert_eq!(text, value.to_json());
+        assert_eq!(parse(&text), Ok(value));
     }
 
     #[test]

@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn the_leeway_is_exactly_thirty_seconds_each_way() {
         let now = 1_800_000_000;
-        let with = |k: &str, t: i64| {
+        let with = |k: &'static str, t: i64| {
             let mut c = ours(now);
             c.insert(k, t);
             verify(&sign(&c, good(now).secret).unwrap_or_default(), &good(now)).err()

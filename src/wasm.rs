@@ -19,10 +19,9 @@ fn invalid(error: &ErrorBody) -> Value {
         .into()
 }
 
-/// Parses the input, runs `f`, and writes its answer; any input error becomes an `invalid` answer.
-/// As [`run`], handing the parsed input over by value.
+/// As [`run`], handing the parsed input over by value, for answers that write their own text.
 #[cfg(feature = "chain")]
-fn run_owned(input: &str, f: impl FnOnce(Value) -> Result<Value, ErrorBody>) -> String {
+fn run_owned(input: &str, f: impl FnOnce(Value) -> Result<String, ErrorBody>) -> String {
     if input.len() > MAX_INPUT_LEN {
         return invalid(&ErrorBody::new(
             "input.too_large",
@@ -31,11 +30,12 @@ fn run_owned(input: &str, f: impl FnOnce(Value) -> Result<Value, ErrorBody>) -> 
         .to_json();
     }
     match json::parse(input).and_then(f) {
-        Ok(v) => v.to_json(),
+        Ok(text) => text,
         Err(e) => invalid(&e).to_json(),
     }
 }
 
+/// Parses the input, runs `f`, and writes its answer; any input error becomes an `invalid` answer.
 fn run(input: &str, f: impl FnOnce(&Value) -> Result<Value, ErrorBody>) -> String {
     if input.len() > MAX_INPUT_LEN {
         return invalid(&ErrorBody::new(
@@ -243,15 +243,15 @@ mod chain_exports {
     #[wasm_bindgen]
     pub fn chain_plan(input: &str) -> String {
         run_owned(input, |v| {
-            Ok(chain::plan(&PlanInput::from_owned(v)?).to_value())
+            Ok(chain::plan(&PlanInput::from_owned(v)?).to_json())
         })
     }
 
     /// Records fan-out and look-up results: see [`crate::chain::apply`].
     #[wasm_bindgen]
     pub fn chain_apply(input: &str) -> String {
-        run(input, |v| {
-            Ok(chain::apply(&ApplyInput::from_value(v)?).to_value())
+        run_owned(input, |v| {
+            Ok(chain::apply(&ApplyInput::from_value(&v)?).to_json())
         })
     }
 
