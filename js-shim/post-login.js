@@ -90,9 +90,17 @@ function trickleChain(core, source, facts, io) {
       if (changes[key] === null) delete meta[key];
       else meta[key] = changes[key];
     });
-    return Promise.resolve()
-      .then(function () { return io.setMetadata(changes, meta); })
-      .then(null, function (e) { log.metadata_error = trickleMessage(e); });
+    // An Action's writes are synchronous (the platform applies them after the Action): no
+    // promise is made for them. A Rule's resolve later.
+    var pending;
+    try {
+      pending = io.setMetadata(changes, meta);
+    } catch (e) {
+      log.metadata_error = trickleMessage(e);
+      return trickleDone;
+    }
+    if (!pending || typeof pending.then !== 'function') return trickleDone;
+    return Promise.resolve(pending).then(null, function (e) { log.metadata_error = trickleMessage(e); });
   };
   var canonicalEmail = function () {
     var c = person.email ? core.call('normalize_email', { email: person.email }) : null;
@@ -191,6 +199,9 @@ function trickleChain(core, source, facts, io) {
       return settled(plan.outcome === 'deny' ? 'deny' : 'continue');
     });
 }
+
+/** A settled promise of nothing, shared (writes that were synchronous). */
+var trickleDone = Promise.resolve();
 
 /** A plan that asks for nothing. */
 function trickleNothing() {

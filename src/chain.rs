@@ -256,6 +256,36 @@ pub struct FanoutRequest {
     pub body: Value,
 }
 
+/// The top-level `app_metadata` keys an answer sets, each only when it changes: `migrated` and
+/// the record (`trickle`). Kept typed until written, so the record is never built as a tree of
+/// values on the way out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetaWrites {
+    /// `migrated`.
+    pub migrated: Option<bool>,
+    /// `trickle`.
+    pub trickle: Option<PersonMeta>,
+}
+
+impl MetaWrites {
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.migrated.is_none() && self.trickle.is_none()
+    }
+
+    /// `{"migrated"?, "trickle"?}`.
+    fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        if let Some(m) = self.migrated {
+            o.bool("migrated", m);
+        }
+        if let Some(t) = &self.trickle {
+            t.write_json(o.key("trickle"));
+        }
+        o.end();
+    }
+}
+
 /// What the chain decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -266,7 +296,7 @@ pub struct Plan {
     /// Set when `outcome` is `deny`: the reason shown to the person.
     pub deny: Option<ErrorBody>,
     /// Top-level `app_metadata` keys to set (only those that changed).
-    pub set_app_metadata: Map,
+    pub set_app_metadata: MetaWrites,
     /// Requests to run in parallel within the fan-out budget.
     pub fanout: Vec<FanoutRequest>,
     /// Products to look the email up in again (pending checks).
@@ -304,7 +334,7 @@ impl Plan {
         if let Some(d) = &self.deny {
             d.write_json(o.key("deny"));
         }
-        json::write_map(&self.set_app_metadata, o.key("set_app_metadata"));
+        self.set_app_metadata.write_json(o.key("set_app_metadata"));
         o.array("fanout", &self.fanout, write_fanout);
         json::write_strings(&self.lookups, o.key("lookups"));
         if let Some(d) = &self.discover {
@@ -324,7 +354,7 @@ impl Plan {
             outcome: "continue",
             redirect: None,
             deny: None,
-            set_app_metadata: Map::new(),
+            set_app_metadata: MetaWrites::default(),
             fanout: vec![],
             lookups: vec![],
             discover: None,
@@ -690,7 +720,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                         vec![],
                     );
                     if original.as_ref() != Some(&meta) {
-                        p.set_app_metadata.insert("trickle", to_value(&meta));
+                        p.set_app_metadata.trickle = Some(meta);
                     }
                     p.events = events;
                     return p;
@@ -716,7 +746,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                         _ => {
                             events.push(Event::new("merge_token_refused").code("token.outcome"));
                             let mut p = Plan::deny(ErrorBody::new("token.outcome", "Account merge returned no valid outcome. Please sign in again."), vec![]);
-                            p.set_app_metadata.insert("trickle", to_value(&meta));
+                            p.set_app_metadata.trickle = Some(meta);
                             p.events = events;
                             return p;
                         }
@@ -812,13 +842,13 @@ pub fn plan(input: &PlanInput) -> Plan {
             .collect();
     }
     if migrated && !migrated_before {
-        plan.set_app_metadata.insert("migrated", Value::Bool(true));
-    }
-    if original.as_ref() != Some(&meta) && !repair {
-        plan.set_app_metadata.insert("trickle", to_value(&meta));
+        plan.set_app_metadata.migrated = Some(true);
     }
     if !plan.fanout.is_empty() && plan.lookups.is_empty() {
         plan.acknowledged = Some(all_acknowledged(&meta, &plan));
+    }
+    if original.as_ref() != Some(&meta) && !repair {
+        plan.set_app_metadata.trickle = Some(meta);
     }
     plan.events = events;
     plan
@@ -840,10 +870,10 @@ fn all_acknowledged(meta: &PersonMeta, plan: &Plan) -> Applied {
     let mut after = meta.clone();
     let mut events = vec![];
     acknowledge(&mut after, "", &results, &mut events);
-    let mut set = Map::new();
-    if &after != meta {
-        set.insert("trickle", to_value(&after));
-    }
+    let set = MetaWrites {
+        migrated: None,
+        trickle: (&after != meta).then_some(after),
+    };
     Applied {
         set_app_metadata: set,
         events,
@@ -932,7 +962,7 @@ impl ApplyInput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// Top-level `app_metadata` keys to set.
-    pub set_app_metadata: Map,
+    pub set_app_metadata: MetaWrites,
     /// Log events.
     pub events: Vec<Event>,
     /// Another of the person's users holds a proven account (a product said so): plan again
@@ -957,7 +987,7 @@ impl Applied {
 
     fn write_json(&self, out: &mut String) {
         let mut o = ObjectWriter::new(out);
-        json::write_map(&self.set_app_metadata, o.key("set_app_metadata"));
+        self.set_app_metadata.write_json(o.key("set_app_metadata"));
         write_events(&self.events, o.key("events"));
         if self.relink {
             o.bool("relink", true);
@@ -1123,13 +1153,13 @@ pub fn apply(input: &ApplyInput) -> Applied {
             );
         }
     }
-    let mut set = Map::new();
+    let mut set = MetaWrites::default();
     if added_unproven && matches!(app.get("migrated"), Some(Value::Bool(true))) {
         // A newly found account must be proven before it joins: ask at the next login.
-        set.insert("migrated", Value::Bool(false));
+        set.migrated = Some(false);
     }
     if original.as_ref() != Some(&meta) && !(repair && meta.accounts.is_empty()) {
-        set.insert("trickle", to_value(&meta));
+        set.trickle = Some(meta.clone());
     }
     // The accounts whose holder was just read and is nobody else learn this user's id now.
     let fanout = if told_now && !relink && !input.products.is_empty() {
@@ -1177,7 +1207,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
     let app = app_meta(&input.user);
     if app.contains_key("trickle") {
         return Applied {
-            set_app_metadata: Map::new(),
+            set_app_metadata: MetaWrites::default(),
             events: vec![Event::new("social_already_resolved")],
             relink: false,
             fanout: vec![],
@@ -1204,7 +1234,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
                 .code("product.unavailable"),
         );
         return Applied {
-            set_app_metadata: Map::new(),
+            set_app_metadata: MetaWrites::default(),
             events,
             relink: false,
             fanout: vec![],
@@ -1281,8 +1311,10 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
             .detail(p.unwrap_or("candidate")),
         );
     }
-    let mut set = Map::new();
-    set.insert("trickle", to_value(&meta));
+    let set = MetaWrites {
+        migrated: None,
+        trickle: Some(meta),
+    };
     Applied {
         set_app_metadata: set,
         events,

@@ -1,7 +1,7 @@
 //! A person: the accounts one human holds across products, found by normalised email, and the
 //! person's stable id. Also the `app_metadata.trickle` record that remembers them in Auth0.
 
-use crate::json::{Fields, Map, Value};
+use crate::json::{self, Fields, Map, ObjectWriter, Value};
 use sha2::{Digest, Sha256};
 
 use crate::email;
@@ -497,6 +497,48 @@ impl PersonMeta {
         m.into()
     }
 
+    /// As [`PersonMeta::to_value`], written straight into `out` (the post-login chain's answers).
+    pub fn write_json(&self, out: &mut String) {
+        let mut m = ObjectWriter::new(out);
+        m.int("v", i64::from(self.v))
+            .str("person_id", &self.person_id)
+            .array("accounts", &self.accounts, |a, out| {
+                let mut o = ObjectWriter::new(out);
+                o.str("product", &a.product)
+                    .str("id", &a.id)
+                    .opt_str("proof", a.proof.as_deref());
+                if a.verified {
+                    o.bool("verified", true);
+                }
+                if a.fanout {
+                    o.bool("fanout", true);
+                }
+                if a.held {
+                    o.bool("held", true);
+                }
+                o.opt_str("linked", a.linked.as_deref())
+                    .opt_str("stale", a.stale.as_deref());
+                o.end();
+            });
+        if !self.pending.is_empty() {
+            json::write_strings(&self.pending, m.key("pending"));
+        }
+        if self.unverified {
+            m.bool("unverified", true);
+        }
+        m.opt_str("address", self.address.as_deref());
+        if let Some(merge) = &self.merge {
+            let mut mm = ObjectWriter::new(m.key("merge"));
+            mm.int("attempts", i64::from(merge.attempts));
+            mm.opt_str("jti", merge.jti.as_deref());
+            if let Some(at) = merge.issued_at {
+                mm.int("issued_at", at);
+            }
+            mm.end();
+        }
+        m.end();
+    }
+
     /// Adds an account unless it is already known; returns true when added.
     pub fn add_account(
         &mut self,
@@ -559,6 +601,45 @@ mod tests {
 
     fn order() -> Vec<String> {
         vec!["paste".into(), "collect".into(), "transfer".into()]
+    }
+
+    #[test]
+    fn the_record_is_written_as_its_value() {
+        let account = |proof: Option<&str>, flags: bool, text: Option<&str>| AccountRef {
+            product: "paste".into(),
+            id: "p\"1\u{2028}".into(),
+            proof: proof.map(str::to_owned),
+            verified: flags,
+            fanout: flags,
+            linked: text.map(str::to_owned),
+            held: flags,
+            stale: text.map(str::to_owned),
+        };
+        let full = PersonMeta {
+            v: 1,
+            person_id: "tp_1".into(),
+            accounts: vec![
+                account(Some("merge"), true, Some("auth0|x")),
+                account(None, false, None),
+            ],
+            pending: vec!["collect".into()],
+            merge: Some(MergeState {
+                attempts: 2,
+                jti: Some("j".into()),
+                issued_at: Some(1_700_000_000),
+            }),
+            unverified: true,
+            address: Some("a@x.com".into()),
+        };
+        let bare = PersonMeta {
+            merge: Some(MergeState::default()),
+            ..PersonMeta::default()
+        };
+        for meta in [full, bare, PersonMeta::default()] {
+            let mut text = String::new();
+            meta.write_json(&mut text);
+            assert_eq!(text, meta.to_value().to_json());
+        }
     }
 
     #[test]
