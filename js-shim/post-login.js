@@ -18,12 +18,14 @@ var TRICKLE_NO_REDIRECT = ['oauth2-resource-owner', 'oauth2-resource-owner-jwt-b
  */
 var trickleChainMemo = { key: null };
 function trickleChainSettings(source) {
+  if (trickleKeyHolds(trickleChainMemo.key, source)) return trickleChainMemo;
   var key = trickleConfigKey(source);
-  if (key !== null && trickleChainMemo.key === key) return trickleChainMemo;
   var unresolved = [];
   var cfg = trickleConfigRead(trickleResolved(source, unresolved));
   var settings = {
     key: key, unresolved: unresolved, cfg: cfg,
+    // The remembered answers for returning people under these settings (see trickleChain).
+    quiet: new Map(),
     productNames: cfg.ok ? cfg.products.map(function (p) { return p.name; }) : [],
     configJson: cfg.ok ? JSON.stringify({
       products: cfg.products.map(function (p) { return p.name; }),
@@ -60,22 +62,31 @@ function trickleChain(core, source, facts, io) {
   var identity = facts.identity && cfg.social.indexOf(facts.connection) >= 0 ? facts.identity : null;
   // The input as text, the configuration's part serialised once per set of secrets.
   var userJson, txJson;
-  var planText = function () {
+  var planParts = function () {
     userJson = JSON.stringify({ user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta });
     txJson = JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null });
+  };
+  var planText = function () {
+    planParts();
+    return planJoined();
+  };
+  var planJoined = function () {
+    // A random jti only where a token may be issued (a redirect to the merge); a returning
+    // session token is checked against the record's own.
+    var jti = facts.phase === 'execute' && facts.canRedirect ? '"' + trickleJti() + '"' : 'null';
     return '{"phase":' + JSON.stringify(String(facts.phase)) + ',"now":' + Math.floor(Date.now() / 1000) +
       ',"user":' + userJson + ',"transaction":' + txJson +
-      ',"config":' + settings.configJson + ',"jti":"' + trickleJti() + '","session_token":' +
+      ',"config":' + settings.configJson + ',"jti":' + jti + ',"session_token":' +
       JSON.stringify(typeof facts.sessionToken === 'string' ? facts.sessionToken : null) +
       (identity ? ',"identity":' + JSON.stringify(identity) : '') + '}';
   };
-  var text = planText();
+  planParts();
   // A returning person whose record asks for nothing gets the same answer for the same user and
   // settings whatever the time and the jti (those matter only when a token is issued or checked):
   // that answer is remembered, and the core is not asked again until something changes.
-  var quietKey = facts.phase === 'execute' && settings.key !== null ? settings.key + '\u0000' + txJson + '\u0000' + userJson + (identity ? JSON.stringify(identity) : '') : null;
-  var plan = (quietKey !== null && trickleQuiet.plans.get(quietKey)) || core.call('chain_plan', text);
-  if (quietKey !== null && trickleQuietPlan(plan)) trickleQuietRemember(quietKey, plan);
+  var quietKey = facts.phase === 'execute' && settings.key !== null ? txJson + '\u0000' + userJson + (identity ? JSON.stringify(identity) : '') : null;
+  var plan = (quietKey !== null && settings.quiet.get(quietKey)) || core.call('chain_plan', planJoined());
+  if (quietKey !== null && trickleQuietPlan(plan)) trickleQuietRemember(settings.quiet, quietKey, plan);
   var log = Object.assign({ phase: facts.phase, outcome: plan.outcome, events: plan.events }, notes);
   if (plan.outcome !== 'continue' && plan.outcome !== 'redirect' && plan.outcome !== 'deny') {
     log.error = plan.error;
@@ -208,14 +219,13 @@ function trickleNothing() {
   return { outcome: 'continue', set_app_metadata: {}, fanout: [], lookups: [], events: [] };
 }
 
-/** The remembered answers for returning people (see trickleChain), at most 512, oldest out first. */
-var trickleQuiet = { plans: new Map() };
+/** Whether a plan is one to remember for a returning person (see trickleChain). */
 function trickleQuietPlan(plan) {
   return plan && plan.outcome === 'continue' && !plan.redirect && !plan.deny && !plan.link && !plan.discover &&
     !Object.keys(plan.set_app_metadata || {}).length && !(plan.fanout || []).length && !(plan.lookups || []).length;
 }
-function trickleQuietRemember(key, plan) {
-  var plans = trickleQuiet.plans;
+/** Remembers at most 512 answers, oldest out first. */
+function trickleQuietRemember(plans, key, plan) {
   if (plans.has(key)) return;
   if (plans.size >= 512) plans.delete(plans.keys().next().value);
   plans.set(key, plan);

@@ -139,25 +139,37 @@ function trickleLog(stage, data) {
  * last answer: the same secrets arrive with every login, and parsing them is most of a warm call.
  */
 var trickleConfigMemo = { key: null, value: null };
-/** The settings trickle reads, as one string (null when they cannot be read): a memo key. */
+/** The settings trickle reads. */
+var TRICKLE_SETTINGS = ['TRICKLE_PRODUCTS', 'TRICKLE_MERGE_URL', 'TRICKLE_TOKEN_SECRET', 'TRICKLE_CONNECTION',
+  'TRICKLE_FANOUT_BUDGET_MS', 'TRICKLE_LOOKUP_TIMEOUT_MS', 'TRICKLE_SOCIAL_CONNECTIONS', 'TRICKLE_MGMT_DOMAIN',
+  'TRICKLE_MGMT_CLIENT_ID', 'TRICKLE_MGMT_CLIENT_SECRET', 'TRICKLE_CONNECTION_ID'];
 function trickleKeyPart(v) {
-  return (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v)) + '\u0000';
+  return typeof v === 'string' || v === undefined ? v : JSON.stringify(v);
 }
+/** The settings trickle reads, as a list of texts (null when they cannot be read): a memo key. */
 function trickleConfigKey(source) {
   try {
-    return source && typeof source === 'object'
-      ? trickleKeyPart(source.TRICKLE_PRODUCTS) + trickleKeyPart(source.TRICKLE_MERGE_URL) + trickleKeyPart(source.TRICKLE_TOKEN_SECRET) +
-        trickleKeyPart(source.TRICKLE_CONNECTION) + trickleKeyPart(source.TRICKLE_FANOUT_BUDGET_MS) + trickleKeyPart(source.TRICKLE_LOOKUP_TIMEOUT_MS) +
-        trickleKeyPart(source.TRICKLE_SOCIAL_CONNECTIONS) + trickleKeyPart(source.TRICKLE_MGMT_DOMAIN) + trickleKeyPart(source.TRICKLE_MGMT_CLIENT_ID) +
-        trickleKeyPart(source.TRICKLE_MGMT_CLIENT_SECRET) + trickleKeyPart(source.TRICKLE_CONNECTION_ID)
-      : null;
+    if (!source || typeof source !== 'object') return null;
+    var key = [];
+    for (var i = 0; i < TRICKLE_SETTINGS.length; i++) key.push(trickleKeyPart(source[TRICKLE_SETTINGS[i]]));
+    return key;
   } catch (_) {
     return null;
   }
 }
+/** True when `source` holds the settings `key` was made from (compared one by one, nothing built). */
+function trickleKeyHolds(key, source) {
+  if (!key || !source || typeof source !== 'object') return false;
+  try {
+    for (var i = 0; i < TRICKLE_SETTINGS.length; i++) if (trickleKeyPart(source[TRICKLE_SETTINGS[i]]) !== key[i]) return false;
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
 function trickleConfig(source) {
+  if (trickleKeyHolds(trickleConfigMemo.key, source)) return trickleConfigMemo.value;
   var key = trickleConfigKey(source);
-  if (key !== null && trickleConfigMemo.key === key) return trickleConfigMemo.value;
   var value = trickleConfigRead(source);
   if (key !== null) { trickleConfigMemo.key = key; trickleConfigMemo.value = value; }
   return value;
@@ -193,11 +205,18 @@ function trickleConfigRead(source) {
     var n = Number(v);
     return v === undefined || v === null || v === '' || !isFinite(n) ? dflt : Math.min(max, Math.max(min, n));
   };
+  var clean = products.map(function (p) {
+    var product = { name: p.name, url: p.url.replace(/\/+$/, ''), token: typeof p.token === 'string' ? p.token : '' };
+    // A fan-out request's headers, made once (fetch copies them, never changes them).
+    product.putHeaders = Object.assign({ 'content-type': 'application/json' }, trickleAuth(product));
+    return product;
+  });
+  // The products by name, for the fan-outs (kept on the list, which is what they are handed).
+  clean.byName = {};
+  clean.forEach(function (p) { clean.byName[p.name] = p; });
   return {
     ok: true,
-    products: products.map(function (p) {
-      return { name: p.name, url: p.url.replace(/\/+$/, ''), token: typeof p.token === 'string' ? p.token : '' };
-    }),
+    products: clean,
     mergeUrl: typeof source.TRICKLE_MERGE_URL === 'string' ? source.TRICKLE_MERGE_URL : '',
     tokenSecret: typeof source.TRICKLE_TOKEN_SECRET === 'string' ? source.TRICKLE_TOKEN_SECRET : '',
     connection: typeof source.TRICKLE_CONNECTION === 'string' && source.TRICKLE_CONNECTION ? source.TRICKLE_CONNECTION : null,
@@ -235,7 +254,7 @@ function trickleFetch(url, options, timeoutMs) {
   var init = { method: options.method || 'GET', headers: options.headers || {}, signal: signal };
   if (options.body !== undefined) {
     init.body = JSON.stringify(options.body);
-    init.headers['content-type'] = 'application/json';
+    if (init.headers['content-type'] !== 'application/json') init.headers = Object.assign({}, init.headers, { 'content-type': 'application/json' });
   }
   var started;
   try {
@@ -303,8 +322,11 @@ function trickleLookupQuery(products, query, timeoutMs) {
  * not answered when the budget runs out counts as failed and is retried at the next login.
  */
 function trickleFanout(products, plan, email, budgetMs) {
-  var byName = {};
-  products.forEach(function (p) { byName[p.name] = p; });
+  var byName = products.byName;
+  if (!byName) {
+    byName = {};
+    products.forEach(function (p) { byName[p.name] = p; });
+  }
   var deadline = Date.now() + budgetMs;
   var left = function () { return Math.max(1, deadline - Date.now()); };
   // One deadline for every request of the fan-out: one controller, one timer.
@@ -314,7 +336,7 @@ function trickleFanout(products, plan, email, budgetMs) {
   var fanout = requests.map(function (req) {
     var p = byName[req.product];
     if (!p) return Promise.resolve({ product: req.product, account: req.account, ok: false });
-    return trickleFetch(p.url + req.path, { method: req.method, headers: trickleAuth(p), body: req.body, signal: controller.signal, discardBody: true }, budgetMs)
+    return trickleFetch(p.url + req.path, { method: req.method, headers: p.putHeaders || trickleAuth(p), body: req.body, signal: controller.signal, discardBody: true }, budgetMs)
       .then(function (r) {
         // 409: another user holds the account; the product names it (to join that user).
         var holder = r.status === 409 && r.body && typeof r.body.auth0_user_id === 'string' ? r.body.auth0_user_id : undefined;
