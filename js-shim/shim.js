@@ -139,30 +139,34 @@ function trickleLog(stage, data) {
  * last answer: the same secrets arrive with every login, and parsing them is most of a warm call.
  */
 var trickleConfigMemo = { key: null, value: null };
-/** The settings trickle reads. */
-var TRICKLE_SETTINGS = ['TRICKLE_PRODUCTS', 'TRICKLE_MERGE_URL', 'TRICKLE_TOKEN_SECRET', 'TRICKLE_CONNECTION',
-  'TRICKLE_FANOUT_BUDGET_MS', 'TRICKLE_LOOKUP_TIMEOUT_MS', 'TRICKLE_SOCIAL_CONNECTIONS', 'TRICKLE_MGMT_DOMAIN',
-  'TRICKLE_MGMT_CLIENT_ID', 'TRICKLE_MGMT_CLIENT_SECRET', 'TRICKLE_CONNECTION_ID'];
 function trickleKeyPart(v) {
   return typeof v === 'string' || v === undefined ? v : JSON.stringify(v);
 }
-/** The settings trickle reads, as a list of texts (null when they cannot be read): a memo key. */
-function trickleConfigKey(source) {
+/**
+ * The settings trickle reads, as a list of texts (null when they cannot be read): a memo key.
+ * Each is read by its own name, so that the engine caches every look-up, absent ones included.
+ */
+function trickleConfigKey(s) {
   try {
-    if (!source || typeof source !== 'object') return null;
-    var key = [];
-    for (var i = 0; i < TRICKLE_SETTINGS.length; i++) key.push(trickleKeyPart(source[TRICKLE_SETTINGS[i]]));
-    return key;
+    if (!s || typeof s !== 'object') return null;
+    return [trickleKeyPart(s.TRICKLE_PRODUCTS), trickleKeyPart(s.TRICKLE_MERGE_URL), trickleKeyPart(s.TRICKLE_TOKEN_SECRET),
+      trickleKeyPart(s.TRICKLE_CONNECTION), trickleKeyPart(s.TRICKLE_FANOUT_BUDGET_MS), trickleKeyPart(s.TRICKLE_LOOKUP_TIMEOUT_MS),
+      trickleKeyPart(s.TRICKLE_SOCIAL_CONNECTIONS), trickleKeyPart(s.TRICKLE_MGMT_DOMAIN), trickleKeyPart(s.TRICKLE_MGMT_CLIENT_ID),
+      trickleKeyPart(s.TRICKLE_MGMT_CLIENT_SECRET), trickleKeyPart(s.TRICKLE_CONNECTION_ID)];
   } catch (_) {
     return null;
   }
 }
-/** True when `source` holds the settings `key` was made from (compared one by one, nothing built). */
-function trickleKeyHolds(key, source) {
-  if (!key || !source || typeof source !== 'object') return false;
+/** True when `s` holds the settings `key` was made from (compared one by one, nothing built). */
+function trickleKeyHolds(key, s) {
+  if (!key || !s || typeof s !== 'object') return false;
   try {
-    for (var i = 0; i < TRICKLE_SETTINGS.length; i++) if (trickleKeyPart(source[TRICKLE_SETTINGS[i]]) !== key[i]) return false;
-    return true;
+    return key[0] === trickleKeyPart(s.TRICKLE_PRODUCTS) && key[1] === trickleKeyPart(s.TRICKLE_MERGE_URL) &&
+      key[2] === trickleKeyPart(s.TRICKLE_TOKEN_SECRET) && key[3] === trickleKeyPart(s.TRICKLE_CONNECTION) &&
+      key[4] === trickleKeyPart(s.TRICKLE_FANOUT_BUDGET_MS) && key[5] === trickleKeyPart(s.TRICKLE_LOOKUP_TIMEOUT_MS) &&
+      key[6] === trickleKeyPart(s.TRICKLE_SOCIAL_CONNECTIONS) && key[7] === trickleKeyPart(s.TRICKLE_MGMT_DOMAIN) &&
+      key[8] === trickleKeyPart(s.TRICKLE_MGMT_CLIENT_ID) && key[9] === trickleKeyPart(s.TRICKLE_MGMT_CLIENT_SECRET) &&
+      key[10] === trickleKeyPart(s.TRICKLE_CONNECTION_ID);
   } catch (_) {
     return false;
   }

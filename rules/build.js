@@ -153,7 +153,8 @@ function packedInline(parts, shims, exports, fail = DB_FAIL) {
     'Promise = globalThis.Promise, Number = globalThis.Number, String = globalThis.String, Map = globalThis.Map, Error = globalThis.Error, ' +
     'Uint8Array = globalThis.Uint8Array, Uint32Array = globalThis.Uint32Array, Int32Array = globalThis.Int32Array, DataView = globalThis.DataView, ' +
     'WebAssembly = globalThis.WebAssembly, Symbol = globalThis.Symbol, RegExp = globalThis.RegExp, Reflect = globalThis.Reflect, ' +
-    'isFinite = globalThis.isFinite, encodeURIComponent = globalThis.encodeURIComponent, TextEncoder = globalThis.TextEncoder, TextDecoder = globalThis.TextDecoder;\n';
+    'isFinite = globalThis.isFinite, encodeURIComponent = globalThis.encodeURIComponent, TextEncoder = globalThis.TextEncoder, TextDecoder = globalThis.TextDecoder, ' +
+    'Buffer = globalThis.Buffer, AbortController = globalThis.AbortController, setTimeout = globalThis.setTimeout, clearTimeout = globalThis.clearTimeout;\n';
   const source = locals + parts.glue + shims.map(inlineSource).join('\n') + `return { ${exports.map((n) => `${n}: ${n}`).join(', ')} };\n`;
   const packed = brotli(source).toString('base64');
   const names = exports.join(', ');
