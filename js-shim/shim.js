@@ -340,7 +340,10 @@ function trickleFanout(products, plan, email, budgetMs) {
   var fanout = requests.map(function (req) {
     var p = byName[req.product];
     if (!p) return Promise.resolve({ product: req.product, account: req.account, ok: false });
-    return trickleFetch(p.url + req.path, { method: req.method, headers: p.putHeaders || trickleAuth(p), body: req.body, signal: controller.signal, discardBody: true }, budgetMs)
+    // The product contract: the id is told (PUT), or forgotten (DELETE), as a compare and set.
+    var body = req.replace ? { auth0_user_id: req.auth0_user_id, replace: req.replace } : { auth0_user_id: req.auth0_user_id };
+    return trickleFetch(p.url + '/trickle/accounts/' + encodeURIComponent(req.account) + '/auth0-id',
+      { method: req.forget ? 'DELETE' : 'PUT', headers: p.putHeaders || trickleAuth(p), body: body, signal: controller.signal, discardBody: true }, budgetMs)
       .then(function (r) {
         // 409: another user holds the account; the product names it (to join that user).
         var holder = r.status === 409 && r.body && typeof r.body.auth0_user_id === 'string' ? r.body.auth0_user_id : undefined;

@@ -241,19 +241,21 @@ pub struct Redirect {
     pub query: Map,
 }
 
-/// One request telling a product the person's Auth0 id.
+/// One request telling a product the person's Auth0 id (or to forget it): the shell sends it as
+/// the product contract's `PUT` (or `DELETE`) `/trickle/accounts/<account>/auth0-id` with the
+/// body `{"auth0_user_id", "replace"?}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FanoutRequest {
     /// Product name.
     pub product: String,
     /// Account id in that product.
     pub account: String,
-    /// HTTP method.
-    pub method: String,
-    /// Path below the product's URL.
-    pub path: String,
-    /// JSON body.
-    pub body: Value,
+    /// The Auth0 user id told.
+    pub auth0_user_id: String,
+    /// The stale id the product holds, which this one replaces (its compare and set).
+    pub replace: Option<String>,
+    /// True when the product is told to forget the id instead (a link withdrawn).
+    pub forget: bool,
 }
 
 /// The top-level `app_metadata` keys an answer sets, each only when it changes: `migrated` and
@@ -373,34 +375,27 @@ impl Plan {
     }
 }
 
-/// The user's `app_metadata` object, borrowed (copying it is most of a warm decision's work).
-/// Fan-out requests as the shim reads them.
+/// A fan-out request as the shim reads it.
 fn write_fanout(r: &FanoutRequest, out: &mut String) {
     let mut o = ObjectWriter::new(out);
     o.str("product", &r.product)
         .str("account", &r.account)
-        .str("method", &r.method)
-        .str("path", &r.path)
-        .value("body", &r.body);
+        .str("auth0_user_id", &r.auth0_user_id)
+        .opt_str("replace", r.replace.as_deref());
+    if r.forget {
+        o.bool("forget", true);
+    }
     o.end();
 }
 
+/// Fan-out requests as a value (the answer of [`link`]), from their one writer.
 fn fanout_value(requests: &[FanoutRequest]) -> Value {
-    let list: Vec<Value> = requests
-        .iter()
-        .map(|r| {
-            Map::new()
-                .with("product", r.product.as_str())
-                .with("account", r.account.as_str())
-                .with("method", r.method.as_str())
-                .with("path", r.path.as_str())
-                .with("body", r.body.clone())
-                .into()
-        })
-        .collect();
-    list.into()
+    let mut text = String::new();
+    json::write_array(requests, &mut text, write_fanout);
+    json::parse(&text).unwrap_or_default()
 }
 
+/// The user's `app_metadata` object, borrowed (copying it is most of a warm decision's work).
 fn app_meta(user: &User) -> std::borrow::Cow<'_, Map> {
     match &user.app_metadata {
         Some(Value::Object(m)) => std::borrow::Cow::Borrowed(m),
@@ -469,18 +464,6 @@ fn valid_jti(j: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn fanout_requests(
     meta: &PersonMeta,
     user_id: &str,
@@ -507,12 +490,9 @@ fn fanout_requests(
         out.push(FanoutRequest {
             product: a.product.clone(),
             account: a.id.clone(),
-            method: if learn { "PUT" } else { "DELETE" }.into(),
-            path: format!("/trickle/accounts/{}/auth0-id", percent_encode(&a.id)),
-            body: Map::new()
-                .with("auth0_user_id", user_id)
-                .with_opt("replace", a.stale.as_deref().filter(|_| learn))
-                .into(),
+            auth0_user_id: user_id.to_owned(),
+            replace: a.stale.clone().filter(|_| learn),
+            forget: !learn,
         });
     }
     out
