@@ -84,6 +84,42 @@ test('multi-product login redirects to the merge service with a bound, short-liv
   assert.deepEqual(fx.byName.collect.state.auth0Ids, {}, 'no fan-out before ownership is proven');
 });
 
+test('text beyond ASCII reaches the core and the products intact; a lone surrogate is refused as input, never locking out', async () => {
+  up();
+  const ctr = h.container();
+  const run = h.actionRunner(h.loadAction('actions/trickle-post-login/code.js', ctr), fx.config);
+  const record = (email) => ({
+    user_id: 'auth0|tp_zoe', email,
+    app_metadata: { trickle: { v: 1, person_id: 'tp_zoe', accounts: [{ product: 'paste', id: 'p-ü/1', proof: 'password', verified: true }, { product: 'transfer', id: 't-😀', verified: true }] } }
+  });
+  // The merge redirect signs the address the core was handed, character for character.
+  let res = await run('execute', record('zoë.ürlich@exämple.com'));
+  assert.ok(res.redirect, 'redirected');
+  assert.equal(h.decodeJwt(res.redirect.query.session_token).email, 'zoë.ürlich@exämple.com');
+  assert.deepEqual(res.writes.trickle.accounts.map((a) => a.id), ['p-ü/1', 't-😀']);
+  // JSON.stringify escapes a lone surrogate, which the core's strict reader refuses: the login
+  // goes through untouched, and the log says why.
+  res = await run('execute', record('zoë\uD800@exämple.com'));
+  assert.equal(res.redirect, null);
+  assert.equal(res.denied, null);
+  assert.deepEqual(res.writes, {});
+  assert.match(ctr.logs[ctr.logs.length - 1], /"code":"input\.json"/);
+  // A proven account whose id needs escaping in a URL is told under that id.
+  const paste = fx.byName.paste.state;
+  paste.accounts.push({ id: 'p-ü/1', email: 'zoe@example.com', email_verified: true });
+  try {
+    const user = record('zoe@example.com');
+    user.app_metadata.trickle.accounts.pop();
+    user.app_metadata.migrated = true;
+    res = await run('execute', user);
+    assert.equal(res.redirect, null);
+    assert.equal(paste.auth0Ids['p-ü/1'], 'auth0|tp_zoe');
+    assert.equal(res.writes.trickle.accounts[0].fanout, true);
+  } finally {
+    paste.accounts.pop();
+  }
+});
+
 test('resume with a valid token: the verified accounts proven and told, the unverified one never', async () => {
   up();
   const t = tenant();
