@@ -271,22 +271,28 @@ function trickleFetch(url, options, timeoutMs) {
     if (timer) clearTimeout(timer);
     return { ok: false, status: 0, error: signal.aborted ? 'timeout after ' + timeoutMs + ' ms' : 'network: ' + trickleMessage(e) };
   };
-  return Promise.resolve(started).then(function (res) {
-    if (options.discardBody && res.status !== 409) {
-      // Only the status matters (a fan-out acknowledgement): the body is let go unread.
-      if (timer) clearTimeout(timer);
-      try { if (res.body) res.body.cancel().then(null, function () {}); } catch (_) { /* nothing to release */ }
-      return { ok: res.status >= 200 && res.status < 300, status: res.status, body: null, text: '' };
+  // The runtime's own promise is chained directly (one step, whatever realm it comes from).
+  var pending = started && typeof started.then === 'function' ? started : Promise.resolve(started);
+  return pending.then(function (res) {
+    try {
+      if (options.discardBody && res.status !== 409) {
+        // Only the status matters (a fan-out acknowledgement): the body is let go unread.
+        if (timer) clearTimeout(timer);
+        try { if (res.body) res.body.cancel().then(null, function () {}); } catch (_) { /* nothing to release */ }
+        return { ok: res.status >= 200 && res.status < 300, status: res.status, body: null, text: '' };
+      }
+      return res.text().then(function (text) {
+        if (timer) clearTimeout(timer);
+        var body = null;
+        try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
+        var out = { ok: res.status >= 200 && res.status < 300, status: res.status, body: body, text: text };
+        if (res.status === 429) out.retryAfter = res.headers.get('retry-after');
+        return out;
+      }).then(null, failed);
+    } catch (e) {
+      return failed(e);
     }
-    return res.text().then(function (text) {
-      if (timer) clearTimeout(timer);
-      var body = null;
-      try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
-      var out = { ok: res.status >= 200 && res.status < 300, status: res.status, body: body, text: text };
-      if (res.status === 429) out.retryAfter = res.headers.get('retry-after');
-      return out;
-    });
-  }).then(null, failed);
+  }, failed);
 }
 
 function trickleAuth(product) {
@@ -339,27 +345,31 @@ function trickleFanout(products, plan, email, budgetMs) {
   var timer = controller ? setTimeout(function () { controller.abort(); }, Math.max(1, budgetMs)) : null;
   var fanout = requests.map(function (req) {
     var p = byName[req.product];
-    if (!p) return Promise.resolve({ product: req.product, account: req.account, ok: false });
+    if (!p) return { ok: false, status: 0, error: 'unknown product' };
     // The product contract: the id is told (PUT), or forgotten (DELETE), as a compare and set.
     var body = req.replace ? { auth0_user_id: req.auth0_user_id, replace: req.replace } : { auth0_user_id: req.auth0_user_id };
     return trickleFetch(p.url + '/trickle/accounts/' + encodeURIComponent(req.account) + '/auth0-id',
-      { method: req.forget ? 'DELETE' : 'PUT', headers: p.putHeaders || trickleAuth(p), body: body, signal: controller.signal, discardBody: true }, budgetMs)
-      .then(function (r) {
-        // 409: another user holds the account; the product names it (to join that user).
-        var holder = r.status === 409 && r.body && typeof r.body.auth0_user_id === 'string' ? r.body.auth0_user_id : undefined;
-        return holder ? { product: req.product, account: req.account, ok: false, holder: holder } : { product: req.product, account: req.account, ok: r.ok };
-      });
+      { method: req.forget ? 'DELETE' : 'PUT', headers: p.putHeaders || trickleAuth(p), body: body, signal: controller.signal, discardBody: true }, budgetMs);
   });
+  // The answers, named by request, once they are all in.
+  var told = function (answers) {
+    return answers.map(function (r, i) {
+      var req = requests[i];
+      // 409: another user holds the account; the product names it (to join that user).
+      var holder = r.status === 409 && r.body && typeof r.body.auth0_user_id === 'string' ? r.body.auth0_user_id : undefined;
+      return holder ? { product: req.product, account: req.account, ok: false, holder: holder } : { product: req.product, account: req.account, ok: r.ok };
+    });
+  };
   var lookupProducts = (plan.lookups || []).map(function (n) { return byName[n]; }).filter(Boolean);
   if (!(email && lookupProducts.length)) {
     return Promise.all(fanout).then(function (r) {
       if (timer) clearTimeout(timer);
-      return { fanout: r, lookups: [] };
+      return { fanout: told(r), lookups: [] };
     });
   }
   return Promise.all([Promise.all(fanout), trickleLookup(lookupProducts, email, left())]).then(function (r) {
     if (timer) clearTimeout(timer);
-    return { fanout: r[0], lookups: r[1] };
+    return { fanout: told(r[0]), lookups: r[1] };
   });
 }
 

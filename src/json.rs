@@ -253,6 +253,78 @@ const fn special(also: u8) -> [bool; 256] {
     table
 }
 
+/// Object keys of trickle's own inputs and records, as static text.
+#[cfg(feature = "chain")]
+fn known_key(text: &str) -> Option<&'static str> {
+    Some(match text {
+        "account" => "account",
+        "accounts" => "accounts",
+        "address" => "address",
+        "alg" => "alg",
+        "app_metadata" => "app_metadata",
+        "attempts" => "attempts",
+        "aud" => "aud",
+        "auth0_user_id" => "auth0_user_id",
+        "body" => "body",
+        "bulkImported" => "bulkImported",
+        "can_redirect" => "can_redirect",
+        "config" => "config",
+        "connection" => "connection",
+        "created_at" => "created_at",
+        "discover" => "discover",
+        "email" => "email",
+        "email_verified" => "email_verified",
+        "error" => "error",
+        "exp" => "exp",
+        "fanout" => "fanout",
+        "held" => "held",
+        "holder" => "holder",
+        "iat" => "iat",
+        "id" => "id",
+        "identities" => "identities",
+        "identity" => "identity",
+        "identity_lookups" => "identity_lookups",
+        "iss" => "iss",
+        "issued_at" => "issued_at",
+        "jti" => "jti",
+        "linked" => "linked",
+        "lookups" => "lookups",
+        "merge" => "merge",
+        "merge_url" => "merge_url",
+        "migrated" => "migrated",
+        "name" => "name",
+        "now" => "now",
+        "ok" => "ok",
+        "outcome" => "outcome",
+        "pending" => "pending",
+        "person_id" => "person_id",
+        "phase" => "phase",
+        "product" => "product",
+        "products" => "products",
+        "proof" => "proof",
+        "provider" => "provider",
+        "replace" => "replace",
+        "session_token" => "session_token",
+        "social" => "social",
+        "stale" => "stale",
+        "state" => "state",
+        "sub" => "sub",
+        "subject" => "subject",
+        "token_secret" => "token_secret",
+        "transaction" => "transaction",
+        "trickle" => "trickle",
+        "typ" => "typ",
+        "unproven" => "unproven",
+        "unverified" => "unverified",
+        "user" => "user",
+        "user_id" => "user_id",
+        "v" => "v",
+        "verified" => "verified",
+        "vouched" => "vouched",
+        _ => return None,
+    })
+}
+
 /// What the writer stops at: [`special`] bytes and 0xE2, the lead byte of U+2028/U+2029.
 static WRITE_STOPS: [bool; 256] = special(0xE2);
 /// What the parser stops at inside a string: [`special`] bytes.
@@ -485,7 +557,7 @@ impl Parser<'_> {
                 loop {
                     self.ws();
                     let at = self.i;
-                    let k = self.string()?;
+                    let k = self.key()?;
                     self.ws();
                     if !self.eat(b":") {
                         return Err(syntax("expected ':'", self.i));
@@ -496,7 +568,7 @@ impl Parser<'_> {
                     if m.0.len() < 16 && m.contains_key(&k) {
                         return Err(syntax("duplicate key", at));
                     }
-                    m.0.push((Cow::Owned(k), v));
+                    m.0.push((k, v));
                     self.ws();
                     if self.eat(b"}") {
                         if m.0.len() > 16 {
@@ -589,6 +661,37 @@ impl Parser<'_> {
         let n = u32::from_str_radix(s, 16).map_err(|_| syntax("bad \\u escape", self.i))?;
         self.i += 4;
         Ok(n)
+    }
+
+    /// An object's key: the keys trickle's own inputs use are taken from [`known_key`] (no
+    /// allocation, nothing to free), any other as its own text.
+    fn key(&mut self) -> Result<Cow<'static, str>, ErrorBody> {
+        #[cfg(feature = "chain")]
+        if let Some(known) = self.known_key() {
+            return Ok(Cow::Borrowed(known));
+        }
+        self.string().map(Cow::Owned)
+    }
+
+    /// The post-login chain's build only: the size-bound builds keep to plain keys.
+    #[cfg(feature = "chain")]
+    fn known_key(&mut self) -> Option<&'static str> {
+        let rest = self.b.get(self.i + 1..).unwrap_or_default();
+        if self.peek() == Some(b'"') {
+            if let Some(run) = rest
+                .iter()
+                .position(|&c| READ_STOPS.get(usize::from(c)) == Some(&true))
+            {
+                if rest.get(run) == Some(&b'"') {
+                    let text = self.s.get(self.i + 1..self.i + 1 + run).unwrap_or_default();
+                    if let Some(known) = known_key(text) {
+                        self.i += run + 2;
+                        return Some(known);
+                    }
+                }
+            }
+        }
+        None
     }
 
     fn string(&mut self) -> Result<String, ErrorBody> {
@@ -860,6 +963,16 @@ mod tests {
             .into_value();
         assert_eq!(text, value.to_json());
         assert_eq!(parse(&text), Ok(value));
+    }
+
+    #[test]
+    fn known_keys_are_read_as_any_other() {
+        let v = parse(r#"{"product":"a","produc":"b","pro\u0064uct2":"c","products":[]}"#)
+            .unwrap_or_default();
+        assert_eq!(v.get("product").and_then(Value::as_str), Some("a"));
+        assert_eq!(v.get("produc").and_then(Value::as_str), Some("b"));
+        assert_eq!(v.get("product2").and_then(Value::as_str), Some("c"));
+        assert_eq!(parse(r#"{"product":1,"product":2}"#).ok(), None);
     }
 
     #[test]
