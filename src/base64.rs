@@ -59,7 +59,20 @@ fn decode_with(text: &str, table: &[u8; 256]) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 2);
-    for chunk in bytes.chunks(4) {
+    let value = |c: u8| u32::from(table.get(usize::from(c)).copied().unwrap_or(0xFF));
+    let mut whole = bytes.chunks_exact(4);
+    // Whole quads first, three bytes each (a byte outside the alphabet reads as 0xFF, which has
+    // bits above the six a value may use).
+    for quad in &mut whole {
+        let [a, b, c, d] = *quad else { return None };
+        let (a, b, c, d) = (value(a), value(b), value(c), value(d));
+        if (a | b | c | d) > 63 {
+            return None;
+        }
+        let n = (a << 18) | (b << 12) | (c << 6) | d;
+        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    }
+    for chunk in whole.remainder().chunks(4) {
         let mut n = 0u32;
         for (i, &c) in chunk.iter().enumerate() {
             let v = *table.get(usize::from(c))?;

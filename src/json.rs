@@ -427,7 +427,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// An integer member.
     pub fn int(&mut self, key: &str, value: i64) -> &mut Self {
-        let _ = write!(self.key(key), "{value}");
+        write_int(value, self.key(key));
         self
     }
 
@@ -452,6 +452,27 @@ impl<'a> ObjectWriter<'a> {
     pub fn end(self) {
         self.out.push('}');
     }
+}
+
+/// Writes an integer in decimal (without the formatting machinery: the answers hold several).
+pub fn write_int(value: i64, out: &mut String) {
+    if value < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Writes an array, each item by `each`.
@@ -963,6 +984,24 @@ mod tests {
             .into_value();
         assert_eq!(text, value.to_json());
         assert_eq!(parse(&text), Ok(value));
+    }
+
+    #[test]
+    fn integers_are_written_as_rust_writes_them() {
+        for n in [
+            0,
+            7,
+            -7,
+            10,
+            1_796_134_935,
+            i64::MAX,
+            i64::MIN,
+            -1_000_000_000_000,
+        ] {
+            let mut out = String::new();
+            write_int(n, &mut out);
+            assert_eq!(out, n.to_string());
+        }
     }
 
     #[test]
