@@ -57,22 +57,25 @@ async function concurrency(modules = ['bcrypt'], plan = [[1, 60], [8, 25], [32, 
     const [err] = await call(login, email, PASSWORD);
     if (err) throw new Error('trickle: ' + err.message);
   };
-  const run = async (fn, n, rounds) => {
-    const lat = [];
-    for (let r = 0; r < rounds; r++) {
-      await Promise.all(Array.from({ length: n }, async (_, i) => {
-        const t0 = process.hrtime.bigint();
-        await fn(`user${r}-${i}@example.com`);
-        lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }));
-    }
-    return p99(lat);
+  // One round: n logins at once, each one's latency kept.
+  const round = async (fn, n, r, lat) => {
+    await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const t0 = process.hrtime.bigint();
+      await fn(`user${r}-${i}@example.com`);
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }));
   };
-  await run(trickle, 4, 2); await run(baseline, 4, 2); // warm-up
+  // Rounds of trickle and of the baseline alternate, so that a shared machine's changes of speed
+  // during the run fall on both alike.
+  const run = async (n, rounds) => {
+    const t = []; const b = [];
+    for (let r = 0; r < rounds; r++) { await round(trickle, n, r, t); await round(baseline, n, r, b); }
+    return [p99(t), p99(b)];
+  };
+  await run(4, 2); // warm-up
   const out = {};
   for (const [n, rounds] of plan) {
-    const t = await run(trickle, n, rounds);
-    const b = await run(baseline, n, rounds);
+    const [t, b] = await run(n, rounds);
     out[n] = { trickle_p99_ms: Number(t.toFixed(1)), native_p99_ms: Number(b.toFixed(1)), p99_vs_native: Number((t / b).toFixed(3)) };
     console.log(`  ${String(n).padStart(2)} concurrent logins${modules.length ? '' : ' (wasm slices)'}: p99 trickle ${t.toFixed(1)} ms, native baseline ${b.toFixed(1)} ms, ratio ${(t / b).toFixed(3)}`);
   }
