@@ -500,16 +500,7 @@ pub fn write_value(v: &Value, out: &mut String) {
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => out.push_str(n),
         Value::String(s) => write_str(s, out),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(x, out);
-            }
-            out.push(']');
-        }
+        Value::Array(a) => write_array(a, out, write_value),
         Value::Object(m) => write_map(m, out),
     }
 }
