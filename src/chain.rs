@@ -270,11 +270,6 @@ pub struct MetaWrites {
 }
 
 impl MetaWrites {
-    /// True when nothing is set.
-    pub fn is_empty(&self) -> bool {
-        self.migrated.is_none() && self.trickle.is_none()
-    }
-
     /// `{"migrated"?, "trickle"?}`.
     fn write_json(&self, out: &mut String) {
         let mut o = ObjectWriter::new(out);
@@ -496,10 +491,6 @@ fn fanout_requests(
         });
     }
     out
-}
-
-fn to_value(meta: &PersonMeta) -> Value {
-    meta.to_value()
 }
 
 /// The identity of a login of one of the configured social connections, if it is one.
@@ -850,15 +841,12 @@ fn all_acknowledged(meta: &PersonMeta, plan: &Plan) -> Applied {
     let mut after = meta.clone();
     let mut events = vec![];
     acknowledge(&mut after, "", &results, &mut events);
-    let set = MetaWrites {
-        migrated: None,
-        trickle: (&after != meta).then_some(after),
-    };
     Applied {
-        set_app_metadata: set,
-        events,
-        relink: false,
-        fanout: vec![],
+        set_app_metadata: MetaWrites {
+            migrated: None,
+            trickle: (&after != meta).then_some(after),
+        },
+        ..Applied::nothing(events)
     }
 }
 
@@ -956,6 +944,16 @@ impl Applied {
     /// `{"set_app_metadata", "events", "relink"?, "fanout"?}`, as [`Applied::to_json`] writes it.
     pub fn to_value(&self) -> Value {
         json::parse(&self.to_json()).unwrap_or_default()
+    }
+
+    /// An answer that records nothing, with its events.
+    fn nothing(events: Vec<Event>) -> Self {
+        Applied {
+            set_app_metadata: MetaWrites::default(),
+            events,
+            relink: false,
+            fanout: vec![],
+        }
     }
 
     /// The answer as JSON text.
@@ -1138,9 +1136,6 @@ pub fn apply(input: &ApplyInput) -> Applied {
         // A newly found account must be proven before it joins: ask at the next login.
         set.migrated = Some(false);
     }
-    if original.as_ref() != Some(&meta) && !(repair && meta.accounts.is_empty()) {
-        set.trickle = Some(meta.clone());
-    }
     // The accounts whose holder was just read and is nobody else learn this user's id now.
     let fanout = if told_now && !relink && !input.products.is_empty() {
         let config = Config::fanout_only(&input.products);
@@ -1148,6 +1143,9 @@ pub fn apply(input: &ApplyInput) -> Applied {
     } else {
         vec![]
     };
+    if original.as_ref() != Some(&meta) && !(repair && meta.accounts.is_empty()) {
+        set.trickle = Some(meta);
+    }
     Applied {
         set_app_metadata: set,
         events,
@@ -1186,12 +1184,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
     let mut events = vec![];
     let app = app_meta(&input.user);
     if app.contains_key("trickle") {
-        return Applied {
-            set_app_metadata: MetaWrites::default(),
-            events: vec![Event::new("social_already_resolved")],
-            relink: false,
-            fanout: vec![],
-        };
+        return Applied::nothing(vec![Event::new("social_already_resolved")]);
     }
     let email = input
         .user
@@ -1213,12 +1206,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
                 .detail(pending.join(","))
                 .code("product.unavailable"),
         );
-        return Applied {
-            set_app_metadata: MetaWrites::default(),
-            events,
-            relink: false,
-            fanout: vec![],
-        };
+        return Applied::nothing(events);
     }
     let mut found: Vec<(Account, Option<&str>)> = vec![];
     for a in by_identity {
@@ -1291,15 +1279,12 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
             .detail(p.unwrap_or("candidate")),
         );
     }
-    let set = MetaWrites {
-        migrated: None,
-        trickle: Some(meta),
-    };
     Applied {
-        set_app_metadata: set,
-        events,
-        relink: false,
-        fanout: vec![],
+        set_app_metadata: MetaWrites {
+            migrated: None,
+            trickle: Some(meta),
+        },
+        ..Applied::nothing(events)
     }
 }
 
@@ -1431,7 +1416,9 @@ pub fn link(input: &LinkInput) -> Linked {
             a.stale = a.linked.take();
         }
         let mut refused = Linked::refused(code);
-        refused.set_secondary.insert("trickle", to_value(secondary));
+        refused
+            .set_secondary
+            .insert("trickle", secondary.to_value());
         refused
     };
     let Some(primary) = &input.primary else {
@@ -1515,7 +1502,7 @@ pub fn link(input: &LinkInput) -> Linked {
     let config = Config::fanout_only(&input.products);
     let fanout = fanout_requests(&merged, pid, &config, &mut events);
     let mut set = Map::new();
-    set.insert("trickle", to_value(&merged));
+    set.insert("trickle", merged.to_value());
     events.push(Event::new("link_accepted"));
     Linked {
         outcome: "link",

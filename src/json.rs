@@ -158,7 +158,6 @@ impl Value {
         }
     }
 
-    /// The object, if this is one.
     /// The object, mutably, if this is one.
     pub fn as_object_mut(&mut self) -> Option<&mut Map> {
         match self {
@@ -167,6 +166,7 @@ impl Value {
         }
     }
 
+    /// The object, if this is one.
     pub fn as_object(&self) -> Option<&Map> {
         match self {
             Value::Object(m) => Some(m),
@@ -325,6 +325,11 @@ fn known_key(text: &str) -> Option<&'static str> {
     })
 }
 
+/// True when a scan with `table` stops at `c`.
+fn stops(table: &[bool; 256], c: u8) -> bool {
+    table.get(usize::from(c)) == Some(&true)
+}
+
 /// What the writer stops at: [`special`] bytes and 0xE2, the lead byte of U+2028/U+2029.
 static WRITE_STOPS: [bool; 256] = special(0xE2);
 /// What the parser stops at inside a string: [`special`] bytes.
@@ -341,10 +346,7 @@ pub fn write_str(s: &str, out: &mut String) {
     let mut i = 0;
     loop {
         let rest = b.get(i..).unwrap_or_default();
-        let Some(at) = rest
-            .iter()
-            .position(|&c| WRITE_STOPS.get(usize::from(c)) == Some(&true))
-        else {
+        let Some(at) = rest.iter().position(|&c| stops(&WRITE_STOPS, c)) else {
             break;
         };
         i += at;
@@ -532,7 +534,7 @@ fn syntax(what: &str, at: usize) -> ErrorBody {
     )
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -688,44 +690,35 @@ impl Parser<'_> {
     /// The post-login chain's build only: the size-bound builds keep to plain keys.
     #[cfg(feature = "chain")]
     fn known_key(&mut self) -> Option<&'static str> {
-        let rest = self.b.get(self.i + 1..).unwrap_or_default();
-        if self.peek() == Some(b'"') {
-            if let Some(run) = rest
-                .iter()
-                .position(|&c| READ_STOPS.get(usize::from(c)) == Some(&true))
-            {
-                if rest.get(run) == Some(&b'"') {
-                    let text = self.s.get(self.i + 1..self.i + 1 + run).unwrap_or_default();
-                    if let Some(known) = known_key(text) {
-                        self.i += run + 2;
-                        return Some(known);
-                    }
-                }
-            }
+        if self.peek() != Some(b'"') {
+            return None;
         }
-        None
+        let text = self.plain(self.i + 1)?;
+        let known = known_key(text)?;
+        self.i += text.len() + 2;
+        Some(known)
+    }
+
+    /// The text from `from` to the next quote when nothing on the way needs unescaping (most
+    /// strings): straight from the (valid UTF-8) input, cut at an ASCII quote, so at a character
+    /// boundary.
+    fn plain(&self, from: usize) -> Option<&'a str> {
+        let rest = self.b.get(from..)?;
+        let run = rest.iter().position(|&c| stops(&READ_STOPS, c))?;
+        if rest.get(run) != Some(&b'"') {
+            return None;
+        }
+        self.s.get(from..from + run)
     }
 
     fn string(&mut self) -> Result<String, ErrorBody> {
         if !self.eat(b"\"") {
             return Err(syntax("expected a string", self.i));
         }
-        // Most strings have no escape: one exact allocation, straight from the (valid UTF-8)
-        // input, cut at ASCII quotes, so at character boundaries.
-        {
-            let rest = self.b.get(self.i..).unwrap_or_default();
-            if let Some(run) = rest
-                .iter()
-                .position(|&c| READ_STOPS.get(usize::from(c)) == Some(&true))
-            {
-                if rest.get(run) == Some(&b'"') {
-                    let text = self.s.get(self.i..self.i + run);
-                    if let Some(text) = text {
-                        self.i += run + 1;
-                        return Ok(text.to_owned());
-                    }
-                }
-            }
+        // Most strings have no escape: one exact allocation.
+        if let Some(text) = self.plain(self.i) {
+            self.i += text.len() + 1;
+            return Ok(text.to_owned());
         }
         let mut out: Vec<u8> = Vec::new();
         loop {
@@ -733,7 +726,7 @@ impl Parser<'_> {
             let rest = self.b.get(self.i..).unwrap_or_default();
             let run = rest
                 .iter()
-                .position(|&c| READ_STOPS.get(usize::from(c)) == Some(&true))
+                .position(|&c| stops(&READ_STOPS, c))
                 .unwrap_or(rest.len());
             out.extend_from_slice(rest.get(..run).unwrap_or_default());
             self.i += run;

@@ -1,7 +1,7 @@
 //! A person: the accounts one human holds across products, found by normalised email, and the
 //! person's stable id. Also the `app_metadata.trickle` record that remembers them in Auth0.
 
-use crate::json::{self, Fields, Map, ObjectWriter, Value};
+use crate::json::{self, Fields, ObjectWriter, Value};
 use sha2::{Digest, Sha256};
 
 use crate::email;
@@ -454,50 +454,12 @@ impl PersonMeta {
 
     /// The record as stored in `app_metadata.trickle` (absent fields left out to stay small).
     pub fn to_value(&self) -> Value {
-        let accounts: Vec<Value> = self
-            .accounts
-            .iter()
-            .map(|a| {
-                let m = Map::new()
-                    .with("product", a.product.as_str())
-                    .with("id", a.id.as_str())
-                    .with_opt("proof", a.proof.as_deref());
-                let m = if a.verified {
-                    m.with("verified", true)
-                } else {
-                    m
-                };
-                let m = if a.fanout { m.with("fanout", true) } else { m };
-                let m = if a.held { m.with("held", true) } else { m };
-                m.with_opt("linked", a.linked.as_deref())
-                    .with_opt("stale", a.stale.as_deref())
-                    .into()
-            })
-            .collect();
-        let mut m = Map::new()
-            .with("v", self.v)
-            .with("person_id", self.person_id.as_str())
-            .with("accounts", accounts);
-        if !self.pending.is_empty() {
-            m.insert("pending", self.pending.clone());
-        }
-        if self.unverified {
-            m.insert("unverified", true);
-        }
-        if let Some(a) = &self.address {
-            m.insert("address", a.as_str());
-        }
-        if let Some(merge) = &self.merge {
-            let mm = Map::new()
-                .with("attempts", merge.attempts)
-                .with_opt("jti", merge.jti.as_deref())
-                .with_opt("issued_at", merge.issued_at);
-            m.insert("merge", mm);
-        }
-        m.into()
+        let mut text = String::with_capacity(256);
+        self.write_json(&mut text);
+        json::parse(&text).unwrap_or_default()
     }
 
-    /// As [`PersonMeta::to_value`], written straight into `out` (the post-login chain's answers).
+    /// The record as JSON text, written straight into `out` (the one writer of its form).
     pub fn write_json(&self, out: &mut String) {
         let mut m = ObjectWriter::new(out);
         m.int("v", i64::from(self.v))
@@ -604,7 +566,7 @@ mod tests {
     }
 
     #[test]
-    fn the_record_is_written_as_its_value() {
+    fn the_record_reads_back_exactly_as_written() {
         let account = |proof: Option<&str>, flags: bool, text: Option<&str>| AccountRef {
             product: "paste".into(),
             id: "p\"1\u{2028}".into(),

@@ -19,8 +19,8 @@ fn invalid(error: &ErrorBody) -> Value {
         .into()
 }
 
-/// As [`run`], handing the parsed input over by value, for answers that write their own text.
-#[cfg(feature = "chain")]
+/// Parses the input, hands it over by value to `f`, which writes its own answer; any input error
+/// becomes an `invalid` answer.
 fn run_owned(input: &str, f: impl FnOnce(Value) -> Result<String, ErrorBody>) -> String {
     if input.len() > MAX_INPUT_LEN {
         return invalid(&ErrorBody::new(
@@ -35,19 +35,9 @@ fn run_owned(input: &str, f: impl FnOnce(Value) -> Result<String, ErrorBody>) ->
     }
 }
 
-/// Parses the input, runs `f`, and writes its answer; any input error becomes an `invalid` answer.
+/// As [`run_owned`], for answers made as values.
 fn run(input: &str, f: impl FnOnce(&Value) -> Result<Value, ErrorBody>) -> String {
-    if input.len() > MAX_INPUT_LEN {
-        return invalid(&ErrorBody::new(
-            "input.too_large",
-            "input is larger than 1 MiB",
-        ))
-        .to_json();
-    }
-    match json::parse(input).and_then(|v| f(&v)) {
-        Ok(v) => v.to_json(),
-        Err(e) => invalid(&e).to_json(),
-    }
+    run_owned(input, |v| f(&v).map(|answer| answer.to_json()))
 }
 
 /// The crate version and the features of this build, as JSON.
