@@ -26,9 +26,8 @@ function trickleChainSettings(source) {
     key: key, unresolved: unresolved, cfg: cfg,
     // The remembered answers for returning people under these settings (see trickleChain).
     quiet: new Map(),
-    productNames: cfg.ok ? cfg.products.map(function (p) { return p.name; }) : [],
     configJson: cfg.ok ? JSON.stringify({
-      products: cfg.products.map(function (p) { return p.name; }),
+      products: cfg.productNames,
       merge_url: cfg.mergeUrl,
       token_secret: cfg.tokenSecret,
       // The connection the artefacts deploy as, unless the secret names another.
@@ -63,7 +62,7 @@ function trickleChain(core, source, facts, io) {
   // The input as text, the configuration's part serialised once per set of secrets.
   var userJson, txJson;
   var planParts = function () {
-    userJson = JSON.stringify({ user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta });
+    userJson = JSON.stringify(trickleUser(person, meta));
     txJson = JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null });
   };
   var planText = function () {
@@ -117,18 +116,17 @@ function trickleChain(core, source, facts, io) {
     var c = person.email ? core.call('normalize_email', { email: person.email }) : null;
     return c && c.outcome === 'ok' ? c.email : null;
   };
-  var addEvents = function (list) { log.events = (log.events || []).concat(list || []); };
-  var productNames = settings.productNames;
+  var addEvents = function (list) { trickleAddEvents(log, list); };
   // The accounts whose holder was just read (nobody else) are told this user's id, and the
   // acknowledgements recorded.
   var tellRead = function (requests) {
     if (!(requests || []).length) return 'continue';
     return trickleFanout(cfg.products, { fanout: requests, lookups: [] }, null, cfg.fanoutBudgetMs).then(function (more) {
       var acked = core.call('chain_apply', {
-        user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
+        user: trickleUser(person, meta),
         fanout: more.fanout, lookups: []
       });
-      log.fanout = (log.fanout || []).concat(more.fanout.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); }));
+      log.fanout = (log.fanout || []).concat(trickleFanoutLog(more.fanout));
       addEvents(acked.events);
       return write(acked.set_app_metadata).then(function () { return 'continue'; });
     });
@@ -143,8 +141,8 @@ function trickleChain(core, source, facts, io) {
     var byEmail = email ? trickleLookup(cfg.products, email, cfg.lookupTimeoutMs) : Promise.resolve([]);
     return Promise.all([byIdentity, byEmail]).then(function (r) {
       var applied = core.call('chain_apply', {
-        user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
-        fanout: [], lookups: r[1], identity_lookups: r[0], discover: d, products: cfg.products.map(function (p) { return p.name; })
+        user: trickleUser(person, meta),
+        fanout: [], lookups: r[1], identity_lookups: r[0], discover: d, products: cfg.productNames
       });
       if (applied.outcome) { log.error = applied.error; plan = trickleNothing(); return null; }
       addEvents(applied.events);
@@ -186,12 +184,12 @@ function trickleChain(core, source, facts, io) {
         // records (plan.acknowledged), so it is not asked again.
         var allOk = plan.acknowledged && !results.lookups.length && results.fanout.every(function (r) { return r.ok; });
         var applied = allOk ? plan.acknowledged : core.call('chain_apply', {
-          user: { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta },
+          user: trickleUser(person, meta),
           fanout: results.fanout,
           lookups: results.lookups,
-          products: productNames
+          products: cfg.productNames
         });
-        log.fanout = results.fanout.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); });
+        log.fanout = trickleFanoutLog(results.fanout);
         addEvents(applied.events);
         return write(applied.set_app_metadata).then(function () {
           if (!applied.relink) return tellRead(applied.fanout);
@@ -209,6 +207,21 @@ function trickleChain(core, source, facts, io) {
       log.error = { code: 'shim.unexpected', message: trickleMessage(e) };
       return settled(plan.outcome === 'deny' ? 'deny' : 'continue');
     });
+}
+
+/** The user as the core reads it: this login's user with its metadata as it stands. */
+function trickleUser(person, meta) {
+  return { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta };
+}
+
+/** Adds a step's events to the log line. */
+function trickleAddEvents(log, list) {
+  log.events = (log.events || []).concat(list || []);
+}
+
+/** The fan-out's answers for the log line: `product:ok` or `product:failed`. */
+function trickleFanoutLog(answers) {
+  return answers.map(function (r) { return r.product + ':' + (r.ok ? 'ok' : 'failed'); });
 }
 
 /** A settled promise of nothing, shared (writes that were synchronous). */
@@ -249,13 +262,13 @@ function trickleLink(core, cfg, io, person, meta, target, log) {
   var deadline = Date.now() + Math.min(10000, cfg.lookupTimeoutMs + 2 * cfg.fanoutBudgetMs);
   var api = trickleMgmt(cfg, io.cache, deadline);
   var path = '/api/v2/users/' + encodeURIComponent(target);
-  var products = cfg.products.map(function (p) { return p.name; });
-  var secondary = { user_id: person.user_id, email: person.email, email_verified: person.email_verified, app_metadata: meta };
+  var products = cfg.productNames;
+  var secondary = trickleUser(person, meta);
   var linked;
   var before;
   // A refusal names a stale pointer: this user's record forgets it (written like any other).
   var refused = function (answer) {
-    log.events = (log.events || []).concat(answer.events || []);
+    trickleAddEvents(log, answer.events);
     var changes = answer.set_secondary || {};
     var keys = Object.keys(changes);
     keys.forEach(function (k) { meta[k] = changes[k]; });
@@ -274,7 +287,7 @@ function trickleLink(core, cfg, io, person, meta, target, log) {
       secondary: secondary, products: products
     });
     if (linked.outcome !== 'link') return refused(linked);
-    log.events = (log.events || []).concat(linked.events || []);
+    trickleAddEvents(log, linked.events);
     linked.primary = primary;
     // The joined record first, then the identity; when linking fails, the record goes back.
     return api('PATCH', path, { app_metadata: linked.set_app_metadata }).then(function (w) {
@@ -304,12 +317,12 @@ function trickleLink(core, cfg, io, person, meta, target, log) {
     var left = deadline - Date.now();
     if (!(linked.fanout || []).length || left < 100) return 'continue';
     return trickleFanout(cfg.products, { fanout: linked.fanout, lookups: [] }, null, Math.min(cfg.fanoutBudgetMs, left)).then(function (results) {
-      log.fanout = results.fanout.map(function (x) { return x.product + ':' + (x.ok ? 'ok' : 'failed'); });
+      log.fanout = trickleFanoutLog(results.fanout);
       var applied = core.call('chain_apply', {
         user: { user_id: target, email: linked.primary.email || null, email_verified: linked.primary.email_verified === true, app_metadata: merged },
         fanout: results.fanout, lookups: []
       });
-      log.events = (log.events || []).concat(applied.events || []);
+      trickleAddEvents(log, applied.events);
       // Out of time, the acknowledgements are recorded at a later login (the fan-out is idempotent).
       if (!Object.keys(applied.set_app_metadata || {}).length || deadline - Date.now() < 100) return 'continue';
       return api('PATCH', path, { app_metadata: applied.set_app_metadata }).then(function (w) {

@@ -221,6 +221,7 @@ function trickleConfigRead(source) {
   return {
     ok: true,
     products: clean,
+    productNames: clean.map(function (p) { return p.name; }),
     mergeUrl: typeof source.TRICKLE_MERGE_URL === 'string' ? source.TRICKLE_MERGE_URL : '',
     tokenSecret: typeof source.TRICKLE_TOKEN_SECRET === 'string' ? source.TRICKLE_TOKEN_SECRET : '',
     connection: typeof source.TRICKLE_CONNECTION === 'string' && source.TRICKLE_CONNECTION ? source.TRICKLE_CONNECTION : null,
@@ -333,10 +334,6 @@ function trickleLookupQuery(products, query, timeoutMs) {
  */
 function trickleFanout(products, plan, email, budgetMs) {
   var byName = products.byName;
-  if (!byName) {
-    byName = {};
-    products.forEach(function (p) { byName[p.name] = p; });
-  }
   var deadline = Date.now() + budgetMs;
   var left = function () { return Math.max(1, deadline - Date.now()); };
   // One deadline for every request of the fan-out: one controller, one timer.
@@ -349,7 +346,7 @@ function trickleFanout(products, plan, email, budgetMs) {
     // The product contract: the id is told (PUT), or forgotten (DELETE), as a compare and set.
     var body = req.replace ? { auth0_user_id: req.auth0_user_id, replace: req.replace } : { auth0_user_id: req.auth0_user_id };
     return trickleFetch(p.url + '/trickle/accounts/' + encodeURIComponent(req.account) + '/auth0-id',
-      { method: req.forget ? 'DELETE' : 'PUT', headers: p.putHeaders || trickleAuth(p), body: body, signal: controller.signal, discardBody: true }, budgetMs);
+      { method: req.forget ? 'DELETE' : 'PUT', headers: p.putHeaders, body: body, signal: controller.signal, discardBody: true }, budgetMs);
   });
   // The answers, named by request, once they are all in.
   var told = function (answers) {
@@ -360,17 +357,13 @@ function trickleFanout(products, plan, email, budgetMs) {
       return holder ? { product: req.product, account: req.account, ok: false, holder: holder } : { product: req.product, account: req.account, ok: r.ok };
     });
   };
-  var lookupProducts = (plan.lookups || []).map(function (n) { return byName[n]; }).filter(Boolean);
-  if (!(email && lookupProducts.length)) {
-    return Promise.all(fanout).then(function (r) {
-      if (timer) clearTimeout(timer);
-      return { fanout: told(r), lookups: [] };
-    });
-  }
-  return Promise.all([Promise.all(fanout), trickleLookup(lookupProducts, email, left())]).then(function (r) {
+  var settled = function (answers, found) {
     if (timer) clearTimeout(timer);
-    return { fanout: told(r[0]), lookups: r[1] };
-  });
+    return { fanout: told(answers), lookups: found || [] };
+  };
+  var lookupProducts = (plan.lookups || []).map(function (n) { return byName[n]; }).filter(Boolean);
+  if (!(email && lookupProducts.length)) return Promise.all(fanout).then(function (r) { return settled(r); });
+  return Promise.all([Promise.all(fanout), trickleLookup(lookupProducts, email, left())]).then(function (r) { return settled(r[0], r[1]); });
 }
 
 /**

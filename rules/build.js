@@ -45,16 +45,22 @@ function compact(text, name) {
  * which fetch a .wasm file) and the browser's script-URL lookup. Only `initSync` is called.
  * Leaves the glue untouched when its shape is not the expected one.
  */
+/** Where the block that starts at `head` stands in `text` ([start, end)), or null. */
+function blockAt(text, head) {
+  const at = text.indexOf(head);
+  if (at < 0) return null;
+  let depth = 0;
+  for (let i = text.indexOf('{', at); i >= 0 && i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}' && --depth === 0) return [at, i + 1];
+  }
+  return null;
+}
+
 function trimGlue(glue) {
   const cut = (text, head) => {
-    const at = text.indexOf(head);
-    if (at < 0) return null;
-    let depth = 0;
-    for (let i = text.indexOf('{', at); i < text.length; i++) {
-      if (text[i] === '{') depth++;
-      else if (text[i] === '}' && --depth === 0) return text.slice(0, at) + text.slice(i + 1);
-    }
-    return null;
+    const span = blockAt(text, head);
+    return span ? text.slice(0, span[0]) + text.slice(span[1]) : null;
   };
   let out = cut(glue, 'async function __wbg_load(');
   out = out && cut(out, 'async function __wbg_init(');
@@ -74,15 +80,8 @@ function trimGlue(glue) {
  * surrogates become U+FFFD in both. Leaves the glue untouched when its shape is not the expected one.
  */
 function fastStrings(glue) {
-  const head = 'function passStringToWasm0(arg, malloc, realloc) {';
-  const at = glue.indexOf(head);
-  if (at < 0) return glue;
-  let end = -1;
-  for (let i = glue.indexOf('{', at), depth = 0; i < glue.length; i++) {
-    if (glue[i] === '{') depth++;
-    else if (glue[i] === '}' && --depth === 0) { end = i + 1; break; }
-  }
-  if (end < 0 || !glue.includes('function getUint8ArrayMemory0(') || !glue.includes('let WASM_VECTOR_LEN')) return glue;
+  const span = blockAt(glue, 'function passStringToWasm0(arg, malloc, realloc) {');
+  if (!span || !glue.includes('function getUint8ArrayMemory0(') || !glue.includes('let WASM_VECTOR_LEN')) return glue;
   const fast = [
     'function passStringToWasm0(arg, malloc) {',
     "const len = Buffer.byteLength(arg, 'utf8');",
@@ -92,7 +91,7 @@ function fastStrings(glue) {
     'return ptr;',
     '}'
   ].join('\n');
-  return glue.slice(0, at) + fast + glue.slice(end);
+  return glue.slice(0, span[0]) + fast + glue.slice(span[1]);
 }
 
 function inlineSource(file) {

@@ -383,26 +383,34 @@ fn logins_of_connections_not_configured_as_social_pass_untouched() {
     assert_eq!(plan.get("discover"), None);
 }
 
+/// A tenant user of another connection (no social identity), as the Management API shows it.
+fn other_user<'a>(user_id: &'a str, email: &'a str, email_verified: bool) -> Login<'a> {
+    Login {
+        user_id,
+        email,
+        email_verified,
+        connection: "",
+        subject: "",
+        hd: None,
+        app_metadata: Value::Object(Map::new()),
+    }
+}
+
 fn link_of(primary_rec: Option<Value>, secondary_rec: Value) -> Value {
     let mut input = Map::new()
         .with("target", "auth0|tp_ann")
         .with(
             "secondary",
-            Map::new()
-                .with("user_id", "google-oauth2|1001")
-                .with("email", "ann@gmail.com")
-                .with("email_verified", false)
-                .with("app_metadata", Map::new().with("trickle", secondary_rec)),
+            user_of(&with_record(google("ann@gmail.com", false), secondary_rec)),
         )
         .with("products", PRODUCTS.to_vec());
     if let Some(rec) = primary_rec {
         input.insert(
             "primary",
-            Map::new()
-                .with("user_id", "auth0|tp_ann")
-                .with("email", "ann@gmail.com")
-                .with("email_verified", true)
-                .with("app_metadata", Map::new().with("trickle", rec)),
+            user_of(&with_record(
+                other_user("auth0|tp_ann", "ann@gmail.com", true),
+                rec,
+            )),
         );
     }
     chain::link(&LinkInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")))
@@ -458,11 +466,7 @@ fn joining_takes_only_proven_accounts_nobody_else_holds() {
     );
     let out = link_of(Some(primary), secondary);
     assert_eq!(s(&out, &["outcome"]), Some("link"));
-    let rec = out
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let rec = record(&out);
     // Not collect:y (another user holds it), not transfer:t9 (its holder unknown), and not the
     // candidate transfer:z: it belongs to the address that found it, not to the primary's mailbox.
     let ids: Vec<String> = proofs(&rec).into_iter().map(|(k, _)| k).collect();
@@ -477,15 +481,21 @@ fn joining_takes_only_proven_accounts_nobody_else_holds() {
     );
 }
 
-#[test]
-fn when_the_users_address_changes_the_candidates_found_by_the_old_one_are_dropped() {
+/// A Slack workspace asserted the victim's address: the record the stranger's user gets, with the
+/// victim's paste account (which the product told the victim's user) as a candidate.
+fn strangers_record_with_victims_candidate() -> Value {
     let victim = r#"[{"id":"p1","email":"victim@corp.example","email_verified":true,"auth0_user_id":"auth0|tp_victim"}]"#;
     let (_, applied) = discover(
         &slack("victim@corp.example"),
         vec![],
         vec![answer("paste", victim)],
     );
-    let rec = record(&applied);
+    record(&applied)
+}
+
+#[test]
+fn when_the_users_address_changes_the_candidates_found_by_the_old_one_are_dropped() {
+    let rec = strangers_record_with_victims_candidate();
     // The candidate's holder is not written into the stranger's user.
     assert!(!rec.to_json().contains("tp_victim"), "{}", rec.to_json());
     assert_eq!(s(&rec, &["address"]), Some("victim@corp.example"));
@@ -502,11 +512,7 @@ fn when_the_users_address_changes_the_candidates_found_by_the_old_one_are_droppe
         "execute",
     );
     assert_eq!(s(&plan, &["outcome"]), Some("continue"));
-    let after = plan
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let after = record(&plan);
     assert!(proofs(&after).is_empty(), "{}", after.to_json());
     assert_eq!(after.get("merge"), None);
     assert_eq!(s(&after, &["address"]), Some("mallory@attacker.example"));
@@ -515,13 +521,7 @@ fn when_the_users_address_changes_the_candidates_found_by_the_old_one_are_droppe
 
 #[test]
 fn a_strangers_record_names_no_victim_neither_by_pointer_nor_by_person_id() {
-    let victim = r#"[{"id":"p1","email":"victim@corp.example","email_verified":true,"auth0_user_id":"auth0|tp_victim"}]"#;
-    let (_, applied) = discover(
-        &slack("victim@corp.example"),
-        vec![],
-        vec![answer("paste", victim)],
-    );
-    let rec = record(&applied);
+    let rec = strangers_record_with_victims_candidate();
     assert_ne!(
         s(&rec, &["person_id"]),
         Some(trickle::person::derived_person_id("paste", "p1").as_str()),
@@ -617,11 +617,10 @@ fn a_product_answering_that_another_user_holds_the_account_makes_this_user_join_
     let input = Map::new()
         .with(
             "user",
-            Map::new()
-                .with("user_id", "sign-in-with-slack|U1")
-                .with("email", "ann@corp.example")
-                .with("email_verified", true)
-                .with("app_metadata", Map::new().with("trickle", rec)),
+            user_of(&with_record(
+                other_user("sign-in-with-slack|U1", "ann@corp.example", true),
+                rec,
+            )),
         )
         .with(
             "fanout",

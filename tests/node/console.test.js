@@ -570,6 +570,11 @@ test('attacks: support cannot prove or tell an account another tenant user holds
     return { status: r.status, text: r.status === 303 ? '' : await r.text() };
   };
   const link = () => fix({ action: 'link', target: `paste:${vAcct.id}` });
+  // The same fix while paste does not answer.
+  const linkWhilePasteDown = async () => {
+    sim.byName.paste.setMode('down');
+    try { return await link(); } finally { sim.byName.paste.setMode('up'); }
+  };
   const untouched = () => {
     assert.equal(storedId(sim, vAcct.id), vUser.user_id, 'the product still holds the victim\'s id');
     const a = sim.tenant.state.users.get(mUser.user_id).app_metadata.trickle.accounts.find((x) => String(x.id) === String(vAcct.id));
@@ -608,9 +613,7 @@ test('attacks: support cannot prove or tell an account another tenant user holds
 
   // 3. `held: true` (the core withheld the id) with the product not answering: refused all the same.
   await setRecord((a) => { delete a.linked; a.held = true; });
-  sim.byName.paste.setMode('down');
-  r = await link();
-  sim.byName.paste.setMode('up');
+  r = await linkWhilePasteDown();
   assert.equal(r.status, 409);
   assert.match(r.text, /support\.account_held/);
   untouched();
@@ -618,9 +621,7 @@ test('attacks: support cannot prove or tell an account another tenant user holds
 
   // 4. Nothing in the record and the product down: nobody can say who holds it, so nothing is done.
   await setRecord((a) => { delete a.linked; delete a.held; });
-  sim.byName.paste.setMode('down');
-  r = await link();
-  sim.byName.paste.setMode('up');
+  r = await linkWhilePasteDown();
   assert.equal(r.status, 503);
   assert.match(r.text, /support\.account_unchecked/);
   untouched();
