@@ -147,8 +147,11 @@ pub fn export_record(
             .collect(),
         pending: vec![],
         merge: None,
-        unverified: false,
+        // A lone account its product never verified, imported with its own hash: as at a lazy
+        // login, once the mailbox is proven (a reset), the link made by that hash is withdrawn.
+        unverified: accounts.len() == 1 && !accounts.iter().any(|a| a.email_verified),
         address: Some(email.clone()),
+        address_from: None,
     };
     record.insert(
         "app_metadata",

@@ -453,6 +453,12 @@ fn meta_or_repair(
     )
 }
 
+/// Whether `key` (`product:id`, as a merge records what it showed) names the account.
+fn account_key_is(key: &str, a: &crate::person::AccountRef) -> bool {
+    key.split_once(':')
+        .is_some_and(|(p, id)| p == a.product && id == a.id)
+}
+
 fn valid_jti(j: &str) -> bool {
     (16..=128).contains(&j.len())
         && j.bytes()
@@ -673,9 +679,12 @@ pub fn plan(input: &PlanInput) -> Plan {
                 jti: open_jti.as_deref(),
                 now: input.now,
             };
-            // The jti is single-use: it is spent whatever the token turns out to be.
+            // The jti is single-use: it is spent whatever the token turns out to be, and with it
+            // the list of what its page showed.
+            let mut shown = vec![];
             if let Some(m) = meta.merge.as_mut() {
                 m.jti = None;
+                shown = std::mem::take(&mut m.shown);
             }
             match token::verify(token_text, &want) {
                 Err(e) => {
@@ -699,16 +708,17 @@ pub fn plan(input: &PlanInput) -> Plan {
                 Ok(claims) => {
                     match claims.get("outcome").and_then(Value::as_str) {
                         Some("merged") => {
-                            // The merge proved the mailbox: that covers the accounts whose
-                            // product verified the address, and no others.
-                            for a in meta
-                                .accounts
-                                .iter_mut()
-                                .filter(|a| ownership::merge_proves(a))
-                            {
+                            // The merge proved the mailbox: that covers the accounts the page
+                            // showed (named when the person was sent) whose product verified
+                            // the address, and no others. An account found since is shown at
+                            // the next merge: the person is not migrated while one waits.
+                            for a in meta.accounts.iter_mut().filter(|a| {
+                                ownership::merge_proves(a)
+                                    && shown.iter().any(|k| account_key_is(k, a))
+                            }) {
                                 a.proof = Some(proof::MERGE.to_owned());
                             }
-                            migrated = true;
+                            migrated = !meta.accounts.iter().any(ownership::merge_wanted);
                             events.push(Event::new("merge_completed"));
                         }
                         Some("skipped") => {
@@ -765,8 +775,15 @@ pub fn plan(input: &PlanInput) -> Plan {
                     );
                     match token::sign(&claims, input.config.token_secret.as_bytes()) {
                         Ok(t) => {
+                            let shown = meta
+                                .accounts
+                                .iter()
+                                .filter(|a| ownership::merge_wanted(a))
+                                .map(|a| format!("{}:{}", a.product, a.id))
+                                .collect();
                             let m = meta.merge.get_or_insert_with(Default::default);
                             m.attempts = m.attempts.saturating_add(1);
+                            m.shown = shown;
                             m.jti = Some(jti.to_owned());
                             m.issued_at = Some(input.now);
                             let mut query = Map::new();
@@ -1077,16 +1094,9 @@ pub fn apply(input: &ApplyInput) -> Applied {
             ),
         }
     }
-    // In repair, a person of trickle's connection with exactly one account anywhere must have
-    // signed in with it (the login script verified that password), or reset through the mailbox,
-    // which proves it only when its product verified the address.
-    let lone = repair
-        && meta.accounts.is_empty()
-        && found.len() == 1
-        && meta.pending.is_empty()
-        && found
-            .first()
-            .is_some_and(|a| a.email_verified || !input.user.email_verified);
+    // A repair never proves anything: a proof is only ever what a login verified, and a record
+    // missing here may be a sign-up's (a stranger who typed the address) as well as a lost one.
+    // What it finds are candidates, proven later by the mailbox (the merge) or their password.
     let mut added_unproven = false;
     let mut relink = held_by_other;
     let mut told_now = false;
@@ -1113,16 +1123,9 @@ pub fn apply(input: &ApplyInput) -> Applied {
             }
             continue;
         }
-        let proof = lone.then_some(proof::PASSWORD);
-        // Whom the product told: kept for a proven account, only "someone" for a candidate.
-        let other = a.auth0_user_id.as_deref().filter(|u| *u != user_id);
-        let (linked, held) = match proof {
-            Some(_) => (other, false),
-            None => (None, other.is_some()),
-        };
-        if meta.add_linked(&a.product, &a.id, proof, a.email_verified, linked, held)
-            && proof.is_none()
-        {
+        // Of a candidate, only that its product told someone is kept, never whom.
+        let held = a.auth0_user_id.as_deref().is_some_and(|u| u != user_id);
+        if meta.add_linked(&a.product, &a.id, None, a.email_verified, None, held) {
             added_unproven = true;
             events.push(
                 Event::new("account_found_unproven")
@@ -1254,6 +1257,9 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
         person_id,
         pending,
         address: email.clone(),
+        // Where the address came from, when the provider does not vouch for it: its candidates
+        // may be a stranger's (a workspace can assert any address).
+        address_from: (!d.vouched).then(|| d.provider.clone()),
         ..PersonMeta::default()
     };
     for (a, p) in &found {
@@ -1436,7 +1442,7 @@ pub fn link(input: &LinkInput) -> Linked {
         .iter()
         .filter(|a| a.proof.is_some() && a.linked.as_deref() == Some(pid))
         .collect();
-    if proven.is_empty() || !ownership::may_link(&merged.accounts, &proven) {
+    if proven.is_empty() || !ownership::may_link(&merged, &proven) {
         return stale(&mut secondary, "link.not_proven");
     }
     for a in &secondary.accounts {

@@ -354,6 +354,7 @@ fn build_profile(
         unverified: !email_verified,
         // The candidates belong to this address: if the user's changes, they are dropped.
         address: Some(email.to_owned()),
+        address_from: None,
     };
     let mut app_metadata = Map::new();
     app_metadata.insert("trickle", meta.to_value());

@@ -23,7 +23,7 @@
 //! - Two tenant users are linked only when both proved the same account; the one that proved it
 //!   first stays the primary, so a newcomer never becomes the primary of an existing user.
 
-use crate::person::{proof, Account, AccountRef};
+use crate::person::{proof, Account, AccountRef, PersonMeta};
 
 /// The kinds of proof, as recorded in `app_metadata.trickle.accounts[].proof`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum Proof {
     Identity,
     /// A provider authoritative for the address said it verified it.
     Provider,
+    /// A staff member recorded it, with a reason and a ticket (the audit row beside it).
+    Support,
 }
 
 impl Proof {
@@ -52,6 +54,32 @@ impl Proof {
             Proof::Import => proof::IMPORT,
             Proof::Identity => proof::IDENTITY,
             Proof::Provider => proof::PROVIDER,
+            Proof::Support => proof::SUPPORT,
+        }
+    }
+
+    /// The proof a record names, or `None` for a name trickle never writes.
+    pub fn from_name(name: &str) -> Option<Proof> {
+        [
+            Proof::Password,
+            Proof::Reset,
+            Proof::Merge,
+            Proof::Import,
+            Proof::Identity,
+            Proof::Provider,
+            Proof::Support,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
+
+    /// The proof's rank: what the person showed of the account itself (its password, its
+    /// product's trusted identity, the mailbox its product verified, the import of its own hash)
+    /// ranks above a staff member's word.
+    pub fn rank(self) -> u8 {
+        match self {
+            Proof::Support => 1,
+            _ => 2,
         }
     }
 
@@ -118,15 +146,35 @@ pub fn link_target<'a>(accounts: &'a [AccountRef], user_id: &str) -> Option<&'a 
         .find(|l| *l != user_id)
 }
 
-/// Whether `primary` (that user's own accounts) may take in a user who proved `proven`: the
-/// primary holds at least one of those accounts with a proof of its own. A pointer a product
-/// returned is never enough by itself.
-pub fn may_link(primary: &[AccountRef], proven: &[&AccountRef]) -> bool {
+/// Whether `primary` (that user's own record) may take in a user who proved `proven`: the
+/// primary holds at least one of those accounts with a proof of its own that the newcomer's does
+/// not outrank ([`outranks`]). A pointer a product returned is never enough by itself.
+pub fn may_link(primary: &PersonMeta, proven: &[&AccountRef]) -> bool {
     proven.iter().any(|s| {
-        primary
-            .iter()
-            .any(|p| p.product == s.product && p.id == s.id && p.proof.is_some())
+        primary.accounts.iter().any(|p| {
+            p.product == s.product
+                && p.id == s.id
+                && p.proof.as_deref().is_some_and(|held| {
+                    !outranks(
+                        s.proof.as_deref().unwrap_or(""),
+                        held,
+                        primary.address_from.is_some(),
+                    )
+                })
+        })
     })
+}
+
+/// Whether a newcomer's proof of an account outranks the proof the holder's record has of it, so
+/// that the newcomer must not join the holder: a support proof made for a user whose address
+/// came from a provider that never vouched for it (its candidates may be a stranger's, asserted
+/// by a workspace the stranger controls) yields to any proof the person made of the account
+/// itself. An unknown proof name outranks nothing and is outranked by everything.
+pub fn outranks(newcomer: &str, holder: &str, holder_address_unvouched: bool) -> bool {
+    let rank = |name: &str| Proof::from_name(name).map_or(0, Proof::rank);
+    let held = rank(holder);
+    let mine = rank(newcomer);
+    held == 0 || (mine > held && holder_address_unvouched)
 }
 
 /// What the login script may do once the password was checked against every account.
@@ -198,8 +246,10 @@ pub fn reset_proves(accounts: &[Account]) -> Vec<bool> {
 /// signs in with it knew that account's password); for several accounts (imported with a
 /// forced reset through the inbox), those whose product verified the address.
 pub fn import_owns(accounts: &[Account]) -> Vec<bool> {
-    if accounts.len() == 1 {
-        return vec![true];
+    if let [lone] = accounts {
+        // Its own hash is imported only when it has one; without, the first sign-in is a reset
+        // through the inbox, which proves only an account whose product verified the address.
+        return vec![lone.password.is_some() || mailbox_proves(lone.email_verified)];
     }
     reset_proves(accounts)
 }
@@ -217,9 +267,10 @@ pub fn merge_wanted(a: &AccountRef) -> bool {
 }
 
 /// True when a link must be withdrawn once the mailbox is proven by someone: it was made only by
-/// a password on an address its product never verified.
+/// a password (typed at a lazy login, or its hash imported) on an address its product never
+/// verified.
 pub fn withdrawn_by_mailbox(a: &AccountRef) -> bool {
-    a.proof.as_deref() == Some(proof::PASSWORD) && !a.verified
+    matches!(a.proof.as_deref(), Some(proof::PASSWORD | proof::IMPORT)) && !a.verified
 }
 
 /// True when this account may be told the person's Auth0 id.
@@ -309,7 +360,13 @@ mod tests {
         let accounts = [acct("a", true), acct("b", false), acct("c", true)];
         assert_eq!(reset_proves(&accounts), [true, false, true]);
         assert_eq!(import_owns(&accounts), [true, false, true]);
-        assert_eq!(import_owns(&[acct("lone", false)]), [true]);
+        // A lone account: owned when its own hash is imported, or when the reset its first
+        // sign-in needs proves it (its product verified the address); never otherwise.
+        assert_eq!(import_owns(&[acct("lone", false)]), [false]);
+        assert_eq!(import_owns(&[acct("lone", true)]), [true]);
+        let mut hashed = acct("lone", false);
+        hashed.password = Some(crate::json::Value::Bool(true));
+        assert_eq!(import_owns(&[hashed]), [true]);
         assert!(merge_proves(&aref(None, true)));
         assert!(!merge_proves(&aref(None, false)));
         assert!(!merge_proves(&aref(Some("password"), true)));
@@ -332,8 +389,80 @@ mod tests {
         assert!(must_forget_auth0_id(&told(None)));
         assert!(!must_forget_auth0_id(&told(Some("password"))));
         assert!(!must_forget_auth0_id(&aref(None, false)));
+        assert!(withdrawn_by_mailbox(&aref(Some("import"), false)));
+        assert!(!withdrawn_by_mailbox(&aref(Some("import"), true)));
+        assert!(!withdrawn_by_mailbox(&aref(Some("support"), false)));
         assert!(Proof::Reset.is_mailbox() && Proof::Merge.is_mailbox());
         assert!(!Proof::Password.is_mailbox() && !Proof::Import.is_mailbox());
         assert_eq!(Proof::Merge.name(), "merge");
+    }
+
+    #[test]
+    fn every_proof_outranks_a_support_link_made_on_an_unvouched_address_and_nothing_else() {
+        for p in [
+            "password", "reset", "merge", "import", "identity", "provider", "support",
+        ] {
+            let kind = Proof::from_name(p).unwrap_or_else(|| unreachable!("{p}"));
+            assert_eq!(kind.name(), p);
+            assert_eq!(kind.rank(), if p == "support" { 1 } else { 2 });
+            // A holder's proper proof is never outranked, vouched address or not.
+            for unvouched in [false, true] {
+                assert!(!outranks(p, "password", unvouched));
+                assert!(!outranks(p, "merge", unvouched));
+            }
+            // A support link yields only when made on an address a provider never vouched for,
+            // and only to a proof the person made of the account itself.
+            assert_eq!(outranks(p, "support", true), p != "support", "{p}");
+            assert!(!outranks(p, "support", false));
+        }
+        assert_eq!(Proof::from_name("admin"), None);
+        // A proof name trickle never writes holds nothing.
+        assert!(outranks("password", "admin", false));
+        assert!(outranks("", "", false));
+        assert!(
+            !outranks("admin", "support", true),
+            "an unknown proof outranks nothing"
+        );
+    }
+
+    #[test]
+    fn linking_needs_the_primarys_own_proof_of_an_account_the_newcomer_proved() {
+        let mine = |proof: &str| AccountRef {
+            linked: Some("auth0|primary".into()),
+            ..aref(Some(proof), true)
+        };
+        let primary = |proof: Option<&str>, from: Option<&str>| PersonMeta {
+            accounts: vec![aref(proof, true)],
+            address_from: from.map(str::to_owned),
+            ..PersonMeta::default()
+        };
+        let newcomer = mine("password");
+        assert!(may_link(&primary(Some("password"), None), &[&newcomer]));
+        assert!(
+            !may_link(&primary(None, None), &[&newcomer]),
+            "a candidate holds nothing"
+        );
+        assert!(may_link(&primary(Some("support"), None), &[&newcomer]));
+        assert!(
+            !may_link(
+                &primary(Some("support"), Some("sign-in-with-slack")),
+                &[&newcomer]
+            ),
+            "a support link on a workspace's word yields to the account's password"
+        );
+        let support = mine("support");
+        assert!(may_link(
+            &primary(Some("support"), Some("sign-in-with-slack")),
+            &[&support]
+        ));
+        let other = AccountRef {
+            id: "2".into(),
+            ..mine("password")
+        };
+        assert!(
+            !may_link(&primary(Some("password"), None), &[&other]),
+            "another account"
+        );
+        assert!(!may_link(&primary(Some("password"), None), &[]));
     }
 }

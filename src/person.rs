@@ -332,6 +332,9 @@ pub mod proof {
     pub const IDENTITY: &str = "identity";
     /// A provider authoritative for the address asserted it verified (see `docs/ownership.md`).
     pub const PROVIDER: &str = "provider";
+    /// A staff member recorded it (console or `trickle support link`), with a reason and a ticket
+    /// in the audit row beside it.
+    pub const SUPPORT: &str = "support";
 }
 
 /// True for an Auth0 user id trickle could have told a product: `provider|id`, printable ASCII,
@@ -378,6 +381,9 @@ pub struct MergeState {
     pub jti: Option<String>,
     /// When that token was issued (Unix seconds).
     pub issued_at: Option<i64>,
+    /// The accounts the merge page was sent for (`product:id`): a merge proves these and no
+    /// others (an account found after the redirect is shown at the next merge).
+    pub shown: Vec<String>,
 }
 
 /// `app_metadata.trickle`: everything trickle remembers about a person, kept small.
@@ -400,6 +406,10 @@ pub struct PersonMeta {
     /// when the user's address changes, those candidates are dropped, so a mailbox proof of the
     /// new address never proves accounts found by the old one.
     pub address: Option<String>,
+    /// The social connection whose word the address is, when that provider does not vouch for
+    /// it (`ownership::provider_vouches`): its candidates may be a stranger's, so support may not
+    /// prove them and a support proof of this record never outranks the account's own proofs.
+    pub address_from: Option<String>,
 }
 
 impl PersonMeta {
@@ -435,6 +445,10 @@ impl PersonMeta {
                         .unwrap_or(0),
                     jti: mf.opt_str("jti")?.map(str::to_owned),
                     issued_at: mf.any("issued_at").and_then(Value::as_i64),
+                    shown: match mf.any("shown") {
+                        None => vec![],
+                        Some(_) => mf.strings("shown")?,
+                    },
                 })
             }
         };
@@ -449,6 +463,7 @@ impl PersonMeta {
             merge,
             unverified: f.bool("unverified")?,
             address: f.opt_str("address")?.map(str::to_owned),
+            address_from: f.opt_str("address_from")?.map(str::to_owned),
         })
     }
 
@@ -488,13 +503,17 @@ impl PersonMeta {
         if self.unverified {
             m.bool("unverified", true);
         }
-        m.opt_str("address", self.address.as_deref());
+        m.opt_str("address", self.address.as_deref())
+            .opt_str("address_from", self.address_from.as_deref());
         if let Some(merge) = &self.merge {
             let mut mm = ObjectWriter::new(m.key("merge"));
             mm.int("attempts", i64::from(merge.attempts));
             mm.opt_str("jti", merge.jti.as_deref());
             if let Some(at) = merge.issued_at {
                 mm.int("issued_at", at);
+            }
+            if !merge.shown.is_empty() {
+                json::write_strings(&merge.shown, mm.key("shown"));
             }
             mm.end();
         }
@@ -589,9 +608,11 @@ mod tests {
                 attempts: 2,
                 jti: Some("j".into()),
                 issued_at: Some(1_700_000_000),
+                shown: vec!["paste:1".into()],
             }),
             unverified: true,
             address: Some("a@x.com".into()),
+            address_from: Some("sign-in-with-slack".into()),
         };
         let bare = PersonMeta {
             merge: Some(MergeState::default()),
@@ -601,6 +622,9 @@ mod tests {
             let mut text = String::new();
             meta.write_json(&mut text);
             assert_eq!(text, meta.to_value().to_json());
+            let back =
+                PersonMeta::from_value(&meta.to_value()).unwrap_or_else(|e| unreachable!("{e:?}"));
+            assert_eq!(back, meta, "{text}");
         }
     }
 

@@ -15,7 +15,9 @@ fn j(text: &str) -> Value {
 
 fn multi_meta(jti: Option<&str>) -> Value {
     let merge = jti.map_or(String::new(), |j| {
-        format!(r#","merge":{{"attempts":1,"jti":"{j}","issued_at":{NOW}}}"#)
+        format!(
+            r#","merge":{{"attempts":1,"jti":"{j}","issued_at":{NOW},"shown":["collect:c7","transfer:t9"]}}"#
+        )
     });
     j(&format!(
         r#"{{"trickle":{{"v":1,"person_id":"tp_148168e920bf47f6b53a67383d63661e","accounts":[
@@ -481,10 +483,9 @@ fn missing_metadata_is_repaired_from_the_products() {
         .and_then(|m| m.get("trickle"))
         .and_then(|t| t.get("accounts"))
         .cloned();
-    assert_eq!(
-        accounts,
-        Some(j(r#"[{"product":"paste","id":"p1","proof":"password"}]"#))
-    );
+    // A repair never proves: the lone account found is a candidate (finding 1 of issue 19: a
+    // sign-up with a victim's address has no record either).
+    assert_eq!(accounts, Some(j(r#"[{"product":"paste","id":"p1"}]"#)));
     // The repaired record carries the version and the person id of the Auth0 user.
     let meta = out
         .get("set_app_metadata")
@@ -619,7 +620,9 @@ fn a_merge_proves_only_accounts_whose_product_verified_the_address() {
     let accounts = r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true},{"product":"transfer","id":"t9"}]"#;
     let meta = meta_with(
         accounts,
-        &format!(r#","merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW}}}"#),
+        &format!(
+            r#","merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW},"shown":["collect:c7","transfer:t9"]}}"#
+        ),
     );
     let tok = returning("merged", USER, "st-1", "jti-aaaaaaaaaaaaaaaa", NOW, SECRET);
     let out = resume(&tok, meta);
@@ -782,7 +785,7 @@ fn repair_and_apply_write_only_what_changed() {
             .with("lookups", empty.clone()),
     );
     assert_eq!(applied.get("set_app_metadata"), Some(&j("{}")));
-    // Repair of a lone account of a migrated user: proven, so the user stays migrated.
+    // Repair of a lone account of a migrated user: a candidate, so it must be proven first.
     let lone = j(
         r#"[{"name":"paste","accounts":[{"id":"p1","email":"solo@example.com"}]},{"name":"collect","accounts":[]},{"name":"transfer","accounts":[]}]"#,
     );
@@ -792,8 +795,13 @@ fn repair_and_apply_write_only_what_changed() {
             .with("lookups", lone),
     );
     let set = applied.get("set_app_metadata").cloned().unwrap_or_default();
-    assert!(set.get("migrated").is_none(), "{}", set.to_json());
-    assert!(!applied.to_json().contains("account_found_unproven"));
+    assert_eq!(
+        set.get("migrated"),
+        Some(&Value::Bool(false)),
+        "{}",
+        set.to_json()
+    );
+    assert!(applied.to_json().contains("account_found_unproven"));
     // Acknowledgements alone never un-migrate anyone.
     let applied = apply_value(
         Map::new()
@@ -821,4 +829,134 @@ fn repair_and_apply_write_only_what_changed() {
             .with("lookups", j("[]")),
     );
     assert_eq!(applied.get("set_app_metadata"), Some(&j("{}")));
+}
+
+#[test]
+fn a_sign_up_with_a_victims_address_proves_nothing_and_joins_nobody() {
+    // Issue 19, finding 1: after finishing, a sign-up with the address of a person who holds one
+    // legacy account has no record. The repair finds that account (told the victim's tenant
+    // user, or nobody yet): it stays a candidate, whom its product told is withheld, nothing is
+    // told and nothing is joined, whether the product verified the address or not.
+    for (verified, told) in [
+        (true, Some("google-oauth2|victim")),
+        (false, Some("google-oauth2|victim")),
+        (true, None),
+        (false, None),
+    ] {
+        let account = Map::new()
+            .with("id", "p1")
+            .with("email", "multi@example.com")
+            .with("email_verified", verified)
+            .with("auth0_user_id", told);
+        let lookups = Value::Array(
+            ["paste", "collect", "transfer"]
+                .iter()
+                .map(|p| {
+                    let list = if *p == "paste" {
+                        vec![Value::from(account.clone())]
+                    } else {
+                        vec![]
+                    };
+                    Map::new().with("name", *p).with("accounts", list).into()
+                })
+                .collect(),
+        );
+        let applied = apply_value(
+            Map::new()
+                .with("user", user_of(j("{}")).with("email_verified", false))
+                .with("lookups", lookups)
+                .with("products", vec!["paste", "collect", "transfer"]),
+        );
+        let text = applied.to_json();
+        assert!(!text.contains("\"proof\""), "{text}");
+        assert!(
+            !text.contains("victim"),
+            "the stranger never learns whom: {text}"
+        );
+        assert_eq!(applied.get("relink"), None, "{text}");
+        assert_eq!(applied.get("fanout"), None, "{text}");
+        let record = applied
+            .get("set_app_metadata")
+            .and_then(|m| m.get("trickle"))
+            .cloned()
+            .unwrap_or_default();
+        let plan = plan_value(&input(
+            "execute",
+            Map::new().with("trickle", record).into(),
+            true,
+            Map::new(),
+        ));
+        assert_eq!(plan.get("link"), None, "{}", plan.to_json());
+        assert_eq!(plan.get("fanout"), Some(&j("[]")), "{}", plan.to_json());
+        // A verified account sends the stranger to the victim's mailbox, which they cannot open.
+        let expected = if verified { "redirect" } else { "continue" };
+        assert_eq!(s(&plan, &["outcome"]), Some(expected), "{}", plan.to_json());
+    }
+}
+
+#[test]
+fn a_merge_proves_what_its_page_showed_and_not_an_account_found_since() {
+    // Issue 19, finding 8: the redirect records the accounts it shows.
+    let out = plan_value(&input("execute", multi_meta(None), true, Map::new()));
+    assert_eq!(s(&out, &["outcome"]), Some("redirect"));
+    let merge = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("merge"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        merge.get("shown"),
+        Some(&j(r#"["collect:c7","transfer:t9"]"#))
+    );
+    // A product answered after the redirect (the merge service's own sign-in re-ran the chain):
+    // collect:c8 joined the record as a candidate. The merge proves c7 and t9 only.
+    let meta = meta_with(
+        r#"[{"product":"collect","id":"c7","verified":true},{"product":"paste","id":"p2","proof":"password","verified":true},
+            {"product":"transfer","id":"t9","verified":true},{"product":"collect","id":"c8","verified":true}]"#,
+        &format!(
+            r#","merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW},"shown":["collect:c7","transfer:t9"]}}"#
+        ),
+    );
+    let tok = returning("merged", USER, "st-1", "jti-aaaaaaaaaaaaaaaa", NOW, SECRET);
+    let out = resume(&tok, meta.clone());
+    let accounts = accounts_set(&out).unwrap_or_default().to_json();
+    assert!(
+        accounts.contains(r#""id":"c7","proof":"merge""#),
+        "{accounts}"
+    );
+    assert!(
+        accounts.contains(r#""id":"t9","proof":"merge""#),
+        "{accounts}"
+    );
+    assert!(
+        accounts.contains(r#"{"product":"collect","id":"c8","verified":true}"#),
+        "{accounts}"
+    );
+    // Not migrated while c8 waits: the next login shows it at a merge of its own.
+    let set = out.get("set_app_metadata").cloned().unwrap_or_default();
+    assert_eq!(set.get("migrated"), None, "{}", set.to_json());
+    let record = set.get("trickle").cloned().unwrap_or_default();
+    let next = plan_value(&input(
+        "execute",
+        Map::new().with("trickle", record).into(),
+        true,
+        Map::new(),
+    ));
+    assert_eq!(
+        s(&next, &["outcome"]),
+        Some("redirect"),
+        "{}",
+        next.to_json()
+    );
+    // A token whose record named nothing shown (made before the record kept it) proves nothing.
+    let bare = meta_with(
+        r#"[{"product":"collect","id":"c7","verified":true}]"#,
+        &format!(r#","merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW}}}"#),
+    );
+    let out = resume(&tok, bare);
+    assert!(!accounts_set(&out)
+        .unwrap_or_default()
+        .to_json()
+        .contains("proof"));
 }

@@ -665,3 +665,68 @@ fn a_forgotten_stale_pointer_is_replaced_at_the_product_by_name() {
     assert_eq!(s(&body, &["replace"]), Some("auth0|tp_gone"));
     assert_eq!(s(&body, &["auth0_user_id"]), Some("google-oauth2|1001"));
 }
+
+#[test]
+fn a_support_link_on_a_workspaces_word_never_becomes_the_primary_of_the_proper_owner() {
+    // Issue 19, finding 2: the attacker's Slack user got the victim's account as a candidate and
+    // support linked it. The victim proves it by identity (or password, or mailbox): the product
+    // answers 409 with the attacker's user, and joining must be refused.
+    let attacker_rec = j(
+        r#"{"v":1,"person_id":"tp_ann","address":"ann@gmail.com","address_from":"sign-in-with-slack",
+            "accounts":[{"product":"collect","id":"c5","proof":"support","verified":true,"fanout":true}]}"#,
+    );
+    let victim = rec_text(
+        "tp_g",
+        r#"[{"product":"collect","id":"c5","proof":"identity","verified":true,"linked":"auth0|tp_ann"}]"#,
+    );
+    let out = link_of(Some(attacker_rec), victim.clone());
+    assert_eq!(s(&out, &["outcome"]), Some("refused"), "{}", out.to_json());
+    assert!(out.to_json().contains("link.not_proven"));
+    // The pointer is forgotten: the victim's user is told, replacing the attacker's id.
+    let cleaned = out
+        .get("set_secondary")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let plan = plan_of(
+        &with_record(google("ann@gmail.com", false), cleaned),
+        "execute",
+    );
+    assert_eq!(plan.get("link"), None);
+    assert_eq!(
+        s(&plan, &["fanout", "0", "replace"]).or_else(|| plan
+            .get("fanout")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(|r| r.get("replace"))
+            .and_then(Value::as_str)),
+        Some("auth0|tp_ann")
+    );
+    // A support link made on an address nobody disputes still takes the person in.
+    let vouched_rec = j(
+        r#"{"v":1,"person_id":"tp_ann","accounts":[{"product":"collect","id":"c5","proof":"support","verified":true,"fanout":true}]}"#,
+    );
+    let out = link_of(Some(vouched_rec), victim);
+    assert_eq!(s(&out, &["outcome"]), Some("link"), "{}", out.to_json());
+}
+
+#[test]
+fn a_first_slack_login_records_whose_word_the_address_is_and_google_on_gmail_does_not() {
+    let victim = r#"[{"id":"p1","email":"victim@corp.example","email_verified":true}]"#;
+    let (_, applied) = discover(
+        &slack("victim@corp.example"),
+        vec![],
+        vec![answer("paste", victim)],
+    );
+    assert_eq!(
+        s(&record(&applied), &["address_from"]),
+        Some("sign-in-with-slack")
+    );
+    let mine = r#"[{"id":"p1","email":"ann@gmail.com","email_verified":true}]"#;
+    let (_, applied) = discover(
+        &google("ann@gmail.com", true),
+        vec![],
+        vec![answer("paste", mine)],
+    );
+    assert_eq!(record(&applied).get("address_from"), None);
+}
