@@ -142,7 +142,8 @@ pub struct PlanInput {
 }
 
 impl User {
-    fn from_value(v: &Value) -> Result<Self, ErrorBody> {
+    /// Reads `{user_id, email?, email_verified, app_metadata?}`.
+    pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
         let f = Fields::of(v, "user")?;
         Ok(User {
             user_id: f.str("user_id")?.to_owned(),
@@ -371,7 +372,7 @@ impl Plan {
 }
 
 /// A fan-out request as the shim reads it.
-fn write_fanout(r: &FanoutRequest, out: &mut String) {
+pub(crate) fn write_fanout(r: &FanoutRequest, out: &mut String) {
     let mut o = ObjectWriter::new(out);
     o.str("product", &r.product)
         .str("account", &r.account)
@@ -463,6 +464,16 @@ fn valid_jti(j: &str) -> bool {
     (16..=128).contains(&j.len())
         && j.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The requests telling `meta`'s proven accounts `user_id` (and the withdrawn ones to forget it),
+/// for the configured `products`: the one rule of what is told, for the chain and support alike.
+pub(crate) fn fanout_requests_for(
+    meta: &PersonMeta,
+    user_id: &str,
+    products: &[String],
+) -> Vec<FanoutRequest> {
+    fanout_requests(meta, user_id, &Config::fanout_only(products), &mut vec![])
 }
 
 fn fanout_requests(

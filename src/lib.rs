@@ -30,5 +30,7 @@ pub mod token;
 
 #[cfg(feature = "tools")]
 pub mod bulk;
+#[cfg(feature = "tools")]
+pub mod support;
 
 pub mod wasm;

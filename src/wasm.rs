@@ -351,6 +351,25 @@ mod tool_exports {
         })
     }
 
+    /// A support fix, planned: see [`crate::support::plan`].
+    #[wasm_bindgen]
+    pub fn support_plan(input: &str) -> String {
+        run_owned(input, |v| crate::support::plan_from_value(&v))
+    }
+
+    /// `{"trickle": record}` → `{"outcome":"ok","provenance":{"product:id": text}}`: where each
+    /// account's claim came from, for the console (see [`crate::support::provenance`]).
+    #[wasm_bindgen]
+    pub fn support_provenance(input: &str) -> String {
+        run(input, |v| {
+            let meta =
+                crate::person::PersonMeta::from_value(v.get("trickle").unwrap_or(&Value::Null))?;
+            Ok(outcome("ok")
+                .with("provenance", crate::support::provenance(&meta))
+                .into())
+        })
+    }
+
     /// One person's import record: see [`crate::bulk::export_from_value`].
     #[wasm_bindgen]
     pub fn export_person(input: &str) -> String {
