@@ -291,7 +291,7 @@ function personView(found, s) {
       const h = holds[`${a.product}:${a.id}`] || {};
       const record = a.linked ? esc(a.linked) : a.held ? '<b class="warn">held (id withheld)</b>' : '—';
       const stored = h.unavailable !== undefined ? `<span class="warn">unavailable (${esc(h.unavailable)})</span>` : h.unlisted ? '<span class="warn">not listed</span>' : esc(h.auth0_user_id || 'none');
-      return `<tr data-account="${esc(`${a.product}:${a.id}`)}"${h.held_by ? ` data-held-by="${esc(h.held_by)}"` : ''}><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.proof || 'unproven')}</td><td>${yes(a.verified)}</td><td>${a.fanout ? 'acknowledged' : a.proof ? '<b class="warn">pending</b>' : '—'}</td>
+      return `<tr data-account="${esc(`${a.product}:${a.id}`)}"${h.held_by ? ` data-held-by="${esc(h.held_by)}"` : ''}><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.proof || 'unproven')}</td><td class="from">${esc((p.provenance || {})[`${a.product}:${a.id}`] || '')}</td><td>${yes(a.verified)}</td><td>${a.fanout ? 'acknowledged' : a.proof ? '<b class="warn">pending</b>' : '—'}</td>
 <td class="linked">${record}</td><td class="stored">${stored}</td><td class="holder">${h.held_by ? `<b class="warn">${esc(h.held_by)}</b>` : '—'}</td></tr>`;
     });
     const ids = (u.identities || []).map((i) => `<tr><td>${esc(i.provider)}</td><td>${esc(i.connection)}</td><td>${esc(i.user_id)}</td></tr>`);
@@ -302,7 +302,7 @@ function personView(found, s) {
 <dt>Fan-out pending</dt><dd id="fanout-pending">${esc(p.state.fanout_pending.join(', ') || 'none')}</dd><dt>Pending products</dt><dd>${esc(p.state.pending_products.join(', ') || 'none')}</dd>
 <dt>Merge</dt><dd id="merge">${p.state.merge ? esc(`attempts ${p.state.merge.attempts || 0}${p.state.merge.jti ? ', token outstanding' : ''}`) : 'none'}</dd>
 <dt>Logins</dt><dd>${esc(u.logins_count || 0)}${u.last_login ? `, last ${esc(u.last_login)}` : ''}</dd><dt>MFA</dt><dd>${esc((u.mfa_factors || []).join(', ') || 'none')}</dd></dl>
-<h3>Accounts trickle knows (app_metadata.trickle)</h3>${table(['product', 'account', 'proof', 'product verified the address', 'fan-out', 'linked (record)', 'Auth0 id the product stores', 'belongs to another user'], accounts, 'id="accounts"')}
+<h3>Accounts trickle knows (app_metadata.trickle)</h3>${table(['product', 'account', 'proof', 'where the claim came from', 'product verified the address', 'fan-out', 'linked (record)', 'Auth0 id the product stores', 'belongs to another user'], accounts, 'id="accounts"')}
 <h3>Identities</h3>${table(['provider', 'connection', 'user id'], ids)}
 <h3>Fixes</h3><div class="fixes">${Object.entries(FIXES).map(([action, f]) => fixForm(action, f, u.user_id, targets, s)).join('')}
 <p class="muted">Resend the merge mail: not available. ${esc(found.not_available['resend-merge-mail'])}.</p></div>

@@ -133,40 +133,67 @@ function supportService(cfg) {
     return out;
   }
 
+  /** The user as the core reads it. */
+  const coreUser = (u) => ({ user_id: String(u.user_id), email: typeof u.email === 'string' ? u.email : null, email_verified: u.email_verified === true, app_metadata: u.app_metadata || {} });
+  const quoted = (v) => `"${String(v).replace(/["\\]/g, '\\$&')}"`;
+
   /**
-   * Another tenant user the account already belongs to, or null: the record's `linked` naming
-   * another user, `held` (the product held another user's id, withheld from the record), or the
-   * product's stored Auth0 id naming another user. Proving or telling such an account would later
-   * join this user into that one (docs/ownership.md): support goes to that user instead.
-   * `hold` is the account's entry from productHolds.
+   * Every tenant user whose record names one of `keys` (`product:id`): the Management API's user
+   * search, which ignores array levels, so it may return users whose record names the product and
+   * the id in two different accounts; the core reads each record exactly. `search_failed` when a
+   * page could not be read or there were more than 1 000 (nothing is decided on a partial list).
    */
-  function heldBy(user, a, hold) {
-    const other = (id) => typeof id === 'string' && id && id !== user.user_id;
-    if (hold && other(hold.auth0_user_id)) return hold.auth0_user_id;
-    if (other(a.linked)) return a.linked;
-    if (a.held === true) return 'another tenant user (the product held an id the record withholds)';
-    return null;
+  async function holdersOf(keys) {
+    const found = new Map();
+    let failed = false;
+    for (const k of keys) {
+      const at = k.indexOf(':');
+      const q = `app_metadata.trickle.accounts.product:${quoted(k.slice(0, at))} AND app_metadata.trickle.accounts.id:${quoted(k.slice(at + 1))}`;
+      for (let page = 0; ; page++) {
+        if (page === 10) { failed = true; break; }
+        const r = await api(`/api/v2/users?search_engine=v3&per_page=100&page=${page}&q=${encodeURIComponent(q)}`);
+        if (!r.ok || !Array.isArray(r.body)) { failed = true; break; }
+        for (const u of r.body) if (u && u.user_id) found.set(u.user_id, coreUser(u));
+        if (r.body.length < 100) break;
+      }
+    }
+    return { holders: [...found.values()], search_failed: failed };
   }
 
-  /** Refuses when any of `accounts` is another user's, or cannot be checked; resolves to the holds. */
-  async function refuseHeld(user, accounts) {
-    const holds = await productHolds(user, accounts);
-    const held = [];
-    const unchecked = [];
-    for (const a of accounts) {
-      const h = holds.get(keyOf(a));
-      const by = heldBy(user, a, h);
-      if (by) held.push({ account: keyOf(a), by });
-      else if (!h || h.unavailable !== undefined) unchecked.push(`${keyOf(a)} (${h ? h.unavailable : 'no answer'})`);
-      else if (h.unlisted) unchecked.push(`${keyOf(a)} (not listed for the person's address or identities)`);
-    }
-    if (held.length) {
-      const e = new SupportError('support.account_held', `${held.map((h) => `${h.account} belongs to ${h.by}`).join('; ')}: look that user up and fix it there (proving or telling it here would join this user into that one)`, 409);
-      e.heldBy = [...new Set(held.map((h) => h.by).filter((b) => b.includes('|')))];
-      throw e;
-    }
-    if (unchecked.length) throw new SupportError('support.account_unchecked', `the product cannot say who holds ${unchecked.join(', ')}: nothing changed, try again when it answers`, 503);
-    return holds;
+  /** What the products answered for `accounts`, as the core reads it. */
+  const holdsList = (holds) => [...holds].map(([k, h]) => {
+    const at = k.indexOf(':');
+    const base = { product: k.slice(0, at), account: k.slice(at + 1) };
+    if (h.unavailable !== undefined) return { ...base, unavailable: String(h.unavailable) };
+    if (h.unlisted) return { ...base, unlisted: true };
+    return { ...base, auth0_user_id: h.auth0_user_id || null };
+  });
+
+  /**
+   * The core's plan of a fix (`support_plan`): asked once; when it names accounts to check, their
+   * holders are read (the products' stored ids and every tenant user's record) and it is asked
+   * again with them.
+   */
+  async function planFix(action, user, target) {
+    core = core || loadCore('full');
+    const ask = (checked) => {
+      const r = core.call('support_plan', { action, user: coreUser(user), target: target || null, products: products.map((p) => p.name), checked });
+      if (!r || r.outcome === 'invalid') throw new SupportError((r && r.error && r.error.code) || 'support.core', (r && r.error && r.error.message) || 'the core could not plan the fix', 500);
+      return r;
+    };
+    const first = ask(null);
+    if (first.outcome !== 'check') return first;
+    const accounts = first.check.map((k) => ({ product: k.slice(0, k.indexOf(':')), id: k.slice(k.indexOf(':') + 1) }));
+    const [holds, found] = await Promise.all([productHolds(user, accounts), holdersOf(first.check)]);
+    return ask({ holds: holdsList(holds), ...found });
+  }
+
+  const REFUSAL_STATUS = { 'support.account_held': 409, 'support.account_unchecked': 503, 'support.address_unvouched': 409, 'support.no_such_account': 400 };
+  /** A refusal of the core as the error the pages and the command line show. */
+  function refusal(plan) {
+    const e = new SupportError(plan.code, plan.message, REFUSAL_STATUS[plan.code] || 409);
+    e.heldBy = plan.held_by || [];
+    return e;
   }
 
   /** The users a query names: an address (canonical form), a tenant user id, or a person id. */
@@ -207,12 +234,13 @@ function supportService(cfg) {
       ].sort((a, b) => String(b.at).localeCompare(String(a.at)));
       const t = trickleOf(u);
       const holds = accountsOf(t).length ? await productHolds(u, accountsOf(t)) : new Map();
+      core = core || loadCore('full');
+      const view = t ? core.call('support_view', { trickle: t, user_id: u.user_id, checked: { holds: holdsList(holds), holders: [] } }) : null;
+      const ok = view && view.outcome === 'ok';
       people.push({
         user: publicUser(u), trickle: t,
-        holds: Object.fromEntries([...holds].map(([k, h]) => {
-          const a = accountsOf(t).find((x) => keyOf(x) === k);
-          return [k, { ...h, held_by: heldBy(u, a, h) }];
-        })),
+        holds: Object.fromEntries([...holds].map(([k, h]) => [k, { ...h, held_by: (ok && view.held_by[k]) || null }])),
+        provenance: ok ? view.provenance : {},
         state: {
           migrated: !!(u.app_metadata && u.app_metadata.migrated), bulk_imported: !!(u.app_metadata && u.app_metadata.bulkImported), blocked: !!u.blocked,
           fanout_pending: accountsOf(t).filter((a) => mayLearn(a) && !a.fanout).map((a) => `${a.product}:${a.id}`),
@@ -274,23 +302,19 @@ function supportService(cfg) {
     const userId = String(input.userId || '');
     const user = userId && await userById(userId);
     if (!user) throw new SupportError('support.no_such_user', 'no tenant user has that id', 404);
-    let target = null;
-    if (spec.target) {
-      const m = /^([^:]+):(.+)$/.exec(String(input.target || ''));
-      const t = trickleOf(user);
-      target = m && accountsOf(t).find((a) => a.product === m[1] && String(a.id) === m[2]);
-      if (!target) throw new SupportError('support.no_such_account', 'name one of the person\'s accounts as product:id');
-    }
+    const target = spec.target ? String(input.target || '') : null;
+    // An account the user does not have is a typo, refused before anything is recorded.
+    if (spec.target && !accountsOf(trickleOf(user)).some((a) => keyOf(a) === target)) throw new SupportError('support.no_such_account', 'name one of the person\'s accounts as product:id');
     if (!audit) throw new SupportError('support.audit_unavailable', 'no audit store: nothing is changed without one', 503);
     const before = snapshot(user);
-    const base = { actor, actorEmail, action, userId, target: target ? `${target.product}:${target.id}` : null, reason, ticket };
+    const base = { actor, actorEmail, action, userId, target, reason, ticket };
     // Recorded before anything changes: no write without its audit row.
     await audit.append({ ...base, outcome: 'requested', before });
     let result;
     try {
       result = await perform(action, user, target, { actor, reason, ticket });
     } catch (e) {
-      const refused = e instanceof SupportError && (e.code === 'support.account_held' || e.code === 'support.account_unchecked');
+      const refused = e instanceof SupportError && e.refused === true;
       await audit.append({ ...base, outcome: refused ? 'refused' : 'failed', before, detail: refused ? `${e.code}: ${e.message}` : e.code || 'error' });
       // The user who holds the account sees the attempt on their own timeline too.
       for (const other of e.heldBy || []) {
@@ -303,59 +327,26 @@ function supportService(cfg) {
     return { outcome: result.outcome, before, after, detail: result.detail || null };
   }
 
+  /** Sends the core's requests to the products; resolves to their answers as the core reads them. */
+  async function tell(requests) {
+    return Promise.all(requests.map(async (q) => {
+      const p = products.find((x) => x.name === q.product);
+      const body = { auth0_user_id: q.auth0_user_id, ...(q.replace ? { replace: q.replace } : {}) };
+      const r = p ? await productCall(p, q.forget ? 'DELETE' : 'PUT', `/trickle/accounts/${encodeURIComponent(q.account)}/auth0-id`, body) : { ok: false, status: 'unknown product' };
+      const holder = r.status === 409 && r.body && typeof r.body.auth0_user_id === 'string' ? r.body.auth0_user_id : undefined;
+      return { product: q.product, account: q.account, ok: !!r.ok, ...(holder ? { holder } : {}), status: r.status || r.error };
+    }));
+  }
+
+  /** Performs what the core planned; every decision (what to prove, tell, withdraw) is the plan's. */
   async function perform(action, user, target, { actor, ticket }) {
-    const t = trickleOf(user);
+    const plan = await planFix(action, user, target);
+    if (plan.outcome === 'refused') { const e = refusal(plan); e.refused = true; throw e; }
+    if (plan.outcome === 'nothing_to_do') return { outcome: 'nothing_to_do', detail: plan.detail };
     switch (action) {
       case 'block':
       case 'unblock':
         return { outcome: 'done', user: await patchUser(user.user_id, { blocked: action === 'block' }) };
-      case 'clear-merge': {
-        if (!t || !t.merge) return { outcome: 'nothing_to_do', detail: 'no merge in progress' };
-        delete t.merge;
-        return { outcome: 'done', user: await patchUser(user.user_id, { app_metadata: { trickle: t } }) };
-      }
-      case 'fanout': {
-        const due = accountsOf(t).filter((a) => mayLearn(a) && !a.fanout);
-        if (!due.length) return { outcome: 'nothing_to_do', detail: 'every proven account already acknowledged the id' };
-        // A PUT would overwrite another user's id in the product: nothing is told while one is held.
-        await refuseHeld(user, due);
-        const told = [];
-        const failed = [];
-        await Promise.all(due.map(async (a) => {
-          const p = products.find((x) => x.name === a.product);
-          const r = p ? await productCall(p, 'PUT', `/trickle/accounts/${encodeURIComponent(a.id)}/auth0-id`, { auth0_user_id: user.user_id }) : { ok: false, status: 'unknown product' };
-          if (r.ok) { a.fanout = true; told.push(`${a.product}:${a.id}`); } else failed.push(`${a.product}:${a.id} (${r.status || r.error})`);
-        }));
-        const updated = told.length ? await patchUser(user.user_id, { app_metadata: { trickle: t } }) : null;
-        return { outcome: failed.length ? (told.length ? 'partial' : 'failed') : 'done', user: updated, detail: [told.length && `told ${told.join(', ')}`, failed.length && `not acknowledged ${failed.join(', ')}`].filter(Boolean).join('; ') };
-      }
-      case 'withdraw': {
-        const a = accountsOf(t).find((x) => x.product === target.product && String(x.id) === String(target.id));
-        const p = products.find((x) => x.name === a.product);
-        let told = false;
-        if (a.fanout) {
-          const r = p ? await productCall(p, 'DELETE', `/trickle/accounts/${encodeURIComponent(a.id)}/auth0-id`, { auth0_user_id: user.user_id }) : { ok: false };
-          told = r.ok;
-        }
-        delete a.proof;
-        // Told to forget: no longer holds the id. Not told: fanout stays, and the chain's
-        // must_forget_auth0_id sends the DELETE at the next login.
-        if (told || !a.fanout) a.fanout = false;
-        const meta = { trickle: t };
-        if (user.app_metadata && user.app_metadata.migrated) meta.migrated = false;
-        const updated = await patchUser(user.user_id, { app_metadata: meta });
-        return { outcome: a.fanout ? 'partial' : 'done', user: updated, detail: a.fanout ? 'the product did not answer: the next login tells it to forget the id' : 'the product forgot the id' };
-      }
-      case 'link': {
-        const a = accountsOf(t).find((x) => x.product === target.product && String(x.id) === String(target.id));
-        if (mayLearn(a)) return { outcome: 'nothing_to_do', detail: `already proven (${a.proof})` };
-        // A support proof on an account another user holds would make the chain join this user
-        // into that one at the next login: refused, naming that user.
-        await refuseHeld(user, [a]);
-        // The proof names its kind; who, why and the ticket are in the audit row beside it.
-        a.proof = 'support';
-        return { outcome: 'done', user: await patchUser(user.user_id, { app_metadata: { trickle: t } }), detail: `support proof by ${actor}, ticket ${ticket}` };
-      }
       case 'reset': {
         // A random password nobody sees makes the old one stop working; the reset link goes to
         // the stored address, so completing it proves the mailbox as any reset does.
@@ -369,8 +360,22 @@ function supportService(cfg) {
         } catch (_) { sent = false; }
         return { outcome: sent ? 'done' : 'partial', detail: sent ? 'reset mail requested for the stored address' : 'the password was replaced but the reset mail could not be requested: run the fix again' };
       }
-      default:
-        throw new SupportError('support.unknown_fix', action);
+      default: {
+        let updated = Object.keys(plan.set_app_metadata || {}).length ? await patchUser(user.user_id, { app_metadata: plan.set_app_metadata }) : null;
+        const requests = plan.fanout || [];
+        if (!requests.length) return { outcome: 'done', user: updated, detail: action === 'link' ? `support proof by ${actor}, ticket ${ticket}` : plan.detail };
+        const answers = await tell(requests);
+        const now = updated || user;
+        // The answers are recorded by the chain's own step (acknowledged, failed, or held by the
+        // user the product names, to join at the next login).
+        const applied = core.call('chain_apply', { user: coreUser(now), fanout: answers.map(({ status: _s, ...a }) => a), lookups: [] });
+        if (applied && applied.set_app_metadata && Object.keys(applied.set_app_metadata).length) updated = await patchUser(user.user_id, { app_metadata: applied.set_app_metadata });
+        const told = answers.filter((a) => a.ok).map((a) => `${a.product}:${a.account}`);
+        const failed = answers.filter((a) => !a.ok).map((a) => `${a.product}:${a.account} (${a.status})`);
+        const outcome = failed.length ? (told.length || action === 'withdraw' ? 'partial' : 'failed') : 'done';
+        const verb = action === 'withdraw' ? 'told to forget' : 'told';
+        return { outcome, user: updated, detail: [plan.detail, told.length && `${verb} ${told.join(', ')}`, failed.length && `not acknowledged ${failed.join(', ')}${action === 'withdraw' ? ': the next login tells it to forget the id' : ''}`].filter(Boolean).join('; ') };
+      }
     }
   }
 

@@ -849,6 +849,34 @@ async function startTenant(options) {
       return data;
     });
   });
+  // User search (v3), the part of its Lucene syntax trickle uses: `path:"value"` terms joined by
+  // AND. A path walks objects and, as Auth0's index does, ignores array levels
+  // (`app_metadata.trickle.accounts.id:"42"` matches any element's id); metadata values match
+  // exactly, case-sensitively. Anything else is refused as Auth0 refuses a query it cannot parse.
+  app.get('/api/v2/users', async (req, reply) => {
+    const q = req.query || {};
+    const perPage = Math.min(100, Math.max(1, Number(q.per_page) || 50));
+    const page = Math.max(0, Number(q.page) || 0);
+    const terms = [];
+    const text = typeof q.q === 'string' ? q.q.trim() : '';
+    const re = /^([A-Za-z0-9_.]+):"((?:[^"\\]|\\.)*)"(?:\s+AND\s+|$)/;
+    for (let rest = text; rest;) {
+      const m = re.exec(rest);
+      if (!m) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Query validation error: the query could not be parsed', errorCode: 'invalid_query_string' });
+      terms.push({ path: m[1].split('.'), value: m[2].replace(/\\(.)/g, '$1') });
+      rest = rest.slice(m[0].length);
+    }
+    const values = (node, path) => {
+      if (Array.isArray(node)) return node.flatMap((n) => values(n, path));
+      if (!path.length) return node === null || node === undefined ? [] : [node];
+      if (!node || typeof node !== 'object') return [];
+      return values(node[path[0]], path.slice(1));
+    };
+    const matches = (u) => terms.every((t) => values(u, t.path).some((v) => String(v) === t.value));
+    const found = [...state.users.values()].filter(matches).map(publicUser);
+    const slice = found.slice(page * perPage, (page + 1) * perPage);
+    return q.include_totals === 'true' ? { start: page * perPage, limit: perPage, length: slice.length, total: found.length, users: slice } : slice;
+  });
   const badEmail = (reply, message = 'Object didn\'t pass validation for format email') =>
     reply.code(400).send({ statusCode: 400, error: 'Bad Request', message, errorCode: 'invalid_body' });
   app.get('/api/v2/users-by-email', async (req, reply) => {

@@ -112,7 +112,24 @@ impl SupportInput {
         )?;
         let checked = match f.any("checked") {
             None | Some(Value::Null) => None,
-            Some(c) => {
+            Some(c) => Some(Checked::from_value(c)?),
+        };
+        Ok(SupportInput {
+            action,
+            user,
+            target: f.opt_str("target")?.map(str::to_owned),
+            products: f.strings("products")?,
+            checked,
+        })
+    }
+}
+
+impl Checked {
+    /// Reads `{holds: [{product, account, auth0_user_id? | unavailable? | unlisted?}], holders:
+    /// [user], search_failed}`.
+    pub fn from_value(c: &Value) -> Result<Self, ErrorBody> {
+        {
+            {
                 let cf = Fields::of(c, "checked")?;
                 let mut holds = vec![];
                 for h in cf.array("holds")? {
@@ -136,20 +153,13 @@ impl SupportInput {
                 for u in cf.array("holders")? {
                     holders.push(User::from_value(u)?);
                 }
-                Some(Checked {
+                Ok(Checked {
                     holds,
                     holders,
-                    search_failed: cf.bool("search_failed")?,
+                    search_failed: matches!(cf.any("search_failed"), Some(Value::Bool(true))),
                 })
             }
-        };
-        Ok(SupportInput {
-            action,
-            user,
-            target: f.opt_str("target")?.map(str::to_owned),
-            products: f.strings("products")?,
-            checked,
-        })
+        }
     }
 }
 
@@ -415,6 +425,13 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
             if let Some(p) = &m.accounts[i].proof {
                 return SupportPlan::NothingToDo(format!("already proven ({p})"));
             }
+            let Some(checked) = &input.checked else {
+                return SupportPlan::Check(vec![key(&m.accounts[i])]);
+            };
+            // Held first: the refusal then names the user who holds it (whose timeline shows it).
+            if let Some(refusal) = refuse_held(&[&m.accounts[i]], user_id, checked) {
+                return refusal;
+            }
             if let Some(from) = &m.address_from {
                 return SupportPlan::refused(
                     "support.address_unvouched",
@@ -422,12 +439,6 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
                         "this user's address came from {from}, which never proves an address: the accounts it found may be a stranger's. The person proves this one with its own password or the mailbox (the merge)"
                     ),
                 );
-            }
-            let Some(checked) = &input.checked else {
-                return SupportPlan::Check(vec![key(&m.accounts[i])]);
-            };
-            if let Some(refusal) = refuse_held(&[&m.accounts[i]], user_id, checked) {
-                return refusal;
             }
             m.accounts[i].proof = Some(proof::SUPPORT.to_owned());
             SupportPlan::Perform {
@@ -476,6 +487,21 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
 /// `support_plan`'s answer for a JSON input.
 pub fn plan_from_value(v: &Value) -> Result<String, ErrorBody> {
     Ok(plan(&SupportInput::from_value(v)?).to_json())
+}
+
+/// Who holds each of the user's accounts other than the user, as far as `checked` says, for the
+/// console's page: `{"product:id": "holder, …"}` (accounts nobody else holds, or whose holder
+/// cannot be read, are left out).
+pub fn held_by(meta: &PersonMeta, user_id: &str, checked: &Checked) -> Map {
+    let mut out = Map::new();
+    for a in &meta.accounts {
+        if let Ok(list) = holders_of(a, user_id, checked) {
+            if !list.is_empty() {
+                out.insert(key(a), list.join(", "));
+            }
+        }
+    }
+    out
 }
 
 /// Where each candidate's address came from, for the console: `{"product:id": "…"}`.
