@@ -46,7 +46,7 @@ const COLUMNS = {
 
 const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns'];
 /** Top-level keys; other commands' sections are listed here so a typo in them is caught too. */
-const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', 'support', '$schema', 'comment'];
+const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', 'support', 'finish', '$schema', 'comment'];
 /** The support console and `trickle support` (console/config.js). */
 const SUPPORT_KEYS = ['audit', 'staff', 'staffProviders', 'roleClaim', 'roles', 'clientId', 'clientSecret', 'sessionSecret', 'sessionTtlSeconds', 'publicUrl', 'port'];
 const TENANT_KEYS = ['url', 'clientId', 'clientSecret', 'connectionId', 'audience', 'domain'];
@@ -122,6 +122,11 @@ function validateConfig(cfg, file = 'the configuration') {
   if (cfg.tenant !== undefined) {
     if (!isObject(cfg.tenant)) throw new TrickleError('config.bad_type', `${file}: tenant must be an object {url, clientId, clientSecret, connectionId}`, { key: 'tenant' });
     refuseUnknown(cfg.tenant, TENANT_KEYS, `${file}: tenant`);
+  }
+  if (cfg.finish !== undefined) {
+    if (!isObject(cfg.finish)) throw new TrickleError('config.bad_type', `${file}: finish must be an object {signup}`, { key: 'finish' });
+    refuseUnknown(cfg.finish, ['signup'], `${file}: finish`);
+    if (cfg.finish.signup !== undefined && typeof cfg.finish.signup !== 'boolean') throw new TrickleError('config.bad_type', `${file}: finish.signup must be true or false (public sign-up on the finished connection; off unless true)`, { key: 'finish.signup' });
   }
   if (cfg.support !== undefined) {
     if (!isObject(cfg.support)) throw new TrickleError('config.bad_type', `${file}: support must be an object {audit, staff, clientId, …}`, { key: 'support' });

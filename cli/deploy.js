@@ -140,7 +140,7 @@ function writeSecretFile(file, text) {
  * (dist/auth0): the Action and its binding unchanged, the connection with import mode off and
  * no scripts. Written beside `out` and renamed, so a failure leaves nothing half-written.
  */
-function writeFinished(input, out, report) {
+function writeFinished(input, out, report, { signup = false } = {}) {
   const code = path.join(input, 'actions', layout.ACTION, 'code.js');
   if (!fs.existsSync(code)) throw new DeployError('finish.no_build', `${code} is missing: run \`npm run build\` (or \`node rules/build.js\`) first`);
   const tmp = `${path.resolve(out)}.tmp-${process.pid}`;
@@ -154,7 +154,7 @@ function writeFinished(input, out, report) {
     put(`actions/${layout.ACTION}/code.js`, fs.readFileSync(code, 'utf8'));
     put(`actions/${layout.ACTION}.json`, layout.actionMetadata());
     put('triggers/triggers.json', layout.triggersMetadata());
-    put('database-connections/trickle/database.json', layout.finishedDatabase());
+    put('database-connections/trickle/database.json', layout.finishedDatabase({ signup }));
     // Outside every folder deploy-cli reads: a record of what finish saw.
     put('finish-report.json', report);
     fs.rmSync(out, { recursive: true, force: true });
@@ -172,6 +172,10 @@ function writeFinished(input, out, report) {
  */
 async function finish(cfg, { input, out, force = false, verify = require('./reconcile').verify } = {}) {
   const tenant = cfg.tenant || {};
+  // Public sign-up only when the configuration says so, in so many words.
+  const opt = cfg.finish && cfg.finish.signup;
+  if (opt !== undefined && typeof opt !== 'boolean') throw new DeployError('finish.signup', 'finish.signup must be true or false');
+  const signup = opt === true;
   for (const k of ['url', 'clientId', 'clientSecret']) if (!tenant[k]) throw new DeployError('finish.tenant', `tenant.${k} is required: finish asks the tenant who is there`);
   const r = await verify(cfg, tenant);
   const blockers = { missing: r.missing, duplicated: r.duplicated, mislinked: r.mislinked };
@@ -186,7 +190,8 @@ async function finish(cfg, { input, out, force = false, verify = require('./reco
     missing: r.missing.length, duplicated: r.duplicated.length, mislinked: r.mislinked.length,
     awaiting_proof: r.awaiting_proof.length
   };
-  writeFinished(input, out, report);
+  report.signup = signup;
+  writeFinished(input, out, report, { signup });
   return { report, verify: r };
 }
 

@@ -45,6 +45,9 @@ const lazyDatabase = () => ({
   name: kw('TRICKLE_CONNECTION'), strategy: 'auth0', enabled_clients: kw('TRICKLE_CLIENTS'),
   options: {
     enabledDatabaseCustomization: true, import_mode: true,
+    // No public sign-up: the connection has no create script, and a stranger's sign-up must never
+    // meet a legacy person's accounts (docs/ownership.md, "Sign-up after finishing").
+    disable_signup: true,
     customScripts: { login: './login.js', get_user: './get_user.js' },
     configuration: {
       TRICKLE_PRODUCTS: kw('TRICKLE_PRODUCTS'), TRICKLE_LOOKUP_TIMEOUT_MS: kw('TRICKLE_LOOKUP_TIMEOUT_MS'),
@@ -59,9 +62,11 @@ const lazyDatabase = () => ({
  * in their configuration) are gone. deploy-cli merges a connection's options with the tenant's
  * current ones, so the scripts and configuration are emptied explicitly, not merely left out.
  */
-const finishedDatabase = () => ({
+const finishedDatabase = ({ signup = false } = {}) => ({
   name: kw('TRICKLE_CONNECTION'), strategy: 'auth0', enabled_clients: kw('TRICKLE_CLIENTS'),
-  options: { enabledDatabaseCustomization: false, import_mode: false, customScripts: {}, configuration: {} }
+  // Public sign-up stays off unless the configuration opts in (`finish.signup: true`); even then
+  // a sign-up proves no legacy account: the chain's repair records candidates only.
+  options: { enabledDatabaseCustomization: false, import_mode: false, disable_signup: !signup, customScripts: {}, configuration: {} }
 });
 
 /** The legacy Rule, for tenants that still run Rules: deployed from its own directory only. */

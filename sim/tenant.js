@@ -1093,6 +1093,26 @@ async function startTenant(options) {
     if (requestReset(body.email, req.ip) === 'invalid') return reply.code(400).send({ error: 'invalid_request', error_description: 'email is not valid' });
     return reply.type('text/plain; charset=utf-8').send('We\'ve just sent you an email to reset your password.');
   });
+  // The Authentication API's public sign-up (POST /dbconnections/signup), as Auth0 answers it:
+  // refused when the connection has `disable_signup`; a custom database in import mode has no
+  // `create` script here, so it cannot take sign-ups either; otherwise the user is created with
+  // an unverified address and no app_metadata (the post-login chain sees it at its first login).
+  app.post('/dbconnections/signup', async (req, reply) => {
+    const body = req.body || {};
+    const c = management.connectionByName(store, 'trickle');
+    if (!c || body.connection !== c.name) return reply.code(400).send({ name: 'BadRequestError', code: 'invalid_connection', description: 'connection not found', statusCode: 400 });
+    if (c.options && c.options.disable_signup === true) {
+      event('signup_refused', { via: 'signup', reason: 'disable_signup' });
+      return reply.code(400).send({ name: 'BadRequestError', code: 'operation_not_allowed', description: 'public signup is disabled', error: 'public signup is disabled', statusCode: 400 });
+    }
+    if (c.options && c.options.enabledDatabaseCustomization) return reply.code(400).send({ name: 'BadRequestError', code: 'invalid_signup', description: 'the connection has no create script', statusCode: 400 });
+    if (typeof body.password !== 'string' || body.password.length < 8) return reply.code(400).send({ name: 'PasswordStrengthError', code: 'invalid_password', description: 'Password is too weak', statusCode: 400 });
+    const email = canonicalAddress(body.email);
+    if (!email) return reply.code(400).send({ name: 'BadRequestError', code: 'invalid_signup', description: 'Invalid sign up', statusCode: 400 });
+    const r = createUser({ user_id: randomId(12), email, email_verified: false }, body.password, 'signup');
+    if (r.error) return reply.code(400).send({ name: 'BadRequestError', code: 'invalid_signup', description: 'Invalid sign up', statusCode: 400 });
+    return reply.send({ _id: r.user.user_id.split('|')[1], email: r.user.email, email_verified: false });
+  });
   const ticketFor = (t) => {
     const entry = state.tickets.get(ticketKey(t));
     return entry && !entry.used && entry.exp > Date.now() ? entry : null;

@@ -217,6 +217,7 @@ test('trickle finish refuses while people are missing, and after the bulk phase 
     // Emptied, not left out: deploy-cli merges a connection's options with the tenant's.
     assert.deepEqual(db.options.customScripts, {}, 'no lazy scripts');
     assert.deepEqual(db.options.configuration, {}, 'no product tokens left on the connection');
+    assert.equal(db.options.disable_signup, true, 'public sign-up stays off unless trickle.json opts in');
     assert.deepEqual(db.enabled_clients, ['Demo app']);
     assert.equal(a.actions.length, 1, 'the Action stays, for fan-out retries and pending merges');
     assert.equal(a.actions[0].code, fs.readFileSync(path.join(DIST, 'auth0/actions/trickle-post-login/code.js'), 'utf8'));
@@ -225,6 +226,16 @@ test('trickle finish refuses while people are missing, and after the bulk phase 
     const report = JSON.parse(fs.readFileSync(path.join(finished, 'finish-report.json'), 'utf8'));
     assert.equal(report.missing, 0);
     assert.equal(report.forced, false);
+    assert.equal(report.signup, false);
+    // Opting in is said in so many words: `finish.signup: true`; anything else is refused.
+    fs.writeFileSync(b.configFile, JSON.stringify({ ...b.cfg, finish: { signup: 'yes' } }));
+    const bad = await run();
+    assert.equal(bad.code, 2, 'a configuration mistake');
+    assert.match(bad.stderr, /finish\.signup must be true or false/);
+    fs.writeFileSync(b.configFile, JSON.stringify({ ...b.cfg, finish: { signup: true } }));
+    const open = await run();
+    assert.equal(open.code, 0, open.stderr);
+    assert.equal((await load(finished, deployConfig(cfg))).databases[0].options.disable_signup, false);
   } finally {
     await b.close();
     fs.rmSync(work, { recursive: true, force: true });
