@@ -2,10 +2,26 @@
 // MySQL/MariaDB (mysql2) and PostgreSQL (pg), chosen by URL. Queries use `?` placeholders.
 'use strict';
 
+/**
+ * Creates `file` readable by its owner only when it does not exist yet (SQLite then makes its
+ * -wal and -shm files with the same mode): trickle's state, the merge service's sessions and the
+ * audit hold tokens and people's addresses. An existing file keeps the mode its owner gave it.
+ */
+function createOwnerOnly(file) {
+  if (!file || file === ':memory:') return;
+  const fs = require('fs');
+  try {
+    fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600));
+  } catch (e) {
+    if (e.code !== 'EEXIST') throw e;
+  }
+}
+
 /** Opens `sqlite:<file>`, `mysql://…` or `postgres://…`. */
 async function openDb(url) {
   if (/^sqlite:/.test(url)) {
     const Database = require('better-sqlite3');
+    createOwnerOnly(url.slice('sqlite:'.length));
     const db = new Database(url.slice('sqlite:'.length));
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 10000');
@@ -89,7 +105,7 @@ async function ensureDatabase(url) {
     const fs = require('fs');
     const file = url.slice('sqlite:'.length);
     if (file === ':memory:' || fs.existsSync(file)) return false;
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
     return true;
   }
   const u = new URL(url);
@@ -121,4 +137,4 @@ async function ensureDatabase(url) {
   }
 }
 
-module.exports = { openDb, ensureDatabase };
+module.exports = { openDb, ensureDatabase, createOwnerOnly };

@@ -34,7 +34,9 @@ function localStore(dir) {
     kind: 'local',
     location: root,
     describe: (name) => path.join(root, name),
-    async prepare() { fs.mkdirSync(root, { recursive: true }); },
+    // The files hold legacy hashes and TOTP secrets: a folder trickle makes is its owner's only,
+    // and every file is written owner-only (an existing folder keeps the mode its owner gave it).
+    async prepare() { fs.mkdirSync(root, { recursive: true, mode: 0o700 }); },
     async read(name) {
       try {
         return fs.readFileSync(path.join(root, name));
@@ -45,12 +47,15 @@ function localStore(dir) {
     /** Writes whole or not at all (a temporary file renamed into place). */
     async write(name, data) {
       const tmp = path.join(root, `${name}.tmp`);
-      fs.writeFileSync(tmp, data);
+      fs.rmSync(tmp, { force: true });
+      fs.writeFileSync(tmp, data, { mode: 0o600 });
       fs.renameSync(tmp, path.join(root, name));
     },
     /** A file written line by line (rejects.ndjson), complete once closed. */
     appender(name) {
-      const fd = fs.openSync(path.join(root, name), 'w');
+      const file = path.join(root, name);
+      const fd = fs.openSync(file, 'w', 0o600);
+      fs.fchmodSync(fd, 0o600);
       return { write: async (line) => { fs.writeSync(fd, line); }, close: async () => { fs.closeSync(fd); } };
     },
     async close() {}
@@ -102,7 +107,7 @@ function s3Store(location, s3cfg = {}) {
     appender(name) {
       // Spooled to a local file, uploaded once complete: memory does not grow with the rejects.
       const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-s3-')), name);
-      const fd = fs.openSync(tmp, 'w');
+      const fd = fs.openSync(tmp, 'w', 0o600);
       return {
         write: async (line) => { fs.writeSync(fd, line); },
         close: async () => {

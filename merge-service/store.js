@@ -24,6 +24,8 @@ async function openStore(url) {
   if (/^mysql:\/\//.test(url)) return openMysql(url);
   const file = url.replace(/^sqlite:/, '') || ':memory:';
   const Database = require('better-sqlite3');
+  // Sessions, mail links and proofs: readable by the service's owner only.
+  require('../cli/db').createOwnerOnly(file);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   for (const [name, cols] of Object.entries(TABLES)) db.exec(`CREATE TABLE IF NOT EXISTS merge_${name} (${cols})`);

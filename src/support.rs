@@ -275,9 +275,6 @@ fn holders_of(a: &AccountRef, user_id: &str, checked: &Checked) -> Result<Vec<St
     if let Some(l) = a.linked.as_deref() {
         add(l);
     }
-    if a.held {
-        add("another tenant user (the product held an id the record withholds)");
-    }
     for u in &checked.holders {
         if u.user_id == user_id {
             continue;
@@ -298,13 +295,16 @@ fn holders_of(a: &AccountRef, user_id: &str, checked: &Checked) -> Result<Vec<St
     {
         Some((_, _, Hold::Stored(Some(id)))) => add(id),
         Some((_, _, Hold::Stored(None))) => {}
-        Some((_, _, Hold::Unknown(why))) if out.is_empty() => return Err(why.clone()),
-        Some((_, _, Hold::Unknown(_))) => {}
-        None if out.is_empty() => return Err("no answer".into()),
-        None => {}
+        Some((_, _, Hold::Unknown(why))) if out.is_empty() && !a.held => return Err(why.clone()),
+        None if out.is_empty() && !a.held => return Err("no answer".into()),
+        _ => {}
     }
-    if checked.search_failed && out.is_empty() {
+    if checked.search_failed && out.is_empty() && !a.held {
         return Err("the tenant search for its holders failed".into());
+    }
+    if a.held && out.is_empty() {
+        // Named only when nobody more precise is known.
+        out.push("another tenant user (the product held an id the record withholds)".to_owned());
     }
     Ok(out)
 }

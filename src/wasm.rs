@@ -357,15 +357,24 @@ mod tool_exports {
         run_owned(input, |v| crate::support::plan_from_value(&v))
     }
 
-    /// `{"trickle": record}` → `{"outcome":"ok","provenance":{"product:id": text}}`: where each
-    /// account's claim came from, for the console (see [`crate::support::provenance`]).
+    /// `{"trickle": record, "user_id", "checked"}` → `{"outcome":"ok","provenance":{"product:id":
+    /// text},"held_by":{"product:id": holders}}`: where each account's claim came from and who
+    /// else holds it, for the console's page (see [`crate::support::provenance`] and
+    /// [`crate::support::held_by`]).
     #[wasm_bindgen]
-    pub fn support_provenance(input: &str) -> String {
+    pub fn support_view(input: &str) -> String {
         run(input, |v| {
+            let f = Fields::of(v, "")?;
             let meta =
-                crate::person::PersonMeta::from_value(v.get("trickle").unwrap_or(&Value::Null))?;
+                crate::person::PersonMeta::from_value(f.any("trickle").unwrap_or(&Value::Null))?;
+            let checked =
+                crate::support::Checked::from_value(f.any("checked").unwrap_or(&Value::Null))?;
             Ok(outcome("ok")
                 .with("provenance", crate::support::provenance(&meta))
+                .with(
+                    "held_by",
+                    crate::support::held_by(&meta, f.str("user_id")?, &checked),
+                )
                 .into())
         })
     }

@@ -619,11 +619,13 @@ test('attacks: support cannot prove or tell an account another tenant user holds
   untouched();
   assert.match(await personPage(mUser.user_id), /held \(id withheld\)/);
 
-  // 4. Nothing in the record and the product down: nobody can say who holds it, so nothing is done.
+  // 4. Nothing in the record and the product down: the tenant's own records still say who holds
+  //    it (the victim's record has it proven), so it is refused, naming the victim.
   await setRecord((a) => { delete a.linked; delete a.held; });
   r = await linkWhilePasteDown();
-  assert.equal(r.status, 503);
-  assert.match(r.text, /support\.account_unchecked/);
+  assert.equal(r.status, 409);
+  assert.match(r.text, /support\.account_held/);
+  assert.ok(r.text.includes(vUser.user_id));
   untouched();
 
   // 5. Re-running the fan-out for a proven account the product holds for another user would
@@ -642,9 +644,9 @@ test('attacks: support cannot prove or tell an account another tenant user holds
   await store.close();
   assert.deepEqual(mine.filter((x) => x.outcome !== 'requested').map((x) => [x.action, x.outcome, x.detail.split(':')[0]]).reverse(), [
     ['link', 'refused', 'support.account_held'], ['link', 'refused', 'support.account_held'], ['link', 'refused', 'support.account_held'],
-    ['link', 'refused', 'support.account_unchecked'], ['fanout', 'refused', 'support.account_held']
+    ['link', 'refused', 'support.account_held'], ['fanout', 'refused', 'support.account_held']
   ]);
-  assert.ok(theirs.length >= 3, 'the victim\'s audit shows the attempts on their account');
+  assert.ok(theirs.length >= 4, 'the victim\'s audit shows the attempts on their account');
   for (const x of theirs) {
     assert.equal(x.outcome, 'refused');
     assert.ok(x.detail.includes(mUser.user_id), 'the victim\'s row names the user the fix was for');
@@ -657,6 +659,65 @@ test('attacks: support cannot prove or tell an account another tenant user holds
   const again = await socialSignIn(sim, sim.urls.login, 'sign-in-with-slack', mal, [`${sim.tenant.url}/app/callback`, sim.urls.merge || 'http://no-merge/']);
   assert.ok(again.url);
   assert.deepEqual(sim.tenant.state.users.get(vUser.user_id).identities.map((i) => i.provider), ['auth0'], 'no Slack identity joined the victim');
+});
+
+test('attacks: support never proves an account whose holder only the tenant\'s records know (its fan-out pending), nor a candidate a Slack workspace asserted; an account nobody can check is not proven', { timeout: 120000 }, async (t) => {
+  const { sim, con, api } = await setup(t);
+  const users = () => [...sim.tenant.state.users.values()];
+  const storedId = (id) => sim.byName.paste.db.prepare('SELECT auth0_user_id FROM accounts WHERE id = ?').get(id).auth0_user_id;
+  const lone = sim.people.filter((p) => p.accounts.length === 1 && p.accounts[0].product === 'paste' && !p.identities);
+  const [victim, bystander] = lone;
+  // The victim proved their account, but the product was down for the fan-out: it stores nothing,
+  // and only the victim's record says the account is theirs.
+  assert.equal((await signInThroughMfa(sim, victim.email, victim.accounts[0].password)).status, 302);
+  const vUser = users().find((u) => u.email === victim.email);
+  const vRec = JSON.parse(JSON.stringify(vUser.app_metadata.trickle));
+  const [vAcct] = vRec.accounts;
+  assert.equal(vAcct.proof, 'password');
+  delete vAcct.fanout;
+  assert.equal((await api(`/api/v2/users/${encodeURIComponent(vUser.user_id)}`, 'PATCH', { app_metadata: { trickle: vRec } })).status, 200);
+  sim.byName.paste.db.prepare('UPDATE accounts SET auth0_user_id = NULL WHERE id = ?').run(vAcct.id);
+
+  // Mallory's Slack workspace asserts each address; her users hold the accounts as candidates.
+  const slackUser = async (person, sub) => {
+    const acct = { sub, login: sub.toLowerCase(), password: 'pw1', claims: { email: person.email, email_verified: true, name: 'Mallory', 'https://slack.com/team_id': 'TEVIL' } };
+    sim.idps['sign-in-with-slack'].addAccount(acct);
+    await socialSignIn(sim, sim.urls.login, 'sign-in-with-slack', acct, [`${sim.tenant.url}/app/callback`, sim.urls.merge || 'http://no-merge/']);
+    const u = users().find((x) => x.user_id.endsWith(`|${sub}`));
+    assert.ok(u, 'the Slack user exists');
+    const a = u.app_metadata.trickle.accounts.find((x) => x.product === 'paste');
+    assert.ok(a && !a.proof, 'a candidate');
+    assert.equal(u.app_metadata.trickle.address_from, 'sign-in-with-slack', 'the record says whose word the address is');
+    return { u, a };
+  };
+  const m1 = await slackUser(victim, 'UMAL7');
+  const m2 = await slackUser(bystander, 'UMAL8');
+
+  const s = await httpSignIn(sim, con, STAFF.email, STAFF.password);
+  const personPage = (q) => fetch(`${con.url}/person?q=${encodeURIComponent(q)}`, { headers: { cookie: s.cookie } }).then((r) => r.text());
+  const page = await personPage(m2.u.user_id);
+  const csrf = page.match(/name="csrf" value="([^"]+)"/)[1];
+  assert.match(page, /found by an address sign-in-with-slack asserted/, 'the page shows where the candidate came from');
+  const link = async (user, a) => {
+    const r = await fetch(`${con.url}/fix`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie }, body: new URLSearchParams({ csrf, user_id: user.user_id, reason: 'customer called', ticket: 'SUP-9', action: 'link', target: `paste:${a.id}` }) });
+    return { status: r.status, text: r.status === 303 ? '' : await r.text() };
+  };
+  const proofOf = (user, a) => sim.tenant.state.users.get(user.user_id).app_metadata.trickle.accounts.find((x) => String(x.id) === String(a.id)).proof;
+
+  // Finding 3: the product stores nothing and Mallory's record says nothing; the victim's does.
+  let r = await link(m1.u, m1.a);
+  assert.equal(r.status, 409, r.text);
+  assert.match(r.text, /support\.account_held/);
+  assert.ok(r.text.includes(vUser.user_id), 'the refusal names the victim, found by the tenant search');
+  assert.equal(proofOf(m1.u, m1.a), undefined);
+  assert.equal(storedId(vAcct.id), null, 'nothing told');
+
+  // Finding 2: nobody holds the bystander's account, but Mallory's address is a workspace's word.
+  r = await link(m2.u, m2.a);
+  assert.equal(r.status, 409, r.text);
+  assert.match(r.text, /support\.address_unvouched/);
+  assert.equal(proofOf(m2.u, m2.a), undefined);
+  assert.equal(storedId(m2.a.id), null);
 });
 
 test('an audit table made before actor_email gains the column on open; its rows stay as they were (SQLite and MariaDB)', { timeout: 30000 }, async (t) => {

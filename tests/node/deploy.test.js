@@ -202,6 +202,14 @@ test('trickle finish refuses while people are missing, and after the bulk phase 
       const r = await cli([...args, '--config', b.configFile]);
       assert.equal(r.code, 0, `${args[0]}: ${r.stdout.slice(-2000)}${r.stderr}`);
     }
+    // Secrets at rest (issue 19, finding 5): the export's folder and every file in it (legacy
+    // hashes, TOTP secrets) and the state database are their owner's only.
+    const mode = (f) => fs.statSync(f).mode & 0o777;
+    assert.equal(mode(b.out), 0o700, 'the export folder trickle made');
+    const written = fs.readdirSync(b.out);
+    assert.ok(written.some((n) => /^users-\d+\.json$/.test(n)), written.join(','));
+    for (const n of written) assert.equal(mode(path.join(b.out, n)), 0o600, n);
+    if (/^sqlite:/.test(b.cfg.state || '')) assert.equal(mode(b.cfg.state.slice('sqlite:'.length)), 0o600, 'the state database');
     const done = await run();
     assert.equal(done.code, 0, done.stdout + done.stderr);
     assert.match(done.stdout, /0 missing/);
