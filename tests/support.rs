@@ -156,7 +156,7 @@ fn support_never_proves_an_account_the_product_or_this_record_says_is_anothers()
     );
     let out = plan(
         "link",
-        held,
+        held.clone(),
         Some("paste:p1"),
         Some(checked(NOBODY, vec![], false)),
     );
@@ -165,6 +165,35 @@ fn support_never_proves_an_account_the_product_or_this_record_says_is_anothers()
         out.get("held_by"),
         Some(&j("[]")),
         "the withheld holder is not named"
+    );
+    // Held by the record's word even while the product cannot be asked or the search failed.
+    let down = r#"[{"product":"paste","account":"p1","unavailable":"503"}]"#;
+    for (holds, failed) in [(down, false), (NOBODY, true), ("[]", false)] {
+        let out = plan(
+            "link",
+            held.clone(),
+            Some("paste:p1"),
+            Some(checked(holds, vec![], failed)),
+        );
+        assert_eq!(
+            outcome(&out),
+            ("refused", "support.account_held"),
+            "{holds}"
+        );
+    }
+    // A holder the product names is named rather than the withheld "someone".
+    let held_and_stored =
+        format!(r#"[{{"product":"paste","account":"p1","auth0_user_id":"{VICTIM}"}}]"#);
+    let out = plan(
+        "link",
+        held,
+        Some("paste:p1"),
+        Some(checked(&held_and_stored, vec![], false)),
+    );
+    assert!(
+        !out.to_json().contains("another tenant user"),
+        "{}",
+        out.to_json()
     );
 }
 
