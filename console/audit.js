@@ -30,7 +30,8 @@ const MYSQL = [
 
 /**
  * Opens (creating if needed) the audit table at `url` (`sqlite:<file>` or `mysql://…`).
- * Returns `{append(entry), list({userId, limit}), close()}`: nothing else, by construction.
+ * Returns `{append(entry), list({userId, limit}), sessions, close()}`: the audit can only be
+ * appended to and read; `sessions` are the console's sign-ins, kept beside it.
  */
 async function openAudit(url) {
   if (typeof url !== 'string' || !/^(sqlite:|mysql:\/\/)/.test(url)) {
@@ -57,9 +58,30 @@ async function openAudit(url) {
     if (e instanceof AuditError) throw e;
     throw new AuditError('audit.unavailable', `the support audit database cannot be opened: ${e.code || ''} ${e.message}`.replace(/\/\/[^@/]*@/g, '//…@'));
   }
+  // The console's sign-ins, beside the audit (this table is not append-only: a session ends).
+  // A session is live only while its row is: signing out, a blocked or deleted staff user, or its
+  // expiry ends it on the server, whatever cookie a browser still holds.
+  await db.exec(db.kind === 'sqlite'
+    ? 'CREATE TABLE IF NOT EXISTS support_sessions (sid TEXT PRIMARY KEY, sub TEXT NOT NULL, exp INTEGER NOT NULL)'
+    : 'CREATE TABLE IF NOT EXISTS support_sessions (sid VARCHAR(64) PRIMARY KEY, sub VARCHAR(320) NOT NULL, exp BIGINT NOT NULL, INDEX support_sessions_sub (sub))');
+  const sessions = {
+    /** Records a new session of `sub` until `exp` (ms). */
+    open: (sid, sub, exp) => db.run('INSERT INTO support_sessions (sid, sub, exp) VALUES (?, ?, ?)', [sid, sub, exp]),
+    /** True while the session was opened for `sub`, not ended and not expired. */
+    async live(sid, sub, now = Date.now()) {
+      if (typeof sid !== 'string' || !sid) return false;
+      const [row] = await db.all('SELECT sub, exp FROM support_sessions WHERE sid = ?', [sid]);
+      return !!row && row.sub === sub && Number(row.exp) > now;
+    },
+    /** Ends one session. */
+    end: (sid) => db.run('DELETE FROM support_sessions WHERE sid = ?', [String(sid || '')]),
+    /** Ends every session of `sub` (a staff user blocked, deleted or removed), and the expired ones. */
+    endAll: (sub, now = Date.now()) => db.run('DELETE FROM support_sessions WHERE sub = ? OR exp <= ?', [sub, now])
+  };
   const json = (v) => (v === undefined || v === null ? null : JSON.stringify(v));
   return {
     kind: db.kind,
+    sessions,
     /** Appends one row ({actor, actorEmail?, action, userId, …}); resolves to its id. Every field is text; before/after are JSON. */
     async append(entry) {
       const row = {

@@ -137,9 +137,11 @@ async function startConsole(options) {
     return payload;
   });
   /** The signed-in staff member, re-checked against the staff list on every request. */
-  function sessionOf(req) {
+  async function sessionOf(req) {
     const s = seal.open('session', cookies(req.headers.cookie)[SESSION]);
-    return s && isStaff(s.claims || {}) ? s : null;
+    if (!s || !isStaff(s.claims || {})) return null;
+    // Live on the server too: a cookie copied before sign-out opens nothing.
+    return (await audit.sessions.live(s.sid, s.claims.sub)) ? s : null;
   }
   const html = (reply, status, title, body, s) => reply.code(status).type('text/html; charset=utf-8').send(layout(title, body, s));
   const problem = (reply, status, code, message, s, back = '/') => html(reply, status, 'Refused', `<p class="error" role="alert"><b>${esc(message)}</b> <code>${esc(code)}</code></p><p><a href="${esc(back)}">Back</a></p>`, s);
@@ -149,7 +151,7 @@ async function startConsole(options) {
   app.get('/favicon.ico', async (req, reply) => reply.code(204).send());
 
   app.get('/', async (req, reply) => {
-    const s = sessionOf(req);
+    const s = await sessionOf(req);
     if (!s) return html(reply, 200, 'Sign in', '<p>Support staff sign in with their tenant account.</p><p><a class="button" href="/login">Sign in</a></p>');
     return html(reply, 200, 'Find a person', searchForm(''), s);
   });
@@ -179,14 +181,15 @@ async function startConsole(options) {
     }
     const keep = { sub: claims.sub, email: claims.email, email_verified: claims.email_verified, name: claims.name, ...(staff.roleClaim && claims[staff.roleClaim] ? { [staff.roleClaim]: claims[staff.roleClaim] } : {}) };
     if (!isStaff(keep)) return problem(reply, 403, 'console.not_staff', 'this account is not on the support staff list', null);
-    const session = { claims: keep, csrf: b64(crypto.randomBytes(24)), exp: Date.now() + ttlMs };
+    const session = { sid: b64(crypto.randomBytes(24)), claims: keep, csrf: b64(crypto.randomBytes(24)), exp: Date.now() + ttlMs };
+    await audit.sessions.open(session.sid, keep.sub, session.exp);
     reply.header('set-cookie', [cookie(LOGIN, '', 0), cookie(SESSION, seal.seal('session', session), Math.ceil(ttlMs / 1000))]);
     return reply.redirect('/', 303);
   });
 
   /** POSTs need the session, a same-origin Origin (when sent) and the session's CSRF token. */
-  function guardPost(req, reply) {
-    const s = sessionOf(req);
+  async function guardPost(req, reply) {
+    const s = await sessionOf(req);
     if (!s) { problem(reply, 401, 'console.signed_out', 'your session expired: sign in again', null, '/login'); return null; }
     const origin = req.headers.origin;
     const token = (req.body || {}).csrf;
@@ -200,13 +203,15 @@ async function startConsole(options) {
   }
 
   app.post('/logout', async (req, reply) => {
-    if (!guardPost(req, reply)) return reply;
+    const s = await guardPost(req, reply);
+    if (!s) return reply;
+    await audit.sessions.end(s.sid);
     reply.header('set-cookie', cookie(SESSION, '', 0));
     return reply.redirect('/', 303);
   });
 
   app.get('/person', async (req, reply) => {
-    const s = sessionOf(req);
+    const s = await sessionOf(req);
     if (!s) return reply.redirect('/', 303);
     const q = (req.query || {}).q;
     let found;
@@ -223,7 +228,7 @@ async function startConsole(options) {
   });
 
   app.post('/fix', async (req, reply) => {
-    const s = guardPost(req, reply);
+    const s = await guardPost(req, reply);
     if (!s) return reply;
     const b = req.body || {};
     const back = `/person?q=${encodeURIComponent(String(b.user_id || ''))}`;
@@ -231,6 +236,7 @@ async function startConsole(options) {
       // A staff user blocked or deleted on the tenant since signing in makes no more fixes.
       const me = await support.user(s.claims.sub);
       if (!me || me.blocked) {
+        await audit.sessions.endAll(s.claims.sub);
         reply.header('set-cookie', cookie(SESSION, '', 0));
         return problem(reply, 401, 'console.staff_blocked', 'your tenant account is blocked or gone: this session has ended', null, '/');
       }
@@ -246,7 +252,7 @@ async function startConsole(options) {
   });
 
   app.get('/audit', async (req, reply) => {
-    const s = sessionOf(req);
+    const s = await sessionOf(req);
     if (!s) return reply.redirect('/', 303);
     const rows = await audit.list({ limit: 200 });
     return html(reply, 200, 'Audit', auditTable(rows), s);

@@ -720,6 +720,36 @@ test('attacks: support never proves an account whose holder only the tenant\'s r
   assert.equal(storedId(m2.a.id), null);
 });
 
+test('attacks: a session cookie copied before sign-out, or held by a staff user since blocked, opens nothing', { timeout: 90000 }, async (t) => {
+  const { sim, con, api } = await setup(t);
+  const s = await httpSignIn(sim, con, STAFF.email, STAFF.password);
+  assert.ok(s.cookie);
+  const page = () => fetch(`${con.url}/person?q=${encodeURIComponent(STAFF.email)}`, { redirect: 'manual', headers: { cookie: s.cookie } });
+  const open = await page();
+  assert.equal(open.status, 200);
+  const csrf = (await open.text()).match(/name="csrf" value="([^"]+)"/)[1];
+  const post = (p, fields) => fetch(`${con.url}${p}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie }, body: new URLSearchParams({ csrf, ...fields }) });
+  assert.equal((await post('/logout', {})).status, 303);
+  // The same cookie, replayed after sign-out: no page, no fix.
+  assert.equal((await page()).status, 303, 'redirected to sign in');
+  const fix = await post('/fix', { action: 'block', user_id: 'auth0|anyone', reason: 'replayed cookie' });
+  assert.equal(fix.status, 401);
+  assert.match(await fix.text(), /console\.signed_out/);
+
+  // A staff user blocked on the tenant: the first request that notices ends every session of theirs.
+  const a = await httpSignIn(sim, con, STAFF.email, STAFF.password);
+  const b = await httpSignIn(sim, con, STAFF.email, STAFF.password);
+  const staffUser = [...sim.tenant.state.users.values()].find((u) => u.email === STAFF.email);
+  const csrfOf = async (c) => (await (await fetch(`${con.url}/person?q=x%40y.z`, { headers: { cookie: c } })).text()).match(/name="csrf" value="([^"]+)"/)[1];
+  const csrfB = await csrfOf(b.cookie);
+  assert.equal((await api(`/api/v2/users/${encodeURIComponent(staffUser.user_id)}`, 'PATCH', { blocked: true })).status, 200);
+  const r = await fetch(`${con.url}/fix`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: a.cookie }, body: new URLSearchParams({ csrf: await csrfOf(a.cookie), action: 'block', user_id: 'auth0|anyone', reason: 'after block' }) });
+  assert.equal(r.status, 401);
+  const other = await fetch(`${con.url}/fix`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: b.cookie }, body: new URLSearchParams({ csrf: csrfB, action: 'block', user_id: 'auth0|anyone', reason: 'second session' }) });
+  assert.equal(other.status, 401, 'the other session of the blocked staff user ended too');
+  assert.match(await other.text(), /console\.signed_out/);
+});
+
 test('an audit table made before actor_email gains the column on open; its rows stay as they were (SQLite and MariaDB)', { timeout: 30000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-audit-old-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
