@@ -110,19 +110,28 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   }
   const send = (reply, p) => reply.code(p.status).header('content-security-policy', p.csp).type('text/html').send(p.html);
 
+  // Over https the cookies carry the __Host- prefix: a browser takes such a cookie only from this
+  // very host (Secure, Path=/, no Domain), so a sibling subdomain cannot plant one beside it
+  // (cookie tossing) and the pages read only these. Over http the duplicate rule of `cookies`
+  // is what stands against a planted one.
+  const cookieName = (base) => (secure() ? `__Host-${base}` : base);
+  const jar = (req) => {
+    const all = cookies(req.headers.cookie);
+    return { mbrowser: all[cookieName('mbrowser')], msid: all[cookieName('msid')] };
+  };
   function setCookies(reply, pairs) {
     const flags = `Path=/; HttpOnly; SameSite=Lax${secure() ? '; Secure' : ''}`;
-    reply.header('set-cookie', pairs.map(([k, v, maxAge]) => `${k}=${encodeURIComponent(v)}; ${flags}${maxAge ? `; Max-Age=${maxAge}` : ''}`));
+    reply.header('set-cookie', pairs.map(([k, v, maxAge]) => `${cookieName(k)}=${encodeURIComponent(v)}; ${flags}${maxAge ? `; Max-Age=${maxAge}` : ''}`));
   }
 
   /** The browser's long-lived id: a link, and a session token, only work in the browser that used them first. */
   function browserIdOf(req) {
-    const existing = cookies(req.headers.cookie).mbrowser;
+    const existing = jar(req).mbrowser;
     return existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : random(18);
   }
 
   async function currentSession(req) {
-    const sid = cookies(req.headers.cookie).msid;
+    const sid = jar(req).msid;
     const s = typeof sid === 'string' && /^[A-Za-z0-9_-]{20,64}$/.test(sid) ? await store.session(sid) : null;
     return s && s.expires_at > now() ? s : null;
   }
@@ -372,7 +381,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     if (link.superseded_at) return send(reply, problem(lang, 'linkSuperseded', 410, again));
     // The link proves the inbox only in the browser that asked for it: a forwarded or
     // intercepted link opened elsewhere is refused.
-    const browser = cookies(req.headers.cookie).mbrowser;
+    const browser = jar(req).mbrowser;
     if (!same(String(browser || ''), link.browser)) return send(reply, problem(lang, 'linkOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
     // The proof goes to the merge session this browser holds now, and only when that session is
     // the same person's and was opened in this same browser; without one the link stays unused.

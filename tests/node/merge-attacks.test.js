@@ -477,3 +477,32 @@ test('findings 1 and 2 in real browsers: after the owner proved the mailbox, a s
     await sim.close();
   }
 });
+
+test('cookie tossing (issue 19, finding 7): over https the merge cookies are __Host- cookies, so ones a sibling subdomain plants under the plain names stop nothing', async () => {
+  const sim = await startSim({ people: 40, merge: { publicUrl: 'https://merge.trickle.test' } });
+  try {
+    const person = multiOf(sim);
+    // A sibling subdomain planted both names (Domain=.trickle.test) before the person came.
+    const b = plantedBrowser('msid=planted-session-0000000000000; mbrowser=planted-browser-0000000000000');
+    const setCookies = [];
+    const get = b.get;
+    b.get = async (url) => { const r = await get(url); setCookies.push(...r.headers.getSetCookie()); return r; };
+    const o = await openMerge(sim, b, person);
+    assert.equal(o.status, 200, o.html.slice(0, 300));
+    assert.ok(o.csrf);
+    for (const c of setCookies) {
+      assert.match(c, /^__Host-m(sid|browser)=/, c);
+      assert.match(c, /; Secure/, c);
+      assert.match(c, /Path=\//, c);
+      assert.doesNotMatch(c, /Domain=/i, c);
+    }
+    assert.deepEqual([...b.jar.keys()].sort(), ['__Host-mbrowser', '__Host-msid']);
+    // The whole flow goes on beside the planted cookies: the mailed link opens the password form.
+    const link = (await mailedLink(sim, b, person, o.csrf)).replace('https://merge.trickle.test', sim.merge.url);
+    const opened = await b.get(link);
+    assert.equal(opened.status, 200);
+    assert.match(await opened.text(), /new-password/);
+  } finally {
+    await sim.close();
+  }
+});
