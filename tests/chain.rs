@@ -960,3 +960,26 @@ fn a_merge_proves_what_its_page_showed_and_not_an_account_found_since() {
         .to_json()
         .contains("proof"));
 }
+
+#[test]
+fn a_reset_withdraws_the_link_an_imported_hash_made_on_an_unverified_address() {
+    // Issue 19, finding 4: a lone account imported with its own hash, its address never verified.
+    let meta = j(
+        r#"{"bulkImported":true,"migrated":true,"trickle":{"v":1,"person_id":"tp_1","unverified":true,
+            "accounts":[{"product":"paste","id":"p1","proof":"import","fanout":true}]}}"#,
+    );
+    let mut i = input("execute", meta, true, Map::new());
+    i.user.email_verified = true;
+    let out = plan_value(&i);
+    assert!(
+        out.to_json().contains("link_withdrawn"),
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(
+        out.get("fanout"),
+        Some(&j(&format!(
+            r#"[{{"product":"paste","account":"p1","auth0_user_id":"{USER}","forget":true}}]"#
+        )))
+    );
+}

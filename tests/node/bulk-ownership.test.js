@@ -167,6 +167,34 @@ test('an account a multi-account record gives no proof is not backfilled, by eit
   }
 });
 
+test('a lone account with no password whose product never verified the address is not owned by the import: not backfilled, and linked by nothing until its owner proves it (issue 19, finding 4)', async () => {
+  const b = await bulkSim({ people: 120, importRate: 5000 });
+  try {
+    // People with one account each: two lose their password and their verified address.
+    const byEmail = new Map();
+    for (const p of b.sim.people) byEmail.set(p.email.toLowerCase(), (byEmail.get(p.email.toLowerCase()) || 0) + p.accounts.length);
+    const lone = b.sim.people.filter((p) => p.accounts.length === 1 && byEmail.get(p.email.toLowerCase()) === 1 && !p.identities).slice(0, 3);
+    assert.equal(lone.length, 3);
+    const [bare, hashed, verified] = lone.map((p) => p.accounts[0]);
+    const db = (a) => b.sim.byName[a.product].db;
+    db(bare).prepare('UPDATE accounts SET password_hash = NULL, password_salt = NULL, email_verified = 0 WHERE id = ?').run(bare.id);
+    db(hashed).prepare('UPDATE accounts SET email_verified = 0 WHERE id = ?').run(hashed.id);
+    db(verified).prepare('UPDATE accounts SET password_hash = NULL, password_salt = NULL, email_verified = 1 WHERE id = ?').run(verified.id);
+    for (const args of [['prelink'], ['export', '--out', b.out], ['import', '--out', b.out], ['backfill']]) await run([...args, '--config', b.configFile]);
+    const links = await accountLinks(b.cfg);
+    assert.equal(links.get(`${bare.product}/${bare.id}`), null, 'no hash imported and no verified mailbox: nothing owns it');
+    assert.match(links.get(`${hashed.product}/${hashed.id}`) || '', /^auth0\|/, 'its own hash was imported: owned');
+    assert.match(links.get(`${verified.product}/${verified.id}`) || '', /^auth0\|/, 'the reset through its verified mailbox proves it');
+    const records = fs.readdirSync(b.out).filter((n) => /^users-\d+\.json$/.test(n)).flatMap((n) => JSON.parse(fs.readFileSync(path.join(b.out, n), 'utf8')));
+    const rec = (a) => records.find((r) => r.app_metadata.trickle.accounts.some((x) => x.product === a.product && String(x.id) === String(a.id))).app_metadata.trickle;
+    assert.equal(rec(bare).accounts[0].proof, undefined);
+    assert.equal(rec(hashed).accounts[0].proof, 'import');
+    assert.equal(rec(hashed).unverified, true, 'a reset of that address later withdraws the link its hash made');
+  } finally {
+    await b.close();
+  }
+});
+
 test('malformed manifest, changed or malformed import files and state from an older trickle: a stable code, nothing written, nothing lost', async () => {
   const b = await bulkSim({ people: 120, importRate: 5000 });
   try {
