@@ -389,19 +389,20 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
             let (Some(mut m), Some(i)) = (meta, target) else {
                 return SupportPlan::refused("support.no_such_account", "no such account");
             };
-            let a = &mut m.accounts[i];
+            let Some(a) = m.accounts.get_mut(i) else {
+                return SupportPlan::refused("support.no_such_account", "no such account");
+            };
             if a.proof.is_none() && !a.fanout {
                 return SupportPlan::NothingToDo("the account is not linked".into());
             }
             a.proof = None;
             a.linked = None;
             a.stale = None;
+            let (product, id) = (a.product.clone(), a.id.clone());
             let requests = fanout_requests_for(&m, user_id, &input.products);
             let forget: Vec<FanoutRequest> = requests
                 .into_iter()
-                .filter(|r| {
-                    r.forget && r.product == m.accounts[i].product && r.account == m.accounts[i].id
-                })
+                .filter(|r| r.forget && r.product == product && r.account == id)
                 .collect();
             let migrated = matches!(
                 &input.user.app_metadata,
@@ -422,14 +423,17 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
             let (Some(mut m), Some(i)) = (meta, target) else {
                 return SupportPlan::refused("support.no_such_account", "no such account");
             };
-            if let Some(p) = &m.accounts[i].proof {
+            let Some(a) = m.accounts.get(i) else {
+                return SupportPlan::refused("support.no_such_account", "no such account");
+            };
+            if let Some(p) = &a.proof {
                 return SupportPlan::NothingToDo(format!("already proven ({p})"));
             }
             let Some(checked) = &input.checked else {
-                return SupportPlan::Check(vec![key(&m.accounts[i])]);
+                return SupportPlan::Check(vec![key(a)]);
             };
             // Held first: the refusal then names the user who holds it (whose timeline shows it).
-            if let Some(refusal) = refuse_held(&[&m.accounts[i]], user_id, checked) {
+            if let Some(refusal) = refuse_held(&[a], user_id, checked) {
                 return refusal;
             }
             if let Some(from) = &m.address_from {
@@ -440,7 +444,9 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
                     ),
                 );
             }
-            m.accounts[i].proof = Some(proof::SUPPORT.to_owned());
+            if let Some(a) = m.accounts.get_mut(i) {
+                a.proof = Some(proof::SUPPORT.to_owned());
+            }
             SupportPlan::Perform {
                 trickle: Some(m),
                 migrated_false: false,

@@ -371,5 +371,5 @@ fn clearing_a_merge_and_the_fixes_that_decide_no_ownership() {
         .with("user", user(ME, CANDIDATE, ""))
         .with("products", PRODUCTS.to_vec());
     let err = SupportInput::from_value(&bad.into()).err().map(|e| e.code);
-    assert_eq!(err.as_deref(), Some("support.unknown_fix"));
+    assert_eq!(err, Some("support.unknown_fix"));
 }

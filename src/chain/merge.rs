@@ -22,7 +22,7 @@ pub(super) fn resume(
     input: &PlanInput,
     rec: &mut Record,
     events: &mut Vec<Event>,
-) -> Result<(), Plan> {
+) -> Result<(), Box<Plan>> {
     let user_id = input.user.user_id.as_str();
     let meta = &mut rec.meta;
     let open_jti = meta.merge.as_ref().and_then(|m| m.jti.clone());
@@ -64,7 +64,7 @@ pub(super) fn resume(
                     e.message()
                 ),
             );
-            return Err(refused(meta, &rec.original, error, events));
+            return Err(Box::new(refused(meta, &rec.original, error, events)));
         }
     };
     match claims.get("outcome").and_then(Value::as_str) {
@@ -94,7 +94,7 @@ pub(super) fn resume(
             // Written even unchanged: the jti it spent must never verify again.
             let mut p = Plan::deny(error, std::mem::take(events));
             p.set_app_metadata.trickle = Some(meta.clone());
-            Err(p)
+            Err(Box::new(p))
         }
     }
 }
@@ -107,7 +107,7 @@ pub(super) fn send(
     input: &PlanInput,
     rec: &mut Record,
     events: &mut Vec<Event>,
-) -> Result<Option<Redirect>, Plan> {
+) -> Result<Option<Redirect>, Box<Plan>> {
     let user_id = input.user.user_id.as_str();
     let meta = &mut rec.meta;
     let unproven = unique_products(meta.accounts.iter().filter(|a| ownership::merge_wanted(a)));
@@ -130,7 +130,7 @@ pub(super) fn send(
                 .code("input.jti")
                 .detail("no usable random jti was supplied"),
         );
-        return Err(Plan::pass(std::mem::take(events)));
+        return Err(Box::new(Plan::pass(std::mem::take(events))));
     };
     let products = unique_products(meta.accounts.iter());
     let mut extra = Map::new();

@@ -68,12 +68,12 @@ pub fn plan(input: &PlanInput) -> Plan {
         Phase::Execute if link_first => {}
         Phase::Continue => {
             if let Err(p) = merge::resume(input, &mut rec, &mut events) {
-                return p;
+                return *p;
             }
         }
         Phase::Execute if rec.bulk => events.push(Event::new("bulk_imported_skip")),
         Phase::Execute => match merge::send(input, &mut rec, &mut events) {
-            Err(p) => return p,
+            Err(p) => return *p,
             Ok(Some(r)) => outcome = Outcome::Redirect(r),
             Ok(None) => {}
         },
