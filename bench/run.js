@@ -49,7 +49,7 @@ function users() {
   const jti = 'a'.repeat(32);
   const multi = { user_id: 'auth0|tp_multi', email: 'multi@example.com', app_metadata: { trickle: { v: 1, person_id: 'tp_multi', accounts: [{ product: 'collect', id: 'c7', verified: true }, { product: 'paste', id: 'p2', proof: 'password', verified: true }, { product: 'transfer', id: 't9', verified: true }] } } };
   const resuming = JSON.parse(JSON.stringify(multi));
-  resuming.app_metadata.trickle.merge = { attempts: 1, jti, issued_at: now };
+  resuming.app_metadata.trickle.merge = { attempts: 1, jti, issued_at: now, shown: ['collect:c7', 'transfer:t9'] };
   const token = baseline.sign({ iss: 'trickle-merge', aud: 'trickle', sub: multi.user_id, state: 'st', jti, outcome: 'merged', iat: now, exp: now + 300 }, SECRET);
   const done = { user_id: 'auth0|tp_solo', email: 'solo@example.com', app_metadata: { migrated: true, trickle: { v: 1, person_id: 'tp_solo', accounts: [{ product: 'paste', id: 'p1', proof: 'password', fanout: true }] } } };
   const event = (user, request = { query: {}, body: {} }) => ({ user, secrets: SECRETS, request, connection: { name: 'trickle' } });

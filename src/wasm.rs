@@ -227,29 +227,21 @@ mod email_exports {
 #[cfg(feature = "chain")]
 mod chain_exports {
     use super::*;
-    use crate::chain::{self, ApplyInput, LinkInput, PlanInput};
+    use crate::chain::{self, ApplyInput, StepInput};
 
-    /// The post-login chain's decision: see [`crate::chain::plan`].
+    /// The post-login chain as a step machine: see [`crate::chain::step`].
     #[wasm_bindgen]
-    pub fn chain_plan(input: &str) -> String {
+    pub fn chain_step(input: &str) -> String {
         run_owned(input, |v| {
-            Ok(chain::plan(&PlanInput::from_owned(v)?).to_json())
+            chain::step(&StepInput::from_owned(v)?).map(|a| a.to_json())
         })
     }
 
-    /// Records fan-out and look-up results: see [`crate::chain::apply`].
+    /// Records fan-out results (the support console's fan-out): see [`crate::chain::apply`].
     #[wasm_bindgen]
     pub fn chain_apply(input: &str) -> String {
         run_owned(input, |v| {
             Ok(chain::apply(&ApplyInput::from_value(&v)?).to_json())
-        })
-    }
-
-    /// Whether this login's user joins an existing one: see [`crate::chain::link`].
-    #[wasm_bindgen]
-    pub fn chain_link(input: &str) -> String {
-        run(input, |v| {
-            Ok(chain::link(&LinkInput::from_value(v)?).to_value())
         })
     }
 }

@@ -34,22 +34,24 @@ function chain(phase, event, now) {
   if (phase === 'continue') {
     const claims = verify(event.request.body.session_token, secrets.TRICKLE_TOKEN_SECRET);
     const open = t.merge && t.merge.jti;
-    if (t.merge) delete t.merge.jti;
+    const shown = (t.merge && t.merge.shown) || [];
+    if (t.merge) { delete t.merge.jti; delete t.merge.shown; }
     writes.trickle = t;
     if (claims.iss !== 'trickle-merge' || claims.aud !== 'trickle' || claims.sub !== user.user_id ||
         claims.state !== event.request.query.state || !open || claims.jti !== open || claims.exp + 30 < now) {
       return { outcome: 'deny', writes, deny: 'invalid token', fanout: [] };
     }
     if (claims.outcome === 'merged') {
-      t.accounts.forEach((a) => { if (!a.proof) a.proof = 'merge'; });
-      migrated = true;
+      // A merge proves what its page showed, of the accounts whose product verified the address.
+      t.accounts.forEach((a) => { if (!a.proof && a.verified && shown.includes(`${a.product}:${a.id}`)) a.proof = 'merge'; });
+      migrated = !t.accounts.some((a) => !a.proof && a.verified);
     }
   } else if (meta.bulkImported !== true) {
     const unproven = t.accounts.filter((a) => !a.proof);
     if (unproven.length === 0) migrated = true;
     else if (!migrated) {
       const jti = crypto.randomBytes(16).toString('hex');
-      t.merge = { attempts: ((t.merge && t.merge.attempts) || 0) + 1, jti, issued_at: now };
+      t.merge = { attempts: ((t.merge && t.merge.attempts) || 0) + 1, jti, issued_at: now, shown: unproven.map((a) => `${a.product}:${a.id}`) };
       const token = sign({
         email: user.email, products: [...new Set(t.accounts.map((a) => a.product))],
         unproven: [...new Set(unproven.map((a) => a.product))],

@@ -8,6 +8,7 @@ use super::*;
 /// record afterwards: only when the primary's own record holds, with a proof, an account this
 /// user proved (a pointer a product returned is never enough). The primary keeps its person id;
 /// this user's accounts join it, and the accounts it proved learn the primary's id.
+#[inline(never)]
 pub fn link(input: &LinkInput) -> Linked {
     let mut events = vec![];
     let (sid, pid) = (input.secondary.user_id.as_str(), input.target.as_str());

@@ -19,16 +19,18 @@ mod gate;
 mod link;
 mod merge;
 mod record;
+mod step;
 mod wire;
 
 pub use apply::apply;
 pub(crate) use fanout::fanout_requests_for;
 pub use link::link;
+pub use step::{step, Ask, Effect, LinkLog, StepAnswer, StepInput};
 pub(crate) use wire::write_fanout;
 pub use wire::*;
 
-use crate::event::{ErrorBody, Event};
-use crate::json::{Map, Value};
+use crate::event::{write_events, ErrorBody, Event};
+use crate::json::{self, Fields, Map, ObjectWriter, Value};
 use crate::ownership;
 use crate::person::{proof, Account, PersonMeta};
 use crate::token;
@@ -40,6 +42,7 @@ pub const SESSION_TOKEN_TTL: i64 = 900;
 
 /// Decides one phase of one login: the gate, the record, the merge, then what is told and
 /// whether this user joins another.
+#[inline(never)]
 pub fn plan(input: &PlanInput) -> Plan {
     let mut events = vec![];
     let app = app_meta(&input.user);

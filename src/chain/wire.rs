@@ -6,6 +6,11 @@ use crate::event::{events_value, write_events, ErrorBody, Event};
 use crate::json::{self, Fields, Map, ObjectWriter, Value};
 use crate::person::PersonMeta;
 
+/// How long a product look-up may take unless configured (ms).
+pub const DEFAULT_LOOKUP_TIMEOUT_MS: i64 = 4000;
+/// How long the fan-out may take unless configured (ms).
+pub const DEFAULT_FANOUT_BUDGET_MS: i64 = 2000;
+
 /// The user as the post-login event shows it.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -46,6 +51,14 @@ pub struct Config {
     /// Social connections whose logins trickle resolves (their identity and address looked up
     /// in the products); logins of any other connection pass untouched.
     pub social: Vec<String>,
+    /// How long a product look-up may take (ms).
+    pub lookup_timeout_ms: i64,
+    /// How long the fan-out may take (ms).
+    pub fanout_budget_ms: i64,
+    /// True when the Management API is configured, so accounts can be linked.
+    pub link: bool,
+    /// The trickle connection's id, named when a database identity is linked.
+    pub connection_id: Option<String>,
 }
 
 /// The social identity a login came with: the connection (the provider's name in the
@@ -58,6 +71,46 @@ pub struct SocialIdentity {
     pub subject: String,
     /// Google's `hd`: the Workspace domain of the account.
     pub hd: Option<String>,
+}
+
+impl SocialIdentity {
+    /// The social identity of a login of `connection`, chosen from the user's identities
+    /// (`[{provider, connection, user_id, hd?}]`): only the identity the user is made of counts
+    /// (`user_id` is `provider|user_id`): for a user of another identity that merely has this one
+    /// linked, the profile's address and verification are not this provider's word. The subject
+    /// loses the connection's own prefix (Auth0 writes some as `<connection>|<id>`); Google's
+    /// `hd` comes from the profile or the identity's profile data.
+    pub fn of_login(
+        user_id: &str,
+        connection: Option<&str>,
+        identities: &[Value],
+        hd: Option<&str>,
+    ) -> Option<SocialIdentity> {
+        let connection = connection?;
+        let id = identities.iter().find(|i| {
+            i.get("connection").and_then(Value::as_str) == Some(connection)
+                && i.get("user_id").and_then(Value::as_str).is_some()
+        })?;
+        let provider = id.get("provider").and_then(Value::as_str).unwrap_or("");
+        let uid = id.get("user_id").and_then(Value::as_str).unwrap_or("");
+        let made_of = user_id
+            .split_once('|')
+            .is_some_and(|(p, u)| p == provider && u == uid);
+        if !made_of {
+            return None;
+        }
+        let subject = uid
+            .strip_prefix(connection)
+            .and_then(|rest| rest.strip_prefix('|'))
+            .unwrap_or(uid);
+        Some(SocialIdentity {
+            provider: connection.to_owned(),
+            subject: subject.to_owned(),
+            hd: hd
+                .or_else(|| id.get("hd").and_then(Value::as_str))
+                .map(str::to_owned),
+        })
+    }
 }
 
 /// A first social login to resolve: look the identity and the address up in every product.
@@ -99,6 +152,10 @@ impl Config {
             token_secret: String::new(),
             connection: None,
             social: vec![],
+            lookup_timeout_ms: DEFAULT_LOOKUP_TIMEOUT_MS,
+            fanout_budget_ms: DEFAULT_FANOUT_BUDGET_MS,
+            link: false,
+            connection_id: None,
         }
     }
 }
@@ -197,9 +254,31 @@ impl PlanInput {
                 None => vec![],
                 Some(_) => cf.strings("social")?,
             },
+            lookup_timeout_ms: cf
+                .any("lookup_timeout_ms")
+                .and_then(Value::as_i64)
+                .map_or(DEFAULT_LOOKUP_TIMEOUT_MS, |n| n.clamp(50, 15_000)),
+            fanout_budget_ms: cf
+                .any("fanout_budget_ms")
+                .and_then(Value::as_i64)
+                .map_or(DEFAULT_FANOUT_BUDGET_MS, |n| n.clamp(50, 15_000)),
+            link: matches!(cf.any("link"), Some(Value::Bool(true))),
+            connection_id: cf.opt_str("connection_id")?.map(str::to_owned),
         };
         let identity = match f.any("identity") {
-            None | Some(Value::Null) => None,
+            None | Some(Value::Null) => match f.any("identities") {
+                // The user's identities as the event shows them: the core picks the login's.
+                Some(Value::Array(list)) => SocialIdentity::of_login(
+                    f.any("user")
+                        .and_then(|u| u.get("user_id"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    transaction.connection.as_deref(),
+                    list,
+                    f.opt_str("hd")?,
+                ),
+                _ => None,
+            },
             Some(iv) => {
                 let idf = Fields::of(iv, "identity")?;
                 Some(SocialIdentity {

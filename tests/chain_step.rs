@@ -1,0 +1,484 @@
+//! The post-login chain as a step machine (issue 19): the shell performs what `chain::step`
+//! names and reports results; every rule of the login (discovery, the merge, the relink, the
+//! join and its undo, the deadline) is decided here, with the results a shell would report.
+#![cfg(feature = "chain")]
+
+use trickle::chain::{self, StepInput};
+use trickle::json::{self, Map, Value};
+use trickle::token;
+
+const SECRET: &str = "a-test-secret-that-is-32-bytes-long!!";
+const NOW: i64 = 1_700_000_000;
+const ME: &str = "auth0|tp_me";
+const PRIMARY: &str = "google-oauth2|primary";
+
+fn j(text: &str) -> Value {
+    json::parse(text).unwrap_or_else(|e| unreachable!("{text}: {e:?}"))
+}
+
+fn login(phase: &str, user: Value, connection: &str, can_redirect: bool, extra: &str) -> Value {
+    j(&format!(
+        r#"{{"phase":"{phase}","now":{NOW},"user":{user},
+            "transaction":{{"can_redirect":{can_redirect},"state":"st-1","connection":"{connection}"}},
+            "config":{{"products":["paste","collect"],"merge_url":"https://merge.example.com/merge","token_secret":"{SECRET}",
+                      "connection":"trickle","social":["google-oauth2","sign-in-with-slack"],"lookup_timeout_ms":2000,"fanout_budget_ms":1500,
+                      "link":true,"connection_id":"con_1"}},
+            "jti":"jti-aaaaaaaaaaaaaaaa"{extra}}}"#,
+        user = user.to_json()
+    ))
+}
+
+fn db_user(record: &str, extra_app: &str) -> Value {
+    j(&format!(
+        r#"{{"user_id":"{ME}","email":"me@example.com","email_verified":true,"app_metadata":{{"trickle":{record}{extra_app}}}}}"#
+    ))
+}
+
+/// One step: the login and the results so far.
+fn step(input: &Value, results: &[Value]) -> Value {
+    let v = Map::new()
+        .with("input", input.clone())
+        .with("results", results.to_vec());
+    let answer =
+        chain::step(&StepInput::from_owned(v.into()).unwrap_or_else(|e| unreachable!("{e:?}")))
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+    j(&answer.to_json())
+}
+
+fn effects(a: &Value) -> Vec<String> {
+    a.get("effects")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(|e| {
+                    e.as_object()
+                        .and_then(|m| m.iter().next().map(|(k, _)| k.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn effect<'a>(a: &'a Value, i: usize, kind: &str) -> &'a Value {
+    a.get("effects")
+        .and_then(Value::as_array)
+        .and_then(|l| l.get(i))
+        .and_then(|e| e.get(kind))
+        .unwrap_or_else(|| unreachable!("effect {i} is not {kind}: {}", a.to_json()))
+}
+
+fn done(a: &Value) -> Option<&str> {
+    a.get("done").and_then(Value::as_str)
+}
+
+fn has_event(a: &Value, name: &str) -> bool {
+    a.get("events")
+        .map(Value::to_json)
+        .unwrap_or_default()
+        .contains(name)
+}
+
+const PROVEN: &str = r#"{"v":1,"person_id":"tp_me","accounts":[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]}"#;
+
+#[test]
+fn a_returning_person_is_answered_at_once_and_the_answer_may_be_remembered() {
+    let a = step(
+        &login(
+            "execute",
+            db_user(PROVEN, r#","migrated":true"#),
+            "trickle",
+            true,
+            "",
+        ),
+        &[],
+    );
+    assert_eq!(done(&a), Some("continue"));
+    assert!(effects(&a).is_empty());
+    assert_eq!(a.get("quiet"), Some(&Value::Bool(true)));
+}
+
+#[test]
+fn a_person_with_candidates_is_written_then_sent_to_the_merge_in_one_step() {
+    let rec = r#"{"v":1,"person_id":"tp_me","accounts":[{"product":"paste","id":"p1","proof":"password","verified":true},{"product":"collect","id":"c1","verified":true}]}"#;
+    let a = step(
+        &login("execute", db_user(rec, ""), "trickle", true, ""),
+        &[],
+    );
+    assert_eq!(effects(&a), ["write", "redirect"]);
+    assert_eq!(done(&a), Some("redirect"));
+    assert!(effect(&a, 0, "write")
+        .to_json()
+        .contains(r#""shown":["collect:c1"]"#));
+    assert_eq!(a.get("quiet"), None);
+}
+
+fn resumed() -> Value {
+    let claims = token::claims(
+        token::ISS_MERGE,
+        token::AUD_TRICKLE,
+        ME,
+        "jti-aaaaaaaaaaaaaaaa",
+        NOW,
+        300,
+        Map::new().with("state", "st-1").with("outcome", "merged"),
+    );
+    let tok = token::sign(&claims, SECRET.as_bytes()).unwrap_or_default();
+    let rec = format!(
+        r#"{{"v":1,"person_id":"tp_me","accounts":[{{"product":"paste","id":"p1","proof":"password","verified":true}},{{"product":"collect","id":"c1","verified":true}}],
+            "merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW},"shown":["collect:c1"]}}}}"#
+    );
+    login(
+        "continue",
+        db_user(&rec, ""),
+        "trickle",
+        true,
+        &format!(r#","session_token":"{tok}""#),
+    )
+}
+
+#[test]
+fn a_resume_tells_the_proven_accounts_and_says_what_follows_when_all_acknowledge() {
+    let input = resumed();
+    let a = step(&input, &[]);
+    assert_eq!(effects(&a), ["write", "ask"]);
+    assert_eq!(done(&a), None, "waits for the products");
+    let ask = effect(&a, 1, "ask");
+    assert_eq!(ask.get("budget_ms").and_then(Value::as_i64), Some(1500));
+    let then = ask.get("then").map(Value::to_json).unwrap_or_default();
+    assert!(then.contains(r#""fanout":true"#), "{then}");
+    // The same answers reported as a result: the same record as `then`.
+    let ok = j(
+        r#"{"fanout":[{"product":"paste","account":"p1","ok":true},{"product":"collect","account":"c1","ok":true}],"lookups":[],"ms":40}"#,
+    );
+    let b = step(&input, &[ok]);
+    assert_eq!(done(&b), Some("continue"));
+    assert_eq!(effects(&b), ["write"]);
+    assert_eq!(
+        effect(&b, 0, "write").to_json(),
+        ask.get("then")
+            .and_then(|t| t.get("effects"))
+            .and_then(Value::as_array)
+            .and_then(|l| l.first())
+            .and_then(|e| e.get("write"))
+            .map(Value::to_json)
+            .unwrap_or_default()
+    );
+}
+
+fn primary_user(record: &str) -> Value {
+    j(&format!(
+        r#"{{"user_id":"{PRIMARY}","email":"me@example.com","email_verified":true,"app_metadata":{{"keep":1,"trickle":{record}}}}}"#
+    ))
+}
+
+const HOLDS: &str = r#"{"v":1,"person_id":"tp_primary","accounts":[{"product":"collect","id":"c1","proof":"identity","verified":true,"fanout":true}]}"#;
+
+#[test]
+fn a_product_naming_another_holder_joins_that_user_step_by_step() {
+    let input = resumed();
+    let held = j(&format!(
+        r#"{{"fanout":[{{"product":"paste","account":"p1","ok":true}},{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
+    ));
+    // The relink: planned once more without a redirect, this user joins the holder.
+    let a = step(&input, &[held.clone()]);
+    assert_eq!(effects(&a), ["write", "read_user"], "{}", a.to_json());
+    assert_eq!(
+        effect(&a, 1, "read_user").get("id").and_then(Value::as_str),
+        Some(PRIMARY)
+    );
+    let read = Map::new()
+        .with("status", 200i64)
+        .with("user", primary_user(HOLDS))
+        .with("ms", 60i64)
+        .into();
+    let b = step(&input, &[held.clone(), read]);
+    assert_eq!(effects(&b), ["patch_user"]);
+    let patch = effect(&b, 0, "patch_user").to_json();
+    assert!(
+        patch.contains(r#""id":"paste"#) || patch.contains(r#""id":"p1""#),
+        "{patch}"
+    );
+    let ok = j(r#"{"status":200,"ms":80}"#);
+    let read = Map::new()
+        .with("status", 200i64)
+        .with("user", primary_user(HOLDS))
+        .with("ms", 60i64)
+        .into();
+    let c = step(&input, &[held.clone(), read, ok.clone()]);
+    assert_eq!(effects(&c), ["link_identity"]);
+    let li = effect(&c, 0, "link_identity");
+    assert_eq!(li.get("provider").and_then(Value::as_str), Some("auth0"));
+    assert_eq!(li.get("user_id").and_then(Value::as_str), Some("tp_me"));
+    assert_eq!(
+        li.get("connection_id").and_then(Value::as_str),
+        Some("con_1")
+    );
+    let read = || -> Value {
+        Map::new()
+            .with("status", 200i64)
+            .with("user", primary_user(HOLDS))
+            .with("ms", 60i64)
+            .into()
+    };
+    let d = step(
+        &input,
+        &[
+            held.clone(),
+            read(),
+            ok.clone(),
+            j(r#"{"status":201,"ms":100}"#),
+        ],
+    );
+    assert_eq!(effects(&d), ["set_primary", "ask"]);
+    assert_eq!(effect(&d, 0, "set_primary").as_str(), Some(PRIMARY));
+    assert_eq!(
+        d.get("link")
+            .and_then(|l| l.get("outcome"))
+            .and_then(Value::as_str),
+        Some("linked")
+    );
+    let told =
+        j(r#"{"fanout":[{"product":"paste","account":"p1","ok":true}],"lookups":[],"ms":150}"#);
+    let e = step(
+        &input,
+        &[
+            held.clone(),
+            read(),
+            ok.clone(),
+            j(r#"{"status":201,"ms":100}"#),
+            told,
+        ],
+    );
+    assert_eq!(effects(&e), ["patch_user"]);
+    let f = step(
+        &input,
+        &[
+            held,
+            read(),
+            ok.clone(),
+            j(r#"{"status":201,"ms":100}"#),
+            j(r#"{"fanout":[{"product":"paste","account":"p1","ok":true}],"lookups":[],"ms":150}"#),
+            ok,
+        ],
+    );
+    assert_eq!(done(&f), Some("continue"));
+    assert!(effects(&f).is_empty());
+}
+
+#[test]
+fn a_failed_link_puts_the_primarys_record_back_and_the_login_goes_on_as_itself() {
+    let input = resumed();
+    let held = j(&format!(
+        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
+    ));
+    let read = || -> Value {
+        Map::new()
+            .with("status", 200i64)
+            .with("user", primary_user(HOLDS))
+            .with("ms", 60i64)
+            .into()
+    };
+    let refused = j(r#"{"status":400,"error":"HTTP 400","ms":100}"#);
+    let a = step(
+        &input,
+        &[
+            held.clone(),
+            read(),
+            j(r#"{"status":200,"ms":80}"#),
+            refused.clone(),
+        ],
+    );
+    assert_eq!(effects(&a), ["patch_user"]);
+    // The keys the link wrote, back to what they were.
+    let restore = effect(&a, 0, "patch_user")
+        .get("app_metadata")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        restore.get("trickle"),
+        Some(&j(HOLDS)),
+        "{}",
+        restore.to_json()
+    );
+    let b = step(
+        &input,
+        &[
+            held,
+            read(),
+            j(r#"{"status":200,"ms":80}"#),
+            refused,
+            j(r#"{"status":500,"ms":120}"#),
+        ],
+    );
+    assert_eq!(done(&b), Some("continue"));
+    assert!(!effects(&b).contains(&"set_primary".to_owned()));
+    let link = b.get("link").map(Value::to_json).unwrap_or_default();
+    assert!(
+        link.contains("link.identities") && link.contains("restoring"),
+        "{link}"
+    );
+}
+
+#[test]
+fn a_primary_that_does_not_hold_the_account_is_not_joined_and_the_pointer_is_forgotten() {
+    let input = resumed();
+    let held = j(&format!(
+        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
+    ));
+    let candidate_only = r#"{"v":1,"person_id":"tp_primary","accounts":[{"product":"collect","id":"c1","verified":true}]}"#;
+    let read = Map::new()
+        .with("status", 200i64)
+        .with("user", primary_user(candidate_only))
+        .with("ms", 60i64)
+        .into();
+    let a = step(&input, &[held.clone(), read]);
+    assert_eq!(done(&a), Some("continue"));
+    assert_eq!(effects(&a), ["write"], "{}", a.to_json());
+    assert!(!effect(&a, 0, "write").to_json().contains(r#""linked""#));
+    assert!(a
+        .get("link")
+        .map(Value::to_json)
+        .unwrap_or_default()
+        .contains("link.not_proven"));
+    // A primary that is gone: the same.
+    let gone = j(r#"{"status":404,"error":"HTTP 404","ms":60}"#);
+    let b = step(&input, &[held.clone(), gone]);
+    assert!(b
+        .get("link")
+        .map(Value::to_json)
+        .unwrap_or_default()
+        .contains("link.primary_missing"));
+    // A tenant that does not answer: nothing changes, the login goes on.
+    let down = j(r#"{"status":0,"error":"timeout","ms":2000}"#);
+    let c = step(&input, &[held, down]);
+    assert_eq!(done(&c), Some("continue"));
+    assert!(c
+        .get("link")
+        .map(Value::to_json)
+        .unwrap_or_default()
+        .contains("link.primary_unavailable"));
+}
+
+#[test]
+fn without_the_management_api_nobody_is_joined() {
+    let mut input = resumed();
+    if let Some(c) = input
+        .as_object_mut()
+        .and_then(|m| m.get_mut("config"))
+        .and_then(Value::as_object_mut)
+    {
+        c.insert("link", false);
+    }
+    let held = j(&format!(
+        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
+    ));
+    let a = step(&input, &[held]);
+    assert_eq!(done(&a), Some("continue"));
+    assert!(a
+        .get("link")
+        .map(Value::to_json)
+        .unwrap_or_default()
+        .contains("link.unconfigured"));
+}
+
+#[test]
+fn out_of_time_after_the_link_the_fanout_is_left_to_a_later_login() {
+    let input = resumed();
+    let held = j(&format!(
+        r#"{{"fanout":[{{"product":"paste","account":"p1","ok":true}},{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
+    ));
+    let read = Map::new()
+        .with("status", 200i64)
+        .with("user", primary_user(HOLDS))
+        .with("ms", 60i64)
+        .into();
+    // The deadline: min(10 s, 2000 + 2 × 1500) = 5 s; the identity was linked at 4.95 s.
+    let a = step(
+        &input,
+        &[
+            held,
+            read,
+            j(r#"{"status":200,"ms":3000}"#),
+            j(r#"{"status":201,"ms":4950}"#),
+        ],
+    );
+    assert_eq!(effects(&a), ["set_primary"]);
+    assert_eq!(done(&a), Some("continue"));
+}
+
+#[test]
+fn a_first_social_login_asks_for_the_identity_then_records_and_tells_what_it_proved() {
+    let user = j(
+        r#"{"user_id":"google-oauth2|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{}}"#,
+    );
+    let input = login(
+        "execute",
+        user,
+        "google-oauth2",
+        true,
+        r#","identities":[{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001","hd":null}]"#,
+    );
+    let a = step(&input, &[]);
+    assert_eq!(effects(&a), ["ask"]);
+    let ask = effect(&a, 0, "ask");
+    assert_eq!(
+        ask.get("identity").map(Value::to_json).as_deref(),
+        Some(r#"{"provider":"google-oauth2","subject":"1001"}"#)
+    );
+    assert_eq!(
+        ask.get("email").and_then(Value::as_str),
+        Some("ann@gmail.com")
+    );
+    let found = j(
+        r#"{"lookups":[{"name":"paste","body":"{\"accounts\":[]}"},{"name":"collect","body":"{\"accounts\":[]}"}],
+        "identity_lookups":[{"name":"paste","body":"{\"accounts\":[{\"id\":\"p9\",\"email\":\"ann@gmail.com\",\"email_verified\":true,\"identities\":[{\"provider\":\"google-oauth2\",\"subject\":\"1001\"}]}]}"},{"name":"collect","body":"{\"accounts\":[]}"}],"ms":30}"#,
+    );
+    let b = step(&input, &[found]);
+    assert_eq!(effects(&b), ["write", "write", "ask"], "{}", b.to_json());
+    assert!(effect(&b, 0, "write")
+        .to_json()
+        .contains(r#""proof":"identity""#));
+    assert!(has_event(&b, "account_proven"));
+}
+
+#[test]
+fn only_the_identity_the_user_is_made_of_is_resolved() {
+    // A database user with a Google identity linked into it signs in with Google: the profile's
+    // address and verification are not Google's word; nothing is looked up for the identity.
+    let user = db_user(PROVEN, "");
+    let input = login(
+        "execute",
+        user,
+        "google-oauth2",
+        true,
+        r#","identities":[{"provider":"auth0","connection":"trickle","user_id":"tp_me"},{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"}]"#,
+    );
+    let a = step(&input, &[]);
+    assert_eq!(done(&a), Some("continue"));
+    assert!(effects(&a).is_empty());
+    assert!(has_event(&a, "chain_other_connection"));
+}
+
+#[test]
+fn results_the_login_did_not_ask_for_are_refused() {
+    let input = login(
+        "execute",
+        db_user(PROVEN, r#","migrated":true"#),
+        "trickle",
+        true,
+        "",
+    );
+    let v = Map::new()
+        .with("input", input)
+        .with("results", vec![j("{}")]);
+    let err =
+        chain::step(&StepInput::from_owned(v.into()).unwrap_or_else(|e| unreachable!("{e:?}")));
+    assert_eq!(err.err().map(|e| e.code), Some("input.results"));
+    let bad = resumed();
+    let v = Map::new()
+        .with("input", bad)
+        .with("results", vec![j(r#"{"fanout":[{"account":"p1"}]}"#)]);
+    let err =
+        chain::step(&StepInput::from_owned(v.into()).unwrap_or_else(|e| unreachable!("{e:?}")));
+    assert!(err.is_err());
+}
