@@ -180,7 +180,7 @@ fn a_product_naming_another_holder_joins_that_user_step_by_step() {
         r#"{{"fanout":[{{"product":"paste","account":"p1","ok":true}},{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
     ));
     // The relink: planned once more without a redirect, this user joins the holder.
-    let a = step(&input, &[held.clone()]);
+    let a = step(&input, std::slice::from_ref(&held));
     assert_eq!(effects(&a), ["write", "read_user"], "{}", a.to_json());
     assert_eq!(
         effect(&a, 1, "read_user").get("id").and_then(Value::as_str),
