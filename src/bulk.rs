@@ -3,7 +3,8 @@
 //! files and talks to the Management API.
 
 use crate::event::ErrorBody;
-use crate::json::{Fields, Map, Value};
+use crate::fields::Fields;
+use crate::json::{Map, Value};
 use crate::ownership;
 use crate::password::{self, Scheme};
 use crate::person::{self, Account, AccountRef, PersonMeta};

@@ -86,6 +86,12 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+impl From<crate::json::JsonError> for ErrorBody {
+    fn from(e: crate::json::JsonError) -> Self {
+        ErrorBody::new(crate::json::JsonError::CODE, e.message)
+    }
+}
+
 impl ErrorBody {
     /// Builds an error body.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {

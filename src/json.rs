@@ -8,8 +8,6 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::event::ErrorBody;
-
 /// The deepest nesting accepted.
 pub const MAX_DEPTH: usize = 64;
 
@@ -527,11 +525,23 @@ struct Parser<'a> {
     i: usize,
 }
 
-fn syntax(what: &str, at: usize) -> ErrorBody {
-    ErrorBody::new(
-        "input.json",
-        format!("input is not valid JSON: {what} at byte {at}"),
-    )
+/// Text that is not JSON trickle accepts: what is wrong and where. Its own type, so that this
+/// module depends on no other of the crate (`event::ErrorBody` converts it, code `input.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    /// What was wrong, and at which byte.
+    pub message: String,
+}
+
+impl JsonError {
+    /// The stable code every JSON syntax error carries.
+    pub const CODE: &'static str = "input.json";
+}
+
+fn syntax(what: &str, at: usize) -> JsonError {
+    JsonError {
+        message: format!("input is not valid JSON: {what} at byte {at}"),
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -554,7 +564,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, ErrorBody> {
+    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
         if depth > MAX_DEPTH {
             return Err(syntax("nesting too deep", self.i));
         }
@@ -634,7 +644,7 @@ impl<'a> Parser<'a> {
         self.i - start
     }
 
-    fn number(&mut self) -> Result<Value, ErrorBody> {
+    fn number(&mut self) -> Result<Value, JsonError> {
         let start = self.i;
         self.eat(b"-");
         if self.eat(b"0") {
@@ -662,7 +672,7 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    fn hex4(&mut self) -> Result<u32, ErrorBody> {
+    fn hex4(&mut self) -> Result<u32, JsonError> {
         let text = self
             .b
             .get(self.i..self.i + 4)
@@ -679,7 +689,7 @@ impl<'a> Parser<'a> {
 
     /// An object's key: the keys trickle's own inputs use are taken from [`known_key`] (no
     /// allocation, nothing to free), any other as its own text.
-    fn key(&mut self) -> Result<Cow<'static, str>, ErrorBody> {
+    fn key(&mut self) -> Result<Cow<'static, str>, JsonError> {
         #[cfg(feature = "chain")]
         if let Some(known) = self.known_key() {
             return Ok(Cow::Borrowed(known));
@@ -711,7 +721,7 @@ impl<'a> Parser<'a> {
         self.s.get(from..from + run)
     }
 
-    fn string(&mut self) -> Result<String, ErrorBody> {
+    fn string(&mut self) -> Result<String, JsonError> {
         if !self.eat(b"\"") {
             return Err(syntax("expected a string", self.i));
         }
@@ -780,7 +790,7 @@ impl<'a> Parser<'a> {
 }
 
 /// Parses JSON text.
-pub fn parse(text: &str) -> Result<Value, ErrorBody> {
+pub fn parse(text: &str) -> Result<Value, JsonError> {
     let mut p = Parser {
         s: text,
         b: text.as_bytes(),
@@ -792,111 +802,6 @@ pub fn parse(text: &str) -> Result<Value, ErrorBody> {
         return Err(syntax("trailing data", p.i));
     }
     Ok(v)
-}
-
-/// Reads typed fields of an input object, naming the field in every error.
-pub struct Fields<'a> {
-    obj: &'a Map,
-    path: &'a str,
-}
-
-fn field_name(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-impl<'a> Fields<'a> {
-    /// Fields of `v`, which must be an object; `path` names it in errors (empty at the root).
-    pub fn of(v: &'a Value, path: &'a str) -> Result<Self, ErrorBody> {
-        match v {
-            Value::Object(obj) => Ok(Fields { obj, path }),
-            _ => Err(ErrorBody::new(
-                "input.wrong_type",
-                format!(
-                    "{} must be an object",
-                    if path.is_empty() { "input" } else { path }
-                ),
-            )),
-        }
-    }
-
-    fn wrong(&self, key: &str, what: &str) -> ErrorBody {
-        ErrorBody::new(
-            "input.wrong_type",
-            format!("{} must be {what}", field_name(self.path, key)),
-        )
-    }
-
-    /// The raw member (absent and `null` are both `None`).
-    pub fn any(&self, key: &str) -> Option<&'a Value> {
-        self.obj.get(key).filter(|v| !v.is_null())
-    }
-
-    /// A required string.
-    pub fn str(&self, key: &str) -> Result<&'a str, ErrorBody> {
-        match self.any(key) {
-            Some(Value::String(s)) => Ok(s),
-            Some(_) => Err(self.wrong(key, "a string")),
-            None => Err(ErrorBody::new(
-                "input.missing_field",
-                format!("{} is required", field_name(self.path, key)),
-            )),
-        }
-    }
-
-    /// An optional string.
-    pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, ErrorBody> {
-        match self.any(key) {
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.wrong(key, "a string")),
-            None => Ok(None),
-        }
-    }
-
-    /// An optional boolean, `false` when absent.
-    pub fn bool(&self, key: &str) -> Result<bool, ErrorBody> {
-        match self.any(key) {
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(self.wrong(key, "a boolean")),
-            None => Ok(false),
-        }
-    }
-
-    /// A required integer.
-    pub fn int(&self, key: &str) -> Result<i64, ErrorBody> {
-        match self.any(key).map(Value::as_i64) {
-            Some(Some(n)) => Ok(n),
-            Some(None) => Err(self.wrong(key, "an integer")),
-            None => Err(ErrorBody::new(
-                "input.missing_field",
-                format!("{} is required", field_name(self.path, key)),
-            )),
-        }
-    }
-
-    /// An optional array (empty when absent).
-    pub fn array(&self, key: &str) -> Result<&'a [Value], ErrorBody> {
-        match self.any(key) {
-            Some(Value::Array(a)) => Ok(a),
-            Some(_) => Err(self.wrong(key, "an array")),
-            None => Ok(&[]),
-        }
-    }
-
-    /// An array of strings (empty when absent).
-    pub fn strings(&self, key: &str) -> Result<Vec<String>, ErrorBody> {
-        self.array(key)?
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| self.wrong(key, "an array of strings"))
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -1047,17 +952,5 @@ mod tests {
             t.push_str(&format!("\"k{i}\":1}}"));
             assert!(parse(&t).is_err(), "duplicate k{i}");
         }
-    }
-
-    #[test]
-    fn fields_name_the_path() {
-        let v = parse(r#"{"user":{"id":5}}"#).unwrap_or_default();
-        let user = v.get("user").cloned().unwrap_or_default();
-        let f = Fields::of(&user, "user");
-        let e = f.and_then(|f| f.str("id").map(str::to_owned)).err();
-        assert_eq!(
-            e.map(|e| e.message),
-            Some("user.id must be a string".to_owned())
-        );
     }
 }

@@ -9,6 +9,7 @@
 pub mod base64;
 pub mod email;
 pub mod event;
+pub mod fields;
 pub mod json;
 pub mod ownership;
 pub mod person;
@@ -16,6 +17,8 @@ pub mod time;
 
 #[cfg(feature = "login")]
 pub mod hashes;
+#[cfg(feature = "login")]
+pub mod limits;
 #[cfg(feature = "lookup")]
 pub mod login;
 #[cfg(feature = "login")]

@@ -3,7 +3,8 @@
 
 use crate::email;
 use crate::event::{events_value, ErrorBody, Event};
-use crate::json::{Fields, Map, Value};
+use crate::fields::Fields;
+use crate::json::{Map, Value};
 use crate::ownership;
 #[cfg(feature = "login")]
 use crate::ownership::LoginVerdict;

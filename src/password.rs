@@ -16,17 +16,10 @@ use crate::base64::{self, BCRYPT};
 use crate::event::ErrorBody;
 use crate::hashes::{self, Argon2Variant, Digest};
 use crate::json::{Map, Value};
+pub use crate::limits::{self, MAX_BCRYPT_COST, MAX_PASSWORD_LEN, MIN_BCRYPT_COST};
 
-/// Highest bcrypt cost accepted. Cost 14 takes about a second in wasm; a login may hold a few
-/// accounts and must finish inside Auth0's 20 s limit, so anything above is refused as hostile
-/// rather than allowed to pin the login container (cost 31 would run for days).
-pub const MAX_BCRYPT_COST: u32 = 14;
-/// Lowest bcrypt cost that exists.
-pub const MIN_BCRYPT_COST: u32 = 4;
 /// Longest descriptor `hash.value` accepted, in bytes.
 pub const MAX_HASH_VALUE_LEN: usize = 1024;
-/// Longest password accepted, in bytes (far above any real one; bounds the work per call).
-pub const MAX_PASSWORD_LEN: usize = 4096;
 /// Shortest derived key, digest or stored hash compared: a shorter one would match random
 /// passwords (1 byte: one in 256), and an empty one would match every password.
 pub const MIN_KEY_LEN: usize = 16;
@@ -239,29 +232,6 @@ pub struct BcryptHash {
     pub salt: [u8; 16],
     /// The raw digest (the first 23 bytes of the 24-byte output, as every bcrypt stores).
     pub digest: [u8; 23],
-}
-
-/// The work-factor limits. A descriptor beyond them is refused before any work is done, so a
-/// hostile or mistaken record cannot pin the login container (Auth0 allows 20 s per login,
-/// shared by every account verified): each limit keeps one verification to about a second or
-/// less in the wasm on one core, and memory to 64 MiB.
-pub mod limits {
-    /// PBKDF2 iterations (OWASP's 2023 advice for SHA-256 is 600 000).
-    pub const PBKDF2_ITERATIONS: u32 = 1_000_000;
-    /// scrypt memory, 128 · N · r bytes.
-    pub const SCRYPT_MEMORY: u64 = 64 << 20;
-    /// scrypt parallelization.
-    pub const SCRYPT_P: u32 = 16;
-    /// scrypt work, 128 · N · r · p bytes passed through (the passes run one after another).
-    pub const SCRYPT_WORK: u64 = 64 << 20;
-    /// argon2 memory, in KiB.
-    pub const ARGON2_M: u32 = 64 << 10;
-    /// argon2 passes.
-    pub const ARGON2_T: u32 = 10;
-    /// argon2 lanes (computed one after another in the wasm).
-    pub const ARGON2_P: u32 = 8;
-    /// Derived key, digest or salt length in bytes.
-    pub const LENGTH: usize = 1024;
 }
 
 fn field<'a>(obj: &'a Map, name: &str) -> Option<&'a Value> {

@@ -1,7 +1,8 @@
 //! A person: the accounts one human holds across products, found by normalised email, and the
 //! person's stable id. Also the `app_metadata.trickle` record that remembers them in Auth0.
 
-use crate::json::{self, Fields, ObjectWriter, Value};
+use crate::fields::Fields;
+use crate::json::{self, ObjectWriter, Value};
 use sha2::{Digest, Sha256};
 
 use crate::email;

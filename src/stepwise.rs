@@ -10,9 +10,10 @@ pub use stepwise_hash::{Argon2, Bcrypt};
 
 use crate::base64::{self, BCRYPT};
 use crate::event::ErrorBody;
+use crate::fields::Fields;
 use crate::hashes::{self, Argon2Variant};
-use crate::json::{Fields, Value};
-use crate::password::{limits, MAX_BCRYPT_COST, MAX_PASSWORD_LEN, MIN_BCRYPT_COST};
+use crate::json::Value;
+use crate::limits::{self, MAX_BCRYPT_COST, MAX_PASSWORD_LEN, MIN_BCRYPT_COST};
 
 /// One computation the host asked for: the `bcrypt` or `argon2` work of a `compute` answer.
 pub enum Job {

@@ -21,7 +21,8 @@
 
 use crate::chain::{fanout_requests_for, FanoutRequest, User};
 use crate::event::ErrorBody;
-use crate::json::{Fields, Map, ObjectWriter, Value};
+use crate::fields::Fields;
+use crate::json::{Map, ObjectWriter, Value};
 use crate::ownership;
 use crate::person::{proof, AccountRef, PersonMeta};
 

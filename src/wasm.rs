@@ -29,7 +29,7 @@ fn run_owned(input: &str, f: impl FnOnce(Value) -> Result<String, ErrorBody>) ->
         ))
         .to_json();
     }
-    match json::parse(input).and_then(f) {
+    match json::parse(input).map_err(ErrorBody::from).and_then(f) {
         Ok(text) => text,
         Err(e) => invalid(&e).to_json(),
     }
@@ -212,7 +212,7 @@ mod email_exports {
     #[wasm_bindgen]
     pub fn normalize_email(input: &str) -> String {
         run(input, |v| {
-            let f = crate::json::Fields::of(v, "")?;
+            let f = crate::fields::Fields::of(v, "")?;
             let out = match crate::email::canonical(f.str("email")?) {
                 Ok(e) => Map::new().with("outcome", "ok").with("email", e),
                 Err(e) => Map::new()
@@ -249,7 +249,7 @@ mod chain_exports {
 #[cfg(feature = "tools")]
 mod tool_exports {
     use super::*;
-    use crate::json::Fields;
+    use crate::fields::Fields;
     use crate::{password, token};
 
     fn outcome(o: &str) -> Map {

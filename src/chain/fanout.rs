@@ -5,6 +5,7 @@ use super::*;
 
 /// The requests telling `meta`'s proven accounts `user_id` (and the withdrawn ones to forget it),
 /// for the configured `products`: the one rule of what is told, for the chain and support alike.
+#[cfg(feature = "tools")]
 pub(crate) fn fanout_requests_for(
     meta: &PersonMeta,
     user_id: &str,

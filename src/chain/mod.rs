@@ -23,6 +23,7 @@ mod step;
 mod wire;
 
 pub use apply::apply;
+#[cfg(feature = "tools")]
 pub(crate) use fanout::fanout_requests_for;
 pub use link::link;
 pub use step::{step, Ask, Effect, LinkLog, StepAnswer, StepInput};
@@ -30,7 +31,8 @@ pub(crate) use wire::write_fanout;
 pub use wire::*;
 
 use crate::event::{write_events, ErrorBody, Event};
-use crate::json::{self, Fields, Map, ObjectWriter, Value};
+use crate::fields::Fields;
+use crate::json::{self, Map, ObjectWriter, Value};
 use crate::ownership;
 use crate::person::{proof, Account, PersonMeta};
 use crate::token;

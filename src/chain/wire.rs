@@ -3,7 +3,8 @@
 //! with its one reader or writer.
 
 use crate::event::{events_value, write_events, ErrorBody, Event};
-use crate::json::{self, Fields, Map, ObjectWriter, Value};
+use crate::fields::Fields;
+use crate::json::{self, Map, ObjectWriter, Value};
 use crate::person::PersonMeta;
 
 /// How long a product look-up may take unless configured (ms).
