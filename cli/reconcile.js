@@ -10,6 +10,10 @@ const { TrickleError, redact } = require('./config');
 const { openState, readImportFile, BulkError, norm, UNKNOWN_PEOPLE } = require('./import');
 const { tenantClient } = require('./tenant-client');
 const { storageCache } = require('./storage');
+const { loadCore } = require('../js-shim/node');
+
+let coreHandle = null;
+const core = () => coreHandle || (coreHandle = loadCore('full'));
 const { LINK_TABLE } = require('./products');
 
 // Files whose owned accounts a backfill through the databases wrote, all of them committed: a
@@ -114,8 +118,11 @@ async function importedAccounts(state, { cfg, skipDone = false } = {}) {
       if (failedEmails.has(email)) { out.permanent++; return; }
       if (retriedEmails.has(email)) { out.retried++; return; }
       out.people++;
-      for (const a of trickle.accounts) {
-        if (!a.proof) { out.unowned++; continue; }
+      // Which accounts the imported user is told is the core's (the import owns only these).
+      const told = core().call('backfill_told', { trickle });
+      if (!told || told.outcome !== 'ok') throw new BulkError('backfill.record_malformed', `${where}: ${(told && told.error && told.error.message) || 'the record does not read'}`);
+      out.unowned += told.unowned;
+      for (const a of told.told) {
         const key = `${a.product}\0${a.id}`;
         const auth0 = `auth0|${r.user_id}`;
         const before = seen.get(key);

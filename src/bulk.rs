@@ -375,3 +375,63 @@ mod tests {
         assert_eq!(classify(&[]), Fate::Permanent);
     }
 }
+
+/// The accounts of an import record (`app_metadata.trickle`, as [`export_record`] wrote it) that
+/// backfill tells the imported user's id: those the import owns (a proof), and no other
+/// (`ownership::may_learn_auth0_id`). `{"trickle"}` → `{"outcome":"ok","told":[{product,id}],
+/// "unowned": n}`; a record that does not read is `backfill.record_malformed`.
+pub fn told_from_value(v: &Value) -> Result<Value, ErrorBody> {
+    let meta = v
+        .get("trickle")
+        .ok_or_else(|| {
+            ErrorBody::new(
+                "backfill.record_malformed",
+                "app_metadata.trickle is missing",
+            )
+        })
+        .and_then(PersonMeta::from_value)
+        .map_err(|e| ErrorBody::new("backfill.record_malformed", e.message))?;
+    let mut told = vec![];
+    let mut unowned = 0i64;
+    for a in &meta.accounts {
+        if ownership::may_learn_auth0_id(a) {
+            told.push(Value::from(
+                Map::new()
+                    .with("product", a.product.as_str())
+                    .with("id", a.id.as_str()),
+            ));
+        } else {
+            unowned += 1;
+        }
+    }
+    Ok(Map::new()
+        .with("outcome", "ok")
+        .with("told", told)
+        .with("unowned", unowned)
+        .into())
+}
+
+#[cfg(test)]
+mod told_tests {
+    use super::*;
+
+    #[test]
+    fn backfill_tells_only_the_accounts_the_import_owns() {
+        let v: Value = crate::json::parse(
+            r#"{"trickle":{"v":1,"person_id":"tp_1","accounts":[{"product":"paste","id":"p1","proof":"import"},{"product":"collect","id":"c1"},{"product":"collect","id":"c2","proof":"import","verified":true}]}}"#,
+        )
+        .unwrap_or_default();
+        let out = told_from_value(&v).unwrap_or_default();
+        assert_eq!(
+            out.to_json(),
+            r#"{"outcome":"ok","told":[{"product":"paste","id":"p1"},{"product":"collect","id":"c2"}],"unowned":1}"#
+        );
+        for bad in [r#"{}"#, r#"{"trickle":{"accounts":"x"}}"#] {
+            let v: Value = crate::json::parse(bad).unwrap_or_default();
+            assert_eq!(
+                told_from_value(&v).err().map(|e| e.code),
+                Some("backfill.record_malformed")
+            );
+        }
+    }
+}

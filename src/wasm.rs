@@ -371,6 +371,12 @@ mod tool_exports {
         })
     }
 
+    /// The accounts backfill tells of one import record: see [`crate::bulk::told_from_value`].
+    #[wasm_bindgen]
+    pub fn backfill_told(input: &str) -> String {
+        run(input, crate::bulk::told_from_value)
+    }
+
     /// One person's import record: see [`crate::bulk::export_from_value`].
     #[wasm_bindgen]
     pub fn export_person(input: &str) -> String {
