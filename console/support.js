@@ -188,7 +188,7 @@ function supportService(cfg) {
     return ask({ holds: holdsList(holds), ...found });
   }
 
-  const REFUSAL_STATUS = { 'support.account_held': 409, 'support.account_unchecked': 503, 'support.address_unvouched': 409, 'support.no_such_account': 400 };
+  const REFUSAL_STATUS = { 'support.account_held': 409, 'support.account_unchecked': 503, 'support.address_unvouched': 409, 'support.address_unverified': 409, 'support.no_such_account': 400 };
   /** A refusal of the core as the error the pages and the command line show. */
   function refusal(plan) {
     const e = new SupportError(plan.code, plan.message, REFUSAL_STATUS[plan.code] || 409);
@@ -361,6 +361,14 @@ function supportService(cfg) {
         return { outcome: sent ? 'done' : 'partial', detail: sent ? 'reset mail requested for the stored address' : 'the password was replaced but the reset mail could not be requested: run the fix again' };
       }
       default: {
+        // The person may have signed in while the fix was planned (a proof, a fan-out, a merge
+        // spent): the plan was made on the record as read, so it is written only onto that one.
+        const fresh = await userById(user.user_id);
+        if (!fresh || JSON.stringify(trickleOf(fresh)) !== JSON.stringify(trickleOf(user)) || !!(fresh.app_metadata || {}).migrated !== !!(user.app_metadata || {}).migrated) {
+          const e = new SupportError('support.record_changed', 'the person\'s record changed while the fix was planned (they signed in): nothing changed, look again', 409);
+          e.refused = true;
+          throw e;
+        }
         let updated = Object.keys(plan.set_app_metadata || {}).length ? await patchUser(user.user_id, { app_metadata: plan.set_app_metadata }) : null;
         const requests = plan.fanout || [];
         if (!requests.length) return { outcome: 'done', user: updated, detail: action === 'link' ? `support proof by ${actor}, ticket ${ticket}` : plan.detail };

@@ -68,19 +68,20 @@ function trickleChain(core, source, facts, io) {
   var userJson = JSON.stringify({ user_id: String(user.user_id || ''), email: typeof user.email === 'string' ? user.email : null, email_verified: user.email_verified === true, app_metadata: meta });
   var txJson = JSON.stringify({ can_redirect: !!facts.canRedirect, state: facts.state || null, connection: facts.connection || null });
   var idsJson = trickleIdentities(user);
+  var hdJson = JSON.stringify(typeof user.hd === 'string' ? user.hd : null);
   // A random jti only where a token may be issued (a redirect to the merge); a returning
   // session token is checked against the record's own.
   var jti = facts.phase === 'execute' && facts.canRedirect ? '"' + trickleJti() + '"' : 'null';
   var inputJson = '{"phase":' + JSON.stringify(String(facts.phase)) + ',"now":' + Math.floor(started / 1000) +
     ',"user":' + userJson + ',"transaction":' + txJson + ',"config":' + settings.configJson + ',"jti":' + jti +
     ',"session_token":' + JSON.stringify(typeof facts.sessionToken === 'string' ? facts.sessionToken : null) +
-    ',"identities":' + idsJson + '}';
+    ',"identities":' + idsJson + ',"hd":' + hdJson + '}';
   var results = [];
   var ask = function () { return core.call('chain_step', '{"input":' + inputJson + ',"results":[' + results.join(',') + ']}'); };
   // A returning person whose login asks for nothing gets the same answer for the same user and
   // settings whatever the time and the jti: the core says so (`quiet`), and the answer is
   // remembered until something changes.
-  var quietKey = facts.phase === 'execute' && settings.key !== null ? txJson + '\u0000' + userJson + '\u0000' + idsJson : null;
+  var quietKey = facts.phase === 'execute' && settings.key !== null ? txJson + '\u0000' + userJson + '\u0000' + idsJson + hdJson : null;
   var first = (quietKey !== null && settings.quiet.get(quietKey)) || ask();
   if (quietKey !== null && first && first.quiet === true) trickleQuietRemember(settings.quiet, quietKey, first);
   var log = Object.assign({ phase: facts.phase, outcome: 'continue' }, notes);
@@ -195,8 +196,7 @@ function trickleIdentities(user) {
     var id = list[i];
     if (!id || typeof id !== 'object' || id.user_id === undefined || id.user_id === null) continue;
     var data = id.profileData && typeof id.profileData === 'object' ? id.profileData : {};
-    var hd = typeof user.hd === 'string' ? user.hd : typeof data.hd === 'string' ? data.hd : null;
-    out.push({ provider: String(id.provider), connection: String(id.connection), user_id: String(id.user_id), hd: hd });
+    out.push({ provider: String(id.provider), connection: String(id.connection), user_id: String(id.user_id), hd: typeof data.hd === 'string' ? data.hd : null });
   }
   return JSON.stringify(out);
 }

@@ -155,14 +155,21 @@ pub fn may_link(primary: &PersonMeta, proven: &[&AccountRef]) -> bool {
             p.product == s.product
                 && p.id == s.id
                 && p.proof.as_deref().is_some_and(|held| {
-                    !outranks(
-                        s.proof.as_deref().unwrap_or(""),
-                        held,
-                        primary.address_from.is_some(),
-                    )
+                    let mine = s.proof.as_deref().unwrap_or("");
+                    !outranks(mine, held, primary.address_from.is_some()) && !yields(mine, held)
                 })
         })
     })
+}
+
+/// Whether a newcomer's proof of an account yields to the holder's, so that the newcomer must
+/// neither join the holder nor be told the account: a staff member's word (a support proof)
+/// never takes an account from someone who proved it themselves (the support link was a mistake,
+/// or was made before the holder's proof reached the product). The newcomer's support proof is
+/// withdrawn instead.
+pub fn yields(newcomer: &str, holder: &str) -> bool {
+    let rank = |name: &str| Proof::from_name(name).map_or(0, Proof::rank);
+    rank(newcomer) < rank(holder)
 }
 
 /// Whether a newcomer's proof of an account outranks the proof the holder's record has of it, so

@@ -437,6 +437,12 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
             if let Some(refusal) = refuse_held(&[a], user_id, checked) {
                 return refusal;
             }
+            if !input.user.email_verified || m.address_from.as_deref() == Some("unverified") {
+                return SupportPlan::refused(
+                    "support.address_unverified",
+                    "the tenant never verified this user's address: anyone could have typed it (a sign-up, an account its product never verified). The person proves the account with its own password, or verifies the address (a password reset) first",
+                );
+            }
             if let Some(from) = &m.address_from {
                 return SupportPlan::refused(
                     "support.address_unvouched",
@@ -517,6 +523,9 @@ pub fn provenance(meta: &PersonMeta) -> Map {
     for a in &meta.accounts {
         let from = match (&a.proof, &meta.address_from) {
             (Some(p), _) => format!("proven ({p})"),
+            (None, Some(from)) if from == "unverified" => {
+                "found by an address the tenant never verified".to_owned()
+            }
             (None, Some(provider)) => {
                 format!("found by an address {provider} asserted, never proven by it")
             }

@@ -983,3 +983,45 @@ fn a_reset_withdraws_the_link_an_imported_hash_made_on_an_unverified_address() {
         )))
     );
 }
+
+#[test]
+fn a_repaired_record_keeps_its_address_and_whether_the_tenant_verified_it() {
+    let lookups = j(
+        r#"[{"name":"paste","accounts":[{"id":"p1","email":"multi@example.com","email_verified":true}]},{"name":"collect","accounts":[]},{"name":"transfer","accounts":[]}]"#,
+    );
+    for verified in [false, true] {
+        let applied = apply_value(
+            Map::new()
+                .with("user", user_of(j("{}")).with("email_verified", verified))
+                .with("lookups", lookups.clone()),
+        );
+        let rec = applied
+            .get("set_app_metadata")
+            .and_then(|m| m.get("trickle"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(s(&rec, &["address"]), Some("multi@example.com"));
+        assert_eq!(
+            s(&rec, &["address_from"]),
+            (!verified).then_some("unverified"),
+            "{}",
+            rec.to_json()
+        );
+    }
+}
+
+#[test]
+fn a_changed_address_says_again_whose_word_it_is() {
+    let rec = j(
+        r#"{"trickle":{"v":1,"person_id":"tp_1","address":"old@example.com","accounts":[{"product":"paste","id":"p1","proof":"password"}]}}"#,
+    );
+    // The user's address is now multi@example.com, not verified by the tenant.
+    let out = plan_value(&input("execute", rec, true, Map::new()));
+    let written = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(s(&written, &["address"]), Some("multi@example.com"));
+    assert_eq!(s(&written, &["address_from"]), Some("unverified"));
+}

@@ -482,3 +482,36 @@ fn results_the_login_did_not_ask_for_are_refused() {
         chain::step(&StepInput::from_owned(v.into()).unwrap_or_else(|e| unreachable!("{e:?}")));
     assert!(err.is_err());
 }
+
+#[test]
+fn past_the_deadline_no_join_is_started_and_a_half_made_one_is_put_back() {
+    let input = resumed();
+    let held = j(&format!(
+        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":4950}}"#
+    ));
+    // 5 s deadline: the fan-out came back at 4.95 s, no read is started.
+    let a = step(&input, std::slice::from_ref(&held));
+    assert_eq!(done(&a), Some("continue"));
+    assert!(a
+        .get("link")
+        .map(Value::to_json)
+        .unwrap_or_default()
+        .contains("link.deadline"));
+    // The joined record written at 4.95 s: the identity is not linked, the record goes back.
+    let early = j(&format!(
+        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
+    ));
+    let read: Value = Map::new()
+        .with("status", 200i64)
+        .with("user", primary_user(HOLDS))
+        .with("ms", 60i64)
+        .into();
+    let b = step(&input, &[early, read, j(r#"{"status":200,"ms":4950}"#)]);
+    assert_eq!(effects(&b), ["patch_user"], "{}", b.to_json());
+    assert_eq!(
+        effect(&b, 0, "patch_user")
+            .get("app_metadata")
+            .and_then(|m| m.get("trickle")),
+        Some(&j(HOLDS))
+    );
+}

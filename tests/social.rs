@@ -730,3 +730,43 @@ fn a_first_slack_login_records_whose_word_the_address_is_and_google_on_gmail_doe
     );
     assert_eq!(record(&applied).get("address_from"), None);
 }
+
+#[test]
+fn a_newcomer_proven_only_by_support_yields_to_a_holder_who_proved_the_account() {
+    // Support linked collect:c5 to this user by mistake (the holder's fan-out was pending): the
+    // product answers 409 naming the holder, who proved it by password. No join, no replace:
+    // the support proof is withdrawn and the account stays someone else's.
+    let holder = rec_text(
+        "tp_ann",
+        r#"[{"product":"collect","id":"c5","proof":"password","verified":true,"fanout":true}]"#,
+    );
+    let newcomer = rec_text(
+        "tp_g",
+        r#"[{"product":"collect","id":"c5","proof":"support","verified":true,"linked":"auth0|tp_ann"}]"#,
+    );
+    let out = link_of(Some(holder), newcomer);
+    assert_eq!(s(&out, &["outcome"]), Some("refused"), "{}", out.to_json());
+    let text = out.to_json();
+    assert!(
+        text.contains("link.outranked") && text.contains("support_proof_withdrawn"),
+        "{text}"
+    );
+    let cleaned = out
+        .get("set_secondary")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        cleaned.get("accounts"),
+        Some(&j(
+            r#"[{"product":"collect","id":"c5","verified":true,"held":true}]"#
+        ))
+    );
+    // The next login tells nothing and joins nobody.
+    let plan = plan_of(
+        &with_record(google("ann@gmail.com", false), cleaned),
+        "execute",
+    );
+    assert_eq!(plan.get("link"), None);
+    assert_eq!(plan.get("fanout"), Some(&j("[]")));
+}

@@ -373,3 +373,46 @@ fn clearing_a_merge_and_the_fixes_that_decide_no_ownership() {
     let err = SupportInput::from_value(&bad.into()).err().map(|e| e.code);
     assert_eq!(err, Some("support.unknown_fix"));
 }
+
+#[test]
+fn support_never_proves_a_candidate_of_a_user_whose_address_the_tenant_never_verified() {
+    // A sign-up after finishing (with sign-up opted in) types the victim's address: the tenant
+    // never verified it, and the repair found the victim's account as a candidate.
+    let mut me = user(
+        "auth0|stranger",
+        CANDIDATE,
+        r#","address":"v@x.com","address_from":"unverified""#,
+    );
+    let out = plan(
+        "link",
+        me.clone(),
+        Some("paste:p1"),
+        Some(checked(NOBODY, vec![], false)),
+    );
+    assert_eq!(outcome(&out), ("refused", "support.address_unverified"));
+    // Even a record without the mark: the tenant's own word on the address decides.
+    if let Some(u) = me.as_object_mut() {
+        u.insert("email_verified", false);
+    }
+    let bare = user("auth0|stranger", CANDIDATE, "");
+    let mut bare_unverified = bare.clone();
+    if let Some(u) = bare_unverified.as_object_mut() {
+        u.insert("email_verified", false);
+    }
+    let out = plan(
+        "link",
+        bare_unverified,
+        Some("paste:p1"),
+        Some(checked(NOBODY, vec![], false)),
+    );
+    assert_eq!(outcome(&out), ("refused", "support.address_unverified"));
+    let rec = trickle::person::PersonMeta::from_value(
+        me.get("app_metadata")
+            .and_then(|m| m.get("trickle"))
+            .unwrap_or(&Value::Null),
+    )
+    .unwrap_or_else(|e| unreachable!("{e:?}"));
+    assert!(Value::from(support::provenance(&rec))
+        .to_json()
+        .contains("never verified"));
+}

@@ -16,7 +16,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
     let user_id = input.user.user_id.as_str();
     // In repair, every product being looked up again is pending until it answers.
     let looked_up: Vec<String> = input.lookups.iter().map(|l| l.name.clone()).collect();
-    let (mut meta, repair) = meta_or_repair(&app, user_id, &looked_up, &mut events);
+    let (mut meta, repair) = meta_or_repair(&app, &input.user, &looked_up, &mut events);
     // What the record was, to write it back only when it changed (compared as a struct: its
     // JSON form is one-to-one with it, and building that twice per login is most of the work).
     let original = (!repair).then(|| meta.clone());

@@ -57,6 +57,46 @@ pub fn link(input: &LinkInput) -> Linked {
         .iter()
         .filter(|a| a.proof.is_some() && a.linked.as_deref() == Some(pid))
         .collect();
+    // A newcomer whose only claim on the shared accounts is a staff member's word yields to a
+    // holder who proved them: its support proofs are withdrawn (the account becomes a candidate
+    // held by someone), nothing is joined and nothing replaces the holder's id.
+    let yielded: Vec<(String, String)> = proven
+        .iter()
+        .filter(|s| {
+            merged.accounts.iter().any(|p| {
+                p.product == s.product
+                    && p.id == s.id
+                    && p.proof.as_deref().is_some_and(|held| {
+                        ownership::yields(s.proof.as_deref().unwrap_or(""), held)
+                    })
+            })
+        })
+        .map(|s| (s.product.clone(), s.id.clone()))
+        .collect();
+    if !yielded.is_empty() && !ownership::may_link(&merged, &proven) {
+        for a in secondary
+            .accounts
+            .iter_mut()
+            .filter(|a| yielded.iter().any(|(p, id)| *p == a.product && *id == a.id))
+        {
+            a.proof = None;
+            a.linked = None;
+            a.stale = None;
+            a.held = true;
+            events.push(
+                Event::new("support_proof_withdrawn")
+                    .product(&a.product)
+                    .account(&a.id)
+                    .code("ownership.outranked"),
+            );
+        }
+        let mut refused = Linked::refused("link.outranked");
+        refused.events.extend(events);
+        refused
+            .set_secondary
+            .insert("trickle", secondary.to_value());
+        return refused;
+    }
     if proven.is_empty() || !ownership::may_link(&merged, &proven) {
         return stale(&mut secondary, "link.not_proven");
     }

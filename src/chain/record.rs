@@ -40,9 +40,13 @@ pub(super) fn unique_products<'a>(
 /// products (the browser died between the password POST and the callback, or metadata was
 /// lost): its id from the Auth0 user id and `pending` products to look up again. The flag is
 /// true in repair.
+/// A repaired record keeps the address its candidates were found by and, when the tenant never
+/// verified it (a sign-up, or a user made through an unverified account), that its word is
+/// nobody's: support may not prove those candidates, and a support proof there yields to the
+/// account's own proofs.
 pub(super) fn meta_or_repair(
     app: &Map,
-    user_id: &str,
+    user: &User,
     pending: &[String],
     events: &mut Vec<Event>,
 ) -> (PersonMeta, bool) {
@@ -50,6 +54,7 @@ pub(super) fn meta_or_repair(
         return (m, false);
     }
     events.push(Event::new("metadata_repair"));
+    let user_id = user.user_id.as_str();
     let person_id = user_id
         .split_once('|')
         .map(|(_, id)| id)
@@ -60,11 +65,19 @@ pub(super) fn meta_or_repair(
             v: PersonMeta::VERSION,
             person_id,
             pending: pending.to_vec(),
+            address: user
+                .email
+                .as_deref()
+                .and_then(|e| crate::email::canonical(e).ok()),
+            address_from: (!user.email_verified).then(|| UNVERIFIED.to_owned()),
             ..PersonMeta::default()
         },
         true,
     )
 }
+
+/// `address_from` of an address the tenant never verified (no provider's word at all).
+pub const UNVERIFIED: &str = "unverified";
 
 /// The record as a login finds it, with what the plan needs to know about the user.
 pub(super) struct Record {
@@ -87,8 +100,7 @@ pub(super) struct Record {
 /// Opens the record of this login's user: read or repaired, then the mailbox's withdrawals and
 /// the address's candidates applied.
 pub(super) fn open(input: &PlanInput, app: &Map, events: &mut Vec<Event>) -> Record {
-    let user_id = input.user.user_id.as_str();
-    let (mut meta, repair) = meta_or_repair(app, user_id, &input.config.products, events);
+    let (mut meta, repair) = meta_or_repair(app, &input.user, &input.config.products, events);
     let original = (!repair).then(|| meta.clone());
     let migrated_before = matches!(app.get("migrated"), Some(Value::Bool(true)));
     // The mailbox was proven after the user was created through an unverified address: the
@@ -122,6 +134,22 @@ pub(super) fn open(input: &PlanInput, app: &Map, events: &mut Vec<Event>) -> Rec
             let before = meta.accounts.len();
             meta.accounts.retain(|a| a.proof.is_some());
             meta.merge = None;
+            // Whose word the new address is: the provider's when it does not vouch for it, or
+            // nobody's when the tenant never verified it.
+            meta.address_from = match gate::social_login(input) {
+                Some(id) => current
+                    .as_deref()
+                    .is_none_or(|e| {
+                        !ownership::provider_vouches(
+                            &id.provider,
+                            e,
+                            input.user.email_verified,
+                            id.hd.as_deref(),
+                        )
+                    })
+                    .then(|| id.provider.clone()),
+                None => (!input.user.email_verified).then(|| UNVERIFIED.to_owned()),
+            };
             meta.address = current;
             events.push(Event::new("address_changed").detail(format!(
                 "{} candidate(s) dropped",

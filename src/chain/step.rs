@@ -530,6 +530,10 @@ fn join(input: &PlanInput, target: &str, run: &mut Run<'_>) -> Result<&'static s
     let deadline = LINK_DEADLINE_MS.min(cfg.lookup_timeout_ms + 2 * cfg.fanout_budget_ms);
     let timeout = |elapsed: i64| cfg.lookup_timeout_ms.min(deadline - elapsed).max(1);
     let secondary = run.user();
+    if deadline - run.elapsed < MIN_LEFT_MS {
+        run.link_failed("link.deadline", format!("no time left to join {target}"));
+        return Ok("continue");
+    }
     let read = run.barrier(Effect::ReadUser {
         id: target.to_owned(),
         timeout_ms: timeout(run.elapsed),
@@ -573,6 +577,10 @@ fn join(input: &PlanInput, target: &str, run: &mut Run<'_>) -> Result<&'static s
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
     };
+    if deadline - run.elapsed < MIN_LEFT_MS {
+        run.link_failed("link.deadline", format!("no time left to join {target}"));
+        return Ok("continue");
+    }
     let mut set = String::new();
     json::write_map(&linked.set_app_metadata, &mut set);
     let wrote = run.barrier(Effect::PatchUser {
@@ -587,14 +595,20 @@ fn join(input: &PlanInput, target: &str, run: &mut Run<'_>) -> Result<&'static s
     let connection_id = (provider == "auth0")
         .then(|| cfg.connection_id.clone())
         .flatten();
-    let joined = run.barrier(Effect::LinkIdentity {
-        id: target.to_owned(),
-        provider,
-        user_id,
-        connection_id,
-        timeout_ms: timeout(run.elapsed),
-    })?;
-    if let Err(e) = mgmt_ok(joined) {
+    // Out of time before the identity is linked: the joined record goes back (a link sent
+    // with no time to answer could succeed unseen, and be undone by the put-back).
+    let joined = if deadline - run.elapsed < MIN_LEFT_MS {
+        Err("no time left".to_owned())
+    } else {
+        mgmt_ok(run.barrier(Effect::LinkIdentity {
+            id: target.to_owned(),
+            provider,
+            user_id,
+            connection_id,
+            timeout_ms: timeout(run.elapsed),
+        })?)
+    };
+    if let Err(e) = joined {
         // The joined record goes back as it was.
         let mut restore = Map::new();
         for (k, _) in linked.set_app_metadata.iter() {
@@ -605,7 +619,8 @@ fn join(input: &PlanInput, target: &str, run: &mut Run<'_>) -> Result<&'static s
         let put_back = run.barrier(Effect::PatchUser {
             id: target.to_owned(),
             app_metadata: text,
-            timeout_ms: timeout(run.elapsed),
+            // The put-back is not optional: it gets its time even past the deadline.
+            timeout_ms: cfg.lookup_timeout_ms,
         })?;
         let failed = mgmt_ok(put_back).err();
         run.link_failed("link.identities", format!("linking into {target}: {e}"));
