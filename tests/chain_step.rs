@@ -165,6 +165,33 @@ fn a_resume_tells_the_proven_accounts_and_says_what_follows_when_all_acknowledge
     );
 }
 
+/// A fan-out result in which the product names the primary as holder of collect:c1 (and paste
+/// acknowledged, when `paste`), reported at `ms`.
+fn held_by_primary(paste: bool, ms: i64) -> Value {
+    let p = if paste {
+        r#"{"product":"paste","account":"p1","ok":true},"#
+    } else {
+        ""
+    };
+    j(&format!(
+        r#"{{"fanout":[{p}{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":{ms}}}"#
+    ))
+}
+
+/// The Management API's answer reading the primary with this record, at `ms`.
+fn read_primary(record: &str, ms: i64) -> Value {
+    Map::new()
+        .with("status", 200i64)
+        .with("user", primary_user(record))
+        .with("ms", ms)
+        .into()
+}
+
+/// The link part of an answer's log, as text.
+fn link_log(a: &Value) -> String {
+    a.get("link").map(Value::to_json).unwrap_or_default()
+}
+
 fn primary_user(record: &str) -> Value {
     j(&format!(
         r#"{{"user_id":"{PRIMARY}","email":"me@example.com","email_verified":true,"app_metadata":{{"keep":1,"trickle":{record}}}}}"#
@@ -176,35 +203,22 @@ const HOLDS: &str = r#"{"v":1,"person_id":"tp_primary","accounts":[{"product":"c
 #[test]
 fn a_product_naming_another_holder_joins_that_user_step_by_step() {
     let input = resumed();
-    let held = j(&format!(
-        r#"{{"fanout":[{{"product":"paste","account":"p1","ok":true}},{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
-    ));
+    // The results a shell reports, one more at each step.
+    let mut results = vec![held_by_primary(true, 40)];
     // The relink: planned once more without a redirect, this user joins the holder.
-    let a = step(&input, std::slice::from_ref(&held));
+    let a = step(&input, &results);
     assert_eq!(effects(&a), ["write", "read_user"], "{}", a.to_json());
     assert_eq!(
         effect(&a, 1, "read_user").get("id").and_then(Value::as_str),
         Some(PRIMARY)
     );
-    let read = Map::new()
-        .with("status", 200i64)
-        .with("user", primary_user(HOLDS))
-        .with("ms", 60i64)
-        .into();
-    let b = step(&input, &[held.clone(), read]);
+    results.push(read_primary(HOLDS, 60));
+    let b = step(&input, &results);
     assert_eq!(effects(&b), ["patch_user"]);
     let patch = effect(&b, 0, "patch_user").to_json();
-    assert!(
-        patch.contains(r#""id":"paste"#) || patch.contains(r#""id":"p1""#),
-        "{patch}"
-    );
-    let ok = j(r#"{"status":200,"ms":80}"#);
-    let read = Map::new()
-        .with("status", 200i64)
-        .with("user", primary_user(HOLDS))
-        .with("ms", 60i64)
-        .into();
-    let c = step(&input, &[held.clone(), read, ok.clone()]);
+    assert!(patch.contains(r#""id":"p1""#), "the joined record: {patch}");
+    results.push(j(r#"{"status":200,"ms":80}"#));
+    let c = step(&input, &results);
     assert_eq!(effects(&c), ["link_identity"]);
     let li = effect(&c, 0, "link_identity");
     assert_eq!(li.get("provider").and_then(Value::as_str), Some("auth0"));
@@ -213,54 +227,18 @@ fn a_product_naming_another_holder_joins_that_user_step_by_step() {
         li.get("connection_id").and_then(Value::as_str),
         Some("con_1")
     );
-    let read = || -> Value {
-        Map::new()
-            .with("status", 200i64)
-            .with("user", primary_user(HOLDS))
-            .with("ms", 60i64)
-            .into()
-    };
-    let d = step(
-        &input,
-        &[
-            held.clone(),
-            read(),
-            ok.clone(),
-            j(r#"{"status":201,"ms":100}"#),
-        ],
-    );
+    results.push(j(r#"{"status":201,"ms":100}"#));
+    let d = step(&input, &results);
     assert_eq!(effects(&d), ["set_primary", "ask"]);
     assert_eq!(effect(&d, 0, "set_primary").as_str(), Some(PRIMARY));
-    assert_eq!(
-        d.get("link")
-            .and_then(|l| l.get("outcome"))
-            .and_then(Value::as_str),
-        Some("linked")
-    );
-    let told =
-        j(r#"{"fanout":[{"product":"paste","account":"p1","ok":true}],"lookups":[],"ms":150}"#);
-    let e = step(
-        &input,
-        &[
-            held.clone(),
-            read(),
-            ok.clone(),
-            j(r#"{"status":201,"ms":100}"#),
-            told,
-        ],
-    );
+    assert!(link_log(&d).contains(r#""outcome":"linked""#));
+    results.push(j(
+        r#"{"fanout":[{"product":"paste","account":"p1","ok":true}],"lookups":[],"ms":150}"#,
+    ));
+    let e = step(&input, &results);
     assert_eq!(effects(&e), ["patch_user"]);
-    let f = step(
-        &input,
-        &[
-            held,
-            read(),
-            ok.clone(),
-            j(r#"{"status":201,"ms":100}"#),
-            j(r#"{"fanout":[{"product":"paste","account":"p1","ok":true}],"lookups":[],"ms":150}"#),
-            ok,
-        ],
-    );
+    results.push(j(r#"{"status":200,"ms":160}"#));
+    let f = step(&input, &results);
     assert_eq!(done(&f), Some("continue"));
     assert!(effects(&f).is_empty());
 }
@@ -268,16 +246,8 @@ fn a_product_naming_another_holder_joins_that_user_step_by_step() {
 #[test]
 fn a_failed_link_puts_the_primarys_record_back_and_the_login_goes_on_as_itself() {
     let input = resumed();
-    let held = j(&format!(
-        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
-    ));
-    let read = || -> Value {
-        Map::new()
-            .with("status", 200i64)
-            .with("user", primary_user(HOLDS))
-            .with("ms", 60i64)
-            .into()
-    };
+    let held = held_by_primary(false, 40);
+    let read = || -> Value { read_primary(HOLDS, 60) };
     let refused = j(r#"{"status":400,"error":"HTTP 400","ms":100}"#);
     let a = step(
         &input,
@@ -322,41 +292,23 @@ fn a_failed_link_puts_the_primarys_record_back_and_the_login_goes_on_as_itself()
 #[test]
 fn a_primary_that_does_not_hold_the_account_is_not_joined_and_the_pointer_is_forgotten() {
     let input = resumed();
-    let held = j(&format!(
-        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
-    ));
+    let held = held_by_primary(false, 40);
     let candidate_only = r#"{"v":1,"person_id":"tp_primary","accounts":[{"product":"collect","id":"c1","verified":true}]}"#;
-    let read = Map::new()
-        .with("status", 200i64)
-        .with("user", primary_user(candidate_only))
-        .with("ms", 60i64)
-        .into();
+    let read = read_primary(candidate_only, 60);
     let a = step(&input, &[held.clone(), read]);
     assert_eq!(done(&a), Some("continue"));
     assert_eq!(effects(&a), ["write"], "{}", a.to_json());
     assert!(!effect(&a, 0, "write").to_json().contains(r#""linked""#));
-    assert!(a
-        .get("link")
-        .map(Value::to_json)
-        .unwrap_or_default()
-        .contains("link.not_proven"));
+    assert!(link_log(&a).contains("link.not_proven"));
     // A primary that is gone: the same.
     let gone = j(r#"{"status":404,"error":"HTTP 404","ms":60}"#);
     let b = step(&input, &[held.clone(), gone]);
-    assert!(b
-        .get("link")
-        .map(Value::to_json)
-        .unwrap_or_default()
-        .contains("link.primary_missing"));
+    assert!(link_log(&b).contains("link.primary_missing"));
     // A tenant that does not answer: nothing changes, the login goes on.
     let down = j(r#"{"status":0,"error":"timeout","ms":2000}"#);
     let c = step(&input, &[held, down]);
     assert_eq!(done(&c), Some("continue"));
-    assert!(c
-        .get("link")
-        .map(Value::to_json)
-        .unwrap_or_default()
-        .contains("link.primary_unavailable"));
+    assert!(link_log(&c).contains("link.primary_unavailable"));
 }
 
 #[test]
@@ -369,29 +321,17 @@ fn without_the_management_api_nobody_is_joined() {
     {
         c.insert("link", false);
     }
-    let held = j(&format!(
-        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
-    ));
+    let held = held_by_primary(false, 40);
     let a = step(&input, &[held]);
     assert_eq!(done(&a), Some("continue"));
-    assert!(a
-        .get("link")
-        .map(Value::to_json)
-        .unwrap_or_default()
-        .contains("link.unconfigured"));
+    assert!(link_log(&a).contains("link.unconfigured"));
 }
 
 #[test]
 fn out_of_time_after_the_link_the_fanout_is_left_to_a_later_login() {
     let input = resumed();
-    let held = j(&format!(
-        r#"{{"fanout":[{{"product":"paste","account":"p1","ok":true}},{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
-    ));
-    let read = Map::new()
-        .with("status", 200i64)
-        .with("user", primary_user(HOLDS))
-        .with("ms", 60i64)
-        .into();
+    let held = held_by_primary(true, 40);
+    let read = read_primary(HOLDS, 60);
     // The deadline: min(10 s, 2000 + 2 × 1500) = 5 s; the identity was linked at 4.95 s.
     let a = step(
         &input,
@@ -486,26 +426,14 @@ fn results_the_login_did_not_ask_for_are_refused() {
 #[test]
 fn past_the_deadline_no_join_is_started_and_a_half_made_one_is_put_back() {
     let input = resumed();
-    let held = j(&format!(
-        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":4950}}"#
-    ));
+    let held = held_by_primary(false, 4950);
     // 5 s deadline: the fan-out came back at 4.95 s, no read is started.
     let a = step(&input, std::slice::from_ref(&held));
     assert_eq!(done(&a), Some("continue"));
-    assert!(a
-        .get("link")
-        .map(Value::to_json)
-        .unwrap_or_default()
-        .contains("link.deadline"));
+    assert!(link_log(&a).contains("link.deadline"));
     // The joined record written at 4.95 s: the identity is not linked, the record goes back.
-    let early = j(&format!(
-        r#"{{"fanout":[{{"product":"collect","account":"c1","ok":false,"holder":"{PRIMARY}"}}],"lookups":[],"ms":40}}"#
-    ));
-    let read: Value = Map::new()
-        .with("status", 200i64)
-        .with("user", primary_user(HOLDS))
-        .with("ms", 60i64)
-        .into();
+    let early = held_by_primary(false, 40);
+    let read = read_primary(HOLDS, 60);
     let b = step(&input, &[early, read, j(r#"{"status":200,"ms":4950}"#)]);
     assert_eq!(effects(&b), ["patch_user"], "{}", b.to_json());
     assert_eq!(

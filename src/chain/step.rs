@@ -86,6 +86,20 @@ pub struct Ask {
     pub then: Option<(Vec<Effect>, Vec<Event>)>,
 }
 
+impl Ask {
+    /// An `ask` that only tells accounts, within `budget_ms`.
+    fn telling(fanout: Vec<FanoutRequest>, budget_ms: i64) -> Self {
+        Ask {
+            fanout,
+            lookups: vec![],
+            email: None,
+            identity: None,
+            budget_ms,
+            then: None,
+        }
+    }
+}
+
 /// Input of [`step`]: the login, and the results of the effects performed so far.
 #[derive(Debug, Clone)]
 pub struct StepInput {
@@ -470,27 +484,24 @@ fn tell(
     if requests.is_empty() {
         return Ok("continue");
     }
-    let ask = Ask {
-        fanout: requests,
-        lookups: vec![],
-        email: None,
-        identity: None,
-        budget_ms: input.config.fanout_budget_ms,
-        then: None,
-    };
+    let ask = Ask::telling(requests, input.config.fanout_budget_ms);
     let got = answers(run.barrier(Effect::Ask(ask))?)?;
-    let user = run.user();
-    let acked = apply(&ApplyInput {
+    let acked = acknowledged(run.user(), got.fanout);
+    run.events.extend(acked.events);
+    run.write(&acked.set_app_metadata);
+    Ok("continue")
+}
+
+/// The record of `user` once the products answered requests that only told accounts.
+fn acknowledged(user: User, fanout: Vec<FanoutResult>) -> Applied {
+    apply(&ApplyInput {
         user,
-        fanout: got.fanout,
+        fanout,
         lookups: vec![],
         discover: None,
         identity_lookups: vec![],
         products: vec![],
-    });
-    run.events.extend(acked.events);
-    run.write(&acked.set_app_metadata);
-    Ok("continue")
+    })
 }
 
 /// The primary as the Management API returned it, as the core reads a user.
@@ -641,28 +652,15 @@ fn join(input: &PlanInput, target: &str, run: &mut Run<'_>) -> Result<&'static s
     }
     let mut merged = before;
     merged.extend(linked.set_app_metadata.clone());
-    let ask = Ask {
-        fanout: linked.fanout,
-        lookups: vec![],
-        email: None,
-        identity: None,
-        budget_ms: cfg.fanout_budget_ms.min(left),
-        then: None,
-    };
+    let ask = Ask::telling(linked.fanout, cfg.fanout_budget_ms.min(left));
     let got = answers(run.barrier(Effect::Ask(ask))?)?;
-    let applied = apply(&ApplyInput {
-        user: User {
-            user_id: target.to_owned(),
-            email: primary.email,
-            email_verified: primary.email_verified,
-            app_metadata: Some(Value::Object(merged)),
-        },
-        fanout: got.fanout,
-        lookups: vec![],
-        discover: None,
-        identity_lookups: vec![],
-        products: vec![],
-    });
+    let as_primary = User {
+        user_id: target.to_owned(),
+        email: primary.email,
+        email_verified: primary.email_verified,
+        app_metadata: Some(Value::Object(merged)),
+    };
+    let applied = acknowledged(as_primary, got.fanout);
     run.events.extend(applied.events);
     // Out of time, the acknowledgements are recorded at a later login (the fan-out is idempotent).
     if applied.set_app_metadata.is_empty() || deadline - run.elapsed < MIN_LEFT_MS {
