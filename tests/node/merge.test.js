@@ -226,3 +226,34 @@ test('merge state in MariaDB: the same flow with mysql://', async () => {
     await a.close();
   }
 });
+
+test('a merge proves what its page showed: an account a product answered for only after the redirect stays unproven and is shown at the next merge (issue 19, finding 8)', async () => {
+  const sim = await startSim({ people: 60 });
+  try {
+    // A person with verified accounts in three products, signing in with the first.
+    const person = sim.people.find((p) => new Set(p.accounts.map((a) => a.product)).size === 3 && p.accounts.every((a) => verifiedOf(sim, a)) && !p.identities);
+    assert.ok(person, 'a seeded person with verified accounts in three products');
+    const [first, ...others] = person.accounts;
+    const late = others[others.length - 1];
+    // The late account's product is down at the first login: its account is not on the page.
+    sim.byName[late.product].setMode('down');
+    const location = await signIn(sim, person.email, first.password);
+    assert.match(location, /\/merge\?/);
+    sim.byName[late.product].setMode('up');
+    // The merge runs its own sign-in (which looks the pending product up again), then returns.
+    const walked = await walkMerge(sim, location, person.email, 'shown accounts only 7', mfaFor(sim, person.email));
+    assert.match(walked.location || walked.error, /code=/);
+    const record = () => userOf(sim, person.email).app_metadata.trickle;
+    const account = (a) => record().accounts.find((x) => x.product === a.product && String(x.id) === String(a.id));
+    for (const a of others.filter((x) => x !== late)) assert.equal(account(a).proof, 'merge', `${a.product} was shown and proven`);
+    assert.ok(account(late), 'the late account is on the record');
+    assert.equal(account(late).proof, undefined, 'the late account was not on the page: not proven');
+    assert.equal(linked(sim, late), null, 'and not told');
+    assert.notEqual(userOf(sim, person.email).app_metadata.migrated, true, 'not migrated while it waits');
+    // The next sign-in shows it at a merge of its own.
+    const next = await signIn(sim, person.email, 'shown accounts only 7');
+    assert.match(next || '', /\/merge\?/, 'sent to the merge again for the late account');
+  } finally {
+    await sim.close();
+  }
+});
