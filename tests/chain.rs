@@ -1025,3 +1025,19 @@ fn a_changed_address_says_again_whose_word_it_is() {
     assert_eq!(s(&written, &["address"]), Some("multi@example.com"));
     assert_eq!(s(&written, &["address_from"]), Some("unverified"));
 }
+
+#[test]
+fn a_product_name_with_a_colon_is_a_misconfiguration() {
+    // `product:id` names an account in a merge's `shown`: "a:b" + "c" and "a" + "b:c" would be
+    // one key. Such a configuration lets every login through untouched, and says why.
+    let mut i = input("execute", multi_meta(None), true, Map::new());
+    i.config.products = vec!["paste".into(), "a:b".into()];
+    let out = plan_value(&i);
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert!(
+        out.to_json().contains("config.products"),
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(out.get("redirect"), None);
+}

@@ -22,6 +22,13 @@ pub(super) fn check(input: &PlanInput) -> Result<(), ErrorBody> {
             "TRICKLE_PRODUCTS names no product",
         ));
     }
+    if input.config.products.iter().any(|p| p.contains(':')) {
+        // `product:id` names an account in the record (a merge's `shown`): one way only.
+        return Err(ErrorBody::new(
+            "config.products",
+            "a product name in TRICKLE_PRODUCTS may not contain ':'",
+        ));
+    }
     if input.config.token_secret.len() < token::MIN_SECRET_LEN {
         return Err(ErrorBody::new(
             "config.token_secret",
