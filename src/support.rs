@@ -295,7 +295,6 @@ fn holders_of(a: &AccountRef, user_id: &str, checked: &Checked) -> Result<Vec<St
         .find(|(p, id, _)| *p == a.product && *id == a.id)
     {
         Some((_, _, Hold::Stored(Some(id)))) => add(id),
-        Some((_, _, Hold::Stored(None))) => {}
         Some((_, _, Hold::Unknown(why))) if out.is_empty() && !a.held => return Err(why.clone()),
         None if out.is_empty() && !a.held => return Err("no answer".into()),
         _ => {}

@@ -1041,3 +1041,115 @@ fn a_product_name_with_a_colon_is_a_misconfiguration() {
     );
     assert_eq!(out.get("redirect"), None);
 }
+
+/// A person whose proven paste:p2 another tenant user proved first, with `more` accounts.
+fn linked_meta(more: &str, extra: &str) -> Value {
+    meta_with(
+        &format!(
+            r#"[{{"product":"paste","id":"p2","proof":"password","verified":true,"linked":"auth0|tp_other"}}{more}]"#
+        ),
+        extra,
+    )
+}
+
+#[test]
+fn a_person_to_join_is_joined_before_anything_else_unless_their_mailbox_can_prove_more() {
+    // Nothing to merge: the join comes first; this user is not marked migrated on its own.
+    let out = plan_value(&input("execute", linked_meta("", ""), true, Map::new()));
+    assert_eq!(
+        s(&out, &["link"]),
+        Some("auth0|tp_other"),
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(
+        out.get("set_app_metadata").and_then(|m| m.get("migrated")),
+        None,
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(
+        out.get("fanout"),
+        Some(&j("[]")),
+        "told as the primary, after the join"
+    );
+    // A candidate the mailbox can prove, and a transaction that cannot redirect: still the join
+    // first, nothing deferred.
+    let candidate = r#",{"product":"collect","id":"c7","verified":true}"#;
+    let out = plan_value(&input(
+        "execute",
+        linked_meta(candidate, ""),
+        false,
+        Map::new(),
+    ));
+    assert_eq!(s(&out, &["link"]), Some("auth0|tp_other"));
+    assert!(
+        !out.to_json().contains("merge_deferred"),
+        "{}",
+        out.to_json()
+    );
+    // Able to redirect: the merge first (the candidate would be left behind), no join yet.
+    let out = plan_value(&input(
+        "execute",
+        linked_meta(candidate, ""),
+        true,
+        Map::new(),
+    ));
+    assert_eq!(s(&out, &["outcome"]), Some("redirect"));
+    assert_eq!(out.get("link"), None);
+    // Already migrated: the join, not the merge.
+    let out = plan_value(&input(
+        "execute",
+        meta_with(
+            r#"[{"product":"paste","id":"p2","proof":"password","verified":true,"linked":"auth0|tp_other"},{"product":"collect","id":"c7","verified":true}]"#,
+            "",
+        )
+        .get("trickle")
+        .map(|t| Map::new().with("migrated", true).with("trickle", t.clone()).into())
+        .unwrap_or_default(),
+        true,
+        Map::new(),
+    ));
+    assert_eq!(s(&out, &["link"]), Some("auth0|tp_other"));
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    // A candidate some user was told already (held) is not waited for: the join first.
+    let held = r#",{"product":"collect","id":"c7","verified":true,"held":true}"#;
+    let out = plan_value(&input("execute", linked_meta(held, ""), true, Map::new()));
+    assert_eq!(s(&out, &["link"]), Some("auth0|tp_other"));
+    assert_eq!(s(&out, &["outcome"]), Some("continue"));
+}
+
+#[test]
+fn a_bulk_imported_person_to_join_skips_the_merge_stages_and_is_joined() {
+    let meta = linked_meta("", "")
+        .get("trickle")
+        .map(|t| {
+            Map::new()
+                .with("bulkImported", true)
+                .with("trickle", t.clone())
+                .into()
+        })
+        .unwrap_or_default();
+    let out = plan_value(&input("execute", meta, true, Map::new()));
+    assert!(
+        out.to_json().contains("bulk_imported_skip"),
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(s(&out, &["link"]), Some("auth0|tp_other"));
+}
+
+#[test]
+fn the_shortcut_for_all_acknowledged_is_offered_only_when_nothing_is_looked_up() {
+    let pending = meta_with(
+        r#"[{"product":"paste","id":"p2","proof":"password","verified":true}]"#,
+        r#","pending":["collect"]"#,
+    );
+    let out = plan_value(&input("execute", pending, true, Map::new()));
+    assert_eq!(out.get("lookups"), Some(&j(r#"["collect"]"#)));
+    assert_eq!(
+        out.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(out.get("acknowledged"), None, "{}", out.to_json());
+}

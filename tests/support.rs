@@ -416,3 +416,36 @@ fn support_never_proves_a_candidate_of_a_user_whose_address_the_tenant_never_ver
         .to_json()
         .contains("never verified"));
 }
+
+#[test]
+fn every_holder_is_named_once_and_only_the_named_accounts_answer_counts() {
+    // The product stores the victim's id and a third user's record holds it too: both named.
+    let third = user(
+        "apple|third",
+        r#"[{"product":"paste","id":"p1","proof":"identity"}]"#,
+        "",
+    );
+    let stored = format!(r#"[{{"product":"paste","account":"p1","auth0_user_id":"{VICTIM}"}}]"#);
+    let out = plan(
+        "link",
+        user(ME, CANDIDATE, ""),
+        Some("paste:p1"),
+        Some(checked(&stored, vec![third.clone(), third], false)),
+    );
+    assert_eq!(outcome(&out), ("refused", "support.account_held"));
+    assert_eq!(
+        out.get("held_by"),
+        Some(&j(&format!(r#"["apple|third","{VICTIM}"]"#)))
+    );
+    // Another account of the same product, held by someone, is no answer about this one.
+    let others_first = format!(
+        r#"[{{"product":"paste","account":"p2","auth0_user_id":"{VICTIM}"}},{{"product":"collect","account":"p1","auth0_user_id":"{VICTIM}"}},{{"product":"paste","account":"p1","auth0_user_id":null}}]"#
+    );
+    let out = plan(
+        "link",
+        user(ME, CANDIDATE, ""),
+        Some("paste:p1"),
+        Some(checked(&others_first, vec![], false)),
+    );
+    assert_eq!(outcome(&out), ("perform", ""), "{}", out.to_json());
+}
