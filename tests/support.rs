@@ -449,3 +449,37 @@ fn every_holder_is_named_once_and_only_the_named_accounts_answer_counts() {
     );
     assert_eq!(outcome(&out), ("perform", ""), "{}", out.to_json());
 }
+
+#[test]
+fn a_withdrawal_withdraws_the_named_account_whatever_its_fanout_and_tells_only_its_product() {
+    // Proven, not yet told: the proof goes, nothing to forget.
+    let untold = user(
+        ME,
+        r#"[{"product":"paste","id":"p1","proof":"support"}]"#,
+        "",
+    );
+    let out = plan("withdraw", untold, Some("paste:p1"), None);
+    assert_eq!(outcome(&out), ("perform", ""), "{}", out.to_json());
+    assert_eq!(out.get("fanout"), Some(&j("[]")));
+    // Its proof already gone but still told (the forget pending): the product is told again.
+    let pending = user(ME, r#"[{"product":"paste","id":"p1","fanout":true}]"#, "");
+    let out = plan("withdraw", pending, Some("paste:p1"), None);
+    assert_eq!(outcome(&out), ("perform", ""));
+    assert_eq!(
+        out.get("fanout").and_then(Value::as_array).map(Vec::len),
+        Some(1)
+    );
+    // Another account with the same id elsewhere, its own forget pending, is not this fix's.
+    let two = user(
+        ME,
+        r#"[{"product":"paste","id":"p1","proof":"support","fanout":true},{"product":"collect","id":"p1","fanout":true},{"product":"collect","id":"c2","proof":"password"}]"#,
+        "",
+    );
+    let out = plan("withdraw", two, Some("paste:p1"), None);
+    assert_eq!(
+        out.get("fanout"),
+        Some(&j(&format!(
+            r#"[{{"product":"paste","account":"p1","auth0_user_id":"{ME}","forget":true}}]"#
+        )))
+    );
+}
