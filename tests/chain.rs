@@ -1153,3 +1153,82 @@ fn the_shortcut_for_all_acknowledged_is_offered_only_when_nothing_is_looked_up()
     );
     assert_eq!(out.get("acknowledged"), None, "{}", out.to_json());
 }
+
+/// `apply` for this user with `record`, the products answering `lookups` (JSON), and `products`.
+fn applied_with(record: &str, lookups: &str, products: &[&str]) -> Value {
+    apply_value(
+        Map::new()
+            .with("user", user_of(j(&format!(r#"{{"trickle":{record}}}"#))))
+            .with("lookups", j(lookups))
+            .with("products", products.to_vec()),
+    )
+}
+
+const HELD_RECORD: &str = r#"{"v":1,"person_id":"tp_1","pending":["paste"],"accounts":[
+    {"product":"collect","id":"p1","proof":"password","verified":true,"fanout":true},
+    {"product":"paste","id":"p9","proof":"password","verified":true,"fanout":true},
+    {"product":"paste","id":"p1","proof":"identity","verified":true,"held":true}]}"#;
+
+fn paste_answer(told: Option<&str>) -> String {
+    let told = told.map_or("null".to_owned(), |t| format!(r#""{t}""#));
+    format!(
+        r#"[{{"name":"paste","accounts":[{{"id":"p9","email":"multi@example.com","auth0_user_id":"{USER}"}},{{"id":"p1","email":"multi@example.com","auth0_user_id":{told}}}]}}]"#
+    )
+}
+
+#[test]
+fn a_proven_account_whose_holder_was_unknown_is_read_again_and_told_when_nobody_else_holds_it() {
+    let out = applied_with(HELD_RECORD, &paste_answer(None), &["paste", "collect"]);
+    assert!(
+        out.to_json().contains("account_holder_read"),
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(out.get("relink"), None);
+    assert_eq!(
+        out.get("fanout"),
+        Some(&j(&format!(
+            r#"[{{"product":"paste","account":"p1","auth0_user_id":"{USER}"}}]"#
+        )))
+    );
+    let accounts = accounts_set(&out).unwrap_or_default().to_json();
+    assert!(
+        accounts.contains(r#"{"product":"paste","id":"p1","proof":"identity","verified":true}"#),
+        "{accounts}"
+    );
+    // Without the products (an answer for the shell to plan again with): the same read, relink.
+    let out = applied_with(HELD_RECORD, &paste_answer(None), &[]);
+    assert_eq!(out.get("relink"), Some(&Value::Bool(true)));
+    assert_eq!(out.get("fanout"), None);
+}
+
+#[test]
+fn a_proven_account_another_user_holds_is_joined_not_told() {
+    let out = applied_with(
+        HELD_RECORD,
+        &paste_answer(Some("auth0|tp_other")),
+        &["paste", "collect"],
+    );
+    assert_eq!(
+        out.get("relink"),
+        Some(&Value::Bool(true)),
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(out.get("fanout"), None);
+    let accounts = accounts_set(&out).unwrap_or_default().to_json();
+    assert!(
+        accounts.contains(r#"{"product":"paste","id":"p1","proof":"identity","verified":true,"linked":"auth0|tp_other"}"#),
+        "{accounts}"
+    );
+    // The product naming this user itself is no news: nothing read, nothing told.
+    let settled = HELD_RECORD.replace(r#","held":true"#, "");
+    let out = applied_with(&settled, &paste_answer(Some(USER)), &["paste", "collect"]);
+    assert!(
+        !out.to_json().contains("account_holder_read"),
+        "{}",
+        out.to_json()
+    );
+    assert_eq!(out.get("relink"), None);
+    assert_eq!(out.get("fanout"), None);
+}

@@ -770,3 +770,92 @@ fn a_newcomer_proven_only_by_support_yields_to_a_holder_who_proved_the_account()
     assert_eq!(plan.get("link"), None);
     assert_eq!(plan.get("fanout"), Some(&j("[]")));
 }
+
+#[test]
+fn discovery_waits_for_every_answer_and_records_each_account_once() {
+    let l = google("ann@gmail.com", true);
+    let ok = |p: &str| answer(p, "[]");
+    // Every product answered for the identity, but collect failed for the address: nothing is
+    // recorded, the next login asks again.
+    let failed = Map::new()
+        .with("name", "collect")
+        .with("error", "HTTP 503")
+        .into();
+    let (_, applied) = discover(
+        &l,
+        vec![ok("paste"), ok("collect"), ok("transfer")],
+        vec![ok("paste"), failed, ok("transfer")],
+    );
+    assert_eq!(record(&applied), Value::Null, "{}", applied.to_json());
+    assert!(applied.to_json().contains("social_discovery_incomplete"));
+    // The identity's account found again by address is one account, proven by the identity;
+    // another account of the same product, and one with the same id elsewhere, are candidates.
+    let by_identity = answer(
+        "paste",
+        r#"[{"id":"p9","email":"ann@gmail.com","email_verified":true,"auth0_user_id":"auth0|tp_ann",
+            "identities":[{"provider":"google-oauth2","subject":"1001"}]}]"#,
+    );
+    let by_email_paste = answer(
+        "paste",
+        r#"[{"id":"p9","email":"ann@gmail.com","email_verified":true},{"id":"p3","email":"ann@gmail.com","email_verified":false}]"#,
+    );
+    let by_email_collect = answer(
+        "collect",
+        r#"[{"id":"p9","email":"ann@gmail.com","email_verified":false,"auth0_user_id":"auth0|someone"}]"#,
+    );
+    let (_, applied) = discover(
+        &l,
+        vec![by_identity, ok("collect"), ok("transfer")],
+        vec![by_email_paste, by_email_collect, ok("transfer")],
+    );
+    let rec = record(&applied);
+    assert_eq!(rec.get("v").and_then(Value::as_i64), Some(1));
+    assert!(
+        s(&rec, &["person_id"]).is_some_and(|p| p.starts_with("tp_")),
+        "{}",
+        rec.to_json()
+    );
+    assert_eq!(
+        rec.get("accounts"),
+        Some(&j(
+            r#"[{"product":"paste","id":"p9","proof":"identity","verified":true,"linked":"auth0|tp_ann"},
+                {"product":"paste","id":"p3"},{"product":"collect","id":"p9","held":true}]"#
+        )),
+        "{}",
+        rec.to_json()
+    );
+}
+
+#[test]
+fn a_link_needs_a_user_id_of_two_parts_and_the_newcomers_proof_of_an_account_the_primary_holds() {
+    // This user proved paste:p1 on its own (no pointer) and collect:c5, which a product said the
+    // primary holds; the primary holds paste:p1 with a proof, but has collect:c5 only as a
+    // candidate: no shared account is proven by both, so no join.
+    let primary = rec_text(
+        "tp_ann",
+        r#"[{"product":"paste","id":"p1","proof":"password","verified":true},{"product":"collect","id":"c5","verified":true}]"#,
+    );
+    let secondary = rec_text(
+        "tp_g",
+        r#"[{"product":"paste","id":"p1","proof":"identity","verified":true},{"product":"collect","id":"c5","proof":"identity","verified":true,"linked":"auth0|tp_ann"}]"#,
+    );
+    let out = link_of(Some(primary), secondary.clone());
+    assert_eq!(s(&out, &["outcome"]), Some("refused"), "{}", out.to_json());
+    // A user id without both parts is never linked.
+    let mut input = Map::new()
+        .with("target", "auth0|tp_ann")
+        .with(
+            "secondary",
+            user_of(&with_record(
+                other_user("|T9", "ann@gmail.com", true),
+                secondary,
+            )),
+        )
+        .with("products", PRODUCTS.to_vec());
+    input.insert("primary", Value::Null);
+    let out = chain::link(
+        &LinkInput::from_value(&input.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
+    )
+    .to_value();
+    assert!(out.to_json().contains("link.user_id"), "{}", out.to_json());
+}

@@ -483,3 +483,31 @@ fn a_withdrawal_withdraws_the_named_account_whatever_its_fanout_and_tells_only_i
         )))
     );
 }
+
+#[test]
+fn the_export_answers_text_and_the_page_names_only_real_holders() {
+    let input = Map::new()
+        .with("action", "link")
+        .with("user", user(ME, CANDIDATE, ""))
+        .with("target", "paste:p1")
+        .with("products", PRODUCTS.to_vec());
+    let text = support::plan_from_value(&input.into()).unwrap_or_default();
+    assert_eq!(
+        j(&text).get("outcome").and_then(Value::as_str),
+        Some("check")
+    );
+    let rec = trickle::person::PersonMeta::from_value(&j(
+        r#"{"v":1,"person_id":"tp_1","accounts":[{"product":"paste","id":"p1"},{"product":"paste","id":"p2"}]}"#,
+    ))
+    .unwrap_or_else(|e| unreachable!("{e:?}"));
+    let checked = support::Checked::from_value(&checked(
+        &format!(
+            r#"[{{"product":"paste","account":"p1","auth0_user_id":"{VICTIM}"}},{{"product":"paste","account":"p2","auth0_user_id":null}}]"#
+        ),
+        vec![],
+        false,
+    ))
+    .unwrap_or_else(|e| unreachable!("{e:?}"));
+    let shown = Value::from(support::held_by(&rec, ME, &checked)).to_json();
+    assert_eq!(shown, format!(r#"{{"paste:p1":"{VICTIM}"}}"#));
+}

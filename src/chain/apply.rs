@@ -210,10 +210,10 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
             id.split_once('|').map_or(id, |(_, s)| s),
         )
     });
+    // Every product answered (a failed one returned above): nothing is pending.
     let mut meta = PersonMeta {
         v: PersonMeta::VERSION,
         person_id,
-        pending,
         address: email.clone(),
         // Where the address came from, when the provider does not vouch for it: its candidates
         // may be a stranger's (a workspace can assert any address).
