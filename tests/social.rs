@@ -859,3 +859,52 @@ fn a_link_needs_a_user_id_of_two_parts_and_the_newcomers_proof_of_an_account_the
     .to_value();
     assert!(out.to_json().contains("link.user_id"), "{}", out.to_json());
 }
+
+#[test]
+fn a_join_keeps_the_primarys_own_proofs_and_withdraws_only_the_yielding_account() {
+    // The primary proved paste:p1 by password and was told; the newcomer proved it by identity.
+    let primary = rec_text(
+        "tp_ann",
+        r#"[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]"#,
+    );
+    let secondary = rec_text(
+        "tp_g",
+        r#"[{"product":"paste","id":"p1","proof":"identity","verified":true,"linked":"auth0|tp_ann"}]"#,
+    );
+    let out = link_of(Some(primary), secondary);
+    assert_eq!(s(&out, &["outcome"]), Some("link"), "{}", out.to_json());
+    let joined = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(
+        joined,
+        Some(j(
+            r#"[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]"#
+        ))
+    );
+    // A newcomer proven only by support yields collect:c5; its own paste:c5 (same id, another
+    // product) keeps its proof.
+    let holder = rec_text(
+        "tp_ann",
+        r#"[{"product":"collect","id":"c5","proof":"password","verified":true,"fanout":true}]"#,
+    );
+    let newcomer = rec_text(
+        "tp_g",
+        r#"[{"product":"collect","id":"c5","proof":"support","verified":true,"linked":"auth0|tp_ann"},
+            {"product":"paste","id":"c5","proof":"identity","verified":true}]"#,
+    );
+    let out = link_of(Some(holder), newcomer);
+    let kept = out
+        .get("set_secondary")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(
+        kept,
+        Some(j(
+            r#"[{"product":"collect","id":"c5","verified":true,"held":true},{"product":"paste","id":"c5","proof":"identity","verified":true}]"#
+        ))
+    );
+}
