@@ -863,9 +863,10 @@ fn a_link_needs_a_user_id_of_two_parts_and_the_newcomers_proof_of_an_account_the
 #[test]
 fn a_join_keeps_the_primarys_own_proofs_and_withdraws_only_the_yielding_account() {
     // The primary proved paste:p1 by password and was told; the newcomer proved it by identity.
+    // Its candidates with the same id elsewhere, or in the same product, stay candidates.
     let primary = rec_text(
         "tp_ann",
-        r#"[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]"#,
+        r#"[{"product":"collect","id":"p1"},{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true},{"product":"paste","id":"p7"}]"#,
     );
     let secondary = rec_text(
         "tp_g",
@@ -881,7 +882,7 @@ fn a_join_keeps_the_primarys_own_proofs_and_withdraws_only_the_yielding_account(
     assert_eq!(
         joined,
         Some(j(
-            r#"[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]"#
+            r#"[{"product":"collect","id":"p1"},{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true},{"product":"paste","id":"p7"}]"#
         ))
     );
     // A newcomer proven only by support yields collect:c5; its own paste:c5 (same id, another
