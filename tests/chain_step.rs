@@ -443,3 +443,112 @@ fn past_the_deadline_no_join_is_started_and_a_half_made_one_is_put_back() {
         Some(&j(HOLDS))
     );
 }
+
+#[test]
+fn a_relink_joins_in_this_login_even_when_a_merge_could_still_be_asked_for() {
+    // After the merge, collect:c2 (found after the redirect) still waits for a merge of its own;
+    // a product names the primary for collect:c1: planned again without a redirect, the join.
+    let claims = token::claims(
+        token::ISS_MERGE,
+        token::AUD_TRICKLE,
+        ME,
+        "jti-aaaaaaaaaaaaaaaa",
+        NOW,
+        300,
+        Map::new().with("state", "st-1").with("outcome", "merged"),
+    );
+    let tok = token::sign(&claims, SECRET.as_bytes()).unwrap_or_default();
+    let rec = format!(
+        r#"{{"v":1,"person_id":"tp_me","accounts":[{{"product":"paste","id":"p1","proof":"password","verified":true}},{{"product":"collect","id":"c1","verified":true}},{{"product":"collect","id":"c2","verified":true}}],
+            "merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW},"shown":["collect:c1"]}}}}"#
+    );
+    let input = login(
+        "continue",
+        db_user(&rec, ""),
+        "trickle",
+        true,
+        &format!(r#","session_token":"{tok}""#),
+    );
+    let a = step(&input, &[held_by_primary(true, 40)]);
+    assert_eq!(effects(&a), ["write", "read_user"], "{}", a.to_json());
+}
+
+#[test]
+fn the_join_has_until_its_deadline_to_tell_the_primarys_accounts() {
+    // 5 s deadline (2000 + 2 × 1500): linked at 4 s, the fan-out still goes out with 1 s.
+    let input = resumed();
+    let a = step(
+        &input,
+        &[
+            held_by_primary(true, 40),
+            read_primary(HOLDS, 60),
+            j(r#"{"status":200,"ms":3000}"#),
+            j(r#"{"status":201,"ms":4000}"#),
+        ],
+    );
+    assert_eq!(effects(&a), ["set_primary", "ask"], "{}", a.to_json());
+    assert_eq!(
+        effect(&a, 1, "ask")
+            .get("budget_ms")
+            .and_then(Value::as_i64),
+        Some(1000)
+    );
+}
+
+#[test]
+fn only_an_answer_that_asks_for_nothing_may_be_remembered() {
+    // Proven and told, not yet marked migrated: the answer writes `migrated`, so it is not quiet.
+    let rec = r#"{"v":1,"person_id":"tp_me","accounts":[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true}]}"#;
+    let a = step(
+        &login("execute", db_user(rec, ""), "trickle", true, ""),
+        &[],
+    );
+    assert_eq!(done(&a), Some("continue"));
+    assert_eq!(effects(&a), ["write"]);
+    assert_eq!(a.get("quiet"), None);
+    // A join the tenant cannot make (no Management API): nothing to perform, but not quiet
+    // either (the join is tried again at the next login).
+    let mut input = login(
+        "execute",
+        db_user(
+            r#"{"v":1,"person_id":"tp_me","accounts":[{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true,"linked":"google-oauth2|primary"}]}"#,
+            r#","migrated":true"#,
+        ),
+        "trickle",
+        true,
+        "",
+    );
+    if let Some(c) = input
+        .as_object_mut()
+        .and_then(|m| m.get_mut("config"))
+        .and_then(Value::as_object_mut)
+    {
+        c.insert("link", false);
+    }
+    let b = step(&input, &[]);
+    assert_eq!(done(&b), Some("continue"));
+    assert!(effects(&b).is_empty());
+    assert_eq!(b.get("quiet"), None, "{}", b.to_json());
+}
+
+#[test]
+fn the_writes_keep_the_users_other_metadata_for_the_plans_that_follow() {
+    // A first social login of a user the bulk import made: after the record is written, the
+    // plan again still sees `bulkImported` (the merge stages skipped).
+    let user = j(
+        r#"{"user_id":"google-oauth2|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{"bulkImported":true}}"#,
+    );
+    let input = login(
+        "execute",
+        user,
+        "google-oauth2",
+        true,
+        r#","identities":[{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"}]"#,
+    );
+    let found = j(
+        r#"{"lookups":[{"name":"paste","body":"{\"accounts\":[]}"},{"name":"collect","body":"{\"accounts\":[{\"id\":\"c1\",\"email\":\"ann@gmail.com\",\"email_verified\":true}]}"}],
+        "identity_lookups":[{"name":"paste","body":"{\"accounts\":[{\"id\":\"p9\",\"email\":\"ann@gmail.com\",\"email_verified\":true,\"identities\":[{\"provider\":\"google-oauth2\",\"subject\":\"1001\"}]}]}"},{"name":"collect","body":"{\"accounts\":[]}"}],"ms":30}"#,
+    );
+    let b = step(&input, &[found]);
+    assert!(has_event(&b, "bulk_imported_skip"), "{}", b.to_json());
+}

@@ -868,12 +868,18 @@ fn a_join_keeps_the_primarys_own_proofs_and_withdraws_only_the_yielding_account(
         "tp_ann",
         r#"[{"product":"collect","id":"p1"},{"product":"paste","id":"p1","proof":"password","verified":true,"fanout":true},{"product":"paste","id":"p7"}]"#,
     );
-    let secondary = rec_text(
-        "tp_g",
-        r#"[{"product":"paste","id":"p1","proof":"identity","verified":true,"linked":"auth0|tp_ann"}]"#,
+    let secondary = j(
+        r#"{"v":1,"person_id":"tp_g","pending":["transfer"],"accounts":[{"product":"paste","id":"p1","proof":"identity","verified":true,"linked":"auth0|tp_ann"}]}"#,
     );
     let out = link_of(Some(primary), secondary);
     assert_eq!(s(&out, &["outcome"]), Some("link"), "{}", out.to_json());
+    // What the newcomer could not look up yet is looked up by the primary.
+    assert_eq!(
+        out.get("set_app_metadata")
+            .and_then(|m| m.get("trickle"))
+            .and_then(|t| t.get("pending")),
+        Some(&j(r#"["transfer"]"#))
+    );
     let joined = out
         .get("set_app_metadata")
         .and_then(|m| m.get("trickle"))
@@ -908,4 +914,34 @@ fn a_join_keeps_the_primarys_own_proofs_and_withdraws_only_the_yielding_account(
             r#"[{"product":"collect","id":"c5","verified":true,"held":true},{"product":"paste","id":"c5","proof":"identity","verified":true}]"#
         ))
     );
+}
+
+#[test]
+fn a_changed_address_of_a_social_user_is_its_providers_word_only_where_it_vouches() {
+    let rec = j(
+        r#"{"v":1,"person_id":"tp_g","address":"old@gmail.com","accounts":[{"product":"paste","id":"p1","proof":"identity","verified":true}]}"#,
+    );
+    // Google, a Gmail address it verified: vouched, no provenance kept.
+    let out = plan_of(
+        &with_record(google("new@gmail.com", true), rec.clone()),
+        "execute",
+    );
+    let written = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(s(&written, &["address"]), Some("new@gmail.com"));
+    assert_eq!(written.get("address_from"), None, "{}", written.to_json());
+    // An address of a domain Google does not host: Google's word only.
+    let out = plan_of(
+        &with_record(google("new@corp.example", true), rec),
+        "execute",
+    );
+    let written = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(s(&written, &["address_from"]), Some("google-oauth2"));
 }

@@ -458,8 +458,6 @@ fn login(input: &PlanInput, run: &mut Run<'_>) -> Result<&'static str, Stop> {
                 can_redirect: false,
                 ..input.transaction.clone()
             },
-            jti: None,
-            session_token: None,
             ..input.clone()
         };
         let mut p = plan(&again);
