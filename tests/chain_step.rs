@@ -552,3 +552,34 @@ fn the_writes_keep_the_users_other_metadata_for_the_plans_that_follow() {
     let b = step(&input, &[found]);
     assert!(has_event(&b, "bulk_imported_skip"), "{}", b.to_json());
 }
+
+#[test]
+fn each_management_call_gets_the_time_left_of_the_join_and_100_ms_is_enough_to_start() {
+    let input = resumed();
+    // Exactly 100 ms left of the 5 s deadline: the read is still made, with what is left.
+    let a = step(&input, &[held_by_primary(true, 4900)]);
+    assert_eq!(effects(&a), ["write", "read_user"], "{}", a.to_json());
+    assert_eq!(
+        effect(&a, 1, "read_user")
+            .get("timeout_ms")
+            .and_then(Value::as_i64),
+        Some(100)
+    );
+    // Read at 3.5 s: the joined record's write gets the 1.5 s left, not the look-up timeout.
+    let b = step(
+        &input,
+        &[held_by_primary(true, 40), read_primary(HOLDS, 3500)],
+    );
+    assert_eq!(
+        effect(&b, 0, "patch_user")
+            .get("timeout_ms")
+            .and_then(Value::as_i64),
+        Some(1500)
+    );
+    assert_eq!(
+        effect(&b, 0, "patch_user")
+            .get("retries")
+            .and_then(Value::as_i64),
+        Some(1)
+    );
+}
