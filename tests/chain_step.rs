@@ -583,3 +583,63 @@ fn each_management_call_gets_the_time_left_of_the_join_and_100_ms_is_enough_to_s
         Some(1)
     );
 }
+
+#[test]
+fn every_step_of_the_join_stops_at_the_deadline_and_not_before() {
+    let input = resumed();
+    let held = || held_by_primary(true, 40);
+    let patched = |ms: i64| j(&format!(r#"{{"status":200,"ms":{ms}}}"#));
+    let linked_at = |ms: i64| j(&format!(r#"{{"status":201,"ms":{ms}}}"#));
+    let told_at = |ms: i64| {
+        j(&format!(
+            r#"{{"fanout":[{{"product":"paste","account":"p1","ok":true}}],"lookups":[],"ms":{ms}}}"#
+        ))
+    };
+    // Read with 50 ms left: nothing is written to the primary.
+    let a = step(&input, &[held(), read_primary(HOLDS, 4950)]);
+    assert_eq!(done(&a), Some("continue"));
+    assert!(link_log(&a).contains("link.deadline"));
+    // Read with exactly 100 ms left: the joined record is written.
+    let a = step(&input, &[held(), read_primary(HOLDS, 4900)]);
+    assert_eq!(effects(&a), ["patch_user"]);
+    // Written with exactly 100 ms left: the identity is linked.
+    let a = step(&input, &[held(), read_primary(HOLDS, 60), patched(4900)]);
+    assert_eq!(effects(&a), ["link_identity"]);
+    // Linked with exactly 100 ms left: the primary's accounts are told.
+    let a = step(
+        &input,
+        &[
+            held(),
+            read_primary(HOLDS, 60),
+            patched(80),
+            linked_at(4900),
+        ],
+    );
+    assert_eq!(effects(&a), ["set_primary", "ask"]);
+    assert!(link_log(&a).contains(&format!(r#""primary":"{PRIMARY}""#)));
+    // Told with 50 ms left: the acknowledgements wait for a later login.
+    let a = step(
+        &input,
+        &[
+            held(),
+            read_primary(HOLDS, 60),
+            patched(80),
+            linked_at(100),
+            told_at(4950),
+        ],
+    );
+    assert_eq!(done(&a), Some("continue"));
+    assert!(effects(&a).is_empty(), "{}", a.to_json());
+    // Told with exactly 100 ms left: recorded on the primary.
+    let a = step(
+        &input,
+        &[
+            held(),
+            read_primary(HOLDS, 60),
+            patched(80),
+            linked_at(100),
+            told_at(4900),
+        ],
+    );
+    assert_eq!(effects(&a), ["patch_user"]);
+}
