@@ -643,3 +643,46 @@ fn every_step_of_the_join_stops_at_the_deadline_and_not_before() {
     );
     assert_eq!(effects(&a), ["patch_user"]);
 }
+
+#[test]
+fn a_primarys_accounts_that_do_not_answer_leave_its_record_alone() {
+    let input = resumed();
+    let failed =
+        j(r#"{"fanout":[{"product":"paste","account":"p1","ok":false}],"lookups":[],"ms":200}"#);
+    let a = step(
+        &input,
+        &[
+            held_by_primary(true, 40),
+            read_primary(HOLDS, 60),
+            j(r#"{"status":200,"ms":80}"#),
+            j(r#"{"status":201,"ms":100}"#),
+            failed,
+        ],
+    );
+    assert_eq!(done(&a), Some("continue"));
+    assert!(effects(&a).is_empty(), "{}", a.to_json());
+}
+
+#[test]
+fn the_identity_a_login_is_made_of_is_found_wherever_it_is_listed() {
+    // A Google user with a database identity linked into it, listed first.
+    let user = j(
+        r#"{"user_id":"google-oauth2|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{}}"#,
+    );
+    let input = login(
+        "execute",
+        user,
+        "google-oauth2",
+        true,
+        r#","identities":[{"provider":"auth0","connection":"trickle","user_id":"tp_old"},{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"}]"#,
+    );
+    let a = step(&input, &[]);
+    assert_eq!(effects(&a), ["ask"], "{}", a.to_json());
+    assert_eq!(
+        effect(&a, 0, "ask")
+            .get("identity")
+            .map(Value::to_json)
+            .as_deref(),
+        Some(r#"{"provider":"google-oauth2","subject":"1001"}"#)
+    );
+}
