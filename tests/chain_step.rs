@@ -686,3 +686,22 @@ fn the_identity_a_login_is_made_of_is_found_wherever_it_is_listed() {
         Some(r#"{"provider":"google-oauth2","subject":"1001"}"#)
     );
 }
+
+#[test]
+fn a_linked_identity_with_the_same_id_as_the_users_own_is_not_the_users() {
+    // A database user auth0|1001 with a Google identity whose id is also 1001 linked into it:
+    // the Google login is not what the user is made of, whatever the ids.
+    let user = j(
+        r#"{"user_id":"auth0|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{}}"#,
+    );
+    let input = login(
+        "execute",
+        user,
+        "google-oauth2",
+        true,
+        r#","identities":[{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"},{"provider":"auth0","connection":"trickle","user_id":"1001"}]"#,
+    );
+    let a = step(&input, &[]);
+    assert_eq!(done(&a), Some("continue"));
+    assert!(effects(&a).is_empty(), "{}", a.to_json());
+}
