@@ -112,7 +112,22 @@ fn a_person_with_candidates_is_written_then_sent_to_the_merge_in_one_step() {
     assert_eq!(a.get("quiet"), None);
 }
 
-fn resumed() -> Value {
+/// Ann's Google login (google-oauth2|1001) with this `app_metadata` and `"identities":[…]`.
+fn google_login(app_metadata: &str, identities: &str) -> Value {
+    let user = j(&format!(
+        r#"{{"user_id":"google-oauth2|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{app_metadata}}}"#
+    ));
+    login(
+        "execute",
+        user,
+        "google-oauth2",
+        true,
+        &format!(",{identities}"),
+    )
+}
+
+/// The login coming back from a merge that showed collect:c1, this user holding `accounts`.
+fn resumed_with(accounts: &str) -> Value {
     let claims = token::claims(
         token::ISS_MERGE,
         token::AUD_TRICKLE,
@@ -124,7 +139,7 @@ fn resumed() -> Value {
     );
     let tok = token::sign(&claims, SECRET.as_bytes()).unwrap_or_default();
     let rec = format!(
-        r#"{{"v":1,"person_id":"tp_me","accounts":[{{"product":"paste","id":"p1","proof":"password","verified":true}},{{"product":"collect","id":"c1","verified":true}}],
+        r#"{{"v":1,"person_id":"tp_me","accounts":{accounts},
             "merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW},"shown":["collect:c1"]}}}}"#
     );
     login(
@@ -133,6 +148,12 @@ fn resumed() -> Value {
         "trickle",
         true,
         &format!(r#","session_token":"{tok}""#),
+    )
+}
+
+fn resumed() -> Value {
+    resumed_with(
+        r#"[{"product":"paste","id":"p1","proof":"password","verified":true},{"product":"collect","id":"c1","verified":true}]"#,
     )
 }
 
@@ -348,15 +369,9 @@ fn out_of_time_after_the_link_the_fanout_is_left_to_a_later_login() {
 
 #[test]
 fn a_first_social_login_asks_for_the_identity_then_records_and_tells_what_it_proved() {
-    let user = j(
-        r#"{"user_id":"google-oauth2|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{}}"#,
-    );
-    let input = login(
-        "execute",
-        user,
-        "google-oauth2",
-        true,
-        r#","identities":[{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001","hd":null}]"#,
+    let input = google_login(
+        r#"{}"#,
+        r#""identities":[{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001","hd":null}]"#,
     );
     let a = step(&input, &[]);
     assert_eq!(effects(&a), ["ask"]);
@@ -448,26 +463,8 @@ fn past_the_deadline_no_join_is_started_and_a_half_made_one_is_put_back() {
 fn a_relink_joins_in_this_login_even_when_a_merge_could_still_be_asked_for() {
     // After the merge, collect:c2 (found after the redirect) still waits for a merge of its own;
     // a product names the primary for collect:c1: planned again without a redirect, the join.
-    let claims = token::claims(
-        token::ISS_MERGE,
-        token::AUD_TRICKLE,
-        ME,
-        "jti-aaaaaaaaaaaaaaaa",
-        NOW,
-        300,
-        Map::new().with("state", "st-1").with("outcome", "merged"),
-    );
-    let tok = token::sign(&claims, SECRET.as_bytes()).unwrap_or_default();
-    let rec = format!(
-        r#"{{"v":1,"person_id":"tp_me","accounts":[{{"product":"paste","id":"p1","proof":"password","verified":true}},{{"product":"collect","id":"c1","verified":true}},{{"product":"collect","id":"c2","verified":true}}],
-            "merge":{{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":{NOW},"shown":["collect:c1"]}}}}"#
-    );
-    let input = login(
-        "continue",
-        db_user(&rec, ""),
-        "trickle",
-        true,
-        &format!(r#","session_token":"{tok}""#),
+    let input = resumed_with(
+        r#"[{"product":"paste","id":"p1","proof":"password","verified":true},{"product":"collect","id":"c1","verified":true},{"product":"collect","id":"c2","verified":true}]"#,
     );
     let a = step(&input, &[held_by_primary(true, 40)]);
     assert_eq!(effects(&a), ["write", "read_user"], "{}", a.to_json());
@@ -535,15 +532,9 @@ fn only_an_answer_that_asks_for_nothing_may_be_remembered() {
 fn the_writes_keep_the_users_other_metadata_for_the_plans_that_follow() {
     // A first social login of a user the bulk import made: after the record is written, the
     // plan again still sees `bulkImported` (the merge stages skipped).
-    let user = j(
-        r#"{"user_id":"google-oauth2|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{"bulkImported":true}}"#,
-    );
-    let input = login(
-        "execute",
-        user,
-        "google-oauth2",
-        true,
-        r#","identities":[{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"}]"#,
+    let input = google_login(
+        r#"{"bulkImported":true}"#,
+        r#""identities":[{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"}]"#,
     );
     let found = j(
         r#"{"lookups":[{"name":"paste","body":"{\"accounts\":[]}"},{"name":"collect","body":"{\"accounts\":[{\"id\":\"c1\",\"email\":\"ann@gmail.com\",\"email_verified\":true}]}"}],
@@ -666,15 +657,9 @@ fn a_primarys_accounts_that_do_not_answer_leave_its_record_alone() {
 #[test]
 fn the_identity_a_login_is_made_of_is_found_wherever_it_is_listed() {
     // A Google user with a database identity linked into it, listed first.
-    let user = j(
-        r#"{"user_id":"google-oauth2|1001","email":"ann@gmail.com","email_verified":true,"app_metadata":{}}"#,
-    );
-    let input = login(
-        "execute",
-        user,
-        "google-oauth2",
-        true,
-        r#","identities":[{"provider":"auth0","connection":"trickle","user_id":"tp_old"},{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"}]"#,
+    let input = google_login(
+        r#"{}"#,
+        r#""identities":[{"provider":"auth0","connection":"trickle","user_id":"tp_old"},{"provider":"google-oauth2","connection":"google-oauth2","user_id":"1001"}]"#,
     );
     let a = step(&input, &[]);
     assert_eq!(effects(&a), ["ask"], "{}", a.to_json());
