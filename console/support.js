@@ -27,11 +27,12 @@ const FIXES = {
 // such session, so it cannot resend one. Clearing the stuck merge makes the next login ask again.
 const NOT_AVAILABLE = { 'resend-merge-mail': 'the merge service mails only the browser session that asked (docs/ownership.md); clear the stuck merge instead: the next login sends a fresh one' };
 
-let core = null;
+let coreHandle = null;
+/** The core (the full build), loaded once. */
+const core = () => coreHandle || (coreHandle = loadCore('full'));
 /** The canonical address (the core's normalize_email), or a SupportError. */
 function canonical(email) {
-  core = core || loadCore('full');
-  const r = core.call('normalize_email', { email: String(email) });
+  const r = core().call('normalize_email', { email: String(email) });
   if (!r || r.outcome !== 'ok') throw new SupportError('support.bad_address', `not an address trickle can use: ${(r && r.error && r.error.code) || 'invalid'}`);
   return r.email;
 }
@@ -175,9 +176,8 @@ function supportService(cfg) {
    * again with them.
    */
   async function planFix(action, user, target) {
-    core = core || loadCore('full');
     const ask = (checked) => {
-      const r = core.call('support_plan', { action, user: coreUser(user), target: target || null, products: products.map((p) => p.name), checked });
+      const r = core().call('support_plan', { action, user: coreUser(user), target: target || null, products: products.map((p) => p.name), checked });
       if (!r || r.outcome === 'invalid') throw new SupportError((r && r.error && r.error.code) || 'support.core', (r && r.error && r.error.message) || 'the core could not plan the fix', 500);
       return r;
     };
@@ -188,11 +188,12 @@ function supportService(cfg) {
     return ask({ holds: holdsList(holds), ...found });
   }
 
-  const REFUSAL_STATUS = { 'support.account_held': 409, 'support.account_unchecked': 503, 'support.address_unvouched': 409, 'support.address_unverified': 409, 'support.no_such_account': 400 };
-  /** A refusal of the core as the error the pages and the command line show. */
-  function refusal(plan) {
-    const e = new SupportError(plan.code, plan.message, REFUSAL_STATUS[plan.code] || 409);
-    e.heldBy = plan.held_by || [];
+  const REFUSAL_STATUS = { 'support.account_held': 409, 'support.account_unchecked': 503, 'support.address_unvouched': 409, 'support.address_unverified': 409, 'support.record_changed': 409, 'support.no_such_account': 400 };
+  /** A refusal (the core's, or a record that changed meanwhile) as the error the pages and the command line show; audited as `refused`. */
+  function refusal(code, message, heldBy = []) {
+    const e = new SupportError(code, message, REFUSAL_STATUS[code] || 409);
+    e.heldBy = heldBy;
+    e.refused = true;
     return e;
   }
 
@@ -234,8 +235,7 @@ function supportService(cfg) {
       ].sort((a, b) => String(b.at).localeCompare(String(a.at)));
       const t = trickleOf(u);
       const holds = accountsOf(t).length ? await productHolds(u, accountsOf(t)) : new Map();
-      core = core || loadCore('full');
-      const view = t ? core.call('support_view', { trickle: t, user_id: u.user_id, checked: { holds: holdsList(holds), holders: [] } }) : null;
+      const view = t ? core().call('support_view', { trickle: t, user_id: u.user_id, checked: { holds: holdsList(holds), holders: [] } }) : null;
       const ok = view && view.outcome === 'ok';
       people.push({
         user: publicUser(u), trickle: t,
@@ -341,7 +341,7 @@ function supportService(cfg) {
   /** Performs what the core planned; every decision (what to prove, tell, withdraw) is the plan's. */
   async function perform(action, user, target, { actor, ticket }) {
     const plan = await planFix(action, user, target);
-    if (plan.outcome === 'refused') { const e = refusal(plan); e.refused = true; throw e; }
+    if (plan.outcome === 'refused') throw refusal(plan.code, plan.message, plan.held_by || []);
     if (plan.outcome === 'nothing_to_do') return { outcome: 'nothing_to_do', detail: plan.detail };
     switch (action) {
       case 'block':
@@ -365,9 +365,7 @@ function supportService(cfg) {
         // spent): the plan was made on the record as read, so it is written only onto that one.
         const fresh = await userById(user.user_id);
         if (!fresh || JSON.stringify(trickleOf(fresh)) !== JSON.stringify(trickleOf(user)) || !!(fresh.app_metadata || {}).migrated !== !!(user.app_metadata || {}).migrated) {
-          const e = new SupportError('support.record_changed', 'the person\'s record changed while the fix was planned (they signed in): nothing changed, look again', 409);
-          e.refused = true;
-          throw e;
+          throw refusal('support.record_changed', 'the person\'s record changed while the fix was planned (they signed in): nothing changed, look again');
         }
         let updated = Object.keys(plan.set_app_metadata || {}).length ? await patchUser(user.user_id, { app_metadata: plan.set_app_metadata }) : null;
         const requests = plan.fanout || [];
@@ -376,7 +374,7 @@ function supportService(cfg) {
         const now = updated || user;
         // The answers are recorded by the chain's own step (acknowledged, failed, or held by the
         // user the product names, to join at the next login).
-        const applied = core.call('chain_apply', { user: coreUser(now), fanout: answers.map(({ status: _s, ...a }) => a), lookups: [] });
+        const applied = core().call('chain_apply', { user: coreUser(now), fanout: answers.map(({ status: _s, ...a }) => a), lookups: [] });
         if (applied && applied.set_app_metadata && Object.keys(applied.set_app_metadata).length) updated = await patchUser(user.user_id, { app_metadata: applied.set_app_metadata });
         const told = answers.filter((a) => a.ok).map((a) => `${a.product}:${a.account}`);
         const failed = answers.filter((a) => !a.ok).map((a) => `${a.product}:${a.account} (${a.status})`);

@@ -338,6 +338,10 @@ pub mod proof {
     pub const SUPPORT: &str = "support";
 }
 
+/// `address_from` of an address the tenant never verified: nobody's word at all (a sign-up, or a
+/// user made through an account its product never verified).
+pub const ADDRESS_UNVERIFIED: &str = "unverified";
+
 /// True for an Auth0 user id trickle could have told a product: `provider|id`, printable ASCII,
 /// at most 255 bytes (anything else a product returns is ignored, never followed).
 pub fn valid_user_id(u: &str) -> bool {

@@ -24,7 +24,7 @@ use crate::event::ErrorBody;
 use crate::fields::Fields;
 use crate::json::{Map, ObjectWriter, Value};
 use crate::ownership;
-use crate::person::{proof, AccountRef, PersonMeta};
+use crate::person::{proof, AccountRef, PersonMeta, ADDRESS_UNVERIFIED};
 
 /// The fixes support can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,20 +352,7 @@ fn refuse_held(accounts: &[&AccountRef], user_id: &str, checked: &Checked) -> Op
 
 /// Plans one support fix.
 pub fn plan(input: &SupportInput) -> SupportPlan {
-    let user_id = input.user.user_id.as_str();
     let meta = record(&input.user);
-    let target = input.target.as_deref().and_then(|t| {
-        let m = meta.as_ref()?;
-        let (p, id) = t.split_once(':')?;
-        m.accounts.iter().position(|a| a.product == p && a.id == id)
-    });
-    let needs_target = matches!(input.action, Action::Link | Action::Withdraw);
-    if needs_target && target.is_none() {
-        return SupportPlan::refused(
-            "support.no_such_account",
-            "name one of the person's accounts as product:id",
-        );
-    }
     match input.action {
         Action::Block | Action::Unblock | Action::Reset => SupportPlan::Perform {
             trickle: None,
@@ -385,114 +372,132 @@ pub fn plan(input: &SupportInput) -> SupportPlan {
             }
             _ => SupportPlan::NothingToDo("no merge in progress".into()),
         },
-        Action::Withdraw => {
-            let (Some(mut m), Some(i)) = (meta, target) else {
-                return SupportPlan::refused("support.no_such_account", "no such account");
-            };
-            let Some(a) = m.accounts.get_mut(i) else {
-                return SupportPlan::refused("support.no_such_account", "no such account");
-            };
-            if a.proof.is_none() && !a.fanout {
-                return SupportPlan::NothingToDo("the account is not linked".into());
-            }
-            a.proof = None;
-            a.linked = None;
-            a.stale = None;
-            let (product, id) = (a.product.clone(), a.id.clone());
-            let requests = fanout_requests_for(&m, user_id, &input.products);
-            let forget: Vec<FanoutRequest> = requests
-                .into_iter()
-                .filter(|r| r.forget && r.product == product && r.account == id)
-                .collect();
-            let migrated = matches!(
-                &input.user.app_metadata,
-                Some(Value::Object(app)) if matches!(app.get("migrated"), Some(Value::Bool(true)))
-            );
-            SupportPlan::Perform {
-                detail: if forget.is_empty() {
-                    "the proof is withdrawn".into()
-                } else {
-                    "the proof is withdrawn and the product told to forget the id".into()
-                },
-                trickle: Some(m),
-                migrated_false: migrated,
-                fanout: forget,
+        Action::Fanout => match meta {
+            Some(m) => fanout(input, m),
+            None => SupportPlan::NothingToDo("the user has no trickle record".into()),
+        },
+        Action::Link | Action::Withdraw => {
+            // The account the fix names, one of this user's own.
+            let named = meta.and_then(|m| {
+                let (p, id) = input.target.as_deref()?.split_once(':')?;
+                let i = m
+                    .accounts
+                    .iter()
+                    .position(|a| a.product == p && a.id == id)?;
+                Some((m, i))
+            });
+            match named {
+                None => SupportPlan::refused(
+                    "support.no_such_account",
+                    "name one of the person's accounts as product:id",
+                ),
+                Some((m, i)) if input.action == Action::Link => link(input, m, i),
+                Some((m, i)) => withdraw(input, m, i),
             }
         }
-        Action::Link => {
-            let (Some(mut m), Some(i)) = (meta, target) else {
-                return SupportPlan::refused("support.no_such_account", "no such account");
-            };
-            let Some(a) = m.accounts.get(i) else {
-                return SupportPlan::refused("support.no_such_account", "no such account");
-            };
-            if let Some(p) = &a.proof {
-                return SupportPlan::NothingToDo(format!("already proven ({p})"));
-            }
-            let Some(checked) = &input.checked else {
-                return SupportPlan::Check(vec![key(a)]);
-            };
-            // Held first: the refusal then names the user who holds it (whose timeline shows it).
-            if let Some(refusal) = refuse_held(&[a], user_id, checked) {
-                return refusal;
-            }
-            if !input.user.email_verified || m.address_from.as_deref() == Some("unverified") {
-                return SupportPlan::refused(
-                    "support.address_unverified",
-                    "the tenant never verified this user's address: anyone could have typed it (a sign-up, an account its product never verified). The person proves the account with its own password, or verifies the address (a password reset) first",
-                );
-            }
-            if let Some(from) = &m.address_from {
-                return SupportPlan::refused(
-                    "support.address_unvouched",
-                    format!(
-                        "this user's address came from {from}, which never proves an address: the accounts it found may be a stranger's. The person proves this one with its own password or the mailbox (the merge)"
-                    ),
-                );
-            }
-            if let Some(a) = m.accounts.get_mut(i) {
-                a.proof = Some(proof::SUPPORT.to_owned());
-            }
-            SupportPlan::Perform {
-                trickle: Some(m),
-                migrated_false: false,
-                fanout: vec![],
-                detail: "support proof recorded; the next login tells the product".into(),
-            }
-        }
-        Action::Fanout => {
-            let Some(m) = meta else {
-                return SupportPlan::NothingToDo("the user has no trickle record".into());
-            };
-            let due: Vec<&AccountRef> = m
-                .accounts
-                .iter()
-                .filter(|a| ownership::may_learn_auth0_id(a) && !a.fanout)
-                .collect();
-            if due.is_empty() {
-                return SupportPlan::NothingToDo(
-                    "every proven account already acknowledged the id".into(),
-                );
-            }
-            let Some(checked) = &input.checked else {
-                return SupportPlan::Check(due.iter().map(|a| key(a)).collect());
-            };
-            // A PUT would overwrite another user's id in the product: nothing is told while one
-            // is held.
-            if let Some(refusal) = refuse_held(&due, user_id, checked) {
-                return refusal;
-            }
-            let fanout: Vec<FanoutRequest> = fanout_requests_for(&m, user_id, &input.products)
-                .into_iter()
-                .filter(|r| !r.forget)
-                .collect();
-            SupportPlan::Perform {
-                trickle: None,
-                migrated_false: false,
-                detail: format!("telling {} account(s)", fanout.len()),
-                fanout,
-            }
-        }
+    }
+}
+
+/// `withdraw`: the account loses its proof, and its product is told to forget the id.
+fn withdraw(input: &SupportInput, mut m: PersonMeta, i: usize) -> SupportPlan {
+    let Some(a) = m.accounts.get_mut(i) else {
+        return SupportPlan::refused("support.no_such_account", "no such account");
+    };
+    if a.proof.is_none() && !a.fanout {
+        return SupportPlan::NothingToDo("the account is not linked".into());
+    }
+    a.proof = None;
+    a.linked = None;
+    a.stale = None;
+    let (product, id) = (a.product.clone(), a.id.clone());
+    let forget: Vec<FanoutRequest> = fanout_requests_for(&m, &input.user.user_id, &input.products)
+        .into_iter()
+        .filter(|r| r.forget && r.product == product && r.account == id)
+        .collect();
+    let migrated = matches!(
+        &input.user.app_metadata,
+        Some(Value::Object(app)) if matches!(app.get("migrated"), Some(Value::Bool(true)))
+    );
+    SupportPlan::Perform {
+        detail: if forget.is_empty() {
+            "the proof is withdrawn".into()
+        } else {
+            "the proof is withdrawn and the product told to forget the id".into()
+        },
+        trickle: Some(m),
+        migrated_false: migrated,
+        fanout: forget,
+    }
+}
+
+/// `link`: a support proof for one candidate nobody else holds, of a user whose address the
+/// tenant verified and no provider merely asserted.
+fn link(input: &SupportInput, mut m: PersonMeta, i: usize) -> SupportPlan {
+    let Some(a) = m.accounts.get(i) else {
+        return SupportPlan::refused("support.no_such_account", "no such account");
+    };
+    if let Some(p) = &a.proof {
+        return SupportPlan::NothingToDo(format!("already proven ({p})"));
+    }
+    let Some(checked) = &input.checked else {
+        return SupportPlan::Check(vec![key(a)]);
+    };
+    // Held first: the refusal then names the user who holds it (whose timeline shows it).
+    if let Some(refusal) = refuse_held(&[a], &input.user.user_id, checked) {
+        return refusal;
+    }
+    if !input.user.email_verified || m.address_from.as_deref() == Some(ADDRESS_UNVERIFIED) {
+        return SupportPlan::refused(
+            "support.address_unverified",
+            "the tenant never verified this user's address: anyone could have typed it (a sign-up, an account its product never verified). The person proves the account with its own password, or verifies the address (a password reset) first",
+        );
+    }
+    if let Some(from) = &m.address_from {
+        return SupportPlan::refused(
+            "support.address_unvouched",
+            format!(
+                "this user's address came from {from}, which never proves an address: the accounts it found may be a stranger's. The person proves this one with its own password or the mailbox (the merge)"
+            ),
+        );
+    }
+    if let Some(a) = m.accounts.get_mut(i) {
+        a.proof = Some(proof::SUPPORT.to_owned());
+    }
+    SupportPlan::Perform {
+        trickle: Some(m),
+        migrated_false: false,
+        fanout: vec![],
+        detail: "support proof recorded; the next login tells the product".into(),
+    }
+}
+
+/// `fanout`: tells every proven account not yet acknowledged, when nobody else holds any.
+fn fanout(input: &SupportInput, m: PersonMeta) -> SupportPlan {
+    let user_id = input.user.user_id.as_str();
+    let due: Vec<&AccountRef> = m
+        .accounts
+        .iter()
+        .filter(|a| ownership::may_learn_auth0_id(a) && !a.fanout)
+        .collect();
+    if due.is_empty() {
+        return SupportPlan::NothingToDo("every proven account already acknowledged the id".into());
+    }
+    let Some(checked) = &input.checked else {
+        return SupportPlan::Check(due.iter().map(|a| key(a)).collect());
+    };
+    // A PUT would overwrite another user's id in the product: nothing is told while one is held.
+    if let Some(refusal) = refuse_held(&due, user_id, checked) {
+        return refusal;
+    }
+    let fanout: Vec<FanoutRequest> = fanout_requests_for(&m, user_id, &input.products)
+        .into_iter()
+        .filter(|r| !r.forget)
+        .collect();
+    SupportPlan::Perform {
+        trickle: None,
+        migrated_false: false,
+        detail: format!("telling {} account(s)", fanout.len()),
+        fanout,
     }
 }
 
@@ -522,7 +527,7 @@ pub fn provenance(meta: &PersonMeta) -> Map {
     for a in &meta.accounts {
         let from = match (&a.proof, &meta.address_from) {
             (Some(p), _) => format!("proven ({p})"),
-            (None, Some(from)) if from == "unverified" => {
+            (None, Some(from)) if from == ADDRESS_UNVERIFIED => {
                 "found by an address the tenant never verified".to_owned()
             }
             (None, Some(provider)) => {

@@ -69,15 +69,13 @@ pub(super) fn meta_or_repair(
                 .email
                 .as_deref()
                 .and_then(|e| crate::email::canonical(e).ok()),
-            address_from: (!user.email_verified).then(|| UNVERIFIED.to_owned()),
+            address_from: (!user.email_verified)
+                .then(|| crate::person::ADDRESS_UNVERIFIED.to_owned()),
             ..PersonMeta::default()
         },
         true,
     )
 }
-
-/// `address_from` of an address the tenant never verified (no provider's word at all).
-pub const UNVERIFIED: &str = "unverified";
 
 /// The record as a login finds it, with what the plan needs to know about the user.
 pub(super) struct Record {
@@ -148,7 +146,8 @@ pub(super) fn open(input: &PlanInput, app: &Map, events: &mut Vec<Event>) -> Rec
                         )
                     })
                     .then(|| id.provider.clone()),
-                None => (!input.user.email_verified).then(|| UNVERIFIED.to_owned()),
+                None => (!input.user.email_verified)
+                    .then(|| crate::person::ADDRESS_UNVERIFIED.to_owned()),
             };
             meta.address = current;
             events.push(Event::new("address_changed").detail(format!(
