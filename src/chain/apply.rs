@@ -21,11 +21,7 @@ pub fn apply(input: &ApplyInput) -> Applied {
     // JSON form is one-to-one with it, and building that twice per login is most of the work).
     let original = (!repair).then(|| meta.clone());
     let held_by_other = acknowledge(&mut meta, user_id, &input.fanout, &mut events);
-    let email = input
-        .user
-        .email
-        .as_deref()
-        .and_then(|e| crate::email::canonical(e).ok());
+    let email = input.user.canonical_email();
     let mut found = vec![];
     for l in &input.lookups {
         match (&l.accounts, email.as_deref()) {
@@ -147,11 +143,7 @@ fn discovered(input: &ApplyInput, d: &Discover) -> Applied {
     if app.contains_key("trickle") {
         return Applied::nothing(vec![Event::new("social_already_resolved")]);
     }
-    let email = input
-        .user
-        .email
-        .as_deref()
-        .and_then(|e| crate::email::canonical(e).ok());
+    let email = input.user.canonical_email();
     let (by_identity, mut pending) = parsed(&input.identity_lookups, &mut events);
     let (by_email, failed) = parsed(&input.lookups, &mut events);
     for f in failed {

@@ -88,19 +88,14 @@ pub(super) fn gate(input: &PlanInput, app: &Map, events: &mut Vec<Event>) -> Opt
         return Some(Plan::pass(vec![Event::new("social_no_record")]));
     }
     // A first social login: the products are asked for the identity and the address.
-    let vouched = input
-        .user
-        .email
-        .as_deref()
-        .and_then(|e| crate::email::canonical(e).ok())
-        .is_some_and(|e| {
-            ownership::provider_vouches(
-                &id.provider,
-                &e,
-                input.user.email_verified,
-                id.hd.as_deref(),
-            )
-        });
+    let vouched = input.user.canonical_email().is_some_and(|e| {
+        ownership::provider_vouches(
+            &id.provider,
+            &e,
+            input.user.email_verified,
+            id.hd.as_deref(),
+        )
+    });
     let mut p = Plan::pass(vec![
         Event::new("social_discover").detail(id.provider.clone())
     ]);

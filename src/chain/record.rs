@@ -65,10 +65,7 @@ pub(super) fn meta_or_repair(
             v: PersonMeta::VERSION,
             person_id,
             pending: pending.to_vec(),
-            address: user
-                .email
-                .as_deref()
-                .and_then(|e| crate::email::canonical(e).ok()),
+            address: user.canonical_email(),
             address_from: (!user.email_verified)
                 .then(|| crate::person::ADDRESS_UNVERIFIED.to_owned()),
             ..PersonMeta::default()
@@ -123,11 +120,7 @@ pub(super) fn open(input: &PlanInput, app: &Map, events: &mut Vec<Event>) -> Rec
     // user change it): they are dropped, and a merge started for the old address cannot finish,
     // so a mailbox proof of the new address never proves accounts found by the old one.
     if let Some(addr) = meta.address.clone() {
-        let current = input
-            .user
-            .email
-            .as_deref()
-            .and_then(|e| crate::email::canonical(e).ok());
+        let current = input.user.canonical_email();
         if current.as_deref() != Some(addr.as_str()) {
             let before = meta.accounts.len();
             meta.accounts.retain(|a| a.proof.is_some());

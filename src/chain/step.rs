@@ -292,13 +292,6 @@ fn mgmt_ok(r: &Value) -> Result<(), String> {
     })
 }
 
-/// The canonical address of the user, for the look-ups.
-fn canonical_email(user: &User) -> Option<String> {
-    user.email
-        .as_deref()
-        .and_then(|e| crate::email::canonical(e).ok())
-}
-
 /// Runs the login on the results so far.
 pub fn step(input: &StepInput) -> Result<StepAnswer, ErrorBody> {
     let mut run = Run {
@@ -364,7 +357,7 @@ fn login(input: &PlanInput, run: &mut Run<'_>) -> Result<&'static str, Stop> {
         let ask = Ask {
             fanout: vec![],
             lookups: p.lookups.clone(),
-            email: canonical_email(&input.user),
+            email: input.user.canonical_email(),
             identity: Some((d.provider.clone(), d.subject.clone())),
             budget_ms: input.config.lookup_timeout_ms,
             then: None,
@@ -428,7 +421,7 @@ fn login(input: &PlanInput, run: &mut Run<'_>) -> Result<&'static str, Stop> {
         email: if p.lookups.is_empty() {
             None
         } else {
-            canonical_email(&input.user)
+            input.user.canonical_email()
         },
         fanout: p.fanout,
         lookups: p.lookups,

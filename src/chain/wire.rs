@@ -192,6 +192,13 @@ pub struct PlanInput {
 }
 
 impl User {
+    /// The user's address in its canonical form (`email::canonical`), when it has one that is.
+    pub fn canonical_email(&self) -> Option<String> {
+        self.email
+            .as_deref()
+            .and_then(|e| crate::email::canonical(e).ok())
+    }
+
     /// Reads `{user_id, email?, email_verified, app_metadata?}`.
     pub fn from_value(v: &Value) -> Result<Self, ErrorBody> {
         let f = Fields::of(v, "user")?;
