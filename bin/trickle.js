@@ -15,6 +15,10 @@ Usage:
   trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into the accounts imported users own
   trickle verify   [--config F] [--out DIR] [--strict]   reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
   trickle check    [--config F]                    validate the configuration, inspect every database, report what would be read and written
+  trickle notify   [--config F] --out DIR|s3://… [--state URL] [--dry-run]
+                                                   have the tenant mail a password change to imported people without a usable password
+  trickle product-api [--config F] [--host H] [--port P] [--tls-cert F --tls-key F]
+                                                   serve docs/product-api.md for every product from its declared table
   trickle deploy-config [--config F] [--out config.json] [--pipeline action|rules]
                                                    auth0-deploy-cli's config.json (credentials, keyword mappings) from trickle.json
   trickle finish   [--config F] [--out DIR] [--input DIR] [--force]
@@ -48,6 +52,52 @@ trickle <command>: [code] message. Exit 0 done, 1 findings, 2 refused (nothing w
 `;
 
 const COMMAND_HELP = {
+  import: `Usage: trickle import [--config trickle.json] --out DIR|s3://BUCKET/PREFIX [--state URL] [--dry-run] [--budget N] [--replica ID] [--retry-failed]
+
+Registers the export's files (by content and run, never by name) in the state database and runs
+the tenant's import jobs: at most 2 in flight, leases shared by every replica, rate-limit-aware
+polling, retries. Safe to kill and start again. --dry-run registers and plans without calling the
+tenant; --budget N stops after N Management API requests (exit 3); --replica names this runner;
+--retry-failed retries the files that failed. --upsert is refused (it would rewrite the metadata
+of users the tenant already has).
+Example:
+  trickle import --config trickle.json --out export/
+  trickle import --config trickle.json --out s3://my-bucket/trickle/export --replica pod-1
+${CONTRACT}`,
+  backfill: `Usage: trickle backfill [--config trickle.json] [--state URL] [--via db|api]
+
+Writes auth0|<person id> into the accounts the imported users own (one joined UPDATE per product,
+where the configuration says: columns.auth0_user_id or the side table), only where the account has
+no Auth0 id yet and still belongs to the record's person. --via api uses each product's
+PUT /trickle/accounts/<id>/auth0-id instead (products[].api). Exit 1 on conflicts.
+Example:
+  trickle backfill --config trickle.json
+${CONTRACT}`,
+  notify: `Usage: trickle notify [--config trickle.json] --out DIR|s3://BUCKET/PREFIX [--state URL] [--dry-run]
+
+People imported without a legacy password they can use (several accounts and none whose product
+verified the address, or no password anywhere; export lists them in notify.ndjson) are told: the
+tenant mails each a password change (POST /dbconnections/change_password) once their import file
+is done. Each address once (state table notify_sent): run it again after a crash or a later
+import. notify.clientId names the application the mail is sent for; notify.ratePerSecond
+(default 2) bounds the pace. --dry-run counts without sending.
+Example:
+  trickle notify --config trickle.json --out export/
+${CONTRACT}`,
+  'product-api': `Usage: trickle product-api [--config trickle.json] [--host 127.0.0.1] [--port 8480] [--tls-cert F --tls-key F]
+
+Serves the product contract (docs/product-api.md) for every product of trickle.json from its
+declared table and columns: GET /<product>/trickle/accounts?email=…, PUT and DELETE
+/<product>/trickle/accounts/<id>/auth0-id (compare and set). Set each product's api.url to
+https://HOST/<product>. Each product's api.token (at least 32 characters, its own) is the only
+key to its accounts. Listens on loopback unless --host (or productApi.host) says otherwise, and
+then only with TLS. productApi.ratePerSecond (default 1000 per product), productApi.connections
+(default 16 per database). GET /healthz, GET /metrics (Prometheus: counts by product, route and
+status). SIGTERM or Ctrl-C stops it after the requests in flight.
+Example:
+  trickle product-api --config trickle.json
+  trickle product-api --config trickle.json --host 0.0.0.0 --port 8443 --tls-cert cert.pem --tls-key key.pem
+`,
   check: `Usage: trickle check [--config trickle.json]
 
 Validates the configuration (unknown keys are refused with the nearest known one), connects to
@@ -185,8 +235,29 @@ the directory anyway and says so. Nothing is written on error.
 `
 };
 
-function fail(message) {
-  process.stderr.write(`trickle: ${message}\n\n${HELP}`);
+/** The options each command takes: another command's option is refused, with the nearest one. */
+const COMMAND_OPTIONS = {
+  sim: ['people', 'social-people', 'port', 'seed', 'rules', 'write-config', 'monitor'],
+  demo: ['people'],
+  prelink: ['config'],
+  export: ['config', 'out'],
+  import: ['config', 'out', 'state', 'dry-run', 'upsert', 'budget', 'replica', 'lease-ms', 'retry-failed'],
+  backfill: ['config', 'state', 'via'],
+  verify: ['config', 'out', 'strict'],
+  check: ['config'],
+  notify: ['config', 'out', 'state', 'dry-run'],
+  'deploy-config': ['config', 'out', 'pipeline'],
+  finish: ['config', 'out', 'input', 'force'],
+  'merge-service': [],
+  monitor: ['port', 'dashboard'],
+  console: ['config', 'port'],
+  'product-api': ['config', 'host', 'port', 'tls-cert', 'tls-key']
+};
+
+let current = null;
+/** A usage error: `trickle <command>: [code] message`, where to look, exit 2. */
+function fail(message, code = 'usage.invalid') {
+  process.stderr.write(`trickle${current ? ` ${current}` : ''}: [${code}] ${message}\n(trickle ${current || ''}${current ? ' ' : ''}--help shows the usage)\n`);
   process.exit(2);
 }
 
@@ -197,6 +268,11 @@ async function main(argv) {
     return 0;
   }
   if (command === 'support') return supportCommand(rest);
+  if (!COMMAND_OPTIONS[command]) {
+    const near = require('../cli/config').nearest(command, [...Object.keys(COMMAND_OPTIONS), 'support']);
+    fail(`unknown command ${JSON.stringify(command)}${near ? ` (did you mean ${near}?)` : ''}`, 'usage.unknown_command');
+  }
+  current = command;
   let values;
   try {
     ({ values } = parseArgs({
@@ -206,16 +282,23 @@ async function main(argv) {
         config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
         budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
         input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' },
-        strict: { type: 'boolean' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }, 'social-people': { type: 'string' }, dashboard: { type: 'boolean' }
+        strict: { type: 'boolean' }, host: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }, 'social-people': { type: 'string' }, dashboard: { type: 'boolean' }
       },
       strict: true
     }));
   } catch (e) {
-    fail(e.message);
+    const m = /option '?(--?[\w-]+)/.exec(e.message);
+    const near = m ? require('../cli/config').nearest(m[1].replace(/^-+/, ''), [...COMMAND_OPTIONS[command], 'help']) : null;
+    fail(`${e.message.replace(/\. To specify a positional argument.*$/s, '')}${near ? ` (did you mean --${near}?)` : ''}`, 'usage.unknown_option');
   }
   if (values.help) {
     process.stdout.write(COMMAND_HELP[command] || HELP);
     return 0;
+  }
+  for (const k of Object.keys(values)) {
+    if (COMMAND_OPTIONS[command].includes(k)) continue;
+    const near = require('../cli/config').nearest(k, COMMAND_OPTIONS[command]);
+    fail(`--${k} is not an option of ${command}${near ? ` (did you mean --${near}?)` : ''}; it takes ${COMMAND_OPTIONS[command].map((o) => `--${o}`).join(' ') || 'no options'}`, 'usage.unknown_option');
   }
   const int = (name, dflt, min, max) => {
     if (values[name] === undefined) return dflt;
@@ -229,14 +312,17 @@ async function main(argv) {
     if (monitor !== null && !/^https?:\/\/[^/]/.test(monitor)) fail('--monitor must be the monitor\'s http(s) URL');
     const token = process.env.TRICKLE_MONITOR_TOKEN || undefined;
     const sim = await startSim({
-      people: int('people', 200, 1, 1000000), socialPeople: int('social-people', 0, 0, 100000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action',
+      https: true, people: int('people', 200, 1, 1000000), socialPeople: int('social-people', 0, 0, 100000), port: int('port', 0, 0, 65535), seed: int('seed', 1, 0, 2 ** 31), pipeline: values.rules ? 'rules' : 'action',
       ...(monitor ? { logStreamUrl: `${monitor}/log-stream`, logStreamToken: token, deploySettings: { eventsUrl: `${monitor}/events`, eventsToken: token } } : {})
     });
-    const bulkCfg = sim.bulkConfig();
+    const bulkCfg = sim.bulkConfig({ deploy: true });
+    const d = bulkCfg.deploy;
     process.stdout.write(`trickle simulator is running (${sim.people.length} people, pipeline: ${values.rules ? 'legacy Rules' : 'Action'})\n`);
     for (const [k, v] of Object.entries(sim.urls)) process.stdout.write(`  ${k.padEnd(9)} ${v}\n`);
     process.stdout.write(`  dashboard ${sim.tenant.url}/_sim\n  sample person: ${sim.people[0].email} / ${sim.people[0].accounts[0].password}\n`
-      + `Management API (bulk commands): tenant.url ${bulkCfg.tenant.url}, clientId ${bulkCfg.tenant.clientId}, clientSecret ${bulkCfg.tenant.clientSecret}, connectionId ${bulkCfg.tenant.connectionId}\n`);
+      + `Management API (bulk commands, deploy-config, a0deploy): tenant.url ${bulkCfg.tenant.url} (domain ${sim.tenant.domain}), clientId ${bulkCfg.tenant.clientId}, clientSecret ${bulkCfg.tenant.clientSecret}, connectionId ${bulkCfg.tenant.connectionId}\n`
+      + `Deploy (trickle.json "deploy"): mergeUrl ${d.mergeUrl}, tokenSecret ${d.tokenSecret}, clients ${JSON.stringify(d.clients)} (the application "Demo app", client id trickle-demo), connection ${d.connection}\n`
+      + `  the tenant's certificate is self-signed; trust it in every shell that talks to it (deploy-cli, the bulk commands):\n  export NODE_EXTRA_CA_CERTS=${sim.tenant.caFile}\n`);
     for (const p of bulkCfg.products) process.stdout.write(`  product ${p.name.padEnd(9)} db ${p.db}  format ${p.format}  api ${p.api.url} token ${p.api.token}\n`);
     for (const [strategy, idp] of Object.entries(sim.idps || {})) {
       const holder = [...sim.people, ...sim.socialPeople].find((x) => (x.identities || []).some((i) => i.provider === strategy));
@@ -246,7 +332,7 @@ async function main(argv) {
     process.stdout.write(`  state     ${bulkCfg.state}\n  merge token secret ${sim.tokenSecret}\n`);
     if (values['write-config']) {
       require('fs').writeFileSync(values['write-config'], JSON.stringify(bulkCfg, null, 2) + '\n', { mode: 0o600 });
-      process.stdout.write(`wrote ${values['write-config']}: trickle check|prelink|export|import|backfill|verify --config ${values['write-config']}\n`);
+      process.stdout.write(`wrote ${values['write-config']}: trickle check|prelink|export|import|backfill|verify|deploy-config --config ${values['write-config']}\n`);
     }
     process.stdout.write('Press Ctrl-C to stop (the databases are removed then).\n');
     const stop = () => sim.close().then(() => process.exit(0));
@@ -254,7 +340,7 @@ async function main(argv) {
     process.once('SIGTERM', stop);
     return null;
   }
-  if (['prelink', 'export', 'import', 'backfill', 'verify', 'check'].includes(command)) return bulkGuarded(command, values, int);
+  if (['prelink', 'export', 'import', 'backfill', 'verify', 'check', 'notify'].includes(command)) return bulkGuarded(command, values, int);
   if (command === 'deploy-config' || command === 'finish') return deployCommand(command, values);
   if (command === 'merge-service') {
     const { startMergeService, configFromEnv } = require('../merge-service/server');
@@ -266,6 +352,29 @@ async function main(argv) {
     }
     process.stdout.write(`trickle merge service listening on ${service.url} (public URL ${service.publicUrl})\n`);
     const stop = () => service.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return null;
+  }
+  if (command === 'product-api') {
+    const { startProductApi } = require('../product-api/server');
+    let api;
+    try {
+      const cfg = require('../cli/config').loadConfig(values.config || 'trickle.json');
+      if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) throw Object.assign(new Error('--tls-cert and --tls-key go together'), { code: 'product_api.tls' });
+      api = await startProductApi(cfg, {
+        host: values.host, port: values.port === undefined ? undefined : int('port', 8480, 0, 65535),
+        tls: values['tls-cert'] ? { cert: values['tls-cert'], key: values['tls-key'] } : undefined
+      });
+    } catch (e) {
+      process.stderr.write(`trickle product-api: [${e.code || 'product_api.failed'}] ${e.message}\n`);
+      return 2;
+    }
+    if (process.stdout.isTTY) {
+      process.stdout.write(`trickle product API on ${api.url}; set each product's api.url to:\n${Object.entries(api.products).map(([n, u]) => `  ${n.padEnd(12)} ${u}\n`).join('')}`
+        + `health ${api.url}/healthz, metrics ${api.url}/metrics. Ctrl-C stops it (requests in flight finish).\n`);
+    }
+    const stop = () => api.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     return null;
@@ -306,7 +415,6 @@ async function main(argv) {
     const r = await runDemo({ people: int('people', 60, 10, 100000), keepOpen: !!process.stdout.isTTY });
     return r.failed === 0 ? 0 : 1;
   }
-  fail(`unknown command ${command}`);
   return 2;
 }
 
@@ -406,7 +514,7 @@ async function bulkGuarded(command, values, int) {
   try {
     return await bulk(command, values, int);
   } catch (e) {
-    if (!e || typeof e.code !== 'string' || !/^(config|schema|db|stream)\./.test(e.code)) throw e;
+    if (!e || typeof e.code !== 'string' || !/^(config|schema|db|stream|notify|tenant|s3|import|verify|finish)\./.test(e.code)) throw e;
     process.stderr.write(`trickle ${command}: [${e.code}] ${e.message}\n`);
     if (!process.stdout.isTTY) process.stdout.write(JSON.stringify({ summary: command, ok: false, error: { code: e.code, message: e.message, ...(e.detail || {}) } }) + '\n');
     return 2;
@@ -430,7 +538,7 @@ async function bulk(command, values, int) {
     summary({ summary: 'export', ok: true, read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, without_password: m.without_password, files: m.files.length, bytes: m.bytes });
     return 0;
   }
-  if (command === 'import' || command === 'backfill') await stateDatabase(state);
+  if (command === 'import' || command === 'backfill' || command === 'notify') await stateDatabase(state);
   if (command === 'import') {
     if (!values.out) fail('import needs --out DIR or s3://bucket/prefix (the export)');
     for (const k of ['url', 'clientId', 'clientSecret', 'connectionId']) if (!tenant[k]) return configError(`tenant.${k}`, `configuration: tenant.${k} is required for import`);
@@ -477,6 +585,14 @@ async function bulk(command, values, int) {
     if (r.stopped === 'interrupted') return 130;
     if (r.failed_files.length && process.stderr.isTTY) for (const f of r.failed_files) process.stderr.write(`failed ${f.file} (run ${f.run}): ${f.reason}\n`);
     return r.stopped ? 3 : r.files.failed ? 1 : 0;
+  }
+  if (command === 'notify') {
+    if (!values.out) fail('notify needs --out DIR or s3://bucket/prefix (the export)');
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    const r = await require('../cli/notify').notify(cfg, values.out, { state, dryRun: !!values['dry-run'], log, signal: ac.signal });
+    summary({ summary: 'notify', ok: !r.failed, ...r });
+    return r.interrupted ? 130 : r.failed ? 1 : 0;
   }
   if (command === 'backfill') {
     const via = values.via || 'db';

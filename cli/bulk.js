@@ -72,8 +72,12 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
   await store.prepare();
   const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
   if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
-  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0, without_password: 0 };
+  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0, without_password: 0, forced_reset: 0, to_notify: 0 };
   const rejects = store.appender('rejects.ndjson');
+  // People who cannot sign in with a legacy password once imported: `trickle notify` has the
+  // tenant mail each a password change once their file is imported.
+  const notify = store.appender('notify.ndjson');
+  let pending = [];
   let parts = [];
   let bytes = 2;
   const flush = async () => {
@@ -82,6 +86,9 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
     const text = `[${parts.join(',')}]`;
     await store.write(name, text);
     manifest.files.push({ name, people: parts.length, bytes: Buffer.byteLength(text), sha256: crypto.createHash('sha256').update(text).digest('hex') });
+    for (const n of pending) await notify.write(JSON.stringify({ ...n, file: name }) + '\n');
+    manifest.to_notify += pending.length;
+    pending = [];
     parts = [];
     bytes = 2;
   };
@@ -111,16 +118,25 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
       // Imported without any password (social-only people, or accounts that never had one):
       // they sign in with their provider, which links to this user, or reset through the inbox.
       if (!r.record.password_hash && !r.record.custom_password_hash) manifest.without_password++;
+      // Several accounts and none whose product verified the address with a readable hash: the
+      // forced reset (ownership::import_hash). They, and people with no password anywhere, are told.
+      const forcedReset = r.record.password_hash === forced.hash;
+      if (forcedReset) manifest.forced_reset++;
+      if (forcedReset || (!r.record.password_hash && !r.record.custom_password_hash)) {
+        pending.push({ email: r.record.email, user_id: `auth0|${r.record.user_id}`, reason: forcedReset ? 'forced_reset' : 'no_password' });
+      }
       if (manifest.read % 10000 === 0) log({ event: 'export_progress', read: manifest.read, files: manifest.files.length });
     }
     await flush();
   } catch (e) {
     // No half export: without manifest.json the folder holds nothing import would take.
     await rejects.close();
+    await notify.close();
     await store.close();
     throw e;
   }
   await rejects.close();
+  await notify.close();
   manifest.bytes = manifest.files.reduce((s, f) => s + f.bytes, 0);
   try {
     await store.write('manifest.json', JSON.stringify(manifest, null, 2) + '\n');

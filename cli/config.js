@@ -46,7 +46,9 @@ const COLUMNS = {
 
 const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns'];
 /** Top-level keys; other commands' sections are listed here so a typo in them is caught too. */
-const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', 'support', 'finish', '$schema', 'comment'];
+const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', 'support', 'finish', 'productApi', 'notify', '$schema', 'comment'];
+/** `trickle product-api` (product-api/server.js). */
+const PRODUCT_API_KEYS = ['host', 'port', 'tls', 'ratePerSecond', 'connections', 'maxAccounts'];
 /** The support console and `trickle support` (console/config.js). */
 const SUPPORT_KEYS = ['audit', 'staff', 'staffProviders', 'roleClaim', 'roles', 'clientId', 'clientSecret', 'sessionSecret', 'sessionTtlSeconds', 'publicUrl', 'port'];
 const TENANT_KEYS = ['url', 'clientId', 'clientSecret', 'connectionId', 'audience', 'domain'];
@@ -127,6 +129,20 @@ function validateConfig(cfg, file = 'the configuration') {
     if (!isObject(cfg.finish)) throw new TrickleError('config.bad_type', `${file}: finish must be an object {signup}`, { key: 'finish' });
     refuseUnknown(cfg.finish, ['signup'], `${file}: finish`);
     if (cfg.finish.signup !== undefined && typeof cfg.finish.signup !== 'boolean') throw new TrickleError('config.bad_type', `${file}: finish.signup must be true or false (public sign-up on the finished connection; off unless true)`, { key: 'finish.signup' });
+  }
+  if (cfg.notify !== undefined) {
+    if (!isObject(cfg.notify)) throw new TrickleError('config.bad_type', `${file}: notify must be an object {clientId, ratePerSecond}`, { key: 'notify' });
+    refuseUnknown(cfg.notify, ['clientId', 'ratePerSecond'], `${file}: notify`);
+    const r = cfg.notify.ratePerSecond;
+    if (r !== undefined && (typeof r !== 'number' || !(r > 0) || r > 100)) throw new TrickleError('config.bad_type', `${file}: notify.ratePerSecond must be a number above 0, at most 100`, { key: 'notify.ratePerSecond' });
+  }
+  if (cfg.productApi !== undefined) {
+    if (!isObject(cfg.productApi)) throw new TrickleError('config.bad_type', `${file}: productApi must be an object {host, port, tls, ratePerSecond, connections, maxAccounts}`, { key: 'productApi' });
+    refuseUnknown(cfg.productApi, PRODUCT_API_KEYS, `${file}: productApi`);
+    if (cfg.productApi.tls !== undefined && cfg.productApi.tls !== null) {
+      if (!isObject(cfg.productApi.tls)) throw new TrickleError('config.bad_type', `${file}: productApi.tls must be {"cert": FILE, "key": FILE}`, { key: 'productApi.tls' });
+      refuseUnknown(cfg.productApi.tls, ['cert', 'key'], `${file}: productApi.tls`);
+    }
   }
   if (cfg.support !== undefined) {
     if (!isObject(cfg.support)) throw new TrickleError('config.bad_type', `${file}: support must be an object {audit, staff, clientId, …}`, { key: 'support' });

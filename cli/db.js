@@ -17,8 +17,8 @@ function createOwnerOnly(file) {
   }
 }
 
-/** Opens `sqlite:<file>`, `mysql://…` or `postgres://…`. */
-async function openDb(url) {
+/** Opens `sqlite:<file>`, `mysql://…` or `postgres://…`; `connections` bounds a server's pool. */
+async function openDb(url, { connections = 4 } = {}) {
   if (/^sqlite:/.test(url)) {
     const Database = require('better-sqlite3');
     createOwnerOnly(url.slice('sqlite:'.length));
@@ -40,7 +40,7 @@ async function openDb(url) {
   }
   if (/^mysql:\/\//.test(url)) {
     const mysql = require('mysql2/promise');
-    const pool = mysql.createPool({ uri: url, connectionLimit: 4 });
+    const pool = mysql.createPool({ uri: url, connectionLimit: connections });
     return {
       kind: 'mysql',
       all: async (sql, params = []) => (await pool.query(sql, params))[0],
@@ -66,7 +66,7 @@ async function openDb(url) {
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { Pool } = require('pg');
-    const pool = new Pool({ connectionString: url, max: 4 });
+    const pool = new Pool({ connectionString: url, max: connections });
     const numbered = (sql) => { let i = 0; return sql.replace(/\?/g, () => `$${++i}`); };
     return {
       kind: 'postgres',

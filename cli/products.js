@@ -62,10 +62,10 @@ function named(product, e, what = 'database error') {
 }
 
 /** Opens a product's database and makes sure it answers: `db.unreachable` names the product. */
-async function openProduct(product) {
+async function openProduct(product, options) {
   let db;
   try {
-    db = await openDb(product.db);
+    db = await openDb(product.db, options);
     await db.all('SELECT 1 AS one');
     return db;
   } catch (e) {
@@ -209,8 +209,8 @@ function backfillSql(db, product) {
 }
 
 /** The SELECT of one page of a product's accounts, as trickle's names, with the sort key. */
-function pageSql(db, product, { after, onlyUnlinked, pageSize }) {
-  const s = schemaOf(product);
+/** The columns of an account as trickle's names (`a` the product's table, `l` the side table), and the FROM clause joining them. */
+function accountSelect(db, s) {
   const c = s.columns;
   const col = (k) => `a.${quote(db, c[k])}`;
   const alias = { password: 'password_hash', salt: 'password_salt' };
@@ -218,6 +218,51 @@ function pageSql(db, product, { after, onlyUnlinked, pageSize }) {
   const side = usesSideTable(s);
   if (s.personId === 'table') fields.push(`l.person_id AS ${quote(db, 'person_id')}`);
   if (s.auth0Id === 'table') fields.push(`l.auth0_user_id AS ${quote(db, 'auth0_user_id')}`);
+  const from = `FROM ${quote(db, s.table)} a${side ? ` LEFT JOIN ${LINK_TABLE} l ON l.account_id = ${asText(db, col('id'))}` : ''}`;
+  return { fields, from, col, side };
+}
+
+/**
+ * The statements the product API (product-api/server.js) runs for one product's declared
+ * schema: look-up by address (`byEmail`, one parameter: the trimmed, lower-cased address; the
+ * caller keeps only rows whose address normalises to it), one account by id (`byId`), and the
+ * compare-and-set of the Auth0 id (`set`: value, id, value, replace) and its withdrawal
+ * (`clear`: id, value), in the product's column or the side table (`ensureSide`: id, before a
+ * write there). `emailBinary`: the email column compares case-sensitively (so `=` cannot be used).
+ */
+function apiSql(db, product, { emailBinary = true } = {}) {
+  const s = schemaOf(product);
+  const { fields, from, col } = accountSelect(db, s);
+  const select = `SELECT ${fields.join(', ')} ${from}`;
+  // An index on the address serves the look-up: the canonical column, or a case-insensitive
+  // collation (MySQL's default); otherwise the trimmed lower case, which an expression index serves.
+  const byEmailWhere = s.columns.email_norm ? `${col('email_norm')} = ?`
+    : db.kind === 'mysql' && !emailBinary ? `${col('email')} = ?` : `LOWER(TRIM(${col('email')})) = ?`;
+  const q = (x) => quote(db, x);
+  let set;
+  let clear;
+  let ensureSide = null;
+  if (s.auth0Id === 'column') {
+    const A = q(s.columns.auth0_user_id);
+    const where = `${q(s.columns.id)} = ?`;
+    set = `UPDATE ${q(s.table)} SET ${A} = ? WHERE ${where} AND (${A} IS NULL OR ${A} = ? OR ${A} = ?)`;
+    clear = `UPDATE ${q(s.table)} SET ${A} = NULL WHERE ${where} AND ${A} = ?`;
+  } else {
+    set = `UPDATE ${LINK_TABLE} SET auth0_user_id = ? WHERE account_id = ? AND (auth0_user_id IS NULL OR auth0_user_id = ? OR auth0_user_id = ?)`;
+    clear = `UPDATE ${LINK_TABLE} SET auth0_user_id = NULL WHERE account_id = ? AND auth0_user_id = ?`;
+    ensureSide = db.kind === 'mysql' ? `INSERT IGNORE INTO ${LINK_TABLE} (account_id) VALUES (?)` : `INSERT INTO ${LINK_TABLE} (account_id) VALUES (?) ON CONFLICT (account_id) DO NOTHING`;
+  }
+  return {
+    byEmail: `${select} WHERE ${byEmailWhere} ORDER BY ${col('id')} LIMIT 51`,
+    byId: `${select} WHERE ${col('id')} = ?`,
+    set, clear, ensureSide, side: s.auth0Id === 'table'
+  };
+}
+
+function pageSql(db, product, { after, onlyUnlinked, pageSize }) {
+  const s = schemaOf(product);
+  const { fields, from, col } = accountSelect(db, s);
+  const c = s.columns;
   const key = c.email_norm ? col('email_norm')
     : db.kind === 'mysql' ? `CONVERT(LOWER(${col('email')}) USING utf8mb4) COLLATE utf8mb4_bin`
       : db.kind === 'postgres' ? `LOWER(${col('email')}) COLLATE "C"` : `LOWER(${col('email')})`;
@@ -226,7 +271,7 @@ function pageSql(db, product, { after, onlyUnlinked, pageSize }) {
   const conds = [];
   if (after) conds.push(`(${key}, ${col('id')}) > (?, ?)`);
   if (onlyUnlinked) conds.push(`${auth0} IS NULL`);
-  return `SELECT ${fields.join(', ')} FROM ${quote(db, s.table)} a${side ? ` LEFT JOIN ${LINK_TABLE} l ON l.account_id = ${asText(db, col('id'))}` : ''}`
+  return `SELECT ${fields.join(', ')} ${from}`
     + `${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY ${key}, ${col('id')} LIMIT ${pageSize}`;
 }
 
@@ -330,5 +375,5 @@ async function checkOrder(products, { pageSize } = {}) {
 
 module.exports = {
   loadConfig, people, rows, FORMATS, accountOf, norm, canonical, compare, ensureLinkTable, linkSql, auth0Sql, backfillSql, LINK_TABLE,
-  openProduct, openProducts, inspectProduct, checkOrder, TrickleError, quote, asText
+  openProduct, openProducts, inspectProduct, checkOrder, TrickleError, quote, asText, apiSql, collationOf, binaryCollation
 };

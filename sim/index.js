@@ -122,11 +122,24 @@ async function startSim(options = {}) {
     ...Object.fromEntries(products.map((p) => [p.name, p.url]))
   };
   // Everything the bulk commands need to reach this simulator: trickle.json for its products.
-  const bulkConfig = () => ({
-    products: products.map((p) => ({ name: p.name, db: `sqlite:${path.join(dataDir, `${p.name}.sqlite`)}`, format: FORMATS[p.name].adapter, api: { url: p.url, token: p.token } })),
-    state: `sqlite:${path.join(dataDir, 'state.sqlite')}`,
-    tenant: { url: tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret', connectionId: 'con_trickle' }
-  });
+  // With `deploy: true` (a tenant listening with https), also what `deploy-config` and deploy-cli
+  // need: the https URL (deploy-cli speaks only https to a domain), the merge service, the
+  // token secret, the application the connection is enabled for, and the linking credentials.
+  const bulkConfig = ({ deploy: withDeploy = false } = {}) => {
+    const url = withDeploy && tenant.httpsUrl ? tenant.httpsUrl : tenant.url;
+    return {
+      products: products.map((p) => ({ name: p.name, db: `sqlite:${path.join(dataDir, `${p.name}.sqlite`)}`, format: FORMATS[p.name].adapter, api: { url: p.url, token: p.token } })),
+      state: `sqlite:${path.join(dataDir, 'state.sqlite')}`,
+      tenant: { url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret', connectionId: 'con_trickle' },
+      ...(withDeploy ? {
+        deploy: {
+          mergeUrl: `${merge.url}/merge`, tokenSecret, clients: ['trickle-demo'], connection: 'trickle',
+          // The Action calls the Management API from inside the tenant: the plain listener.
+          linking: { domain: tenant.url, clientId: 'trickle-m2m', clientSecret: 'm2m-secret' }
+        }
+      } : {})
+    };
+  };
   return {
     bulkConfig, tenant, merge, products, mappings, logStream: stream, deployConfig: deployCfg, deployOutput, byName: Object.fromEntries(products.map((p) => [p.name, p])), mail, people: seeded.people, urls, dataDir, tokenSecret,
     socialPeople: seeded.socialPeople, idps, attackers,

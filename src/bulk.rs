@@ -73,16 +73,21 @@ pub fn export_record(
             record.insert(key, v.as_str());
         }
     }
-    // One account: its legacy hash is imported (bcrypt cost 10 as password_hash, the rest as
-    // custom_password_hash). Several: nobody has proven they own them all, so the forced-reset
-    // hash makes the first sign-in a reset through the inbox.
-    if accounts.len() == 1 {
-        if let Some(descriptor) = &first.password {
-            let parsed = password::parse(descriptor).map_err(|e| {
+    // The legacy hash of the one account the import may own (ownership::import_hash: a lone
+    // account's, or the first verified one of several), as bcrypt cost 10 in password_hash or
+    // as custom_password_hash; without one, the forced-reset hash makes the first sign-in a
+    // reset through the inbox.
+    let chosen = ownership::import_hash(&accounts);
+    match chosen.and_then(|i| accounts.get(i)) {
+        Some(a) => {
+            let descriptor = a.password.as_ref().ok_or_else(|| {
                 Reject::new(
-                    e.code(),
-                    format!("{}/{}: {}", first.product, first.id, e.message()),
+                    "export.no_password",
+                    format!("{}/{}: no hash", a.product, a.id),
                 )
+            })?;
+            let parsed = password::parse(descriptor).map_err(|e| {
+                Reject::new(e.code(), format!("{}/{}: {}", a.product, a.id, e.message()))
             })?;
             match &parsed.scheme {
                 Scheme::Bcrypt(h) if h.cost == 10 && parsed.salt.is_none() => {
@@ -100,14 +105,16 @@ pub fn export_record(
                 _ => record.insert("custom_password_hash", descriptor.clone()),
             }
         }
-    } else {
-        if password::parse_bcrypt(forced_reset_hash).is_err() {
-            return Err(Reject::new(
-                "export.forced_reset_hash",
-                "the run's forced-reset hash is not a bcrypt string",
-            ));
+        None if accounts.len() == 1 => {}
+        None => {
+            if password::parse_bcrypt(forced_reset_hash).is_err() {
+                return Err(Reject::new(
+                    "export.forced_reset_hash",
+                    "the run's forced-reset hash is not a bcrypt string",
+                ));
+            }
+            record.insert("password_hash", forced_reset_hash);
         }
-        record.insert("password_hash", forced_reset_hash);
     }
     let mut factors = vec![];
     for a in &accounts {
@@ -150,7 +157,7 @@ pub fn export_record(
         merge: None,
         // A lone account its product never verified, imported with its own hash: as at a lazy
         // login, once the mailbox is proven (a reset), the link made by that hash is withdrawn.
-        unverified: accounts.len() == 1 && !accounts.iter().any(|a| a.email_verified),
+        unverified: chosen.is_some() && !accounts.iter().any(|a| a.email_verified),
         address: Some(email.clone()),
         address_from: None,
     };
@@ -320,6 +327,48 @@ mod tests {
             r.get("mfa_factors").and_then(Value::as_array).map(Vec::len),
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_person_in_two_products_keeps_the_password_of_the_verified_account() {
+        // collect is older (canonical first) but never verified; paste verified the address:
+        // its hash is imported, and only its account is owned (backfilled); collect waits for
+        // the merge flow.
+        let a = acct(
+            "paste",
+            r#"{"id":"1","email":"e@x.com","email_verified":true,"created_at":"2015-01-01","password":{"algorithm":"bcrypt","hash":{"value":"$2b$10$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}}"#,
+        );
+        let b = acct(
+            "collect",
+            r#"{"id":"9","email":"E@x.com","created_at":"2014-01-01","password":{"algorithm":"bcrypt","hash":{"value":"$2b$10$DDDDDDDDDDDDDDDDDDDDD.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}}"#,
+        );
+        let r = export_record("e@x.com", &[a, b], &products(), RESET).unwrap_or_default();
+        assert_eq!(
+            r.get("password_hash").and_then(Value::as_str),
+            Some("$2b$10$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW")
+        );
+        assert_eq!(r.get("email_verified").and_then(Value::as_bool), Some(true));
+        let meta = r
+            .get("app_metadata")
+            .and_then(|m| m.get("trickle"))
+            .cloned()
+            .unwrap_or_default();
+        let proofs: Vec<_> = meta
+            .get("accounts")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .map(|a| {
+                        (
+                            a.get("product").and_then(Value::as_str).unwrap_or(""),
+                            a.get("proof").and_then(Value::as_str),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(proofs, [("collect", None), ("paste", Some("import"))]);
+        assert!(meta.get("unverified").is_none());
     }
 
     #[test]

@@ -249,16 +249,36 @@ pub fn reset_proves(accounts: &[Account]) -> Vec<bool> {
         .collect()
 }
 
-/// The accounts an imported user owns: a lone account (its own hash is imported, so whoever
-/// signs in with it knew that account's password); for several accounts (imported with a
-/// forced reset through the inbox), those whose product verified the address.
-pub fn import_owns(accounts: &[Account]) -> Vec<bool> {
+#[cfg(feature = "login")]
+/// The account whose legacy hash a person is imported with, if any (`accounts` in canonical
+/// order): a lone account's own; for several, the first whose product verified the address and
+/// whose hash can be read. A password matching only an unverified account while other accounts
+/// hold the address proves nothing at a lazy login, so such a hash is never imported for a
+/// person with several accounts; without a verified one, the person gets a forced reset.
+pub fn import_hash(accounts: &[Account]) -> Option<usize> {
     if let [lone] = accounts {
-        // Its own hash is imported only when it has one; without, the first sign-in is a reset
-        // through the inbox, which proves only an account whose product verified the address.
-        return vec![lone.password.is_some() || mailbox_proves(lone.email_verified)];
+        return lone.password.is_some().then_some(0);
     }
-    reset_proves(accounts)
+    accounts.iter().position(|a| {
+        mailbox_proves(a.email_verified)
+            && a.password
+                .as_ref()
+                .is_some_and(|d| crate::password::parse(d).is_ok())
+    })
+}
+
+#[cfg(feature = "login")]
+/// The accounts an imported user owns: the account whose own hash is imported (whoever signs
+/// in with it knew that account's password), and nothing else of a person with several; for a
+/// person imported with a forced reset through the inbox, the accounts whose product verified
+/// the address (the reset proves them). The others wait for the merge flow.
+pub fn import_owns(accounts: &[Account]) -> Vec<bool> {
+    match import_hash(accounts) {
+        Some(i) => (0..accounts.len()).map(|j| j == i).collect(),
+        // Without a hash, the first sign-in is a reset through the inbox, which proves only
+        // the accounts whose product verified the address.
+        None => reset_proves(accounts),
+    }
 }
 
 /// True when the merge service's mailbox proof would prove this remembered account.
@@ -362,10 +382,48 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "login")]
+    fn hashed(id: &str, verified: bool, hash: &str) -> Account {
+        let mut a = acct(id, verified);
+        a.password = Some(
+            crate::json::parse(&format!(
+                r#"{{"algorithm":"bcrypt","hash":{{"value":"{hash}"}}}}"#
+            ))
+            .unwrap_or_else(|e| unreachable!("{e:?}")),
+        );
+        a
+    }
+
+    #[cfg(feature = "login")]
+    #[test]
+    fn a_person_with_several_accounts_is_imported_with_the_first_verified_readable_hash_and_owns_only_that_account(
+    ) {
+        let good = "$2b$10$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+        // An unverified account first (a squatter's, say), a verified one with an unreadable
+        // hash, then the verified readable one: that one is imported, and owned alone.
+        let accounts = [
+            hashed("squat", false, good),
+            hashed("broken", true, "nope"),
+            hashed("real", true, good),
+            hashed("later", true, good),
+        ];
+        assert_eq!(import_hash(&accounts), Some(2));
+        assert_eq!(import_owns(&accounts), [false, false, true, false]);
+        // Only unverified hashes: none is imported (it would prove nothing at a lazy login).
+        let unverified = [hashed("a", false, good), hashed("b", false, good)];
+        assert_eq!(import_hash(&unverified), None);
+        assert_eq!(import_owns(&unverified), [false, false]);
+        // A lone account keeps its own hash, verified or not.
+        assert_eq!(import_hash(&[hashed("lone", false, good)]), Some(0));
+        assert_eq!(import_hash(&[acct("lone", true)]), None);
+    }
+
     #[test]
     fn the_mailbox_proves_only_verified_accounts() {
         let accounts = [acct("a", true), acct("b", false), acct("c", true)];
         assert_eq!(reset_proves(&accounts), [true, false, true]);
+        // Nobody's hash can be read here: a forced reset, which proves the verified accounts.
+        assert_eq!(import_hash(&accounts), None);
         assert_eq!(import_owns(&accounts), [true, false, true]);
         // A lone account: owned when its own hash is imported, or when the reset its first
         // sign-in needs proves it (its product verified the address); never otherwise.
