@@ -514,8 +514,10 @@ async function bulkGuarded(command, values, int) {
   try {
     return await bulk(command, values, int);
   } catch (e) {
-    if (!e || typeof e.code !== 'string' || !/^(config|schema|db|stream|notify|tenant|s3|import|verify|finish)\./.test(e.code)) throw e;
-    process.stderr.write(`trickle ${command}: [${e.code}] ${e.message}\n`);
+    if (!e || typeof e.code !== 'string' || !/^[a-z0-9_]+\.[a-z0-9_.]+$/.test(e.code)) throw e;
+    process.stderr.write(`trickle ${command}: [${e.code}] ${e.message.replace(`${e.code}: `, '')}\n`);
+    // Refused before anything was read or written: 2; a step that failed on the way: 1.
+    if (!/^(config|schema|db|stream)\./.test(e.code)) return 1;
     if (!process.stdout.isTTY) process.stdout.write(JSON.stringify({ summary: command, ok: false, error: { code: e.code, message: e.message, ...(e.detail || {}) } }) + '\n');
     return 2;
   }
@@ -528,14 +530,18 @@ async function bulk(command, values, int) {
   const tenant = cfg.tenant || {};
   if (command === 'check') return check(cfg, state);
   if (command === 'prelink') {
-    const r = await require('../cli/bulk').prelink(cfg, { log });
+    // On a terminal, one line that says where it is; the NDJSON log has prelink_progress lines.
+    const progress = (x) => { if (process.stderr.isTTY) process.stderr.write(`\rprelink: ${x.phase} ${x.accounts}${x.of ? ` of ${x.of}` : ''} accounts`.padEnd(60)); };
+    const r = await require('../cli/bulk').prelink(cfg, { log, progress });
+    if (process.stderr.isTTY) process.stderr.write('\n');
     summary({ summary: 'prelink', ok: true, ...r, conflicts: r.conflicts.length, conflict_list: r.conflicts.slice(0, 50) });
     return 0;
   }
   if (command === 'export') {
     if (!values.out) fail('export needs --out DIR');
-    const m = await require('../cli/bulk').exportPeople(cfg, values.out, { log });
-    summary({ summary: 'export', ok: true, read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, without_password: m.without_password, files: m.files.length, bytes: m.bytes });
+    const m = await require('../cli/bulk').exportPeople(cfg, values.out, { log, state });
+    summary({ summary: 'export', ok: true, read: m.read, exported: m.exported, rejected: m.rejected, already_linked: m.already_linked, already_imported: m.already_imported,
+      without_password: m.without_password, forced_reset: m.forced_reset, to_notify: m.to_notify, files: m.files.length, bytes: m.bytes });
     return 0;
   }
   if (command === 'import' || command === 'backfill' || command === 'notify') await stateDatabase(state);
@@ -601,32 +607,35 @@ async function bulk(command, values, int) {
     // One joined UPDATE per product, whatever its schema (cli/reconcile.js backfill).
     const r = via === 'api' ? await rc.backfillViaApi(cfg, { state, log }) : await rc.backfill(cfg, { state, log });
     if (r.failed) {
-      process.stdout.write(JSON.stringify({ summary: 'backfill', via, ...r }, null, 2) + '\n');
+      summary({ summary: 'backfill', ok: false, via, ...r });
       return 1;
     }
-    process.stdout.write(JSON.stringify({ summary: 'backfill', ...r }, null, 2) + '\n');
+    summary({ summary: 'backfill', ok: !(r.skipped_files.length || r.conflicts.length), ...r });
     // Files whose people could not be told apart, or accounts claimed twice: a person must look.
     return r.skipped_files.length || r.conflicts.length ? 1 : 0;
   }
   const r = await require('../cli/reconcile').verify(cfg, tenant);
-  const ex = require('../cli/bulk').explainRejects(r, values.out, { strict: !!values.strict });
+  const ex = await require('../cli/bulk').explainRejects(r, values.out, { strict: !!values.strict, cfg });
   const lazyWaiting = r.awaiting_proof.filter((a) => a.via === 'lazy').length;
-  const failing = ex.missing.length || r.duplicated.length || r.mislinked.length;
+  const failing = ex.missing.length || r.duplicated.length || r.mislinked.length || r.not_backfilled.length;
   const counts = { summary: 'verify', ok: !failing, people: r.people, tenant_users: r.tenant_users, missing: ex.missing.length, explained_rejects: ex.explained.length, strict: !!values.strict,
-    duplicated: r.duplicated.length, imported: r.imported, lazy: r.lazy, social: r.social, clean: r.clean, awaiting_proof: r.awaiting_proof.length, awaiting_proof_lazy: lazyWaiting, mislinked: r.mislinked.length };
+    duplicated: r.duplicated.length, imported: r.imported, lazy: r.lazy, social: r.social, clean: r.clean, awaiting_proof: r.awaiting_proof.length, awaiting_proof_lazy: lazyWaiting, mislinked: r.mislinked.length, not_backfilled: r.not_backfilled.length,
+    ...(r.not_backfilled.length ? { next_step: 'trickle backfill' } : {}) };
   if (!process.stdout.isTTY) {
     for (const m of ex.missing) log({ event: 'missing', ...m });
     for (const m of ex.explained) log({ event: 'explained_reject', ...m });
     for (const d of r.duplicated) log({ event: 'duplicated', ...d });
     for (const a of r.awaiting_proof) log({ event: 'awaiting_proof', ...a });
     for (const m of r.mislinked) log({ event: 'mislinked', ...m });
+    for (const m of r.not_backfilled) log({ event: 'not_backfilled', ...m });
     summary(counts);
     return failing ? 1 : 0;
   }
   process.stdout.write(`people in the products: ${r.people}\nusers in the tenant:    ${r.tenant_users}\nmissing:                ${ex.missing.length}\n`
     + `explained rejects:      ${ex.explained.length}${values.strict ? ' (counted as missing: --strict)' : ''}\nduplicated:             ${r.duplicated.length}\n`
     + `present, imported:      ${r.imported}\npresent, lazy flow:     ${r.lazy}\nevery account linked:   ${r.clean}\n`
-    + `accounts awaiting proof: ${r.awaiting_proof.length} (${lazyWaiting} through the lazy flow)\nmislinked accounts:     ${r.mislinked.length}\n`);
+    + `accounts awaiting proof: ${r.awaiting_proof.length} (${lazyWaiting} through the lazy flow)\nmislinked accounts:     ${r.mislinked.length}\n`
+    + `not backfilled:         ${r.not_backfilled.length}${r.not_backfilled.length ? ' (imported people whose own accounts hold no Auth0 id yet: run trickle backfill)' : ''}\n`);
   for (const m of ex.missing.slice(0, 20)) process.stdout.write(`  missing ${m.email}${m.reason ? ` (${m.reason})` : ''}\n`);
   for (const m of ex.explained.slice(0, 20)) process.stdout.write(`  rejected by export ${m.email}: [${m.code}] ${m.reason}\n`);
   for (const d of r.duplicated.slice(0, 20)) process.stdout.write(`  duplicated ${d.email}\n`);
@@ -714,7 +723,8 @@ async function deployCommand(command, values) {
       const m = config.AUTH0_KEYWORD_REPLACE_MAPPINGS;
       log({ event: 'deploy-config', out, included: config.AUTH0_INCLUDED_ONLY, secrets: m.TRICKLE_ACTION_SECRETS.map((x) => x.name), clients: m.TRICKLE_CLIENTS,
         credentials: ['AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'AUTH0_CLIENT_SECRET'].filter((k) => config[k]) });
-      process.stdout.write(`wrote ${out}; deploy with: a0deploy import --input_file ${values.pipeline === 'rules' ? 'dist/auth0-rules' : 'dist/auth0'} --config_file ${out}\n`);
+      const next = `a0deploy import --input_file ${values.pipeline === 'rules' ? 'dist/auth0-rules' : 'dist/auth0'} --config_file ${out}`;
+      summary({ summary: 'deploy-config', ok: true, out, next }, `wrote ${out}; deploy with: ${next}\n`);
       return 0;
     } catch (e) {
       if (e instanceof deploy.DeployError) return refuse(e.code, e.message);
@@ -731,12 +741,16 @@ async function deployCommand(command, values) {
       process.stderr.write(`trickle finish: --force: writing the finished directory although ${report.missing} people are missing, ${report.duplicated} duplicated, ${report.mislinked} mislinked\n`);
       log(line);
     }
-    log({ event: 'finish', out, ...report });
-    process.stdout.write(`verify: ${verify.people} people, ${verify.tenant_users} tenant users, ${report.missing} missing; ${report.awaiting_proof} with accounts awaiting proof (the Action stays bound for them)\n`
+    summary({ summary: 'finish', ok: true, out, ...report, next: `a0deploy import --input_file ${out} --config_file config.json` },
+      `verify: ${verify.people} people, ${verify.tenant_users} tenant users, ${report.missing} missing; ${report.awaiting_proof} with accounts awaiting proof (the Action stays bound for them)\n`
       + `wrote ${out}; deploy with: a0deploy import --input_file ${out} --config_file config.json\n`);
     return 0;
   } catch (e) {
     if (!(e instanceof deploy.DeployError)) throw e;
+    if (e.code === 'finish.not_backfilled') {
+      for (const x of e.detail.not_backfilled.slice(0, 50)) process.stderr.write(`  not backfilled ${x.email}: ${x.accounts.join(', ')}\n`);
+      return refuse(e.code, `${e.message}; nothing written`, 1);
+    }
     if (e.code === 'finish.people_missing') {
       const d = e.detail;
       const list = (items, line) => {
@@ -756,6 +770,8 @@ async function deployCommand(command, values) {
 process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
 
 main(process.argv.slice(2)).then((code) => { if (code !== null) process.exitCode = code; }, (e) => {
-  process.stderr.write(`trickle: ${e.message}\n`);
+  const code = e && typeof e.code === 'string' && /^[a-z0-9_]+\.[a-z0-9_.]+$/.test(e.code) ? e.code
+    : e && e.constructor && e.constructor.name === 'StorageError' ? 'storage.unreachable' : `${current || 'trickle'}.failed`;
+  process.stderr.write(`trickle${current ? ` ${current}` : ''}: [${code}] ${String(e && e.message).replace(`${code}: `, '')}\n`);
   process.exit(1);
 });

@@ -15,12 +15,14 @@ const FILE_LIMIT = 500000;
  * Writes each person's id into every product (idempotent), into the `person_id` column or, with
  * `link: "table"`, a side table `trickle_person_link`; returns counts and conflicts.
  */
-async function prelink(cfg, { log = () => {}, precheck = true } = {}) {
+async function prelink(cfg, { log = () => {}, precheck = true, progress = () => {} } = {}) {
   const core = loadCore('full');
   const names = cfg.products.map((p) => p.name);
   // Every product is read through once before anything is written: a schema or order error
   // stops the command with nothing changed.
-  if (precheck) await checkOrder(cfg.products);
+  const counts = precheck ? await checkOrder(cfg.products, { progress }) : {};
+  const total = Object.values(counts).reduce((a, b) => a + b, 0) || null;
+  let shown = Date.now();
   const writers = {};
   const dbs = await openProducts(cfg.products);
   cfg.products.forEach((p, i) => { writers[p.name] = { db: dbs[i], sql: linkSql(dbs[i], p), product: p }; });
@@ -47,7 +49,8 @@ async function prelink(cfg, { log = () => {}, precheck = true } = {}) {
         }
         out.written++;
       }
-      if (out.people % 5000 === 0) log({ event: 'prelink_progress', people: out.people });
+      if (out.people % 5000 === 0) log({ event: 'prelink_progress', people: out.people, accounts: out.accounts, of: total });
+      if (Date.now() - shown > 250) { shown = Date.now(); progress({ phase: 'linking', accounts: out.accounts, of: total }); }
     }
   } finally {
     for (const w of Object.values(writers)) await w.db.close();
@@ -60,10 +63,16 @@ async function prelink(cfg, { log = () => {}, precheck = true } = {}) {
  * `users-00001.json` … (compact JSON arrays, each as full as the limit allows), `rejects.ndjson`
  * with reasons, and `manifest.json` (files, people, bytes, sha256). exported + rejected = read,
  * always; people with an account already linked are counted in `already_linked`, not read;
- * `without_password` counts the exported people who have no password anywhere (social-only).
+ * `without_password` counts the exported people who have no password anywhere (social-only);
+ * people the state says an earlier import brought in are counted in `already_imported`, not read;
+ * `forced_reset` people (several accounts, none verified with a readable hash) and those without
+ * a password are listed in `notify.ndjson` for `trickle notify`.
  */
-async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, precheck = true } = {}) {
+async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, precheck = true, state = null } = {}) {
   const core = loadCore('full');
+  // People an earlier import already brought in (the state's finished files), or found present:
+  // exported again they would only come back as duplicates.
+  const known = state ? await require('./reconcile').tenantHasByState(state, cfg) : null;
   const names = cfg.products.map((p) => p.name);
   // Every product is read through once before anything is written (schema and order errors).
   if (precheck) await checkOrder(cfg.products);
@@ -72,7 +81,7 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
   await store.prepare();
   const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
   if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
-  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0, without_password: 0, forced_reset: 0, to_notify: 0 };
+  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0, without_password: 0, forced_reset: 0, to_notify: 0, already_imported: 0 };
   const rejects = store.appender('rejects.ndjson');
   // People who cannot sign in with a legacy password once imported: `trickle notify` has the
   // tenant mail each a password change once their file is imported.
@@ -99,6 +108,10 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
         // back as already present, and one of an account added since (a lone account, proven by
         // its own hash) would claim an account nobody proved. The login flow tells the rest.
         manifest.already_linked++;
+        continue;
+      }
+      if (known && (known.emails.has(person.email) || person.accounts.some((a) => a.person_id && known.personIds.has(a.person_id)))) {
+        manifest.already_imported++;
         continue;
       }
       manifest.read++;
@@ -150,12 +163,20 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
  * Splits verify's missing people into those export rejected with a reason (`DIR/rejects.ndjson`)
  * and the rest: `{missing, explained}`. Explained rejects are not failures unless `strict`.
  */
-function explainRejects(result, dir, { strict = false } = {}) {
+async function explainRejects(result, dir, { strict = false, cfg = {} } = {}) {
   if (!dir) return { missing: result.missing, explained: [] };
-  const file = path.join(dir, 'rejects.ndjson');
-  if (!fs.existsSync(file)) throw new TrickleError('config.missing', `verify --out ${dir}: there is no rejects.ndjson in it (pass the export directory)`);
+  // A directory or s3://bucket/prefix, read as import and backfill read the export.
+  const store = openStorage(dir, cfg);
+  let text;
+  try {
+    text = (await store.read('rejects.ndjson')).toString('utf8');
+  } catch (e) {
+    throw new TrickleError('config.missing', `verify --out ${dir}: cannot read ${store.describe('rejects.ndjson')} (${e.code || e.message}; pass the export's --out)`);
+  } finally {
+    await store.close();
+  }
   const rejected = new Map();
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
       const r = JSON.parse(line);

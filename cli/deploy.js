@@ -178,6 +178,12 @@ async function finish(cfg, { input, out, force = false, verify = require('./reco
   const signup = opt === true;
   for (const k of ['url', 'clientId', 'clientSecret']) if (!tenant[k]) throw new DeployError('finish.tenant', `tenant.${k} is required: finish asks the tenant who is there`);
   const r = await verify(cfg, tenant);
+  // Backfill before finishing: once the custom database is off, an imported account that was
+  // never told its Auth0 id is told only at that person's next login.
+  const notBackfilled = r.not_backfilled || [];
+  if (notBackfilled.length && !force) {
+    throw new DeployError('finish.not_backfilled', `${notBackfilled.length} imported people own accounts that hold no Auth0 id yet: run trickle backfill first (or pass --force)`, { not_backfilled: notBackfilled, verify: r });
+  }
   const blockers = { missing: r.missing, duplicated: r.duplicated, mislinked: r.mislinked };
   const blocked = r.missing.length + r.duplicated.length + r.mislinked.length;
   if (blocked && !force) {
@@ -185,10 +191,10 @@ async function finish(cfg, { input, out, force = false, verify = require('./reco
       `${r.missing.length} missing, ${r.duplicated.length} duplicated, ${r.mislinked.length} mislinked: finish the bulk import (trickle export, import, backfill) or pass --force`, { ...blockers, verify: r });
   }
   const report = {
-    finished_at: new Date().toISOString(), forced: !!(blocked && force),
+    finished_at: new Date().toISOString(), forced: !!((blocked || notBackfilled.length) && force),
     people: r.people, tenant_users: r.tenant_users, imported: r.imported, lazy: r.lazy,
     missing: r.missing.length, duplicated: r.duplicated.length, mislinked: r.mislinked.length,
-    awaiting_proof: r.awaiting_proof.length
+    awaiting_proof: r.awaiting_proof.length, not_backfilled: notBackfilled.length
   };
   report.signup = signup;
   writeFinished(input, out, report, { signup });

@@ -358,13 +358,17 @@ async function* people(products, { onlyUnlinked = false, pageSize } = {}) {
 }
 
 /** Reads every product through once without writing into it: the order check, before a command writes. Returns accounts per product. */
-async function checkOrder(products, { pageSize } = {}) {
+async function checkOrder(products, { pageSize, progress = () => {} } = {}) {
   const counts = {};
+  let all = 0;
   for (const p of products) {
     const [db] = await openProducts([p]);
     try {
       let n = 0;
-      for await (const _ of rows(db, false, pageSize, p)) n++; // eslint-disable-line no-unused-vars
+      for await (const _ of rows(db, false, pageSize, p)) { // eslint-disable-line no-unused-vars
+        n++;
+        if (++all % 5000 === 0) progress({ phase: 'checking order', product: p.name, accounts: all });
+      }
       counts[p.name] = n;
     } finally {
       await db.close();

@@ -332,8 +332,10 @@ async function tenantUsers(tenant) {
  * is not the person's tenant user is `mislinked`, and is one.
  * `social` counts the present people whose tenant user has a social identity (signed in with a
  * provider, or linked to one).
+ * An account the import owns (its record's `import` proof) that holds no Auth0 id yet is
+ * `not_backfilled`: `trickle backfill` has not written it.
  * Returns `{people, tenant_users, imported, lazy, social, clean, missing, duplicated, awaiting_proof,
- * mislinked, unlinked}`.
+ * mislinked, not_backfilled, unlinked}`.
  */
 async function verify(cfg, tenant) {
   const users = await tenantUsers(tenant);
@@ -344,7 +346,7 @@ async function verify(cfg, tenant) {
     const e = norm(u.email);
     byEmail.set(e, [...(byEmail.get(e) || []), u]);
   }
-  const out = { people: 0, tenant_users: users.length, imported: 0, lazy: 0, social: 0, clean: 0, missing: [], duplicated: [], awaiting_proof: [], mislinked: [], unlinked: 0 };
+  const out = { people: 0, tenant_users: users.length, imported: 0, lazy: 0, social: 0, clean: 0, missing: [], duplicated: [], awaiting_proof: [], mislinked: [], not_backfilled: [], unlinked: 0 };
   for await (const person of people(cfg.products)) {
     out.people++;
     const ids = [...new Set(person.accounts.map((a) => a.person_id).filter(Boolean))];
@@ -363,10 +365,57 @@ async function verify(cfg, tenant) {
     const unlinked = person.accounts.filter((a) => !a.auth0_user_id).map((a) => `${a.product}/${a.id}`);
     const wrong = person.accounts.filter((a) => a.auth0_user_id && a.auth0_user_id !== user.user_id);
     for (const a of wrong) out.mislinked.push({ email: person.email, account: `${a.product}/${a.id}`, auth0_user_id: a.auth0_user_id, tenant_user_id: user.user_id });
+    // Accounts the import owns (the record's `import` proof) still without the id: backfill has
+    // not run (or not finished) for them.
+    const imports = via === 'imported' ? (((user.app_metadata || {}).trickle || {}).accounts || []).filter((o) => o && o.proof === 'import') : [];
+    const pendingBackfill = person.accounts.filter((a) => !a.auth0_user_id && imports.some((o) => o.product === a.product && String(o.id) === String(a.id)));
+    if (pendingBackfill.length) out.not_backfilled.push({ email: person.email, person_id: present[0] || ids[0], accounts: pendingBackfill.map((a) => `${a.product}/${a.id}`) });
     if (unlinked.length) out.awaiting_proof.push({ email: person.email, person_id: present[0] || ids[0], via, accounts: unlinked });
     else if (!wrong.length) out.clean++;
   }
   return out;
 }
 
-module.exports = { backfill, backfillViaApi, importedAccounts, verify, tenantUsers, writeProduct, ensureIndex };
+/**
+ * Who the state says the tenant has: the person ids of every record a finished import job
+ * inserted (its files read again), and the addresses and person ids the import found already
+ * present. `{personIds: Set, emails: Set}`; empty when the state does not exist yet.
+ */
+async function tenantHasByState(state, cfg) {
+  const out = { personIds: new Set(), emails: new Set() };
+  if (/^sqlite:/.test(state) && !require('fs').existsSync(state.slice('sqlite:'.length))) return out;
+  let st;
+  try {
+    st = await openState(state);
+  } catch (_) {
+    return out; // no state database yet: nothing was imported
+  }
+  let files;
+  try {
+    files = await st.all("SELECT name, dir, sha256 FROM import_files WHERE status = 'done'");
+    for (const r of await st.all('SELECT email, person_id FROM import_present')) {
+      if (r.email) out.emails.add(norm(r.email));
+      if (r.person_id) out.personIds.add(r.person_id);
+    }
+    const failed = new Set((await st.all('SELECT email FROM import_permanent')).map((r) => norm(r.email)));
+    const stores = storageCache(cfg);
+    try {
+      for (const f of files) {
+        let records;
+        try {
+          records = await readImportFile(stores.get(f.dir), f.name, f.sha256, 'export');
+        } catch (_) {
+          continue; // a file no longer readable: its people are not known here
+        }
+        for (const r of records) if (r && typeof r.user_id === 'string' && !failed.has(norm(r.email))) out.personIds.add(r.user_id);
+      }
+    } finally {
+      await stores.close();
+    }
+  } finally {
+    await st.close();
+  }
+  return out;
+}
+
+module.exports = { tenantHasByState, backfill, backfillViaApi, importedAccounts, verify, tenantUsers, writeProduct, ensureIndex };

@@ -27,9 +27,9 @@ async function bulkSim({ people = 1000, importRate = 2000, plan = 'enterprise', 
 }
 
 /** Runs the CLI as a child process without blocking this process (it serves the simulator). */
-function cli(args, { killAfterMs } = {}) {
+function cli(args, { killAfterMs, env } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
