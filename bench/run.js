@@ -154,6 +154,15 @@ async function main() {
     console.log(`chain warm: trickle ${w.wasm.toFixed(4)} ms, baseline ${w.baseline.toFixed(4)} ms per login, chain_vs_baseline ${w.ratio.toFixed(3)} (rounds ${w.spread.map((x) => x.toFixed(2)).join('–')})`);
     return;
   }
+  if (process.argv.includes('--product-api')) {
+    // The product API figures alone, stored beside the others.
+    const results = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
+    results.product_api = { measured_at: new Date().toISOString(), ...(await require('./product-api').productApiBench()) };
+    fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
+    const r = results.product_api;
+    console.log(`product API: ${r.api.per_second}/s p99 ${r.api.p99_ms} ms; plain SQL ${r.baseline.per_second}/s p99 ${r.baseline.p99_ms} ms; p99 ratio ${r.p99_vs_baseline} (aim ≤ 1.5)`);
+    return;
+  }
   const sizes = JSON.parse(fs.readFileSync(path.join(DIST, 'sizes.json'), 'utf8'));
   const cold = await coldStart();
   const w = await warm();
@@ -169,6 +178,8 @@ async function main() {
     console.log('bulk migration:');
     bulk = await bulkBench();
     bulk.backfill = { measured_at: new Date().toISOString(), ...(await backfillBench()) };
+    console.log('product API look-ups:');
+    results.product_api = { measured_at: new Date().toISOString(), ...(await require('./product-api').productApiBench()) };
   }
   Object.assign(results, {
     measured_at: new Date().toISOString(),
