@@ -293,6 +293,20 @@ pub fn merge_wanted(a: &AccountRef) -> bool {
     merge_proves(a)
 }
 
+/// How many logins a person is offered to prove, by its own password at the merge service, an
+/// account whose product never verified the address; after that the offer stops (it may be
+/// someone else's account with the same address, whose password they cannot know).
+pub const PASSWORD_OFFERS: u32 = 3;
+
+/// True when the merge service may prove this account by that account's own legacy password:
+/// unproven, never verified by its product (so the mailbox proves nothing about it), held by no
+/// other user, and not still to be told to forget a withdrawn link (that goes first). The
+/// password proves it as at a lazy login, and like one it is withdrawn once someone proves the
+/// mailbox (`withdrawn_by_mailbox`).
+pub fn password_wanted(a: &AccountRef) -> bool {
+    a.proof.is_none() && !a.verified && !a.held && !must_forget_auth0_id(a)
+}
+
 /// True when a link must be withdrawn once the mailbox is proven by someone: it was made only by
 /// a password (typed at a lazy login, or its hash imported) on an address its product never
 /// verified.

@@ -335,12 +335,34 @@ fn the_token_secret_must_be_at_least_32_bytes() {
 }
 
 #[test]
-fn a_bulk_imported_user_is_never_sent_to_the_merge_service() {
+fn a_bulk_imported_user_whose_other_account_only_the_mailbox_can_prove_is_sent_to_the_merge() {
+    // Imported with paste's hash (it owns p1); collect verified the address, so the mailbox can
+    // prove c1: the merge is asked for, as after a lazy login with p1's password.
     let meta = j(
         r#"{"bulkImported":true,"trickle":{"v":1,"person_id":"x","accounts":[{"product":"paste","id":"p1","proof":"import","verified":true},{"product":"collect","id":"c1","verified":true}]}}"#,
     );
     let out = plan_value(&input("execute", meta, true, Map::new()));
+    assert_eq!(s(&out, &["outcome"]), Some("redirect"), "{}", out.to_json());
+    assert!(!out.to_json().contains("bulk_imported_skip"));
+}
+
+#[test]
+fn a_bulk_imported_user_is_offered_an_unverified_account_by_its_password_a_few_times_then_never() {
+    // c1 was never verified by its product: only its own password can prove it.
+    let meta = |attempts: u32| {
+        j(&format!(
+            r#"{{"bulkImported":true,"trickle":{{"v":1,"person_id":"x","accounts":[{{"product":"paste","id":"p1","proof":"import","verified":true}},{{"product":"collect","id":"c1","verified":false}}],"merge":{{"attempts":{attempts}}}}}}}"#
+        ))
+    };
+    let out = plan_value(&input("execute", meta(0), true, Map::new()));
+    assert_eq!(s(&out, &["outcome"]), Some("redirect"), "{}", out.to_json());
+    assert_eq!(
+        session_claims(&out).get("passwords"),
+        Some(&j(r#"["collect:c1"]"#))
+    );
+    let out = plan_value(&input("execute", meta(3), true, Map::new()));
     assert_eq!(s(&out, &["outcome"]), Some("continue"));
+    assert!(out.to_json().contains("bulk_imported_skip"));
     let told: Vec<&str> = out
         .get("fanout")
         .and_then(Value::as_array)
@@ -650,22 +672,113 @@ fn a_merge_proves_only_accounts_whose_product_verified_the_address() {
     );
 }
 
+/// The claims of the session token a redirect carries.
+fn session_claims(out: &Value) -> Map {
+    let tok = s(out, &["redirect", "query", "session_token"]).unwrap_or("");
+    let want = token::Expected {
+        secret: SECRET.as_bytes(),
+        iss: token::ISS_TRICKLE,
+        aud: token::AUD_MERGE,
+        sub: USER,
+        state: None,
+        jti: Some("jti-aaaaaaaaaaaaaaaa"),
+        now: NOW,
+    };
+    token::verify(tok, &want).unwrap_or_else(|e| unreachable!("{e:?}"))
+}
+
+fn returning_with(outcome: &str, passwords: &[&str]) -> String {
+    let extra = Map::new()
+        .with("state", "st-1")
+        .with("outcome", outcome)
+        .with("passwords", passwords.to_vec());
+    let claims = token::claims(
+        token::ISS_MERGE,
+        token::AUD_TRICKLE,
+        USER,
+        "jti-aaaaaaaaaaaaaaaa",
+        NOW,
+        300,
+        extra,
+    );
+    token::sign(&claims, SECRET.as_bytes()).unwrap_or_default()
+}
+
 #[test]
-fn an_unverified_account_alone_does_not_send_the_person_to_the_mailbox() {
+fn an_unverified_account_is_offered_its_own_password_at_the_merge_never_the_mailbox() {
     let meta = meta_with(
         r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"transfer","id":"t9"}]"#,
         "",
     );
     let out = plan_value(&input("execute", meta, true, Map::new()));
+    assert_eq!(s(&out, &["outcome"]), Some("redirect"), "{}", out.to_json());
+    let claims = session_claims(&out);
+    assert_eq!(
+        claims.get("unproven"),
+        Some(&j("[]")),
+        "nothing for the mailbox"
+    );
+    assert_eq!(claims.get("passwords"), Some(&j(r#"["transfer:t9"]"#)));
+    // After PASSWORD_OFFERS sends the offer stops (it may be another person's account): the
+    // login goes on, only p2 is told, and the person counts as migrated.
+    let meta = meta_with(
+        r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"transfer","id":"t9"}]"#,
+        r#","merge":{"attempts":3}"#,
+    );
+    let out = plan_value(&input("execute", meta, true, Map::new()));
     assert_eq!(s(&out, &["outcome"]), Some("continue"));
     let told = out.get("fanout").and_then(Value::as_array).map(Vec::len);
     assert_eq!(told, Some(1), "only p2");
+    // A verified account still goes to the mailbox.
     let meta = meta_with(
         r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true}]"#,
         "",
     );
     let out = plan_value(&input("execute", meta, true, Map::new()));
     assert_eq!(s(&out, &["outcome"]), Some("redirect"));
+    assert!(session_claims(&out).get("passwords").is_none());
+}
+
+#[test]
+fn the_merge_service_proves_by_password_only_the_unverified_accounts_its_page_offered() {
+    // The page was sent for c7 (mailbox) and t9 (password); t5 was found since, c7 is verified.
+    let meta = meta_with(
+        r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true},{"product":"transfer","id":"t9"},{"product":"transfer","id":"t5"}]"#,
+        r#","merge":{"attempts":1,"jti":"jti-aaaaaaaaaaaaaaaa","issued_at":1700000000,"shown":["collect:c7","transfer:t9"]}"#,
+    );
+    // A skip that claims every account by password: only t9 is proven (c7 is the mailbox's to
+    // prove, t5 was never offered).
+    let tok = returning_with("skipped", &["transfer:t9", "collect:c7", "transfer:t5"]);
+    let out = resume(&tok, meta.clone());
+    assert_eq!(s(&out, &["outcome"]), Some("continue"), "{}", out.to_json());
+    let after = out
+        .get("set_app_metadata")
+        .and_then(|m| m.get("trickle"))
+        .and_then(|t| t.get("accounts"))
+        .cloned();
+    assert_eq!(
+        after,
+        Some(j(
+            r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true},{"product":"transfer","id":"t9","proof":"password"},{"product":"transfer","id":"t5"}]"#
+        ))
+    );
+    let told: Vec<&str> = out
+        .get("fanout")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("account").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(told, ["p2", "t9"]);
+    // A token without the claim proves nothing by password.
+    let out = resume(&returning_with("skipped", &[]), meta);
+    assert!(
+        !out.to_json().contains(r#""id":"t9","proof""#),
+        "{}",
+        out.to_json()
+    );
 }
 
 #[test]
@@ -888,9 +1001,19 @@ fn a_sign_up_with_a_victims_address_proves_nothing_and_joins_nobody() {
         ));
         assert_eq!(plan.get("link"), None, "{}", plan.to_json());
         assert_eq!(plan.get("fanout"), Some(&j("[]")), "{}", plan.to_json());
-        // A verified account sends the stranger to the victim's mailbox, which they cannot open.
-        let expected = if verified { "redirect" } else { "continue" };
+        // A verified account sends the stranger to the victim's mailbox, which they cannot open;
+        // an unverified one is offered only by its own legacy password, which they do not know,
+        // and not at all when another user holds it.
+        let expected = if verified || told.is_none() {
+            "redirect"
+        } else {
+            "continue"
+        };
         assert_eq!(s(&plan, &["outcome"]), Some(expected), "{}", plan.to_json());
+        if expected == "redirect" {
+            let offered = session_claims(&plan).get("passwords").cloned();
+            assert_eq!(offered, (!verified).then(|| j(r#"["paste:p1"]"#)));
+        }
     }
 }
 

@@ -67,7 +67,25 @@ pub(super) fn resume(
             return Err(Box::new(refused(meta, &rec.original, error, events)));
         }
     };
-    match claims.get("outcome").and_then(Value::as_str) {
+    // Accounts the merge service proved by their own legacy password (verified by the core
+    // there): only those this login's page offered, and only while still unproven and unverified.
+    let outcome = claims.get("outcome").and_then(Value::as_str);
+    if matches!(outcome, Some("merged" | "skipped")) {
+        let by_password: Vec<&str> = claims
+            .get("passwords")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for a in meta.accounts.iter_mut().filter(|a| {
+            ownership::password_wanted(a)
+                && shown.iter().any(|k| account_key_is(k, a))
+                && by_password.iter().any(|k| account_key_is(k, a))
+        }) {
+            a.proof = Some(proof::PASSWORD.to_owned());
+            events.push(Event::new("merge_password_proven").product(&a.product));
+        }
+    }
+    match outcome {
         Some("merged") => {
             // The merge proved the mailbox: that covers the accounts the page showed (named when
             // the person was sent) whose product verified the address, and no others. An account
@@ -99,6 +117,20 @@ pub(super) fn resume(
     }
 }
 
+/// The accounts (`product:id`) this login's merge page may prove by their own password: those
+/// `ownership::password_wanted`, while the person has been sent fewer than
+/// `ownership::PASSWORD_OFFERS` times.
+pub(super) fn password_offer(meta: &PersonMeta) -> Vec<String> {
+    if meta.merge.as_ref().map_or(0, |m| m.attempts) >= ownership::PASSWORD_OFFERS {
+        return vec![];
+    }
+    meta.accounts
+        .iter()
+        .filter(|a| ownership::password_wanted(a))
+        .map(|a| format!("{}:{}", a.product, a.id))
+        .collect()
+}
+
 /// `Execute`: sends a person whose candidates their mailbox can prove to the merge service (a
 /// session token bound to the user, the login's state and a fresh jti), unless migrated or the
 /// transaction cannot redirect. `Err` is the plan letting the login through unchanged (no usable
@@ -111,7 +143,8 @@ pub(super) fn send(
     let user_id = input.user.user_id.as_str();
     let meta = &mut rec.meta;
     let unproven = unique_products(meta.accounts.iter().filter(|a| ownership::merge_wanted(a)));
-    if unproven.is_empty() {
+    let passwords = password_offer(meta);
+    if unproven.is_empty() && passwords.is_empty() {
         if !rec.repair {
             rec.migrated = true;
         }
@@ -137,6 +170,15 @@ pub(super) fn send(
     extra.insert("email", input.user.email.clone());
     extra.insert("products", products);
     extra.insert("unproven", unproven);
+    if !passwords.is_empty() {
+        extra.insert(
+            "passwords",
+            passwords
+                .iter()
+                .map(|k| Value::String(k.clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
     let claims = token::claims(
         token::ISS_TRICKLE,
         token::AUD_MERGE,
@@ -153,12 +195,13 @@ pub(super) fn send(
             return Ok(None);
         }
     };
-    let shown = meta
+    let mut shown: Vec<String> = meta
         .accounts
         .iter()
         .filter(|a| ownership::merge_wanted(a))
         .map(|a| format!("{}:{}", a.product, a.id))
         .collect();
+    shown.extend(passwords);
     let m = meta.merge.get_or_insert_with(Default::default);
     m.attempts = m.attempts.saturating_add(1);
     m.shown = shown;

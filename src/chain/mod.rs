@@ -59,11 +59,12 @@ pub fn plan(input: &PlanInput) -> Plan {
     // other user, which the join brings in, or a third user's, which stays out either way.)
     let wants_merge = !rec.migrated_before
         && input.transaction.can_redirect
-        && rec
+        && (rec
             .meta
             .accounts
             .iter()
-            .any(|a| ownership::merge_wanted(a) && !a.held);
+            .any(|a| ownership::merge_wanted(a) && !a.held)
+            || !merge::password_offer(&rec.meta).is_empty());
     let link_first = input.phase == Phase::Execute
         && !rec.bulk
         && !wants_merge
@@ -76,7 +77,10 @@ pub fn plan(input: &PlanInput) -> Plan {
                 return *p;
             }
         }
-        Phase::Execute if rec.bulk => events.push(Event::new("bulk_imported_skip")),
+        // A bulk-imported user owns what the import proved; only accounts their mailbox could
+        // still prove (a person with several accounts, imported with one account's hash) take
+        // them to the merge, as after a lazy login.
+        Phase::Execute if rec.bulk && !wants_merge => events.push(Event::new("bulk_imported_skip")),
         Phase::Execute => match merge::send(input, &mut rec, &mut events) {
             Err(p) => return *p,
             Ok(Some(r)) => outcome = Outcome::Redirect(r),
