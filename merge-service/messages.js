@@ -3,6 +3,14 @@
 
 const MESSAGES = {
   en: {
+    accountsTitle: 'Accounts your products never confirmed this address for',
+    accountsIntro: 'Anyone could have typed this address there, so only that account\'s own password brings it in. Leave it if it is not yours.',
+    accountPassword: 'Password of your {product} account',
+    proveAccount: 'Bring this account in',
+    accountProven: 'Your {product} account comes along.',
+    accountWrong: 'That is not the password of the {product} account.',
+    accountTries: 'Too many tries for this account. Sign in again later to try again.',
+    accountUnavailable: 'That product cannot be reached right now. Try again in a moment.',
     title: 'Bring your accounts together',
     intro: 'You have accounts with the same email address in {products}. To join them into one sign-in, we first check that the mailbox is yours.',
     address: 'We will send a link to {email}.',
@@ -48,6 +56,14 @@ const MESSAGES = {
     mailBody: 'Hello,\n\nyou asked to join your accounts ({products}) into one sign-in.\nOpen this link in the same browser to confirm that this mailbox is yours (it works once, for 30 minutes):\n\n{link}\n\nIf you did not ask for this, ignore this mail: nothing changes.'
   },
   nl: {
+    accountsTitle: 'Accounts waarvoor uw producten dit adres nooit bevestigden',
+    accountsIntro: 'Iedereen kan dit adres daar hebben ingevuld, dus alleen het eigen wachtwoord van dat account brengt het mee. Laat het staan als het niet van u is.',
+    accountPassword: 'Wachtwoord van uw {product}-account',
+    proveAccount: 'Dit account meenemen',
+    accountProven: 'Uw {product}-account gaat mee.',
+    accountWrong: 'Dat is niet het wachtwoord van het {product}-account.',
+    accountTries: 'Te vaak geprobeerd voor dit account. Meld u later opnieuw aan om het nog eens te proberen.',
+    accountUnavailable: 'Dat product is nu niet bereikbaar. Probeer het zo nog eens.',
     title: 'Breng je accounts samen',
     intro: 'Je hebt accounts met hetzelfde e-mailadres bij {products}. Om ze samen te voegen tot één login controleren we eerst of de mailbox van jou is.',
     address: 'We sturen een link naar {email}.',

@@ -13,7 +13,10 @@ const { language, t } = require('./messages');
 const DEFAULTS = {
   port: 0, host: '127.0.0.1', linkTtlSeconds: 1800, sessionTtlSeconds: 3600, proofWindowSeconds: 3600,
   mailsPerPerson: 3, mailsPerPersonWindowSeconds: 900, mailsPerIp: 10, mailsPerIpWindowSeconds: 3600,
-  minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, mailAnswerMs: 1000, from: 'no-reply@merge.trickle.test'
+  minPasswordLength: 10, maxPasswordLength: 128, resultTtlSeconds: 300, mailAnswerMs: 1000, from: 'no-reply@merge.trickle.test',
+  // The product APIs ([{name, url, token}], TRICKLE_PRODUCTS): where an account offered by its
+  // own password is looked up; without them no such account is offered. Tries per account.
+  products: [], accountPasswordTries: 5, productTimeoutMs: 4000
 };
 const ENV_NAMES = {
   tenantUrl: 'MERGE_TENANT_URL', tokenSecret: 'TRICKLE_TOKEN_SECRET', store: 'MERGE_STORE', smtpUrl: 'MERGE_SMTP_URL',
@@ -193,12 +196,30 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
 
   // --- the pages of each step ---
   const hidden = (s) => `<input type="hidden" name="csrf" value="${esc(s.csrf)}">`;
-  function startPage(lang, s) {
-    return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'intro', { products: s.products.join(', ') }))}</p>
+  function startPage(lang, s, offers = [], note = {}) {
+    const mailbox = s.unproven.length
+      ? `<p>${esc(t(lang, 'intro', { products: s.products.join(', ') }))}</p>
 <p>${esc(t(lang, 'address', { email: maskEmail(s.email) }))}</p>
-<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'send'))}</button></form>
-<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>
-<p class="note">${esc(t(lang, 'skipNote'))}</p>`);
+<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'send'))}</button></form>` : '';
+    return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1>${mailbox}${accountsSection(lang, s, offers, note)}
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, s.unproven.length ? 'skip' : 'continue'))}</button></form>
+<p class="note">${esc(t(lang, 'skipNote'))}</p>`, { status: note.status || (note.error ? 401 : 200) });
+  }
+  /** Accounts whose product never confirmed the address: each proven by its own password. */
+  function accountsSection(lang, s, offers, note) {
+    if (!offers.length) return '';
+    const rows = offers.map((o) => {
+      const product = productOf(o.account);
+      const name = product ? product.name : o.account.split(':')[0];
+      if (o.proven_at) return `<p class="done">${esc(t(lang, 'accountProven', { product: name }))}</p>`;
+      const left = c.accountPasswordTries - o.attempts;
+      const error = note.account === o.account && note.error ? `<p class="error" role="alert">${esc(note.error)}</p>` : '';
+      if (left <= 0) return `<p>${esc(t(lang, 'accountTries'))}</p>`;
+      return `${error}<form method="post" action="/merge/account">${hidden(s)}<input type="hidden" name="account" value="${esc(o.account)}">
+<label for="pw-${esc(o.account)}">${esc(t(lang, 'accountPassword', { product: name }))}</label><input id="pw-${esc(o.account)}" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">${esc(t(lang, 'proveAccount'))}</button></form>`;
+    }).join('\n');
+    return `<h2>${esc(t(lang, 'accountsTitle'))}</h2><p>${esc(t(lang, 'accountsIntro'))}</p>${rows}`;
   }
   function sentPage(lang, s) {
     return page(lang, t(lang, 'sentTitle'), `<h1>${esc(t(lang, 'sentTitle'))}</h1><p>${esc(t(lang, 'sent', { email: maskEmail(s.email) }))}</p>
@@ -234,10 +255,12 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   }
 
   /** Where the person is: mail not yet proven, password not yet set, or the sign-in check. */
-  async function stepPage(lang, s) {
+  async function stepPage(lang, s, note = {}) {
     const p = await proofOf(s);
-    if (!p.inbox) return startPage(lang, s);
-    if (socialSub(s.sub)) return startPage(lang, s);
+    const offers = await store.passwordOffers(s.id);
+    // Nothing for the mailbox: only the accounts to prove by their own passwords.
+    if (!p.inbox || !s.unproven.length) return startPage(lang, s, offers, note);
+    if (socialSub(s.sub)) return startPage(lang, s, offers, note);
     if (!p.password) return passwordPage(lang, s);
     return signinPage(lang, s);
   }
@@ -245,7 +268,8 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   /** Back to the tenant: an auto-submitting POST of the signed result to /continue. */
   async function finish(reply, lang, s, outcome) {
     const iat = Math.floor(now() / 1000);
-    const claims = { iss: 'trickle-merge', aud: 'trickle', sub: s.sub, state: s.state, jti: s.jti, outcome, iat, exp: iat + c.resultTtlSeconds };
+    const passwords = (await store.passwordOffers(s.id)).filter((o) => o.proven_at).map((o) => o.account);
+    const claims = { iss: 'trickle-merge', aud: 'trickle', sub: s.sub, state: s.state, jti: s.jti, outcome, iat, exp: iat + c.resultTtlSeconds, ...(passwords.length ? { passwords } : {}) };
     const signed = core.call('sign_token', { claims, secret: c.tokenSecret });
     if (signed.outcome !== 'ok') return send(reply, problem(lang, 'tenantDown', 500));
     await store.endSession(s.id);
@@ -296,11 +320,66 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
       return send(reply, await stepPage(lang, existing));
     }
     setCookies(reply, [['mbrowser', browser, 365 * 86400], ['msid', sid]]);
+    // Accounts offered by their own password: only of products this service can ask.
+    const offered = (Array.isArray(claims.passwords) ? claims.passwords : [])
+      .filter((k) => typeof k === 'string' && k.length <= 255 && productOf(k) !== null).slice(0, 32);
     const s = {
       id: sid, browser, sub: claims.sub, email: claims.email, products: Array.isArray(claims.products) ? claims.products : [],
       unproven: Array.isArray(claims.unproven) ? claims.unproven : [], jti: claims.jti, state, csrf: random(24), created_at: now(), expires_at: now() + c.sessionTtlSeconds * 1000
     };
     await store.createSession(s);
+    await store.offerPasswords(s.id, offered);
+    return send(reply, await stepPage(lang, s));
+  });
+
+  /** The configured product of an offered account (`product:id`), or null. */
+  function productOf(key) {
+    const i = key.indexOf(':');
+    if (i <= 0 || i === key.length - 1) return null;
+    return (c.products || []).find((p) => p.name === key.slice(0, i)) || null;
+  }
+
+  /**
+   * The account's own legacy password, checked: the product is asked for the session's address
+   * (as the login script asks), the account picked by its id, its hash verified by the core.
+   * Resolves 'match', 'mismatch' or 'unavailable'.
+   */
+  async function accountPasswordMatches(s, key, password) {
+    const product = productOf(key);
+    const id = key.slice(key.indexOf(':') + 1);
+    let accounts;
+    try {
+      const res = await fetch(`${product.url.replace(/\/+$/, '')}/trickle/accounts?email=${encodeURIComponent(s.email)}`, {
+        headers: { authorization: `Bearer ${product.token}` }, signal: AbortSignal.timeout(c.productTimeoutMs)
+      });
+      if (res.status === 404) return 'mismatch';
+      if (!res.ok) return 'unavailable';
+      accounts = (await res.json()).accounts;
+    } catch (_) {
+      return 'unavailable';
+    }
+    const account = Array.isArray(accounts) && accounts.find((a) => a && String(a.id) === id);
+    if (!account || !account.password) return 'mismatch';
+    const r = core.call('verify_password', { descriptor: account.password, password });
+    return r.outcome === 'match' ? 'match' : 'mismatch';
+  }
+
+  app.post('/merge/account', async (req, reply) => {
+    const lang = language(req.headers['accept-language']);
+    const s = await currentSession(req);
+    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
+    const key = field(req, 'account');
+    const password = field(req, 'password');
+    const offer = (await store.passwordOffers(s.id)).find((o) => o.account === key);
+    if (!offer || offer.proven_at) return send(reply, await stepPage(lang, s));
+    if (!password || password.length > c.maxPasswordLength) return send(reply, await stepPage(lang, s, { account: key, error: t(lang, 'accountWrong', { product: productOf(key).name }) }));
+    // The try is counted before the password is checked: parallel guesses cannot exceed it.
+    if (!(await store.takePasswordTry(s.id, key, c.accountPasswordTries))) return send(reply, await stepPage(lang, s, { account: key, error: t(lang, 'accountTries'), status: 429 }));
+    const r = await accountPasswordMatches(s, key, password);
+    if (r === 'unavailable') return send(reply, await stepPage(lang, s, { account: key, error: t(lang, 'accountUnavailable'), status: 503 }));
+    if (r !== 'match') return send(reply, await stepPage(lang, s, { account: key, error: t(lang, 'accountWrong', { product: productOf(key).name }), status: 401 }));
+    await store.markAccountProven(s.id, key, now());
     return send(reply, await stepPage(lang, s));
   });
 
@@ -462,8 +541,23 @@ function configFromEnv(env = process.env) {
     managementClientId: env.MERGE_MGMT_CLIENT_ID, managementClientSecret: env.MERGE_MGMT_CLIENT_SECRET, managementAudience: env.MERGE_MGMT_AUDIENCE,
     loginClientId: env.MERGE_LOGIN_CLIENT_ID, loginClientSecret: env.MERGE_LOGIN_CLIENT_SECRET, trustProxy: env.MERGE_TRUST_PROXY === 'true',
     linkTtlSeconds: num('MERGE_LINK_TTL_SECONDS'), mailsPerPerson: num('MERGE_MAILS_PER_PERSON'), mailsPerIp: num('MERGE_MAILS_PER_IP'),
-    mailAnswerMs: num('MERGE_MAIL_ANSWER_MS')
+    mailAnswerMs: num('MERGE_MAIL_ANSWER_MS'), products: productsFromEnv(env.TRICKLE_PRODUCTS), accountPasswordTries: num('MERGE_ACCOUNT_PASSWORD_TRIES')
   };
+}
+
+/** TRICKLE_PRODUCTS (the Action's JSON array of {name, url, token}), or none. */
+function productsFromEnv(text) {
+  if (!text) return undefined;
+  let list;
+  try {
+    list = JSON.parse(text);
+  } catch (e) {
+    throw new Error('merge service: TRICKLE_PRODUCTS is not JSON ([{"name", "url", "token"}])');
+  }
+  if (!Array.isArray(list) || list.some((p) => !p || typeof p.name !== 'string' || !/^https?:\/\//.test(String(p.url)) || typeof p.token !== 'string')) {
+    throw new Error('merge service: TRICKLE_PRODUCTS must be [{"name", "url", "token"}]');
+  }
+  return list;
 }
 
 module.exports = { startMergeService, configFromEnv, maskEmail, cookies };

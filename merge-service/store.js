@@ -16,7 +16,10 @@ const TABLES = {
   proofs: 'session_id VARCHAR(64) PRIMARY KEY, sub VARCHAR(255) NOT NULL, browser VARCHAR(64) NOT NULL, inbox_proven_at BIGINT, password_set_at BIGINT, updated_at BIGINT NOT NULL',
   // Mailed links: the session and browser that asked; a newer link from that browser retires older ones.
   mail_links: 'hash VARCHAR(64) PRIMARY KEY, session_id VARCHAR(64) NOT NULL, sub VARCHAR(255) NOT NULL, browser VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT, superseded_at BIGINT',
-  mails: 'sub VARCHAR(255) NOT NULL, ip VARCHAR(64) NOT NULL, at BIGINT NOT NULL'
+  mails: 'sub VARCHAR(255) NOT NULL, ip VARCHAR(64) NOT NULL, at BIGINT NOT NULL',
+  // The accounts (`product:id`) a session may prove by their own legacy password (the session
+  // token's `passwords`), the tries at each, and when one was proven.
+  password_offers: 'session_id VARCHAR(64) NOT NULL, account VARCHAR(255) NOT NULL, attempts INT NOT NULL DEFAULT 0, proven_at BIGINT, PRIMARY KEY (session_id, account)'
 };
 
 /** Opens the store named by `url`: `sqlite:<path>` (or `sqlite::memory:`), or `mysql://…`. */
@@ -35,6 +38,7 @@ async function openStore(url) {
   return wrap({
     run: async (sql, params) => q(sql).run(...params).changes,
     get: async (sql, params) => q(sql).get(...params),
+    all: async (sql, params) => q(sql).all(...params),
     /** Inserts unless the primary key exists; true when this call inserted the row. */
     insertOnce: async (sql, params) => q(sql.replace(/^INSERT INTO/, 'INSERT OR IGNORE INTO')).run(...params).changes === 1,
     upsertProof: async (p, field, value, now) => {
@@ -51,6 +55,7 @@ async function openMysql(url) {
   return wrap({
     run: async (sql, params) => { const [r] = await pool.execute(sql, params); return r.affectedRows; },
     get: async (sql, params) => { const [rows] = await pool.execute(sql, params); return rows[0]; },
+    all: async (sql, params) => { const [rows] = await pool.execute(sql, params); return rows; },
     insertOnce: async (sql, params) => { const [r] = await pool.execute(sql.replace(/^INSERT INTO/, 'INSERT IGNORE INTO'), params); return r.affectedRows === 1; },
     upsertProof: async (p, field, value, now) => {
       await pool.execute(`INSERT INTO merge_proofs (session_id, sub, browser, ${field}, updated_at) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE ${field} = VALUES(${field}), updated_at = VALUES(updated_at)`, [p.session_id, p.sub, p.browser, value, now]);
@@ -81,6 +86,27 @@ function wrap(db) {
     async endSession(id) {
       await db.run('DELETE FROM merge_sessions WHERE id = ?', [id]);
       await db.run('DELETE FROM merge_proofs WHERE session_id = ?', [id]);
+      await db.run('DELETE FROM merge_password_offers WHERE session_id = ?', [id]);
+    },
+    /** Records the accounts this session may prove by password (once, when it starts). */
+    async offerPasswords(sessionId, accounts) {
+      for (const a of accounts) await db.insertOnce('INSERT INTO merge_password_offers (session_id, account, attempts) VALUES (?, ?, 0)', [sessionId, a]);
+    },
+    /** `[{account, attempts, proven_at}]` of a session. */
+    async passwordOffers(sessionId) {
+      const rows = await db.all('SELECT account, attempts, proven_at FROM merge_password_offers WHERE session_id = ? ORDER BY account', [String(sessionId)]);
+      return rows.map((r) => ({ account: r.account, attempts: Number(r.attempts), proven_at: num(r.proven_at) }));
+    },
+    /**
+     * Takes one try at an offered, unproven account: false when it is not offered, already proven
+     * or out of tries (`max`); the count is raised before the password is checked, so parallel
+     * requests cannot exceed it.
+     */
+    async takePasswordTry(sessionId, account, max) {
+      return (await db.run('UPDATE merge_password_offers SET attempts = attempts + 1 WHERE session_id = ? AND account = ? AND proven_at IS NULL AND attempts < ?', [sessionId, account, max])) === 1;
+    },
+    async markAccountProven(sessionId, account, now) {
+      await db.run('UPDATE merge_password_offers SET proven_at = ? WHERE session_id = ? AND account = ?', [now, sessionId, account]);
     },
     /**
      * Binds a session token's jti to the browser that opened it first, with the one session it

@@ -68,7 +68,9 @@ async function startSim(options = {}) {
   const merge = await startMergeService({
     tenantUrl: tenant.url, tokenSecret, store: opts.mergeStore || `sqlite:${path.join(dataDir, 'merge.sqlite')}`,
     smtpUrl: `smtp://127.0.0.1:${mail.port}`, managementClientId: 'trickle-m2m', managementClientSecret: 'm2m-secret',
-    loginClientId: 'trickle-demo', loginClientSecret: 'demo-app-secret', ...(opts.merge || {})
+    loginClientId: 'trickle-demo', loginClientSecret: 'demo-app-secret',
+    // The products' APIs, as TRICKLE_PRODUCTS gives them: accounts offered by their own password.
+    products: products.map((p) => ({ name: p.name, url: p.url, token: p.token })), ...(opts.merge || {})
   });
   // The deploy-cli config `trickle deploy-config` would write for this tenant (cli/deploy.js):
   // its keyword mappings become the Action's secrets, the connection's configuration and clients.
