@@ -157,6 +157,9 @@ Writes auth0-deploy-cli's config file from trickle.json, so every setting lives 
 The file holds secrets and is written readable by its owner only; nothing is written on error.
 Then: a0deploy import --input_file dist/auth0 --config_file config.json
 Errors: [deploy.*] with the setting named; exit 2.
+Example:
+  trickle deploy-config --config trickle.json --out config.json
+  trickle deploy-config --config trickle.json --pipeline rules --out config-rules.json
 `,
   sim: `Usage: trickle sim [--people N] [--social-people N] [--port P] [--seed S] [--rules] [--write-config trickle.json] [--monitor URL]
 
@@ -230,8 +233,11 @@ missing, duplicated or mislinked, writes the post-migration deploy directory:
                           accounts await proof to merge them
 Deploy it with the same config.json:
   a0deploy import --input_file dist/auth0-finished --config_file config.json
-Refuses with the list of people and exit 1 ([finish.people_missing]) otherwise; --force writes
-the directory anyway and says so. Nothing is written on error.
+Refuses with the list of people and exit 1 ([finish.people_missing]) otherwise, or while imported
+people's own accounts hold no Auth0 id yet ([finish.not_backfilled]: run trickle backfill);
+--force writes the directory anyway and says so. Nothing is written on error.
+Example:
+  trickle finish --config trickle.json --out dist/auth0-finished
 `
 };
 

@@ -87,15 +87,17 @@ function distance(a, b) {
 /** The known key nearest to `key`, when it is near enough to be a typo. */
 function nearest(key, known) {
   const lower = key.toLowerCase();
-  const within = known.filter((k) => lower.length >= 3 && (k.toLowerCase().startsWith(lower) || lower.startsWith(k.toLowerCase())));
-  if (within.length === 1) return within[0];
+  // By edit distance first (`email_verifed` is `email_verified`, not `email`), then a unique
+  // prefix either way (`conn` is `connectionId`).
   let best = null;
   let bestD = Infinity;
   for (const k of known) {
-    const dist = distance(key.toLowerCase(), k.toLowerCase());
+    const dist = distance(lower, k.toLowerCase());
     if (dist < bestD) { best = k; bestD = dist; }
   }
-  return bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : null;
+  if (bestD <= Math.max(2, Math.floor(key.length / 3))) return best;
+  const within = known.filter((k) => lower.length >= 3 && (k.toLowerCase().startsWith(lower) || lower.startsWith(k.toLowerCase())));
+  return within.length === 1 ? within[0] : null;
 }
 
 function refuseUnknown(obj, known, where) {
