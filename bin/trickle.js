@@ -3,48 +3,6 @@
 'use strict';
 const { parseArgs } = require('node:util');
 
-const HELP = `trickle — move the users of legacy products into one Auth0 tenant
-
-Usage:
-  trickle sim  [--people N] [--social-people N] [--port P] [--seed S] [--rules] [--write-config F] [--monitor URL]   start the local simulator
-  trickle demo [--people N]                                    drive a scripted migration through it
-  trickle prelink  [--config F]                    one id per person across the product databases
-  trickle export   [--config F] --out DIR          people without an Auth0 id → import files ≤ 500 000 bytes
-  trickle export   [--config F] --out s3://BUCKET/PREFIX  the same into S3 (AWS environment, "s3" in the config)
-  trickle import   [--config F] --out DIR|s3://… [--state URL] [--dry-run] [--budget N] [--replica ID] [--retry-failed]
-  trickle backfill [--config F] [--state URL] [--via db|api]   write auth0|<person id> into the accounts imported users own
-  trickle verify   [--config F] [--out DIR] [--strict]   reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated or mislinked
-  trickle check    [--config F]                    validate the configuration, inspect every database, report what would be read and written
-  trickle notify   [--config F] --out DIR|s3://… [--state URL] [--dry-run]
-                                                   have the tenant mail a password change to imported people without a usable password
-  trickle product-api [--config F] [--host H] [--port P] [--tls-cert F --tls-key F]
-                                                   serve docs/product-api.md for every product from its declared table
-  trickle deploy-config [--config F] [--out config.json] [--pipeline action|rules]
-                                                   auth0-deploy-cli's config.json (credentials, keyword mappings) from trickle.json
-  trickle finish   [--config F] [--out DIR] [--input DIR] [--force]
-                                                   after the bulk phase: verify, then write the post-migration deploy directory
-  trickle merge-service                                        run the merge service (configured by
-                                                               environment, see merge-service/README.md)
-  trickle monitor [--port P]                                   collect trickle's events and the tenant's log
-                                                               stream, serve Prometheus metrics and the dashboard
-  trickle console [--config F] [--port P]                      the support console (staff sign in through the tenant)
-  trickle support <find|fanout|clear-merge|withdraw|link|reset|block|unblock|audit> …
-                                                               the console's operations from the command line
-  trickle --help
-
-sim   Starts an Auth0-like tenant running dist/auth0/ unchanged, three products (paste,
-      collect, transfer) with their own SQLite databases, and an SMTP mail catcher, all on
-      localhost; prints the URLs and runs until interrupted.
-Every command takes --help. Exit codes: 0 done; 1 findings a person must look at (verify: someone
-missing, duplicated or mislinked; backfill: conflicts; import: failed files); 2 refused before
-anything was written (usage, configuration, schema, unreachable database, out-of-order stream;
-stderr says [code] and names the product, key or column); 3 import stopped at its budget;
-130 interrupted. Without a terminal, stdout holds JSON lines only, the last one the summary.
-
-demo  Starts the simulator, runs single-product logins, a multi-product login reaching the
-      merge redirect, a product outage during fan-out and its recovery, a wrong password and
-      a password reset, prints a report, and exits 0 only if every expectation held.
-`;
 
 const CONTRACT = `Output: on a terminal, readable text; otherwise NDJSON only (progress lines, then one
 {"summary": …} line, also on Ctrl-C with "interrupted": true). Errors go to stderr as
@@ -52,6 +10,24 @@ trickle <command>: [code] message. Exit 0 done, 1 findings, 2 refused (nothing w
 `;
 
 const COMMAND_HELP = {
+  demo: `Usage: trickle demo [--people 60]
+
+Starts the simulator (tenant, products, mail catcher, merge service), deploys dist/auth0 into it
+with the real auth0-deploy-cli, and drives a scripted migration: single-product logins, a
+multi-product login reaching the merge, a product outage during the fan-out and its recovery, a
+wrong password, a password reset, a squatter refused, an authenticator-app code. Prints one line
+per expectation; exit 0 only if all held. On a terminal everything stays up until Ctrl-C.
+Example:
+  trickle demo --people 100
+`,
+  'merge-service': `Usage: trickle merge-service
+
+Runs the merge service, configured by environment (MERGE_TENANT_URL, TRICKLE_TOKEN_SECRET,
+MERGE_STORE, MERGE_SMTP_URL, the management and login clients, TRICKLE_PRODUCTS; see
+merge-service/README.md). SIGTERM or Ctrl-C stops it.
+Example:
+  MERGE_TENANT_URL=https://TENANT.eu.auth0.com TRICKLE_TOKEN_SECRET=… trickle merge-service
+`,
   import: `Usage: trickle import [--config trickle.json] --out DIR|s3://BUCKET/PREFIX [--state URL] [--dry-run] [--budget N] [--replica ID] [--retry-failed]
 
 Registers the export's files (by content and run, never by name) in the state database and runs
@@ -127,7 +103,7 @@ manifest.json. On an error the files of this run are removed and no manifest is 
 Example:
   trickle export --config trickle.json --out export/
 ${CONTRACT}`,
-  verify: `Usage: trickle verify [--config trickle.json] [--out DIR] [--strict]
+  verify: `Usage: trickle verify [--config trickle.json] [--out DIR|s3://BUCKET/PREFIX] [--strict]
 
 Reconciles the products with the tenant; only reports. Exit 1 when anyone is missing,
 duplicated or mislinked. With --out DIR (the export directory), people missing because export
@@ -241,24 +217,53 @@ Example:
 `
 };
 
-/** The options each command takes: another command's option is refused, with the nearest one. */
-const COMMAND_OPTIONS = {
-  sim: ['people', 'social-people', 'port', 'seed', 'rules', 'write-config', 'monitor'],
-  demo: ['people'],
-  prelink: ['config'],
-  export: ['config', 'out'],
-  import: ['config', 'out', 'state', 'dry-run', 'upsert', 'budget', 'replica', 'lease-ms', 'retry-failed'],
-  backfill: ['config', 'state', 'via'],
-  verify: ['config', 'out', 'strict'],
-  check: ['config'],
-  notify: ['config', 'out', 'state', 'dry-run'],
-  'deploy-config': ['config', 'out', 'pipeline'],
-  finish: ['config', 'out', 'input', 'force'],
-  'merge-service': [],
-  monitor: ['port', 'dashboard'],
-  console: ['config', 'port'],
-  'product-api': ['config', 'host', 'port', 'tls-cert', 'tls-key']
+/**
+ * Every command, declared once: what it does (the global help's line), the options it takes
+ * (parsed with node:util parseArgs, types from OPTION_TYPES; another command's option is refused
+ * with the nearest one) and its own help (COMMAND_HELP, whose first line is its usage).
+ */
+const COMMANDS = {
+  sim: { summary: 'start the local simulator (tenant, products, mail, merge service)', options: ['people', 'social-people', 'port', 'seed', 'rules', 'write-config', 'monitor'] },
+  demo: { summary: 'drive a scripted migration through the simulator', options: ['people'] },
+  check: { summary: 'validate the configuration, inspect every database, report what would be read and written', options: ['config'] },
+  prelink: { summary: 'one id per person across the product databases', options: ['config'] },
+  export: { summary: 'people without an Auth0 id → import files of at most 500 000 bytes (a folder or S3)', options: ['config', 'out'] },
+  import: { summary: 'run the tenant\'s import jobs over an export, shared by replicas', options: ['config', 'out', 'state', 'dry-run', 'upsert', 'budget', 'replica', 'lease-ms', 'retry-failed'] },
+  backfill: { summary: 'write auth0|<person id> into the accounts imported users own', options: ['config', 'state', 'via'] },
+  notify: { summary: 'have the tenant mail a password change to imported people without a usable password', options: ['config', 'out', 'state', 'dry-run'] },
+  verify: { summary: 'reconcile products and tenant (reports only); exit 1 when anyone is missing, duplicated, mislinked or not backfilled', options: ['config', 'out', 'strict'] },
+  'deploy-config': { summary: 'auth0-deploy-cli\'s config.json (credentials, keyword mappings) from trickle.json', options: ['config', 'out', 'pipeline'] },
+  finish: { summary: 'after the bulk phase: verify, then write the post-migration deploy directory', options: ['config', 'out', 'input', 'force'] },
+  'product-api': { summary: 'serve docs/product-api.md for every product from its declared table', options: ['config', 'host', 'port', 'tls-cert', 'tls-key'] },
+  'merge-service': { summary: 'run the merge service (configured by environment, see merge-service/README.md)', options: [] },
+  monitor: { summary: 'collect trickle\'s events and the tenant\'s log stream; Prometheus metrics and the dashboard', options: ['port', 'dashboard'] },
+  console: { summary: 'the support console (staff sign in through the tenant)', options: ['config', 'port'] },
+  support: { summary: 'the console\'s operations from the command line', options: null }
 };
+const COMMAND_OPTIONS = Object.fromEntries(Object.entries(COMMANDS).filter(([, c]) => c.options).map(([k, c]) => [k, c.options]));
+const OPTION_TYPES = {
+  people: 'string', port: 'string', seed: 'string', rules: 'boolean', config: 'string', out: 'string', state: 'string', 'dry-run': 'boolean', upsert: 'boolean',
+  budget: 'string', replica: 'string', 'lease-ms': 'string', via: 'string', input: 'string', force: 'boolean', pipeline: 'string', 'retry-failed': 'boolean',
+  strict: 'boolean', host: 'string', 'tls-cert': 'string', 'tls-key': 'string', 'write-config': 'string', monitor: 'string', 'social-people': 'string', dashboard: 'boolean'
+};
+
+/** The global help, from the declarations: each command's usage line and what it does. */
+const HELP = `trickle — move the users of legacy products into one Auth0 tenant
+
+Usage:
+${Object.entries(COMMANDS).map(([name, c]) => {
+    const usage = (COMMAND_HELP[name] || `Usage: trickle ${name}`).split('\n')[0].replace(/^Usage: /, '');
+    return `  ${usage}\n      ${c.summary}`;
+  }).join('\n')}
+  trickle --help
+
+Every command takes --help (its options, what it does, examples). Exit codes: 0 done; 1 findings a
+person must look at (verify: someone missing, duplicated, mislinked or not backfilled; backfill:
+conflicts; import: failed files); 2 refused before anything was written (usage, configuration,
+schema, unreachable database, out-of-order stream; stderr says trickle <command>: [code] and names
+the product, key or column); 3 import stopped at its budget; 130 interrupted. Without a terminal,
+stdout holds JSON lines only, the last one the summary.
+`;
 
 let current = null;
 /** A usage error: `trickle <command>: [code] message`, where to look, exit 2. */
@@ -283,28 +288,18 @@ async function main(argv) {
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: {
-        people: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, rules: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-        config: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, 'dry-run': { type: 'boolean' }, upsert: { type: 'boolean' },
-        budget: { type: 'string' }, replica: { type: 'string' }, 'lease-ms': { type: 'string' }, via: { type: 'string' },
-        input: { type: 'string' }, force: { type: 'boolean' }, pipeline: { type: 'string' }, 'retry-failed': { type: 'boolean' },
-        strict: { type: 'boolean' }, host: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'write-config': { type: 'string' }, monitor: { type: 'string' }, 'social-people': { type: 'string' }, dashboard: { type: 'boolean' }
-      },
+      options: { ...Object.fromEntries(COMMAND_OPTIONS[command].map((o) => [o, { type: OPTION_TYPES[o] }])), help: { type: 'boolean', short: 'h' } },
       strict: true
     }));
   } catch (e) {
-    const m = /option '?(--?[\w-]+)/.exec(e.message);
-    const near = m ? require('../cli/config').nearest(m[1].replace(/^-+/, ''), [...COMMAND_OPTIONS[command], 'help']) : null;
-    fail(`${e.message.replace(/\. To specify a positional argument.*$/s, '')}${near ? ` (did you mean --${near}?)` : ''}`, 'usage.unknown_option');
+    const m = /^Unknown option '(-{1,2}[^']+)'/.exec(e.message);
+    if (!m) fail(e.message.replace(/\. To specify a positional argument.*$/s, ''), 'usage.invalid');
+    const near = require('../cli/config').nearest(m[1].replace(/^-+/, ''), [...COMMAND_OPTIONS[command], 'help']);
+    fail(`${m[1]} is not an option of ${command}${near ? ` (did you mean --${near}?)` : ''}; it takes ${COMMAND_OPTIONS[command].map((o) => `--${o}`).join(' ') || 'no options'}`, 'usage.unknown_option');
   }
   if (values.help) {
     process.stdout.write(COMMAND_HELP[command] || HELP);
     return 0;
-  }
-  for (const k of Object.keys(values)) {
-    if (COMMAND_OPTIONS[command].includes(k)) continue;
-    const near = require('../cli/config').nearest(k, COMMAND_OPTIONS[command]);
-    fail(`--${k} is not an option of ${command}${near ? ` (did you mean --${near}?)` : ''}; it takes ${COMMAND_OPTIONS[command].map((o) => `--${o}`).join(' ') || 'no options'}`, 'usage.unknown_option');
   }
   const int = (name, dflt, min, max) => {
     if (values[name] === undefined) return dflt;
