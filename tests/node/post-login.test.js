@@ -244,18 +244,23 @@ test('a product down at login is looked up again after the login and its account
   // First login: transfer is down during both the look-up and the post-login re-check.
   const first = await t.signIn('multi@example.com', 'multi-paste-pass');
   assert.deepEqual(first.user.app_metadata.trickle.pending, ['transfer']);
-  // The only other account found (c7) is one the mailbox cannot prove: no merge is asked yet.
-  assert.equal(first.res.redirect, null);
-  const back = { denied: first.res.denied };
-  assert.equal(first.user.app_metadata.migrated, true);
+  // The only other account found (c7) is one the mailbox cannot prove: the merge offers it by
+  // its own password only; the person skips.
+  const claims = h.decodeJwt(first.res.redirect.query.session_token);
+  assert.deepEqual([claims.unproven, claims.passwords], [[], ['collect:c7']]);
+  const back = await t.resume(first.user, answer(first.user, claims.jti, { outcome: 'skipped' }));
+  assert.equal(first.user.app_metadata.migrated, undefined, 'not migrated while an account waits');
   assert.deepEqual(first.user.app_metadata.trickle.pending, ['transfer']);
   fx.byName.transfer.state.mode = 'up';
-  // Next login: the re-check finds t9, which must be proven before it joins.
+  // Next login: c7 is offered again; back from the merge, the re-check finds t9, which must be
+  // proven before it joins.
   const next = await t.signIn('multi@example.com', 'multi-paste-pass');
   assert.equal(back.denied, null);
+  const again1 = h.decodeJwt(next.res.redirect.query.session_token);
+  await t.resume(next.user, answer(next.user, again1.jti, { outcome: 'skipped' }));
   assert.ok(!next.user.app_metadata.trickle.pending);
   assert.deepEqual(next.user.app_metadata.trickle.accounts.find((a) => a.id === 't9'), { product: 'transfer', id: 't9', verified: true });
-  assert.equal(next.user.app_metadata.migrated, false);
+  assert.ok(!next.user.app_metadata.migrated);
   assert.equal(fx.byName.transfer.state.auth0Ids.t9, undefined);
   const again = await t.signIn('multi@example.com', 'multi-paste-pass');
   assert.ok(again.res.redirect, 'asked to prove the new account');
