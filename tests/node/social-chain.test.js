@@ -110,6 +110,12 @@ test('Google vouching for a gmail.com address proves the accounts whose product 
   assert.equal(res.threw, null);
   const byId = Object.fromEntries(user.app_metadata.trickle.accounts.map((x) => [x.id, x.proof || null]));
   assert.deepEqual(byId, { p1: 'provider', c9: null });
+  // c9 is offered at the merge by its own password only; the person continues without it.
+  const claims = h.decodeJwt(res.redirect.query.session_token);
+  assert.deepEqual([claims.unproven, claims.passwords], [[], ['collect:c9']]);
+  const iat = Math.floor(Date.now() / 1000);
+  const back = await a.run('continue', user, { connection: 'google-oauth2', query: { state: 'st-1' }, body: { session_token: h.hs256({ iss: 'trickle-merge', aud: 'trickle', sub: user.user_id, state: 'st-1', jti: claims.jti, outcome: 'skipped', iat, exp: iat + 300 }, config.TRICKLE_TOKEN_SECRET) } });
+  assert.equal(back.denied, null);
   assert.equal(products.paste.state.auth0Ids.p1, 'google-oauth2|2002');
   assert.equal(products.collect.state.auth0Ids.c9, undefined);
 });
