@@ -44,7 +44,9 @@ const COLUMNS = {
   auth0_user_id: 'where the Auth0 id is written (VARCHAR(128)); or link: "table"'
 };
 
-const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns'];
+const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns', 'identities'];
+/** `identities`: the product's table of social sign-ins it accepted, one row per identity. */
+const IDENTITY_COLUMNS = { account_id: 'the account id the identity belongs to', provider: 'the Auth0 connection strategy (google-oauth2, apple, sign-in-with-slack)', subject: 'the provider\'s own stable sub' };
 /** Top-level keys; other commands' sections are listed here so a typo in them is caught too. */
 const TOP_KEYS = ['products', 'state', 'tenant', 'deploy', 'storage', 's3', 'support', 'finish', 'productApi', 'notify', '$schema', 'comment'];
 /** `trickle product-api` (product-api/server.js). */
@@ -200,8 +202,22 @@ function validateConfig(cfg, file = 'the configuration') {
       if (p.link !== 'table' && !columns.person_id) throw bad('columns.person_id', `is required unless link is "table": the column of ${table} where trickle writes the person id (VARCHAR(64)), or set "link": "table" to let trickle create its side table trickle_person_link`, 'config.missing');
       if (p.link !== 'table' && !columns.auth0_user_id) throw bad('columns.auth0_user_id', `is required unless link is "table": the column of ${table} where the Auth0 id is written (VARCHAR(128)), or set "link": "table" to keep it in trickle_person_link`, 'config.missing');
     }
+    let identities = null;
+    if (p.identities !== undefined) {
+      const d = p.identities;
+      if (!isObject(d)) throw bad('identities', 'must be {"table": …, "columns": {"account_id", "provider", "subject"}}');
+      refuseUnknown(d, ['table', 'columns'], `${where}.identities`);
+      if (typeof d.table !== 'string' || !IDENT.test(d.table)) throw bad('identities.table', `must be a table name, not ${JSON.stringify(d.table)}`, d.table === undefined ? 'config.missing' : 'config.bad_type');
+      if (!isObject(d.columns)) throw bad('identities.columns', 'must map account_id, provider and subject to columns of that table', 'config.missing');
+      refuseUnknown(d.columns, Object.keys(IDENTITY_COLUMNS), `${where}.identities.columns`);
+      for (const k of Object.keys(IDENTITY_COLUMNS)) {
+        const v = d.columns[k];
+        if (typeof v !== 'string' || !IDENT.test(v) || v.includes('.')) throw bad(`identities.columns.${k}`, `is required: the column of ${d.table} holding ${IDENTITY_COLUMNS[k]}`, v === undefined ? 'config.missing' : 'config.bad_type');
+      }
+      identities = { table: d.table, columns: { ...d.columns } };
+    }
     SCHEMAS.set(p, {
-      legacy, table, columns, format,
+      legacy, table, columns, format, identities,
       personId: columns.person_id ? 'column' : 'table',
       auth0Id: columns.auth0_user_id ? 'column' : 'table'
     });
@@ -226,4 +242,4 @@ function loadConfig(file) {
   return validateConfig(cfg, file);
 }
 
-module.exports = { TrickleError, schemaOf, FORMATS, COLUMNS, TOP_KEYS, PRODUCT_KEYS, SUPPORT_KEYS, LEGACY_COLUMNS, loadConfig, validateConfig, nearest, redact };
+module.exports = { TrickleError, schemaOf, FORMATS, COLUMNS, IDENTITY_COLUMNS, TOP_KEYS, PRODUCT_KEYS, SUPPORT_KEYS, LEGACY_COLUMNS, loadConfig, validateConfig, nearest, redact };

@@ -113,6 +113,17 @@ async function inspectProduct(db, product) {
       throw new TrickleError('schema.missing_column', `${where}: table ${s.table} has no column ${column} (columns.${key}: ${config.COLUMNS[key]})${s.legacy ? '; the old configuration shape reads the simulator\'s columns: declare yours with "table" and "columns"' : ''}`, { product: product.name, table: s.table, column, key: `columns.${key}` });
     }
   }
+  if (s.identities) {
+    const d = s.identities;
+    try {
+      await db.all(`SELECT 1 AS one FROM ${quote(db, d.table)} WHERE 1 = 0`);
+    } catch (e) {
+      throw new TrickleError('schema.missing_table', `${where}: there is no table ${d.table} (products[].identities.table): ${e.message}`, { product: product.name, table: d.table });
+    }
+    for (const [key, column] of Object.entries(d.columns)) {
+      if (!(await hasColumn(db, d.table, column))) throw new TrickleError('schema.missing_column', `${where}: table ${d.table} has no column ${column} (identities.columns.${key}: ${config.IDENTITY_COLUMNS[key]})`, { product: product.name, table: d.table, column, key: `identities.columns.${key}` });
+    }
+  }
   let side = null;
   if (usesSideTable(s)) {
     const exists = await hasColumn(db, LINK_TABLE, 'account_id');
@@ -252,7 +263,15 @@ function apiSql(db, product, { emailBinary = true } = {}) {
     clear = `UPDATE ${LINK_TABLE} SET auth0_user_id = NULL WHERE account_id = ? AND auth0_user_id = ?`;
     ensureSide = db.kind === 'mysql' ? `INSERT IGNORE INTO ${LINK_TABLE} (account_id) VALUES (?)` : `INSERT INTO ${LINK_TABLE} (account_id) VALUES (?) ON CONFLICT (account_id) DO NOTHING`;
   }
+  // Social identities, where the product keeps them: accounts by provider and subject, and each
+  // account's identities (compared exactly by the caller: a collation may fold case).
+  const d = s.identities;
+  const identity = d ? {
+    accounts: `${select} JOIN ${q(d.table)} i ON i.${q(d.columns.account_id)} = ${col('id')} WHERE i.${q(d.columns.provider)} = ? AND i.${q(d.columns.subject)} = ? ORDER BY ${col('id')} LIMIT 51`,
+    of: `SELECT ${q(d.columns.provider)} AS provider, ${q(d.columns.subject)} AS subject FROM ${q(d.table)} WHERE ${q(d.columns.account_id)} = ? ORDER BY 1, 2 LIMIT 32`
+  } : null;
   return {
+    identity,
     byEmail: `${select} WHERE ${byEmailWhere} ORDER BY ${col('id')} LIMIT 51`,
     byId: `${select} WHERE ${col('id')} = ?`,
     set, clear, ensureSide, side: s.auth0Id === 'table'

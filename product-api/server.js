@@ -113,10 +113,11 @@ async function startProductApi(cfg, options = {}) {
     }
   }
   const app = Fastify({ logger: false, bodyLimit: 1024, routerOptions: { maxParamLength: ID_MAX * 3 + 16 }, requestTimeout: 15000, connectionTimeout: 15000, ...(https ? { https } : {}) });
-  const shape = (product, row) => {
-    const a = products.accountOf(product, row);
+  /** The contract's shape of a row, with the account's social identities where the product keeps them. */
+  const shape = async (x, row) => {
+    const a = products.accountOf(x.product, row);
     delete a.product;
-    a.identities = [];
+    a.identities = x.sql.identity ? (await x.db.all(x.sql.identity.of, [row.id])).map((i) => ({ provider: String(i.provider), subject: String(i.subject) })) : [];
     return a;
   };
 
@@ -169,8 +170,15 @@ async function startProductApi(cfg, options = {}) {
       if (!q.subject) return bad(reply, 'query.subject_required', 'subject is required with provider');
       if (!PROVIDER_RE.test(q.provider)) return bad(reply, 'query.provider_invalid', 'provider must be a connection strategy such as google-oauth2');
       if (q.subject.length > SUBJECT_MAX) return bad(reply, 'query.subject_invalid', `subject must be at most ${SUBJECT_MAX} characters`);
-      // Declared schemas hold no social identities: nobody is found by one.
-      return { accounts: [] };
+      // Without an identities table nobody is found by one; with one, exactly (no case folding).
+      if (!x.sql.identity) return { accounts: [] };
+      const rows = await x.db.all(x.sql.identity.accounts, [q.provider, q.subject]);
+      const found = [];
+      for (const r of rows) {
+        const a = await shape(x, r);
+        if (a.identities.some((i) => i.provider === q.provider && i.subject === q.subject)) found.push(a);
+      }
+      return { accounts: found.slice(0, s.maxAccounts) };
     }
     if (!q.email) return bad(reply, 'query.email_required', 'email is required (or provider and subject)');
     const asked = norm(q.email);
@@ -178,7 +186,9 @@ async function startProductApi(cfg, options = {}) {
     const rows = await x.db.all(x.sql.byEmail, [asked]);
     // Exactly the address asked for: a collation that folds more than case, or wildcards, find nothing extra.
     const found = rows.filter((r) => norm(r.email) === asked || (r.email_norm !== undefined && r.email_norm === asked)).slice(0, s.maxAccounts);
-    return { accounts: found.map((r) => shape(x.product, r)) };
+    const accounts = [];
+    for (const r of found) accounts.push(await shape(x, r));
+    return { accounts };
   }));
 
   /** The account named in the path, exactly (a database that compares '7abc' with 7 finds nothing here). */

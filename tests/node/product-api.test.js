@@ -35,6 +35,9 @@ async function products() {
     verified TINYINT NOT NULL DEFAULT 0, trickle_person VARCHAR(64), auth0_id VARCHAR(128), INDEX (Email)) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
   await my.run('INSERT INTO customers (customer_id, Email, pass_hash, full_name, verified) VALUES (7, ?, ?, ?, 1), (8, ?, ?, ?, 0), (9, ?, NULL, ?, 1)',
     ['Ann@Example.COM', HASH, 'Ann Lee', 'annie@example.com', HASH, 'Annie', 'bob@example.com', 'Bob']);
+  // The social sign-ins the product accepted (a case-insensitive collation, as MariaDB's default).
+  await my.exec('CREATE TABLE customer_logins (cust INT NOT NULL, idp VARCHAR(64) NOT NULL, sub VARCHAR(255) NOT NULL, PRIMARY KEY (idp, sub)) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci');
+  await my.run('INSERT INTO customer_logins (cust, idp, sub) VALUES (9, ?, ?)', ['google-oauth2', '110248495921238986420aB']);
   await my.close();
   const pgAdmin = await openDb(`${PG}/postgres`);
   await pgAdmin.run(`CREATE DATABASE ${name}`);
@@ -53,7 +56,8 @@ async function products() {
   const cfg = validateConfig({
     products: [
       { name: 'customers', db: `${MYSQL}/${name}`, table: 'customers', format: 'bcrypt', api: { url: 'x', token: token() },
-        columns: { id: 'customer_id', email: 'Email', password: 'pass_hash', name: 'full_name', email_verified: 'verified', person_id: 'trickle_person', auth0_user_id: 'auth0_id' } },
+        columns: { id: 'customer_id', email: 'Email', password: 'pass_hash', name: 'full_name', email_verified: 'verified', person_id: 'trickle_person', auth0_user_id: 'auth0_id' },
+        identities: { table: 'customer_logins', columns: { account_id: 'cust', provider: 'idp', subject: 'sub' } } },
       { name: 'members', db: `${PG}/${name}`, table: 'members', format: 'sha256-salt-prefix', link: 'table', api: { url: 'x', token: token() },
         columns: { id: 'member_id', email: 'mail', password: 'pw_sha256', salt: 'pw_salt', email_verified: 'confirmed' } },
       { name: 'notes', db: `sqlite:${path.join(dir, 'notes.sqlite')}`, table: 'users', format: 'bcrypt', api: { url: 'x', token: token() },
@@ -109,6 +113,12 @@ test('the product contract from three declared schemas: look-up by address in an
     // No account: an empty list; a social identity: nobody (declared schemas hold none).
     assert.deepEqual((await call('customers', 'GET', '?email=nobody%40example.com')).body, { accounts: [] });
     assert.deepEqual((await call('customers', 'GET', '?provider=google-oauth2&subject=123')).body, { accounts: [] });
+    // By social identity, where the product keeps a table of them: exactly, whatever the collation.
+    r = await call('customers', 'GET', '?provider=google-oauth2&subject=110248495921238986420aB');
+    assert.deepEqual(r.body.accounts.map((a) => [a.id, a.password, a.identities]), [['9', null, [{ provider: 'google-oauth2', subject: '110248495921238986420aB' }]]]);
+    assert.deepEqual((await call('customers', 'GET', '?provider=google-oauth2&subject=110248495921238986420AB')).body, { accounts: [] }, 'a subject differing in case is another person');
+    assert.deepEqual((await call('customers', 'GET', '?email=bob%40example.com')).body.accounts[0].identities, [{ provider: 'google-oauth2', subject: '110248495921238986420aB' }]);
+    assert.deepEqual((await call('members', 'GET', '?provider=google-oauth2&subject=110248495921238986420aB')).body, { accounts: [] }, 'a product without an identities table finds nobody');
 
     // Compare and set, in a column (MariaDB) and in the side table (PostgreSQL), and SQLite.
     for (const [product, id] of [['customers', '7'], ['members', 'm-1'], ['notes', '1']]) {
@@ -207,6 +217,8 @@ test('the product API refuses to start unsafely: not on a public address without
     await assert.rejects(startProductApi(short, { port: 0, log: () => {} }), (e) => e.code === 'product_api.token');
     const shared = validateConfig(JSON.parse(JSON.stringify({ products: p.cfg.products.slice(1).map((x) => ({ ...x, api: { url: 'x', token: 'y'.repeat(40) } })) })));
     await assert.rejects(startProductApi(shared, { port: 0, log: () => {} }), (e) => e.code === 'product_api.shared_token');
+    const noTable = validateConfig(JSON.parse(JSON.stringify({ products: [{ ...p.cfg.products[0], identities: { table: 'no_such_logins', columns: { account_id: 'cust', provider: 'idp', subject: 'sub' } } }] })));
+    await assert.rejects(startProductApi(noTable, { port: 0, log: () => {} }), (e) => e.code === 'schema.missing_table' && /no_such_logins/.test(e.message));
     // As the CLI starts it: exit 2 and the code on stderr.
     const cfgFile = path.join(p.dir, 'trickle.json');
     fs.writeFileSync(cfgFile, JSON.stringify({ products: p.cfg.products, productApi: { host: '0.0.0.0' } }));
