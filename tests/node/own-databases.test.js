@@ -174,7 +174,14 @@ test('own databases end to end: product-api from the declared schemas, the READM
       const x = await cli([...args, '--config', path.join(work, 'trickle.json')], { env });
       return { ...x, summary: x.stdout.includes('"summary"') ? summaryOf(x.stdout) : null };
     };
-    const ok = async (...args) => { const x = await run(...args); assert.equal(x.code, 0, `${args.join(' ')}: ${x.stdout.slice(-2000)}\n${x.stderr}`); return x.summary; };
+    // Exit 0, NDJSON only on stdout (no terminal here), nothing on stderr: no warning of any library either.
+    const ok = async (...args) => {
+      const x = await run(...args);
+      assert.equal(x.code, 0, `${args.join(' ')}: ${x.stdout.slice(-2000)}\n${x.stderr}`);
+      assert.equal(x.stderr, '', `${args.join(' ')} printed on stderr`);
+      for (const line of x.stdout.trim().split('\n')) JSON.parse(line);
+      return x.summary;
+    };
     assert.equal((await ok('check')).accounts, people.filter((p) => p.customers).length + people.filter((p) => p.members).length);
     await ok('prelink');
     const exp = await ok('export', '--out', out);
