@@ -336,7 +336,9 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   function productOf(key) {
     const i = key.indexOf(':');
     if (i <= 0 || i === key.length - 1) return null;
-    return (c.products || []).find((p) => p.name === key.slice(0, i)) || null;
+    // A list, or a function giving the current one (the simulator follows what was deployed).
+    const list = typeof c.products === 'function' ? c.products() : c.products;
+    return (Array.isArray(list) ? list : []).find((p) => p && p.name === key.slice(0, i)) || null;
   }
 
   /**

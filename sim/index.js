@@ -10,7 +10,7 @@ const { startIdps } = require('./idp');
 const { startProduct } = require('./products');
 const { startMail } = require('./mail');
 const { startTenant } = require('./tenant');
-const { seedFromDist } = require('./management');
+const { seedFromDist, boundActions } = require('./management');
 const { deployWithCli } = require('./deploy');
 const { deployConfig } = require('../cli/deploy');
 const { simRoutes } = require('./dashboard');
@@ -41,6 +41,17 @@ const DIST = path.join(__dirname, '..', 'dist');
  * address of `victim`, a person with a social identity, without being that person (sim/seed.js).
  * `bulkConfig()` is a ready trickle.json for the simulated products.
  */
+/** TRICKLE_PRODUCTS of the post-login Action deployed into the tenant, or null. */
+function deployedProducts(tenant) {
+  for (const a of boundActions(tenant.store)) {
+    try {
+      const list = JSON.parse(a.secrets.TRICKLE_PRODUCTS);
+      if (Array.isArray(list) && list.length) return list;
+    } catch (_) { /* not set, or a keyword never replaced */ }
+  }
+  return null;
+}
+
 async function startSim(options = {}) {
   const opts = { people: 200, seed: 1, pipeline: 'action', plan: 'enterprise', ...options };
   const deploy = opts.deploy === true ? 'a0deploy' : opts.deploy === false || opts.deploy === undefined ? 'dist' : opts.deploy;
@@ -70,7 +81,9 @@ async function startSim(options = {}) {
     smtpUrl: `smtp://127.0.0.1:${mail.port}`, managementClientId: 'trickle-m2m', managementClientSecret: 'm2m-secret',
     loginClientId: 'trickle-demo', loginClientSecret: 'demo-app-secret',
     // The products' APIs, as TRICKLE_PRODUCTS gives them: accounts offered by their own password.
-    products: products.map((p) => ({ name: p.name, url: p.url, token: p.token })), ...(opts.merge || {})
+    // Those of the deployed Action once one was deployed into this tenant (a user's own
+    // products), the simulated ones before.
+    products: () => deployedProducts(tenant) || products.map((p) => ({ name: p.name, url: p.url, token: p.token })), ...(opts.merge || {})
   });
   // The deploy-cli config `trickle deploy-config` would write for this tenant (cli/deploy.js):
   // its keyword mappings become the Action's secrets, the connection's configuration and clients.

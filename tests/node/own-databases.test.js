@@ -19,6 +19,7 @@ const { spawn, spawnSync, execFile } = require('child_process');
 const bcryptjs = require('bcryptjs');
 const { cli, summaryOf, BIN } = require('./bulk-helpers');
 const { signIn, m2mToken } = require('./sim-http');
+const { browser } = require('../../sim/demo');
 const { openDb } = require('../../cli/db');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -49,7 +50,9 @@ function person(i) {
   const email = `Owner.${String(i).padStart(2, '0')}@Own.Example`;
   const both = i % 3 === 2;
   const unverified = i % 9 === 8;
-  return { i, email, canonical: email.toLowerCase(), customers: i % 3 !== 1, members: i % 3 !== 0, both, unverified, cpw: `cust-pw-${i}`, mpw: `memb-pw-${i}` };
+  // In both products, customers verified the address, members never did.
+  const membersUnverified = i % 9 === 5;
+  return { i, email, canonical: email.toLowerCase(), customers: i % 3 !== 1, members: i % 3 !== 0, both, unverified, membersUnverified, cpw: `cust-pw-${i}`, mpw: `memb-pw-${i}` };
 }
 
 const users = async (base, token, email) => {
@@ -86,7 +89,7 @@ test('own databases end to end: product-api from the declared schemas, the READM
     await pg.exec('CREATE TABLE members (member_id TEXT PRIMARY KEY, mail TEXT NOT NULL, pw_sha256 TEXT, pw_salt TEXT, first_name TEXT, confirmed BOOLEAN NOT NULL DEFAULT false)');
     for (const p of people.filter((x) => x.members)) {
       const salt = crypto.randomBytes(6).toString('hex');
-      await pg.run('INSERT INTO members (member_id, mail, pw_sha256, pw_salt, first_name, confirmed) VALUES (?, ?, ?, ?, ?, ?)', [`m-${p.i}`, p.canonical, crypto.createHash('sha256').update(salt + p.mpw).digest('hex'), salt, 'Owner', !p.unverified]);
+      await pg.run('INSERT INTO members (member_id, mail, pw_sha256, pw_salt, first_name, confirmed) VALUES (?, ?, ?, ?, ?, ?)', [`m-${p.i}`, p.canonical, crypto.createHash('sha256').update(salt + p.mpw).digest('hex'), salt, 'Owner', !p.unverified && !p.membersUnverified]);
     }
     await pg.close();
 
@@ -242,6 +245,32 @@ test('own databases end to end: product-api from the declared schemas, the READM
       attempts.push(x.status === 302 && /\/app\/callback\?.*\bcode=|merge/.test(x.headers.get('location') || ''));
     }
     assert.deepEqual(attempts.filter(Boolean).length, 1, `exactly the imported password works: ${attempts}`);
+
+    // Not stranded: an account its product never verified (members) is brought in at the merge
+    // by its own legacy password, checked against PostgreSQL through the product API; a wrong
+    // one is refused.
+    const stranded = people.find((p) => p.membersUnverified);
+    assert.equal(mem[`m-${stranded.i}`] || null, null, 'not linked by the import');
+    const login = await signIn(base, stranded.email, stranded.cpw);
+    assert.equal(login.status, 302);
+    assert.ok(login.headers.get('location').startsWith(cfg.deploy.mergeUrl), login.headers.get('location'));
+    const b = browser();
+    const page = await (await b.get(login.headers.get('location'))).text();
+    const csrf = b.field(page, 'csrf');
+    const mergeBase = new URL(cfg.deploy.mergeUrl).origin;
+    assert.match(page, new RegExp(`value="members:m-${stranded.i}"`));
+    const wrongPw = await b.post(`${mergeBase}/merge/account`, { csrf, account: `members:m-${stranded.i}`, password: stranded.cpw });
+    assert.equal(wrongPw.status, 401, 'another account\'s password is not this one\'s');
+    const rightPw = await b.post(`${mergeBase}/merge/account`, { csrf, account: `members:m-${stranded.i}`, password: stranded.mpw });
+    assert.equal(rightPw.status, 200);
+    const done = await (await b.post(`${mergeBase}/merge/skip`, { csrf })).text();
+    const action = done.match(/action="([^"]+\/continue\?state=[^"]+)"/)[1].replace(/&amp;/g, '&');
+    const back = await fetch(action, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session_token: b.field(done, 'session_token') }) });
+    assert.match(back.headers.get('location') || '', /\/app\/callback\?.*\bcode=/);
+    const pgc2 = await openDb(`${PG}/${db}`);
+    const linkedNow = (await pgc2.all('SELECT auth0_user_id FROM trickle_person_link WHERE account_id = ?', [`m-${stranded.i}`]))[0];
+    await pgc2.close();
+    assert.equal(linkedNow && linkedNow.auth0_user_id, (await users(base, m2m, stranded.canonical))[0].user_id, 'members was told the Auth0 id');
   } finally {
     for (const c of cleanups) await c().catch((e) => { process.stderr.write(`cleanup: ${e.message}\n`); });
     fs.rmSync(work, { recursive: true, force: true });
