@@ -695,7 +695,8 @@ async function check(cfg, state) {
   for (const r of report) {
     process.stdout.write(`${r.product} (${r.db}): ${r.accounts} accounts in ${r.table}, passwords as ${r.format}\n  reads   ${Object.entries(r.reads).map(([k, v]) => `${k}=${v}`).join(', ')}\n`
       + `  writes  person id → ${r.writes.person_id}, Auth0 id → ${r.writes.auth0_user_id}\n  order   ${r.order.by} (${r.order.collation || 'collation unknown'}): in order\n`
-      + `  schema changes: ${r.schema_changes.length ? r.schema_changes.join('; ') : 'none'}\n`);
+      + `  schema changes: ${r.schema_changes.length ? r.schema_changes.join('; ') : 'none'}\n`
+      + `  product API look-up: ${r.lookup.by}, served by ${r.lookup.index}\n`);
   }
   process.stdout.write(`state ${stateInfo.state}${stateInfo.created ? ' (created)' : ''}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
   return 0;

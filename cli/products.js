@@ -141,7 +141,14 @@ async function inspectProduct(db, product) {
   const changes = [];
   if (side && !side.exists) changes.push(sideTableSql(db).replace(' IF NOT EXISTS', ''));
   else if (side && s.auth0Id === 'table' && !side.auth0_column) changes.push(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
-  return { table: s.table, format: s.format, reads: s.columns, writes, order: ordered, schema_changes: changes, legacy: s.legacy };
+  // How `trickle product-api` finds an address (apiSql): the canonical column, the column's own
+  // index where its collation ignores case (MySQL/MariaDB), else an expression an index must match.
+  const emailCollation = s.columns.email_norm ? collation : await collationOf(db, s.table, s.columns.email);
+  const emailBinary = db.kind !== 'mysql' || binaryCollation(db, emailCollation);
+  const lookup = s.columns.email_norm ? { by: `${s.columns.email_norm} = ?`, index: `an index on ${s.table}(${s.columns.email_norm})` }
+    : !emailBinary ? { by: `${s.columns.email} = ? (collation ${emailCollation} ignores case)`, index: `an index on ${s.table}(${s.columns.email})` }
+      : { by: `LOWER(TRIM(${s.columns.email})) = ?`, index: db.kind === 'sqlite' ? `CREATE INDEX … ON ${s.table}(LOWER(TRIM(${s.columns.email})))` : `CREATE INDEX … ON ${s.table} ((LOWER(TRIM(${s.columns.email}))))` };
+  return { table: s.table, format: s.format, reads: s.columns, writes, order: ordered, schema_changes: changes, legacy: s.legacy, lookup: { ...lookup, email_binary: emailBinary } };
 }
 
 /** Creates (or completes) the side table where configured, idempotently; nothing else is ever changed. */

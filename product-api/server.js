@@ -11,7 +11,7 @@ const fs = require('fs');
 const Fastify = require('fastify');
 const client = require('prom-client');
 const products = require('../cli/products');
-const { TrickleError, schemaOf, redact } = require('../cli/config');
+const { TrickleError, redact } = require('../cli/config');
 
 /** Settings of `productApi` in trickle.json, with their defaults. */
 const DEFAULTS = { host: '127.0.0.1', port: 8480, ratePerSecond: 1000, connections: 16, maxAccounts: 50, tls: null };
@@ -93,10 +93,7 @@ async function startProductApi(cfg, options = {}) {
         await products.ensureLinkTable(db, p);
         log({ event: 'schema_change', product: p.name, changes: info.schema_changes });
       }
-      const sc = schemaOf(p);
-      const collation = sc.columns.email_norm ? null : await products.collationOf(db, sc.table, sc.columns.email);
-      const emailBinary = db.kind !== 'mysql' || products.binaryCollation(db, collation);
-      Object.assign(served.get(p.name), { sql: products.apiSql(db, p, { emailBinary }), token: digest(p.api.token), rate: bucket(s.ratePerSecond) });
+      Object.assign(served.get(p.name), { sql: products.apiSql(db, p, { emailBinary: info.lookup.email_binary }), token: digest(p.api.token), rate: bucket(s.ratePerSecond) });
     }
   } catch (e) {
     for (const x of served.values()) await x.db.close().catch(() => {});

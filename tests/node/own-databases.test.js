@@ -186,6 +186,9 @@ test('own databases end to end: product-api from the declared schemas, the READM
       return x.summary;
     };
     assert.equal((await ok('check')).accounts, people.filter((p) => p.customers).length + people.filter((p) => p.members).length);
+    // check says how the product API finds an address in each product, and what index serves it.
+    const lookups = Object.fromEntries((await run('check')).stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.event === 'product').map((l) => [l.product, l.lookup.by]));
+    assert.deepEqual(lookups, { customers: 'Email = ? (collation utf8mb4_general_ci ignores case)', members: 'LOWER(TRIM(mail)) = ?' });
     await ok('prelink');
     const exp = await ok('export', '--out', out);
     const forced = people.filter((p) => p.both && p.unverified);
