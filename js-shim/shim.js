@@ -7,8 +7,39 @@
 // Nothing here throws: every public function returns a result object or a settled promise.
 
 /**
+ * The bytes of rules/build.js's base-85 text (5 characters for 4 bytes; a last group of k + 1
+ * characters for k bytes), as a Uint8Array.
+ */
+function trickleB85(s) {
+  var A = '!%&()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_abcdefghijklmnopqrstuvwxyz|~';
+  var d = new Uint8Array(128);
+  for (var i = 0; i < 85; i++) d[A.charCodeAt(i)] = i;
+  var n = s.length;
+  var full = n - n % 5;
+  var out = new Uint8Array(full / 5 * 4 + (n % 5 ? n % 5 - 1 : 0));
+  var o = 0;
+  var g = 0;
+  var v;
+  // A whole group is below 2^32: its four bytes by shifts (a Uint8Array keeps the low 8 bits).
+  for (; g < full; g += 5) {
+    v = (((d[s.charCodeAt(g)] * 85 + d[s.charCodeAt(g + 1)]) * 85 + d[s.charCodeAt(g + 2)]) * 85 + d[s.charCodeAt(g + 3)]) * 85 + d[s.charCodeAt(g + 4)];
+    out[o++] = v >>> 24;
+    out[o++] = v >>> 16;
+    out[o++] = v >>> 8;
+    out[o++] = v;
+  }
+  // The last group of k characters holds k - 1 bytes, padded with the highest digit.
+  if (g < n) {
+    v = 0;
+    for (var j = 0; j < 5; j++) v = v * 85 + (g + j < n ? d[s.charCodeAt(g + j)] : 84);
+    for (j = 0; j < n - g - 1; j++) out[o++] = Math.floor(v / Math.pow(256, 3 - j)) % 256;
+  }
+  return out;
+}
+
+/**
  * Creates a guarded handle on one wasm build.
- * @param {string|Uint8Array} wasmBase64 brotli-compressed wasm in base64 (the artefacts), or the
+ * @param {string|Uint8Array} wasmBase64 brotli-compressed wasm as base-85 text (the artefacts), or the
  *   raw wasm bytes (the Node tools, which read pkg/ from disk)
  * @param {function} glueFactory returns a fresh wasm-bindgen glue object (no-modules target)
  * @param {object} cache an object that outlives calls (`global` in scripts, module scope in Actions)
@@ -21,7 +52,7 @@ function trickleCore(wasmBase64, glueFactory, cache, cacheKey) {
     if (slot.glue) return slot.glue;
     if (!slot.module) {
       var bytes = typeof wasmBase64 === 'string'
-        ? require('zlib').brotliDecompressSync(Buffer.from(wasmBase64, 'base64'))
+        ? require('zlib').brotliDecompressSync(trickleB85(wasmBase64))
         : wasmBase64;
       slot.module = new WebAssembly.Module(bytes);
     }

@@ -2,7 +2,7 @@
 // Bundles the Auth0 artefacts into auth0-deploy-cli directories: dist/auth0/ (the Action, its
 // binding, the custom database) and dist/auth0-rules/ (the legacy Rule, for tenants that run Rules).
 // Each file is self-contained: entry point + shim + wasm-bindgen glue + the wasm, brotli-compressed
-// and base64-inlined. Fails when a file exceeds Auth0's 100 000-byte script limit.
+// and inlined as base-85 text. Fails when a file exceeds Auth0's 100 000-byte script limit.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -114,8 +114,29 @@ function wasmParts(variant) {
   // wasm-bindgen's no-modules glue assigns a `let wasm_bindgen`; a factory gives each instance
   // its own copy, so after a trap a fresh instance can be made.
   const glueFactory = 'function trickleGlue() {\n' + compact(trimGlue(glue), 'wasm-bindgen glue') + 'return wasm_bindgen;\n}\n';
-  const vars = `var TRICKLE_CACHE_KEY = ${JSON.stringify(key)};\nvar TRICKLE_WASM = "${packed.toString('base64')}";\n`;
+  const vars = `var TRICKLE_CACHE_KEY = ${JSON.stringify(key)};\nvar TRICKLE_WASM = "${b85(packed)}";\n`;
   return { wasmBytes: wasm.length, packedBytes: packed.length, key, vars, glue: glueFactory, text: vars + glueFactory };
+}
+
+/**
+ * The inlined bytes' text: base 85 (5 characters for 4 bytes, where base64 takes 5.33), over the
+ * printable ASCII characters that are safe in a double-quoted JavaScript string and that neither
+ * deploy-cli's keywords (`@@KEY@@`, `##KEY##`) nor a template literal (`$`, `{`, `}`, backtick)
+ * can read into: no quote, backslash, `@`, `#`, `$`, backtick or brace. js-shim/shim.js
+ * (trickleB85) and the unpacking loader below decode it.
+ */
+const B85 = '!%&()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_abcdefghijklmnopqrstuvwxyz|~';
+function b85(buf) {
+  const out = [];
+  for (let i = 0; i < buf.length; i += 4) {
+    const k = Math.min(4, buf.length - i);
+    let v = 0;
+    for (let j = 0; j < 4; j++) v = v * 256 + (j < k ? buf[i + j] : 0);
+    const digits = new Array(5);
+    for (let j = 4; j >= 0; j--) { digits[j] = B85[v % 85]; v = Math.floor(v / 85); }
+    out.push(digits.slice(0, k + 1).join(''));
+  }
+  return out.join('');
 }
 
 const brotli = (text) => zlib.brotliCompressSync(Buffer.from(text), {
@@ -145,6 +166,9 @@ if (typeof cb === 'function') setTimeout(function () { cb(null, user, context); 
  * `global`; `exports` names the functions the entry point calls. A failure to unpack is answered
  * through the callback (a retryable error), never thrown into the host.
  */
+/** js-shim/shim.js's trickleB85, as the unpacking loader's expression (the shim is inside what it unpacks). */
+const DECODE_B85 = `(${read('js-shim/shim.js').match(/function trickleB85\(s\) \{[\s\S]*?\n\}/)[0]})`;
+
 function packedInline(parts, shims, exports, fail = DB_FAIL) {
   // The built-ins the hot path uses, bound once as locals of the packed function: a runtime that
   // serves its globals through an interceptor (a vm context) then pays for each only once.
@@ -155,7 +179,7 @@ function packedInline(parts, shims, exports, fail = DB_FAIL) {
     'isFinite = globalThis.isFinite, encodeURIComponent = globalThis.encodeURIComponent, TextEncoder = globalThis.TextEncoder, TextDecoder = globalThis.TextDecoder, ' +
     'Buffer = globalThis.Buffer, AbortController = globalThis.AbortController, setTimeout = globalThis.setTimeout, clearTimeout = globalThis.clearTimeout;\n';
   const source = locals + parts.glue + shims.map(inlineSource).join('\n') + `return { ${exports.map((n) => `${n}: ${n}`).join(', ')} };\n`;
-  const packed = brotli(source).toString('base64');
+  const packed = b85(brotli(source));
   const names = exports.join(', ');
   return parts.vars + `var TRICKLE_SRC = "${packed}";
 var ${names};
@@ -163,7 +187,7 @@ var ${names};
 var g = typeof global !== 'undefined' ? global : globalThis;
 var slot = 'source:' + TRICKLE_CACHE_KEY;
 try {
-if (!g[slot]) g[slot] = new Function('require', 'TRICKLE_WASM', 'TRICKLE_CACHE_KEY', require('zlib').brotliDecompressSync(Buffer.from(TRICKLE_SRC, 'base64')).toString('utf8'));
+if (!g[slot]) g[slot] = new Function('require', 'TRICKLE_WASM', 'TRICKLE_CACHE_KEY', require('zlib').brotliDecompressSync(${DECODE_B85}(TRICKLE_SRC)).toString('utf8'));
 var api = g[slot](typeof require !== 'undefined' ? require : undefined, TRICKLE_WASM, TRICKLE_CACHE_KEY);
 ${exports.map((n) => `${n} = api.${n};`).join('\n')}
 } catch (e) {
@@ -254,4 +278,6 @@ function main() {
   }
 }
 
-main();
+if (require.main === module) main();
+
+module.exports = { b85, B85 };
