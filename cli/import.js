@@ -534,4 +534,4 @@ async function runImport(options) {
   };
 }
 
-module.exports = { runImport, register, retryFailed, openState, readImportFile, BulkError, norm, fileKey, counts, UNKNOWN_PEOPLE };
+module.exports = { runImport, register, retryFailed, openState, readImportFile, BulkError, norm, fileKey, runOf, counts, UNKNOWN_PEOPLE };

@@ -6,10 +6,9 @@
 // after a crash send nothing twice); at a bounded rate, waiting as the tenant says on 429.
 'use strict';
 const { openStorage } = require('./storage');
-const { openState, fileKey } = require('./import');
+const { openState, fileKey, runOf } = require('./import');
 const { tenantBase } = require('./tenant-client');
 const { TrickleError } = require('./config');
-const crypto = require('crypto');
 
 const TABLE = 'CREATE TABLE IF NOT EXISTS notify_sent (email VARCHAR(320) PRIMARY KEY, user_id VARCHAR(191) NOT NULL, reason VARCHAR(32) NOT NULL, sent_at BIGINT NOT NULL)';
 
@@ -38,7 +37,7 @@ async function notify(cfg, location, { state, ratePerSecond = 2, dryRun = false,
     await store.close();
   }
   const manifest = JSON.parse(manifestText);
-  const run = crypto.createHash('sha256').update(manifestText).digest('hex').slice(0, 16);
+  const run = runOf(manifestText);
   const db = await openState(state);
   const out = { to_notify: lines.length, sent: 0, already_sent: 0, not_imported: 0, already_present: 0, failed: 0, dry_run: dryRun };
   try {

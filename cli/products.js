@@ -143,8 +143,9 @@ async function inspectProduct(db, product) {
   else if (side && s.auth0Id === 'table' && !side.auth0_column) changes.push(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
   // How `trickle product-api` finds an address (apiSql): the canonical column, the column's own
   // index where its collation ignores case (MySQL/MariaDB), else an expression an index must match.
-  const emailCollation = s.columns.email_norm ? collation : await collationOf(db, s.table, s.columns.email);
-  const emailBinary = db.kind !== 'mysql' || binaryCollation(db, emailCollation);
+  // (Without email_norm, `collation` above is the email column's own.)
+  const emailCollation = s.columns.email_norm ? null : collation;
+  const emailBinary = db.kind !== 'mysql' || s.columns.email_norm !== undefined || binaryCollation(db, emailCollation);
   const lookup = s.columns.email_norm ? { by: `${s.columns.email_norm} = ?`, index: `an index on ${s.table}(${s.columns.email_norm})` }
     : !emailBinary ? { by: `${s.columns.email} = ? (collation ${emailCollation} ignores case)`, index: `an index on ${s.table}(${s.columns.email})` }
       : { by: `LOWER(TRIM(${s.columns.email})) = ?`, index: db.kind === 'sqlite' ? `CREATE INDEX … ON ${s.table}(LOWER(TRIM(${s.columns.email})))` : `CREATE INDEX … ON ${s.table} ((LOWER(TRIM(${s.columns.email}))))` };

@@ -158,6 +158,18 @@ async function waitForMail(sim, to, since) {
 }
 
 /**
+ * The merge service's last page posts the signed result back to the tenant's /continue, as the
+ * browser's auto-submitting form does. Resolves the tenant's answer, or null when `html` is not
+ * that page.
+ */
+async function backToTenant(html) {
+  const action = (html.match(/action="([^"]+\/continue\?state=[^"]+)"/) || [])[1];
+  const token = (html.match(/name="session_token" value="([^"]*)"/) || [])[1];
+  if (!action || !token) return null;
+  return fetch(action.replace(/&amp;/g, '&'), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session_token: token.replace(/&amp;/g, '&') }) });
+}
+
+/**
  * On a merge page that offers accounts by their own legacy password: types the password of each
  * of `accounts` ({product, id, password}) it offers, then continues back to the tenant. Returns
  * `{location, proven}` (the accounts the page accepted).
@@ -172,12 +184,8 @@ async function accountOffers(sim, mergeUrl, accounts) {
     const r = await b.post(`${sim.merge.url}/merge/account`, { csrf, account: `${a.product}:${a.id}`, password: a.password });
     if (r.status === 200) proven.push(`${a.product}:${a.id}`);
   }
-  const done = await (await b.post(`${sim.merge.url}/merge/skip`, { csrf })).text();
-  const action = (done.match(/action="([^"]+\/continue\?state=[^"]+)"/) || [])[1];
-  const token = b.field(done, 'session_token');
-  if (!action || !token) return { location: null, proven };
-  const back = await fetch(action.replace(/&amp;/g, '&'), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session_token: token }) });
-  return { location: back.headers.get('location'), proven };
+  const back = await backToTenant(await (await b.post(`${sim.merge.url}/merge/skip`, { csrf })).text());
+  return { location: back && back.headers.get('location'), proven };
 }
 
 /**
@@ -204,11 +212,8 @@ async function walkMerge(sim, mergeUrl, email, newPassword, { mfa } = {}) {
   const set = await b.post(`${sim.merge.url}/merge/password`, { csrf, password: newPassword, repeat: newPassword });
   if (set.status !== 200) return { error: `password: HTTP ${set.status}` };
   const signed = await b.post(`${sim.merge.url}/merge/signin`, { csrf, password: newPassword });
-  const finish = await signed.text();
-  const action = (finish.match(/action="([^"]+\/continue\?state=[^"]+)"/) || [])[1];
-  const token = b.field(finish, 'session_token');
-  if (!action || !token) return { error: `sign-in: HTTP ${signed.status}` };
-  const back = await fetch(action.replace(/&amp;/g, '&'), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session_token: token }) });
+  const back = await backToTenant(await signed.text());
+  if (!back) return { error: `sign-in: HTTP ${signed.status}` };
   // With a second factor the tenant answers /continue with its challenge page instead.
   if (back.status === 200 && mfa) {
     const html = await back.text();
@@ -628,4 +633,4 @@ async function runDemo({ people = 60, log = console.log, port, deploy = 'a0deplo
   return { passed: checks.length - failed, failed, checks };
 }
 
-module.exports = { runDemo, walkMerge, browser, hostBrowser, socialSignIn, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount, authenticatorApp, isMfaPage };
+module.exports = { runDemo, walkMerge, backToTenant, accountOffers, browser, hostBrowser, socialSignIn, waitForMail, verifiedOf, mergeablePeople, mixedPeople, plantAccount, authenticatorApp, isMfaPage };

@@ -125,16 +125,7 @@ fn multi_product_person_is_redirected_with_a_bound_session_token() {
         Some("https://merge.example.com/merge")
     );
     let tok = s(&out, &["redirect", "query", "session_token"]).unwrap_or("");
-    let want = token::Expected {
-        secret: SECRET.as_bytes(),
-        iss: token::ISS_TRICKLE,
-        aud: token::AUD_MERGE,
-        sub: USER,
-        state: None,
-        jti: Some("jti-aaaaaaaaaaaaaaaa"),
-        now: NOW,
-    };
-    let claims = token::verify(tok, &want).unwrap_or_else(|e| unreachable!("{e:?}"));
+    let claims = session_claims(&out);
     assert_eq!(claims.get("exp").and_then(Value::as_i64), Some(NOW + 900));
     assert_eq!(
         claims.get("unproven"),
@@ -363,16 +354,7 @@ fn a_bulk_imported_user_is_offered_an_unverified_account_by_its_password_a_few_t
     let out = plan_value(&input("execute", meta(3), true, Map::new()));
     assert_eq!(s(&out, &["outcome"]), Some("continue"));
     assert!(out.to_json().contains("bulk_imported_skip"));
-    let told: Vec<&str> = out
-        .get("fanout")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r.get("account").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(told, ["p1"], "only the owned account learns the id");
+    assert_eq!(told(&out), ["p1"], "only the owned account learns the id");
 }
 
 #[test]
@@ -500,11 +482,7 @@ fn missing_metadata_is_repaired_from_the_products() {
         &ApplyInput::from_value(&apply_in.into()).unwrap_or_else(|e| unreachable!("{e:?}")),
     )
     .to_value();
-    let accounts = out
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .and_then(|t| t.get("accounts"))
-        .cloned();
+    let accounts = accounts_set(&out);
     // A repair never proves: the lone account found is a candidate (finding 1 of issue 19: a
     // sign-up with a victim's address has no record either).
     assert_eq!(accounts, Some(j(r#"[{"product":"paste","id":"p1"}]"#)));
@@ -586,7 +564,19 @@ fn plan_value(i: &PlanInput) -> Value {
     chain::plan(i).to_value()
 }
 
-/// The `app_metadata.trickle.accounts` an apply step writes, if any.
+/// The accounts a plan tells (its fan-out requests), in order.
+fn told(out: &Value) -> Vec<&str> {
+    out.get("fanout")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("account").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `app_metadata.trickle.accounts` a plan or an apply step writes, if any.
 fn accounts_set(applied: &Value) -> Option<Value> {
     applied
         .get("set_app_metadata")
@@ -649,21 +639,12 @@ fn a_merge_proves_only_accounts_whose_product_verified_the_address() {
     let tok = returning("merged", USER, "st-1", "jti-aaaaaaaaaaaaaaaa", NOW, SECRET);
     let out = resume(&tok, meta);
     assert_eq!(s(&out, &["outcome"]), Some("continue"));
-    let told: Vec<String> = out
-        .get("fanout")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r.get("account").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(told, ["p2", "c7"], "the planted t9 is never told the id");
-    let after = out
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .and_then(|t| t.get("accounts"))
-        .cloned();
+    assert_eq!(
+        told(&out),
+        ["p2", "c7"],
+        "the planted t9 is never told the id"
+    );
+    let after = accounts_set(&out);
     assert_eq!(
         after,
         Some(j(
@@ -751,27 +732,14 @@ fn the_merge_service_proves_by_password_only_the_unverified_accounts_its_page_of
     let tok = returning_with("skipped", &["transfer:t9", "collect:c7", "transfer:t5"]);
     let out = resume(&tok, meta.clone());
     assert_eq!(s(&out, &["outcome"]), Some("continue"), "{}", out.to_json());
-    let after = out
-        .get("set_app_metadata")
-        .and_then(|m| m.get("trickle"))
-        .and_then(|t| t.get("accounts"))
-        .cloned();
+    let after = accounts_set(&out);
     assert_eq!(
         after,
         Some(j(
             r#"[{"product":"paste","id":"p2","proof":"password","verified":true},{"product":"collect","id":"c7","verified":true},{"product":"transfer","id":"t9","proof":"password"},{"product":"transfer","id":"t5"}]"#
         ))
     );
-    let told: Vec<&str> = out
-        .get("fanout")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r.get("account").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(told, ["p2", "t9"]);
+    assert_eq!(told(&out), ["p2", "t9"]);
     // A token without the claim proves nothing by password.
     let out = resume(&returning_with("skipped", &[]), meta);
     assert!(
