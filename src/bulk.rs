@@ -38,46 +38,16 @@ impl Reject {
     }
 }
 
-/// Builds the import record of one person from all of their accounts (every product, one email).
-/// `forced_reset_hash` is the run's bcrypt string that no password matches.
-pub fn export_record(
-    email: &str,
+/// The legacy hash of the one account the import may own (`chosen`, ownership::import_hash: a
+/// lone account's, or the first verified one of several), as bcrypt cost 10 in `password_hash`
+/// or as `custom_password_hash`; without one, a person with several accounts gets the
+/// forced-reset hash (the first sign-in is a reset through the inbox), a lone account none.
+fn insert_password(
+    record: &mut Map,
     accounts: &[Account],
-    products: &[String],
+    chosen: Option<usize>,
     forced_reset_hash: &str,
-) -> Result<Value, Reject> {
-    let email = crate::email::canonical(email)
-        .map_err(|e| Reject::new(e.code(), format!("email: {}", e.body().message)))?;
-    if accounts.is_empty() {
-        return Err(Reject::new("export.no_accounts", "no account to export"));
-    }
-    let mut accounts = accounts.to_vec();
-    person::canonical_order(&mut accounts, products);
-    let mut events = vec![];
-    let person_id = person::person_id(&accounts, &mut events)
-        .ok_or_else(|| Reject::new("export.no_person_id", "no person id"))?;
-    let first = accounts
-        .first()
-        .ok_or_else(|| Reject::new("export.no_accounts", "no account"))?;
-    let mut record = Map::new()
-        .with("email", email.as_str())
-        .with("email_verified", accounts.iter().any(|a| a.email_verified))
-        .with("user_id", person_id.as_str());
-    for (key, value) in [
-        ("name", &first.name),
-        ("given_name", &first.given_name),
-        ("family_name", &first.family_name),
-        ("picture", &first.picture),
-    ] {
-        if let Some(v) = value {
-            record.insert(key, v.as_str());
-        }
-    }
-    // The legacy hash of the one account the import may own (ownership::import_hash: a lone
-    // account's, or the first verified one of several), as bcrypt cost 10 in password_hash or
-    // as custom_password_hash; without one, the forced-reset hash makes the first sign-in a
-    // reset through the inbox.
-    let chosen = ownership::import_hash(&accounts);
+) -> Result<(), Reject> {
     match chosen.and_then(|i| accounts.get(i)) {
         Some(a) => {
             let descriptor = a.password.as_ref().ok_or_else(|| {
@@ -116,6 +86,46 @@ pub fn export_record(
             record.insert("password_hash", forced_reset_hash);
         }
     }
+    Ok(())
+}
+
+/// Builds the import record of one person from all of their accounts (every product, one email).
+/// `forced_reset_hash` is the run's bcrypt string that no password matches.
+pub fn export_record(
+    email: &str,
+    accounts: &[Account],
+    products: &[String],
+    forced_reset_hash: &str,
+) -> Result<Value, Reject> {
+    let email = crate::email::canonical(email)
+        .map_err(|e| Reject::new(e.code(), format!("email: {}", e.body().message)))?;
+    if accounts.is_empty() {
+        return Err(Reject::new("export.no_accounts", "no account to export"));
+    }
+    let mut accounts = accounts.to_vec();
+    person::canonical_order(&mut accounts, products);
+    let mut events = vec![];
+    let person_id = person::person_id(&accounts, &mut events)
+        .ok_or_else(|| Reject::new("export.no_person_id", "no person id"))?;
+    let first = accounts
+        .first()
+        .ok_or_else(|| Reject::new("export.no_accounts", "no account"))?;
+    let mut record = Map::new()
+        .with("email", email.as_str())
+        .with("email_verified", accounts.iter().any(|a| a.email_verified))
+        .with("user_id", person_id.as_str());
+    for (key, value) in [
+        ("name", &first.name),
+        ("given_name", &first.given_name),
+        ("family_name", &first.family_name),
+        ("picture", &first.picture),
+    ] {
+        if let Some(v) = value {
+            record.insert(key, v.as_str());
+        }
+    }
+    let chosen = ownership::import_hash(&accounts);
+    insert_password(&mut record, &accounts, chosen, forced_reset_hash)?;
     let mut factors = vec![];
     for a in &accounts {
         if let Some(raw) = &a.totp_secret {
