@@ -81,7 +81,7 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
   await store.prepare();
   const forced = core.call('forced_reset_hash', { secret: crypto.randomBytes(32).toString('hex'), salt: crypto.randomBytes(16).toString('hex') });
   if (forced.outcome !== 'ok') throw new Error('could not make the forced-reset hash');
-  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0, without_password: 0, forced_reset: 0, to_notify: 0, already_imported: 0 };
+  const manifest = { created_at: new Date().toISOString(), limit, files: [], read: 0, exported: 0, rejected: 0, already_linked: 0, without_password: 0, forced_reset: 0, unimportable_format: 0, to_notify: 0, already_imported: 0 };
   const rejects = store.appender('rejects.ndjson');
   // People who cannot sign in with a legacy password once imported: `trickle notify` has the
   // tenant mail each a password change once their file is imported.
@@ -135,6 +135,9 @@ async function exportPeople(cfg, outDir, { limit = FILE_LIMIT, log = () => {}, p
       // forced reset (ownership::import_hash). They, and people with no password anywhere, are told.
       const forcedReset = r.record.password_hash === forced.hash;
       if (forcedReset) manifest.forced_reset++;
+      // Their hash is one Auth0's import cannot take (phpass, Django, crypt(3), …): the import
+      // makes them reset, where a lazy login would have kept their password.
+      if (forcedReset && r.unimportable > 0) manifest.unimportable_format++;
       if (forcedReset || (!r.record.password_hash && !r.record.custom_password_hash)) {
         pending.push({ email: r.record.email, user_id: `auth0|${r.record.user_id}`, reason: forcedReset ? 'forced_reset' : 'no_password' });
       }

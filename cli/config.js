@@ -26,8 +26,44 @@ const FORMATS = {
   'sha512-salt-prefix': { salt: true, doc: 'hex SHA-512 of salt + password, the salt as text in its own column', make: (r) => ({ algorithm: 'sha512', hash: { value: r.password_hash, encoding: 'hex' }, salt: { value: r.password_salt, encoding: 'utf8', position: 'prefix' } }) },
   'pbkdf2-phc': { salt: false, doc: 'a PBKDF2 PHC string ($pbkdf2-sha256$i=…,l=…$salt$hash)', make: (r) => ({ algorithm: 'pbkdf2', hash: { value: r.password_hash, encoding: 'utf8' } }) },
   'argon2-phc': { salt: false, doc: 'an argon2 PHC string ($argon2id$v=19$…)', make: (r) => ({ algorithm: 'argon2', hash: { value: r.password_hash, encoding: 'utf8' } }) },
-  descriptor: { salt: false, doc: 'a column holding Auth0 custom_password_hash JSON itself', make: (r) => JSON.parse(r.password_hash) }
+  descriptor: { salt: false, doc: 'a column holding Auth0 custom_password_hash JSON itself', make: (r) => JSON.parse(r.password_hash) },
+  // Formats Auth0's import cannot take: verified at lazy login, exported as forced resets.
+  crypt: { salt: false, doc: 'a crypt(3) string: $1$, $apr1$, $5$, $6$ (rounds=N) or $2b$', make: (r) => ({ algorithm: 'crypt', hash: { value: r.password_hash } }) },
+  phpass: { salt: false, doc: 'phpass ($P$ or $H$), as phpBB and other PHP applications write it', make: (r) => ({ algorithm: 'phpass', hash: { value: r.password_hash } }) },
+  wordpress: { salt: false, doc: 'WordPress user_pass: $wp$2y$ (6.8+), phpass $P$, or MD5 hex', make: (r) => ({ algorithm: 'wordpress', hash: { value: r.password_hash } }) },
+  drupal7: { salt: false, doc: 'Drupal 7 users.pass: $S$, U$S$, $P$ or $H$', make: (r) => ({ algorithm: 'drupal7', hash: { value: r.password_hash } }) },
+  django: { salt: false, doc: 'Django auth_user.password: pbkdf2_sha256$, pbkdf2_sha1$, bcrypt_sha256$, bcrypt$, argon2$ or scrypt$', make: (r) => ({ algorithm: 'django', hash: { value: r.password_hash } }) },
+  werkzeug: { salt: false, doc: 'Werkzeug (Flask) generate_password_hash: pbkdf2:… or scrypt:…', make: (r) => ({ algorithm: 'werkzeug', hash: { value: r.password_hash } }) },
+  'aspnet-identity': { salt: false, doc: 'ASP.NET Identity PasswordHash (base64, v2 or v3)', make: (r) => ({ algorithm: 'aspnet-identity', hash: { value: r.password_hash } }) },
+  'firebase-scrypt': {
+    salt: true, doc: 'Firebase Auth export: passwordHash and salt (base64), with the project\'s parameters in the product\'s "firebase" key',
+    make: (r, s) => ({ algorithm: 'firebase-scrypt', hash: { value: r.password_hash }, salt: { value: r.password_salt, encoding: 'base64' }, firebase: s && s.firebase })
+  }
 };
+
+/**
+ * The cargo feature (src/formats.rs) each format needs in the login script; bcrypt is in every
+ * build, and `descriptor` may hold anything, so it needs them all.
+ */
+const FORMAT_FEATURES = {
+  bcrypt: [], 'sha256-salt-prefix': ['fmt-digests'], 'sha256-salt-suffix': ['fmt-digests'], sha256: ['fmt-digests'],
+  'sha512-salt-prefix': ['fmt-digests'], 'pbkdf2-phc': ['fmt-digests'], 'argon2-phc': ['fmt-argon2'], descriptor: ['formats-all'],
+  crypt: ['fmt-crypt'], phpass: ['fmt-phpass'], wordpress: ['fmt-phpass'], drupal7: ['fmt-phpass'], django: ['fmt-django'],
+  werkzeug: ['fmt-werkzeug'], 'aspnet-identity': ['fmt-aspnet'], 'firebase-scrypt': ['fmt-firebase'],
+  // Descriptor algorithm names (custom_password_hash), for `rules/build.js --formats`.
+  argon2: ['fmt-argon2'], hmac: ['fmt-digests'], ldap: ['fmt-digests', 'fmt-crypt'], md4: ['fmt-digests'], md5: ['fmt-digests'], sha1: ['fmt-digests'],
+  sha512: ['fmt-digests'], pbkdf2: ['fmt-digests'], scrypt: ['fmt-digests'], auth0: ['formats-auth0'], all: ['formats-all']
+};
+
+/** Firebase's project parameters (Authentication → Users → Password hash parameters). */
+function firebaseParams(f, bad) {
+  if (!isObject(f)) throw bad('firebase', 'is required by format firebase-scrypt: {"signer_key", "salt_separator", "rounds", "mem_cost"} from the Firebase console', 'config.missing');
+  refuseUnknown(f, ['signer_key', 'salt_separator', 'rounds', 'mem_cost'], 'firebase');
+  for (const k of ['signer_key', 'salt_separator']) if (typeof f[k] !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(f[k]) || !f[k]) throw bad(`firebase.${k}`, 'must be the base64 text the Firebase console shows', f[k] === undefined ? 'config.missing' : 'config.bad_type');
+  if (!Number.isInteger(f.rounds) || f.rounds < 1 || f.rounds > 8) throw bad('firebase.rounds', 'must be an integer 1 to 8');
+  if (!Number.isInteger(f.mem_cost) || f.mem_cost < 1 || f.mem_cost > 14) throw bad('firebase.mem_cost', 'must be an integer 1 to 14');
+  return { signer_key: f.signer_key, salt_separator: f.salt_separator, rounds: f.rounds, mem_cost: f.mem_cost };
+}
 
 /** The columns a product mapping can name; `required` ones must be named in a declared schema. */
 const COLUMNS = {
@@ -44,7 +80,7 @@ const COLUMNS = {
   auth0_user_id: 'where the Auth0 id is written (VARCHAR(128)); or link: "table"'
 };
 
-const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns', 'identities'];
+const PRODUCT_KEYS = ['name', 'db', 'format', 'link', 'api', 'table', 'columns', 'identities', 'firebase'];
 /** `identities`: the product's table of social sign-ins it accepted, one row per identity. */
 const IDENTITY_COLUMNS = { account_id: 'the account id the identity belongs to', provider: 'the Auth0 connection strategy (google-oauth2, apple, sign-in-with-slack)', subject: 'the provider\'s own stable sub' };
 /** Top-level keys; other commands' sections are listed here so a typo in them is caught too. */
@@ -216,8 +252,10 @@ function validateConfig(cfg, file = 'the configuration') {
       }
       identities = { table: d.table, columns: { ...d.columns } };
     }
+    if (p.firebase !== undefined && format !== 'firebase-scrypt') throw bad('firebase', `is only read with format "firebase-scrypt", not ${JSON.stringify(format)}`, 'config.conflict');
+    const firebase = format === 'firebase-scrypt' ? firebaseParams(p.firebase, bad) : undefined;
     SCHEMAS.set(p, {
-      legacy, table, columns, format, identities,
+      legacy, table, columns, format, identities, firebase,
       personId: columns.person_id ? 'column' : 'table',
       auth0Id: columns.auth0_user_id ? 'column' : 'table'
     });
@@ -242,4 +280,4 @@ function loadConfig(file) {
   return validateConfig(cfg, file);
 }
 
-module.exports = { TrickleError, schemaOf, FORMATS, COLUMNS, IDENTITY_COLUMNS, TOP_KEYS, PRODUCT_KEYS, SUPPORT_KEYS, LEGACY_COLUMNS, loadConfig, validateConfig, nearest, redact };
+module.exports = { TrickleError, schemaOf, FORMATS, FORMAT_FEATURES, COLUMNS, IDENTITY_COLUMNS, TOP_KEYS, PRODUCT_KEYS, SUPPORT_KEYS, LEGACY_COLUMNS, loadConfig, validateConfig, nearest, redact };

@@ -45,7 +45,7 @@ function accountOf(product, row) {
   const { format } = schemaOf(product);
   let password = null;
   if (row.password_hash) {
-    try { password = FORMATS[format](row); } catch (_) { password = { algorithm: 'unreadable', hash: { value: '' } }; }
+    try { password = FORMATS[format](row, schemaOf(product)); } catch (_) { password = { algorithm: 'unreadable', hash: { value: '' } }; }
   }
   return {
     product: product.name, id: String(row.id), email: String(row.email), email_verified: truthy(row.email_verified), name: row.name || undefined,

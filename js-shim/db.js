@@ -100,7 +100,7 @@ function trickleNow() {
 }
 
 /**
- * Computes one bcrypt or argon2 request of a `compute` answer in the wasm, a bounded step at a
+ * Computes one bcrypt, argon2 or crypt request of a `compute` answer in the wasm, a bounded step at a
  * time, interleaved with every other such computation of the container, yielding to the event
  * loop (setImmediate) every TRICKLE_SLICE_MS. Resolves to `{output: hex}` or `{error}`; never
  * rejects.
@@ -108,9 +108,9 @@ function trickleNow() {
 function trickleSliced(core, request) {
   return new Promise(function (resolve) {
     var s = trickleSlices || (trickleSlices = { jobs: [], scheduled: false });
-    // The first step is small (bcrypt: ~60 µs a round; argon2: ~1 µs a block); each step then
+    // The first step is small (bcrypt: ~60 µs a round; argon2 ~1 µs a block, crypt a round); each step then
     // adapts to take about a millisecond.
-    s.jobs.push({ core: core, request: request, handle: 0, instance: 0, units: request.op === 'argon2' ? 256 : 4, restarts: 0, queued: Date.now(), resolve: resolve });
+    s.jobs.push({ core: core, request: request, handle: 0, instance: 0, units: request.op === 'bcrypt' ? 4 : 256, restarts: 0, queued: Date.now(), resolve: resolve });
     trickleScheduleSlices();
   });
 }
@@ -205,13 +205,15 @@ function trickleHostCrypto(requests, core) {
         if (r.op === 'hash') return done(null, crypto.createHash(r.digest).update(data).digest());
         if (r.op === 'hmac') return done(null, crypto.createHmac(r.digest, Buffer.from(r.key, 'hex')).update(data).digest());
         if (r.op === 'pbkdf2') return crypto.pbkdf2(data, Buffer.from(r.salt, 'hex'), r.iterations, r.length, r.digest, done);
+        // Without a native module, or when it fails (an older module refusing the input, say:
+        // that is not a wrong password), the wasm computes bcrypt and argon2 in slices; crypt(3)
+        // and phpass always.
+        var sliced = function () {
+          if (!core) return done(new Error('no wasm to compute ' + r.op));
+          trickleSliced(core, r).then(function (o) { done(o.error ? new Error(o.error) : null, o.output ? Buffer.from(o.output, 'hex') : null); });
+        };
+        if (r.op === 'crypt') return sliced();
         if (r.op === 'bcrypt' || r.op === 'argon2') {
-          // Without a native module, or when it fails (an older module refusing the input, say:
-          // that is not a wrong password), the wasm computes it in slices.
-          var sliced = function () {
-            if (!core) return done(new Error('no wasm to compute ' + r.op));
-            trickleSliced(core, r).then(function (o) { done(o.error ? new Error(o.error) : null, o.output ? Buffer.from(o.output, 'hex') : null); });
-          };
           var native = trickleNative && trickleNative[r.op];
           if (!native) return sliced();
           try {
@@ -231,9 +233,15 @@ function trickleHostCrypto(requests, core) {
             return sliced();
           }
         }
-        if (r.op === 'scrypt') {
-          var maxmem = 128 * r.n * r.r * 2 + (32 << 20);
-          return crypto.scrypt(data, Buffer.from(r.salt, 'hex'), r.length, { N: r.n, r: r.r, p: r.p, maxmem: maxmem }, done);
+        var maxmem = 128 * r.n * r.r * 2 + (32 << 20);
+        if (r.op === 'scrypt') return crypto.scrypt(data, Buffer.from(r.salt, 'hex'), r.length, { N: r.n, r: r.r, p: r.p, maxmem: maxmem }, done);
+        // Firebase: the project's signer key encrypted (AES-256-CTR, IV zero) under scrypt's key.
+        if (r.op === 'firebase-scrypt') {
+          return crypto.scrypt(data, Buffer.from(r.salt, 'hex'), 32, { N: r.n, r: r.r, p: 1, maxmem: maxmem }, function (err, key) {
+            if (err) return done(err);
+            var c = crypto.createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+            done(null, Buffer.concat([c.update(Buffer.from(r.key, 'hex')), c.final()]));
+          });
         }
         done(new Error('unknown op'));
       } catch (e) {

@@ -247,7 +247,73 @@ function check(artefact, text) {
   }
 }
 
-function main() {
+const USAGE = `usage: node rules/build.js [--formats LIST | --config trickle.json]
+
+Bundles the Auth0 artefacts into dist/. With no option the login script verifies every password
+format trickle knows. A deployment builds it with only the formats its products hold:
+  --formats bcrypt,django        formats of trickle.json (bcrypt, wordpress, django, crypt, …),
+                                 custom_password_hash algorithms (argon2, md5, pbkdf2, ldap, …),
+                                 or "auth0" (Auth0's eleven) and "all"
+  --config trickle.json          the formats its products declare
+`;
+
+/**
+ * The cargo features (Cargo.toml, src/formats.rs) the login script needs for these formats, or
+ * null for every format. Unknown names are refused with the nearest known one.
+ */
+function loginFeatures(argv) {
+  const { FORMAT_FEATURES, loadConfig, schemaOf, nearest } = require('../cli/config');
+  const at = (flag) => { const i = argv.indexOf(flag); return i < 0 ? undefined : argv[i + 1]; };
+  let names;
+  if (argv.includes('--formats')) {
+    const list = at('--formats');
+    if (!list || list.startsWith('--')) throw new Error('--formats needs a comma-separated list');
+    names = list.split(',').map((x) => x.trim()).filter(Boolean);
+  } else if (argv.includes('--config')) {
+    const file = at('--config');
+    if (!file) throw new Error('--config needs a file');
+    names = loadConfig(file).products.map((p) => schemaOf(p).format);
+  } else {
+    return null;
+  }
+  const features = new Set();
+  for (const n of names) {
+    const f = FORMAT_FEATURES[n];
+    if (!f) {
+      const near = nearest(n, Object.keys(FORMAT_FEATURES));
+      throw new Error(`[build.unknown_format] ${JSON.stringify(n)} is not a password format${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}; one of ${Object.keys(FORMAT_FEATURES).join(', ')}`);
+    }
+    f.forEach((x) => features.add(x));
+  }
+  if (features.has('formats-all')) return null;
+  return [...features].sort();
+}
+
+/** Builds the login wasm with only `features` (bcrypt alone when empty); the variant's name. */
+function buildLogin(features) {
+  const variant = features.length ? `login-${features.map((f) => f.replace(/^fmt-|^formats-/, '')).join('+')}` : 'login-bcrypt';
+  const r = require('child_process').spawnSync('bash', [path.join(ROOT, 'scripts/build-wasm.sh')], {
+    stdio: 'inherit', cwd: ROOT,
+    env: { ...process.env, ONLY: 'login', LOGIN_OUT: variant, LOGIN_FEATURES: features.length ? features.join(',') : 'fmt-none', PATH: `${process.env.HOME}/.cargo/bin:${path.join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` }
+  });
+  if (r.status !== 0) throw new Error('the login wasm did not build');
+  return variant;
+}
+
+function main(argv = process.argv.slice(2)) {
+  if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(USAGE); return; }
+  let features;
+  try {
+    features = loginFeatures(argv);
+  } catch (e) {
+    console.error(`build: ${e.message}`);
+    process.exit(2);
+  }
+  if (features) {
+    const variant = buildLogin(features);
+    ARTEFACTS.find((a) => a.key === 'db_login').variant = variant;
+    console.log(`  login script formats: bcrypt${features.length ? ', ' + features.join(', ') : ''} (pkg/${variant})`);
+  }
   for (const dir of OUTS) fs.rmSync(dir, { recursive: true, force: true });
   const sizes = {};
   let failed = false;
@@ -271,6 +337,7 @@ function main() {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify(body, null, 2) + '\n');
   }
+  sizes.login_formats = features ? ['bcrypt', ...features] : ['formats-all'];
   fs.writeFileSync(path.join(DIST, 'auth0', 'sizes.json'), JSON.stringify(sizes, null, 2) + '\n');
   if (failed) {
     console.error('build: an artefact is over Auth0\'s 100 000-byte limit');
@@ -280,4 +347,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { b85, B85 };
+module.exports = { b85, B85, loginFeatures };

@@ -14,11 +14,21 @@ FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-e
 build() {
   local name=$1; shift
   CARGO_PROFILE_RELEASE_OPT_LEVEL="${OPT_LEVEL:-z}" wasm-pack --quiet build --release --target no-modules --no-typescript --no-pack \
-    --out-dir "pkg/$name" "$@" >/dev/null
-  "$OPT" "${WASM_OPT:--Oz}" "${FEATURES[@]}" "pkg/$name/trickle_bg.wasm" -o "pkg/$name/trickle_bg.wasm"
+    --out-dir "pkg/$name" "$@" ${CARGO_CONFIG:-} >/dev/null
+  # --converge repeats until nothing shrinks; the low kilobyte of memory is never used (the
+  # stack sits below the data, far above it) and a new instance's memory is zero.
+  "$OPT" "${WASM_OPT:--Oz}" --converge --low-memory-unused --zero-filled-memory "${FEATURES[@]}" "pkg/$name/trickle_bg.wasm" -o "pkg/$name/trickle_bg.wasm"
   printf '  pkg/%-6s %7d bytes of wasm\n' "$name" "$(wc -c < "pkg/$name/trickle_bg.wasm")"
 }
-build login -- --no-default-features --features login
+# The login script carries the password formats LOGIN_FEATURES names (cargo features, see
+# Cargo.toml: fmt-argon2, fmt-digests, fmt-crypt, …; `node rules/build.js --formats` sets it for a
+# deployment), every format by default. ONLY=login builds that variant alone into LOGIN_OUT.
+LOGIN_FEATURES="${LOGIN_FEATURES:-formats-all},compact-digests"
+if [ "${ONLY:-}" = login ]; then
+  build "${LOGIN_OUT:-login}" -- --no-default-features --features "login,$LOGIN_FEATURES"
+  exit 0
+fi
+build login -- --no-default-features --features "login,$LOGIN_FEATURES"
 build lookup -- --no-default-features --features lookup
 # The post-login chain runs at every login, but with the step machine its artefact has no room
 # for a speed build (107 kB against Auth0's 100 000 bytes): built for size by rustc, for speed

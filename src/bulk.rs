@@ -75,7 +75,8 @@ fn insert_password(
                 _ => record.insert("custom_password_hash", descriptor.clone()),
             }
         }
-        None if accounts.len() == 1 => {}
+        // A lone account without any hash: nothing to import (social-only people).
+        None if accounts.len() == 1 && accounts.iter().all(|a| a.password.is_none()) => {}
         None => {
             if password::parse_bcrypt(forced_reset_hash).is_err() {
                 return Err(Reject::new(
@@ -209,7 +210,22 @@ pub fn export_from_value(v: &Value) -> Result<Value, ErrorBody> {
         None => export_record(email, &accounts, &products, forced),
     };
     let out = match result {
-        Ok(record) => Map::new().with("outcome", "record").with("record", record),
+        // How many of the person's hashes are in a format only trickle verifies (the summary
+        // counts the people whose forced reset comes from that).
+        Ok(record) => Map::new()
+            .with("outcome", "record")
+            .with("record", record)
+            .with(
+                "unimportable",
+                accounts
+                    .iter()
+                    .filter(|a| {
+                        a.password
+                            .as_ref()
+                            .is_some_and(|d| !password::importable(d) && password::parse(d).is_ok())
+                    })
+                    .count() as i64,
+            ),
         Err(r) => Map::new()
             .with("outcome", "reject")
             .with("reject", r.to_value()),

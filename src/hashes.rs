@@ -165,6 +165,27 @@ pub fn scrypt(
     Some(out)
 }
 
+/// AES-256 in counter mode with a zero IV (Firebase's last step): `data` XOR the key stream.
+#[cfg(feature = "wasm-digests")]
+pub fn aes256_ctr(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use aes::cipher::{BlockEncrypt, KeyInit};
+    let Ok(cipher) = aes::Aes256::new_from_slice(key) else {
+        return Vec::new();
+    };
+    data.chunks(16)
+        .enumerate()
+        .flat_map(|(i, chunk)| {
+            let mut block = aes::Block::from((i as u128).to_be_bytes());
+            cipher.encrypt_block(&mut block);
+            chunk
+                .iter()
+                .zip(block)
+                .map(|(d, k)| d ^ k)
+                .collect::<Vec<u8>>()
+        })
+        .collect()
+}
+
 /// The argon2 variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Argon2Variant {

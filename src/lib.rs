@@ -16,6 +16,8 @@ pub mod person;
 pub mod time;
 
 #[cfg(feature = "login")]
+pub mod formats;
+#[cfg(feature = "login")]
 pub mod hashes;
 #[cfg(feature = "login")]
 pub mod limits;
@@ -37,3 +39,5 @@ pub mod bulk;
 pub mod support;
 
 pub mod wasm;
+#[cfg(feature = "compact-digests")]
+use small_alloc as _;

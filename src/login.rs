@@ -417,7 +417,8 @@ pub fn login(input: &LoginInput) -> Decision {
     // product verified the address first (a squatter's sign-ups cannot crowd the owner's out),
     // then in canonical order; whatever does not fit is "cannot verify", never a match.
     let mut order: Vec<usize> = (0..g.accounts.len()).collect();
-    order.sort_by_key(|i| !g.accounts.get(*i).is_some_and(|a| a.email_verified));
+    let unverified = |i: &usize| !g.accounts.get(*i).is_some_and(|a| a.email_verified);
+    person::sort_small(&mut order, |a, b| unverified(a).cmp(&unverified(b)));
     let mut spent = 0u64;
     for i in order {
         let (Some(slot), Some(a)) = (descriptors.get_mut(i), g.accounts.get(i)) else {

@@ -256,15 +256,17 @@ pub fn reset_proves(accounts: &[Account]) -> Vec<bool> {
 /// hold the address proves nothing at a lazy login, so such a hash is never imported for a
 /// person with several accounts; without a verified one, the person gets a forced reset.
 pub fn import_hash(accounts: &[Account]) -> Option<usize> {
+    // Only a hash Auth0's import can take: the formats only trickle verifies (phpass, Django,
+    // crypt(3), …) are a forced reset, never a custom_password_hash Auth0 would refuse.
+    let usable = |a: &Account| a.password.as_ref().is_some_and(crate::password::importable);
     if let [lone] = accounts {
-        return lone.password.is_some().then_some(0);
+        // A malformed hash stays chosen, so that the export rejects it with its code.
+        let malformed = |d: &crate::json::Value| crate::password::parse(d).is_err();
+        return (usable(lone) || lone.password.as_ref().is_some_and(malformed)).then_some(0);
     }
-    accounts.iter().position(|a| {
-        mailbox_proves(a.email_verified)
-            && a.password
-                .as_ref()
-                .is_some_and(|d| crate::password::parse(d).is_ok())
-    })
+    accounts
+        .iter()
+        .position(|a| mailbox_proves(a.email_verified) && usable(a))
 }
 
 #[cfg(feature = "login")]

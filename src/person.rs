@@ -252,7 +252,7 @@ pub fn canonical_order(accounts: &mut [Account], product_order: &[String]) {
             .position(|x| x == p)
             .unwrap_or(usize::MAX)
     };
-    accounts.sort_by(|a, b| {
+    sort_small(accounts, |a, b| {
         let ta = a
             .created_at
             .as_deref()
@@ -267,6 +267,25 @@ pub fn canonical_order(accounts: &mut [Account], product_order: &[String]) {
             .then_with(|| rank(&a.product).cmp(&rank(&b.product)))
             .then_with(|| a.id.cmp(&b.id))
     });
+}
+
+/// A stable insertion sort for the few accounts of one person (at most [`MAX_ACCOUNTS`] per
+/// product): one small function in place of the standard library's sorts, which the login
+/// script would otherwise carry once per element type (about 9 kB of its wasm).
+pub fn sort_small<T>(items: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 {
+            let (Some(a), Some(b)) = (items.get(j - 1), items.get(j)) else {
+                break;
+            };
+            if cmp(a, b) != std::cmp::Ordering::Greater {
+                break;
+            }
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 /// The person's stable id: the prelinked `person_id` when products carry one (the smallest, with
@@ -288,7 +307,7 @@ pub fn person_id(accounts: &[Account], events: &mut Vec<Event>) -> Option<String
             }
         }
     }
-    prelinked.sort_unstable();
+    sort_small(&mut prelinked, |a, b| a.cmp(b));
     prelinked.dedup();
     if prelinked.len() > 1 {
         events.push(

@@ -20,7 +20,46 @@ pub enum Job {
     /// bcrypt; answers with the whole `$2b$` string, as a native bcrypt module does.
     Bcrypt(Box<Bcrypt>, u32),
     /// argon2; answers with the raw output.
+    #[cfg(feature = "fmt-argon2")]
     Argon2(Box<Argon2>),
+    /// crypt(3) or phpass; answers with the hash characters.
+    #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
+    Crypt(Box<stepwise_hash::crypt::Crypt>),
+}
+
+#[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
+fn crypt_kind(kind: crate::password::CryptKind) -> stepwise_hash::crypt::Kind {
+    use crate::password::CryptKind as C;
+    use stepwise_hash::crypt::Kind as K;
+    match kind {
+        C::Md5Crypt => K::Md5Crypt,
+        C::Apr1 => K::Apr1,
+        C::Sha256Crypt => K::Sha256Crypt,
+        C::Sha512Crypt => K::Sha512Crypt,
+        C::PhpassMd5 => K::PhpassMd5,
+        C::PhpassSha512 => K::PhpassSha512,
+    }
+}
+
+/// Runs a crypt(3) or phpass computation to its end in one call: the hash characters, or
+/// `None` in a build without those formats.
+pub fn crypt(
+    kind: crate::password::CryptKind,
+    password: &[u8],
+    salt: &[u8],
+    rounds: u32,
+) -> Option<Vec<u8>> {
+    #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
+    {
+        let mut c = stepwise_hash::crypt::Crypt::new(crypt_kind(kind), password, salt, rounds);
+        while !c.step(1 << 16) {}
+        c.output()
+    }
+    #[cfg(not(any(feature = "fmt-crypt", feature = "fmt-phpass")))]
+    {
+        let _ = (kind, password, salt, rounds);
+        None
+    }
 }
 
 /// The stepwise crate's name for a variant.
@@ -87,6 +126,7 @@ impl Job {
                     .ok_or_else(|| bad("setting must end in a 22-character salt"))?;
                 Ok(Job::Bcrypt(Box::new(Bcrypt::new(cost, &salt, &data)), cost))
             }
+            #[cfg(feature = "fmt-argon2")]
             "argon2" => {
                 let num = |k: &str, max: u32| {
                     u32::try_from(f.int(k)?)
@@ -114,7 +154,29 @@ impl Job {
                         bad("argon2 parameters rejected, or its memory is not available")
                     })
             }
-            _ => Err(bad("op must be bcrypt or argon2")),
+            #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
+            "crypt" => {
+                let kind = crate::password::CryptKind::parse(f.str("kind")?)
+                    .ok_or_else(|| bad("kind must name a crypt or phpass hash"))?;
+                if data.len() > crate::password::MAX_CRYPT_PASSWORD_LEN {
+                    return Err(bad("data is too long"));
+                }
+                let salt = hex("salt")?;
+                let rounds = u32::try_from(f.int("rounds")?)
+                    .ok()
+                    .filter(|r| (1..=999_999_999).contains(r))
+                    .ok_or_else(|| bad("rounds must be 1 to 999999999"))?;
+                if salt.len() > 16 {
+                    return Err(bad("salt is too long"));
+                }
+                Ok(Job::Crypt(Box::new(stepwise_hash::crypt::Crypt::new(
+                    crypt_kind(kind),
+                    &data,
+                    &salt,
+                    rounds,
+                ))))
+            }
+            _ => Err(bad("op must be bcrypt, argon2 or crypt")),
         }
     }
 
@@ -122,7 +184,10 @@ impl Job {
     pub fn step(&mut self, units: u32) -> Option<bool> {
         match self {
             Job::Bcrypt(b, _) => Some(b.step(units)),
+            #[cfg(feature = "fmt-argon2")]
             Job::Argon2(a) => a.step(units),
+            #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
+            Job::Crypt(c) => Some(c.step(units)),
         }
     }
 
@@ -140,7 +205,10 @@ impl Job {
                     .into_bytes(),
                 )
             }
+            #[cfg(feature = "fmt-argon2")]
             Job::Argon2(a) => a.output().map(<[u8]>::to_vec),
+            #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
+            Job::Crypt(c) => c.output(),
         }
     }
 
@@ -162,7 +230,10 @@ impl Job {
     pub fn memory_kib(&self) -> usize {
         match self {
             Job::Bcrypt(..) => 1,
+            #[cfg(feature = "fmt-argon2")]
             Job::Argon2(a) => a.memory_kib(),
+            #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
+            Job::Crypt(..) => 1,
         }
     }
 }

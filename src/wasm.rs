@@ -64,9 +64,11 @@ pub fn trap() {
 #[cfg(feature = "lookup")]
 mod login_exports {
     use super::*;
+    use crate::login;
+    #[cfg(any(not(feature = "login"), feature = "tools"))]
+    use crate::login::GetUserInput;
     #[cfg(feature = "login")]
     use crate::login::LoginInput;
-    use crate::login::{self, GetUserInput};
 
     /// Custom-DB `login`: see [`crate::login::login`].
     #[cfg(feature = "login")]
@@ -77,7 +79,9 @@ mod login_exports {
         })
     }
 
-    /// Custom-DB `getUser`: see [`crate::login::get_user`].
+    /// Custom-DB `getUser`: see [`crate::login::get_user`]. The login script's build leaves
+    /// it out (its getUser is a script of its own, the `lookup` build).
+    #[cfg(any(not(feature = "login"), feature = "tools"))]
     #[wasm_bindgen]
     pub fn get_user(input: &str) -> String {
         run(input, |v| {
@@ -100,8 +104,9 @@ mod stepwise_exports {
 
     /// The most jobs alive at once in one instance.
     const MAX_JOBS: usize = 256;
-    /// The most memory all live jobs may hold, in KiB: two argon2 computations at the limit.
-    const MAX_LIVE_KIB: usize = 2 * crate::password::limits::ARGON2_M as usize;
+    /// The most memory all live jobs may hold, in KiB: 128 MiB (two argon2 computations of
+    /// 64 MiB, or one at the limit, Django's 100 MiB, while the others wait).
+    const MAX_LIVE_KIB: usize = 128 << 10;
 
     thread_local! {
         static JOBS: RefCell<Vec<Option<Job>>> = const { RefCell::new(Vec::new()) };

@@ -9,6 +9,9 @@
 #![no_std]
 extern crate alloc;
 
+#[cfg(feature = "crypt")]
+pub mod crypt;
+
 use alloc::vec::Vec;
 use blake2::digest::{Digest as _, Update, VariableOutput};
 use blake2::{Blake2b512, Blake2bVar};
