@@ -10,8 +10,8 @@ const zlib = require('zlib');
 const crypto = require('crypto');
 
 const ROOT = path.join(__dirname, '..');
-const DIST = path.join(ROOT, 'dist');
-const OUTS = ['auth0', 'auth0-rules'].map((d) => path.join(DIST, d));
+let DIST = path.join(ROOT, 'dist');
+let OUTS = ['auth0', 'auth0-rules'].map((d) => path.join(DIST, d));
 const LIMIT = 100000;
 const read = (p) => fs.readFileSync(path.join(ROOT, p), 'utf8');
 
@@ -255,6 +255,7 @@ format trickle knows. A deployment builds it with only the formats its products 
                                  custom_password_hash algorithms (argon2, md5, pbkdf2, ldap, …),
                                  or "auth0" (Auth0's eleven) and "all"
   --config trickle.json          the formats its products declare
+  --out DIR                      write the artefacts below DIR instead of dist/
 `;
 
 /**
@@ -302,6 +303,17 @@ function buildLogin(features) {
 
 function main(argv = process.argv.slice(2)) {
   if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(USAGE); return; }
+  const known = ['--formats', '--config', '--out'];
+  for (let i = 0; i < argv.length; i += 2) {
+    if (!known.includes(argv[i])) {
+      console.error(`build: [usage.unknown_option] ${argv[i]} is not an option (${known.join(', ')}, --help)`);
+      process.exit(2);
+    }
+  }
+  if (argv.includes('--out')) {
+    DIST = path.resolve(argv[argv.indexOf('--out') + 1] || 'dist');
+    OUTS = ['auth0', 'auth0-rules'].map((d) => path.join(DIST, d));
+  }
   let features;
   try {
     features = loginFeatures(argv);

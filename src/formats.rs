@@ -514,3 +514,54 @@ pub fn parse_firebase(
         other => Ok(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::json;
+    use crate::password::{self, PasswordError};
+
+    fn code(text: &str) -> Result<bool, PasswordError> {
+        password::verify(&json::parse(text).unwrap_or_default(), "pw")
+    }
+
+    /// A login script built for other formats names the feature it lacks, before any work.
+    #[test]
+    #[cfg(not(feature = "fmt-phpass"))]
+    fn a_format_left_out_of_the_build_is_refused_by_name() {
+        assert_eq!(
+            code(
+                r#"{"algorithm":"wordpress","hash":{"value":"$P$Babcdefgh0123456789012345678901"}}"#
+            ),
+            Err(PasswordError::NotInBuild("fmt-phpass"))
+        );
+        #[cfg(not(feature = "fmt-argon2"))]
+        assert_eq!(
+            code(
+                r#"{"algorithm":"argon2","hash":{"value":"$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA"}}"#
+            ),
+            Err(PasswordError::NotInBuild("fmt-argon2"))
+        );
+        #[cfg(not(feature = "fmt-digests"))]
+        assert_eq!(
+            code(r#"{"algorithm":"ldap","hash":{"value":"{CRYPT}$1$abc$l3aUB.F3rhpeYRBZCEPf7."}}"#),
+            Err(PasswordError::NotInBuild("fmt-digests"))
+        );
+        assert_eq!(
+            PasswordError::NotInBuild("fmt-phpass").code(),
+            "password.not_in_build"
+        );
+    }
+
+    #[test]
+    fn every_extra_algorithm_names_a_feature_the_build_knows() {
+        for (algorithm, feature) in super::EXTRA_ALGORITHMS {
+            assert!(feature.starts_with("fmt-"), "{algorithm}");
+            assert!(
+                !password::ALGORITHMS.contains(&algorithm),
+                "{algorithm} is not Auth0's"
+            );
+            #[cfg(feature = "formats-all")]
+            assert!(super::built(feature), "{feature}");
+        }
+    }
+}

@@ -65,7 +65,7 @@ fn every_vector_matches_its_password_and_no_other() {
             "{source}: a framework default must fit"
         );
         if !fits {
-            // Beyond a second (passlib's own defaults of 535 000 and 656 000 sha-crypt rounds):
+            // Beyond a second (passlib's own default of 656 000 sha512-crypt rounds):
             // refused before any work, whoever asks.
             let started = Instant::now();
             assert_eq!(
