@@ -163,7 +163,16 @@ async function main() {
     console.log(`product API: ${r.api.per_second}/s p99 ${r.api.p99_ms} ms; plain SQL ${r.baseline.per_second}/s p99 ${r.baseline.p99_ms} ms; p99 ratio ${r.p99_vs_baseline} (aim ≤ 1.5)`);
     return;
   }
+  if (process.argv.includes('--sizes')) {
+    // The artefact sizes per login build alone, stored beside the others.
+    const results = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
+    results.sizes_by_build = { measured_at: new Date().toISOString(), ...require('./sizes').sizesBench() };
+    fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
+    return;
+  }
   const sizes = JSON.parse(fs.readFileSync(path.join(DIST, 'sizes.json'), 'utf8'));
+  console.log('artefact sizes per login build:');
+  const sizesByBuild = { measured_at: new Date().toISOString(), ...require('./sizes').sizesBench() };
   const cold = await coldStart();
   const w = await warm();
   const load = await loadBench();
@@ -194,6 +203,7 @@ async function main() {
     login_concurrency: load.login_concurrency,
     login_concurrency_wasm: load.login_concurrency_wasm,
     event_loop_block_ms: load.event_loop_block_ms,
+    sizes_by_build: sizesByBuild,
     verify,
     bulk
   });

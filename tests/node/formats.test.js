@@ -52,6 +52,9 @@ test('every format signs in through the built login script with its own password
   const algorithms = new Set(VECTORS.map((v) => v.descriptor.algorithm));
   for (const a of ['crypt', 'ldap', 'phpass', 'wordpress', 'drupal7', 'django', 'werkzeug', 'aspnet-identity', 'firebase-scrypt']) assert.ok(algorithms.has(a), a);
   await withProduct(accountsOf(VECTORS), async (login, ctr) => {
+    // The container's first call unpacks and compiles the script (its cold start, measured by
+    // `npm run bench`); the stalls that matter are those of the sign-ins after it.
+    await h.invoke(login, ['nobody@example.com', 'x']);
     const { worst } = await maxStall(async () => {
       for (let i = 0; i < VECTORS.length; i++) {
         const v = VECTORS[i];
@@ -71,7 +74,9 @@ test('every format signs in through the built login script with its own password
     // Sliced: no turn of the event loop waits long for another sign-in's hashing (Auth0's
     // containers run many at once).
     t.diagnostic(`longest event-loop stall: ${worst} ms`);
-    assert.ok(worst < 60, `the event loop stalled for ${worst} ms`);
+    // (About 10 ms when the machine is otherwise idle; the bound leaves room for the other test
+    // files running beside this one on a two-core machine.)
+    assert.ok(worst < 50, `the event loop stalled for ${worst} ms`);
     const log = ctr.logs.join('\n');
     for (const v of VECTORS.slice(0, 8)) assert.ok(!log.includes(v.descriptor.hash.value), 'no hash in the log');
     assert.ok(!log.includes('correct horse'), 'no password in the log');
