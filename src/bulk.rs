@@ -356,6 +356,46 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "formats-all")]
+    fn a_hash_auth0_cannot_import_is_a_forced_reset_never_a_custom_password_hash() {
+        // A lone WordPress account, and a person whose only verified account is Django's:
+        // Auth0's import would refuse either descriptor, so both get the run's forced reset, the
+        // reset proves the mailbox, and the export says why (`unimportable`).
+        let wp = acct(
+            "blog",
+            r#"{"id":"1","email":"w@x.com","email_verified":true,"password":{"algorithm":"wordpress","hash":{"value":"$P$BabcdefghWyMfDhtZ/NJM6QT8qQ.yq."}}}"#,
+        );
+        let r = export_record("w@x.com", std::slice::from_ref(&wp), &products(), RESET)
+            .unwrap_or_default();
+        assert_eq!(r.get("password_hash").and_then(Value::as_str), Some(RESET));
+        assert!(r.get("custom_password_hash").is_none());
+        let dj = acct(
+            "paste",
+            r#"{"id":"2","email":"d@x.com","email_verified":true,"password":{"algorithm":"django","hash":{"value":"bcrypt$$2b$10$EEEEEEEEEEEEEEEEEEEEE.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}}"#,
+        );
+        let other = acct(
+            "collect",
+            r#"{"id":"3","email":"d@x.com","password":{"algorithm":"bcrypt","hash":{"value":"$2b$10$DDDDDDDDDDDDDDDDDDDDD.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}}}"#,
+        );
+        let r = export_record("d@x.com", &[dj, other], &products(), RESET).unwrap_or_default();
+        assert_eq!(r.get("password_hash").and_then(Value::as_str), Some(RESET));
+        // Through the boundary: the count of such hashes comes back beside the record.
+        let input = crate::json::parse(&format!(
+            r#"{{"email":"w@x.com","products":["blog"],"forced_reset_hash":"{RESET}","accounts":[{{"product":"blog","id":"1","email":"w@x.com","email_verified":true,"password":{{"algorithm":"wordpress","hash":{{"value":"$P$BabcdefghWyMfDhtZ/NJM6QT8qQ.yq."}}}}}}]}}"#
+        ))
+        .unwrap_or_default();
+        let out = export_from_value(&input).unwrap_or_default();
+        assert_eq!(out.get("unimportable").and_then(Value::as_i64), Some(1));
+        // A malformed hash is still rejected with its code, never silently reset.
+        let bad = acct(
+            "blog",
+            r#"{"id":"1","email":"w@x.com","password":{"algorithm":"wordpress","hash":{"value":"$P$"}}}"#,
+        );
+        assert!(export_record("w@x.com", &[bad], &products(), RESET).is_err());
+        let _ = wp;
+    }
+
+    #[test]
     fn a_person_in_two_products_keeps_the_password_of_the_verified_account() {
         // collect is older (canonical first) but never verified; paste verified the address:
         // its hash is imported, and only its account is owned (backfilled); collect waits for

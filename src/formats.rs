@@ -517,9 +517,13 @@ pub fn parse_firebase(
 
 #[cfg(test)]
 mod tests {
+    #[cfg(not(feature = "fmt-phpass"))]
     use crate::json;
-    use crate::password::{self, PasswordError};
+    use crate::password;
+    #[cfg(not(feature = "fmt-phpass"))]
+    use crate::password::PasswordError;
 
+    #[cfg(not(feature = "fmt-phpass"))]
     fn code(text: &str) -> Result<bool, PasswordError> {
         password::verify(&json::parse(text).unwrap_or_default(), "pw")
     }
