@@ -39,5 +39,5 @@ pub mod bulk;
 pub mod support;
 
 pub mod wasm;
-#[cfg(feature = "compact-digests")]
+#[cfg(feature = "small-alloc")]
 use small_alloc as _;

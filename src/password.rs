@@ -741,14 +741,14 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
         ));
     }
     let scheme = match algorithm {
-        "crypt" => crate::formats::parse_crypt(value)?,
-        "phpass" => crate::formats::parse_phpass_only(value)?,
-        "drupal7" => crate::formats::parse_drupal7(value)?,
-        "wordpress" => crate::formats::parse_wordpress(value)?,
-        "django" => crate::formats::parse_django(value)?,
-        "werkzeug" => crate::formats::parse_werkzeug(value)?,
-        "aspnet-identity" => crate::formats::parse_aspnet(value)?,
-        "firebase-scrypt" => {
+        "crypt" if cfg!(feature = "fmt-crypt") => crate::formats::parse_crypt(value)?,
+        "phpass" if cfg!(feature = "fmt-phpass") => crate::formats::parse_phpass_only(value)?,
+        "drupal7" if cfg!(feature = "fmt-phpass") => crate::formats::parse_drupal7(value)?,
+        "wordpress" if cfg!(feature = "fmt-phpass") => crate::formats::parse_wordpress(value)?,
+        "django" if cfg!(feature = "fmt-django") => crate::formats::parse_django(value)?,
+        "werkzeug" if cfg!(feature = "fmt-werkzeug") => crate::formats::parse_werkzeug(value)?,
+        "aspnet-identity" if cfg!(feature = "fmt-aspnet") => crate::formats::parse_aspnet(value)?,
+        "firebase-scrypt" if cfg!(feature = "fmt-firebase") => {
             crate::formats::parse_firebase(obj, value, salt.take().map(|s| s.bytes))?
         }
         "bcrypt" => {
@@ -757,14 +757,14 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
             }
             Scheme::Bcrypt(parse_bcrypt(value)?)
         }
-        "argon2" => parse_argon2(value)?,
-        "pbkdf2" => parse_pbkdf2(value)?,
-        "ldap" => {
+        "argon2" if cfg!(feature = "fmt-argon2") => parse_argon2(value)?,
+        "pbkdf2" if cfg!(feature = "fmt-digests") => parse_pbkdf2(value)?,
+        "ldap" if cfg!(feature = "fmt-digests") => {
             let (scheme, ldap_salt) = parse_ldap(value)?;
             salt = ldap_salt;
             scheme
         }
-        "md4" | "md5" | "sha1" | "sha256" | "sha512" => {
+        "md4" | "md5" | "sha1" | "sha256" | "sha512" if cfg!(feature = "fmt-digests") => {
             let digest = Digest::parse(algorithm).ok_or(PasswordError::UnknownAlgorithm)?;
             let hash = digest_value("hex")?;
             if hash.len() != digest.output_len() {
@@ -775,7 +775,7 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
             }
             Scheme::Digest { digest, hash }
         }
-        "hmac" => {
+        "hmac" if cfg!(feature = "fmt-digests") => {
             let name = str_field(hash, "digest", "hash.digest")?
                 .ok_or(PasswordError::MissingField("hash.digest"))?;
             let digest = digest_named(name, "hash.digest")?;
@@ -797,7 +797,7 @@ pub fn parse(descriptor: &Value) -> Result<Descriptor, PasswordError> {
                 hash,
             }
         }
-        "scrypt" => {
+        "scrypt" if cfg!(feature = "fmt-digests") => {
             let keylen =
                 int_field(obj, "keylen", "keylen")?.ok_or(PasswordError::MissingField("keylen"))?;
             let n = int_field(obj, "cost", "cost")?.unwrap_or(16384);
