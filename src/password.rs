@@ -1181,7 +1181,23 @@ pub fn check_with(d: &Descriptor, password: &str, host: HostCaps) -> Result<Chec
 /// [`check_with`] for the schemes that take the password's (salted) bytes as they are.
 fn check_bytes(d: &Descriptor, input: Vec<u8>, host: HostCaps) -> Result<Check, PasswordError> {
     let pw = input.clone();
+    // Only builds with a format that parses into digests, HMAC, PBKDF2 or scrypt carry that work.
+    let digests = cfg!(any(
+        feature = "fmt-digests",
+        feature = "fmt-phpass",
+        feature = "fmt-django",
+        feature = "fmt-werkzeug",
+        feature = "fmt-aspnet"
+    ));
     Ok(match &d.scheme {
+        Scheme::Digest { .. }
+        | Scheme::Hmac { .. }
+        | Scheme::Pbkdf2 { .. }
+        | Scheme::Scrypt { .. }
+            if !digests =>
+        {
+            return Err(PasswordError::NotInBuild("fmt-digests"))
+        }
         Scheme::Bcrypt(h) if host.bcrypt => Check::Host(HostWork {
             setting: format!("$2b${:02}${}", h.cost, base64::encode(&h.salt, BCRYPT)),
             ..HostWork::new("bcrypt", None, input, 60)
