@@ -277,60 +277,44 @@ pub enum Scheme {
 
 /// The iterated-digest hashes of crypt(3) and phpass, computed a bounded number of rounds at a
 /// time in the wasm ([`crate::stepwise`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CryptKind {
-    /// `$1$`.
-    Md5Crypt,
-    /// `$apr1$`.
-    Apr1,
-    /// `$5$`.
-    Sha256Crypt,
-    /// `$6$`.
-    Sha512Crypt,
-    /// phpass `$P$`/`$H$`.
-    PhpassMd5,
-    /// Drupal 7 `$S$`.
-    PhpassSha512,
+pub use stepwise_hash::CryptKind;
+
+/// The name a `compute` request carries for a crypt kind.
+pub fn crypt_name(kind: CryptKind) -> &'static str {
+    match kind {
+        CryptKind::Md5Crypt => "md5-crypt",
+        CryptKind::Apr1 => "apr1",
+        CryptKind::Sha256Crypt => "sha256-crypt",
+        CryptKind::Sha512Crypt => "sha512-crypt",
+        CryptKind::PhpassMd5 => "phpass",
+        CryptKind::PhpassSha512 => "phpass-sha512",
+    }
 }
 
-impl CryptKind {
-    /// The name a `compute` request carries.
-    pub fn name(self) -> &'static str {
-        match self {
-            CryptKind::Md5Crypt => "md5-crypt",
-            CryptKind::Apr1 => "apr1",
-            CryptKind::Sha256Crypt => "sha256-crypt",
-            CryptKind::Sha512Crypt => "sha512-crypt",
-            CryptKind::PhpassMd5 => "phpass",
-            CryptKind::PhpassSha512 => "phpass-sha512",
-        }
-    }
+/// The crypt kind a `compute` request names.
+pub fn crypt_named(name: &str) -> Option<CryptKind> {
+    [
+        CryptKind::Md5Crypt,
+        CryptKind::Apr1,
+        CryptKind::Sha256Crypt,
+        CryptKind::Sha512Crypt,
+        CryptKind::PhpassMd5,
+        CryptKind::PhpassSha512,
+    ]
+    .into_iter()
+    .find(|k| crypt_name(*k) == name)
+}
 
-    /// The kind a `compute` request names.
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            CryptKind::Md5Crypt,
-            CryptKind::Apr1,
-            CryptKind::Sha256Crypt,
-            CryptKind::Sha512Crypt,
-            CryptKind::PhpassMd5,
-            CryptKind::PhpassSha512,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
-    }
-
-    /// Nanoseconds per round in the login script's wasm, measured on Node 20 with the sliced
-    /// `hash_step` (md5-crypt 1.07 µs, sha256-crypt 1.37, sha512-crypt 1.90, phpass 0.23,
-    /// Drupal's SHA-512 phpass 1.09), rounded up.
-    fn round_ns(self) -> u64 {
-        match self {
-            CryptKind::Md5Crypt | CryptKind::Apr1 => 1100,
-            CryptKind::Sha256Crypt => 1400,
-            CryptKind::Sha512Crypt => 1900,
-            CryptKind::PhpassMd5 => 250,
-            CryptKind::PhpassSha512 => 1100,
-        }
+/// Nanoseconds per round in the login script's wasm, measured on Node 20 with the sliced
+/// `hash_step` (md5-crypt 1.07 µs, sha256-crypt 1.37, sha512-crypt 1.90, phpass 0.23,
+/// Drupal's SHA-512 phpass 1.09), rounded up.
+fn crypt_round_ns(kind: CryptKind) -> u64 {
+    match kind {
+        CryptKind::Md5Crypt | CryptKind::Apr1 => 1100,
+        CryptKind::Sha256Crypt => 1400,
+        CryptKind::Sha512Crypt => 1900,
+        CryptKind::PhpassMd5 => 250,
+        CryptKind::PhpassSha512 => 1100,
     }
 }
 
@@ -1026,7 +1010,9 @@ pub fn cost_ms_where(d: &Descriptor, wasm: bool) -> u64 {
         Scheme::Bcrypt(h) | Scheme::Prehashed { bcrypt: h, .. } => {
             (1500u64 << h.cost.min(31)) >> 14
         }
-        Scheme::Crypt { kind, rounds, .. } => u64::from(*rounds) * kind.round_ns() / 1_000_000,
+        Scheme::Crypt { kind, rounds, .. } => {
+            u64::from(*rounds) * crypt_round_ns(*kind) / 1_000_000
+        }
         Scheme::Firebase { log_n, r, .. } => {
             let bytes = 128u64
                 .saturating_mul(1u64 << (*log_n).min(40))
@@ -1142,7 +1128,7 @@ pub fn check_with(d: &Descriptor, password: &str, host: HostCaps) -> Result<Chec
                 Check::Host(HostWork {
                     salt: salt.clone(),
                     iterations: *rounds,
-                    setting: kind.name().to_owned(),
+                    setting: crypt_name(*kind).to_owned(),
                     ..HostWork::new("crypt", None, data, hash.len())
                 })
             }

@@ -27,20 +27,6 @@ pub enum Job {
     Crypt(Box<stepwise_hash::crypt::Crypt>),
 }
 
-#[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
-fn crypt_kind(kind: crate::password::CryptKind) -> stepwise_hash::crypt::Kind {
-    use crate::password::CryptKind as C;
-    use stepwise_hash::crypt::Kind as K;
-    match kind {
-        C::Md5Crypt => K::Md5Crypt,
-        C::Apr1 => K::Apr1,
-        C::Sha256Crypt => K::Sha256Crypt,
-        C::Sha512Crypt => K::Sha512Crypt,
-        C::PhpassMd5 => K::PhpassMd5,
-        C::PhpassSha512 => K::PhpassSha512,
-    }
-}
-
 /// Runs a crypt(3) or phpass computation to its end in one call: the hash characters, or
 /// `None` in a build without those formats.
 pub fn crypt(
@@ -51,7 +37,7 @@ pub fn crypt(
 ) -> Option<Vec<u8>> {
     #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
     {
-        let mut c = stepwise_hash::crypt::Crypt::new(crypt_kind(kind), password, salt, rounds);
+        let mut c = stepwise_hash::crypt::Crypt::new(kind, password, salt, rounds);
         while !c.step(1 << 16) {}
         c.output()
     }
@@ -156,7 +142,7 @@ impl Job {
             }
             #[cfg(any(feature = "fmt-crypt", feature = "fmt-phpass"))]
             "crypt" => {
-                let kind = crate::password::CryptKind::parse(f.str("kind")?)
+                let kind = crate::password::crypt_named(f.str("kind")?)
                     .ok_or_else(|| bad("kind must name a crypt or phpass hash"))?;
                 if data.len() > crate::password::MAX_CRYPT_PASSWORD_LEN {
                     return Err(bad("data is too long"));
@@ -170,10 +156,7 @@ impl Job {
                     return Err(bad("salt is too long"));
                 }
                 Ok(Job::Crypt(Box::new(stepwise_hash::crypt::Crypt::new(
-                    crypt_kind(kind),
-                    &data,
-                    &salt,
-                    rounds,
+                    kind, &data, &salt, rounds,
                 ))))
             }
             _ => Err(bad("op must be bcrypt, argon2 or crypt")),

@@ -13,47 +13,30 @@ use sha2::{Sha256, Sha512};
 /// crypt's and phpass's base-64 alphabet.
 pub const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// Which algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// md5-crypt, `$1$`.
-    Md5Crypt,
-    /// Apache's md5-crypt, `$apr1$` (the same computation under another magic).
-    Apr1,
-    /// sha256-crypt, `$5$`.
-    Sha256Crypt,
-    /// sha512-crypt, `$6$`.
-    Sha512Crypt,
-    /// phpass over MD5 (`$P$`, `$H$`).
-    PhpassMd5,
-    /// phpass over SHA-512 (Drupal 7's `$S$`).
-    PhpassSha512,
+pub use crate::CryptKind as Kind;
+
+/// The digest's output length in bytes.
+fn len(kind: Kind) -> usize {
+    match kind {
+        Kind::Md5Crypt | Kind::Apr1 | Kind::PhpassMd5 => 16,
+        Kind::Sha256Crypt => 32,
+        Kind::Sha512Crypt | Kind::PhpassSha512 => 64,
+    }
 }
 
-impl Kind {
-    /// The digest's output length in bytes.
-    fn len(self) -> usize {
-        match self {
-            Kind::Md5Crypt | Kind::Apr1 | Kind::PhpassMd5 => 16,
-            Kind::Sha256Crypt => 32,
-            Kind::Sha512Crypt | Kind::PhpassSha512 => 64,
+/// The digest of the concatenation of `parts`.
+fn hash(kind: Kind, parts: &[&[u8]]) -> Vec<u8> {
+    fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+        let mut d = D::new();
+        for p in parts {
+            d.update(p);
         }
+        d.finalize().to_vec()
     }
-
-    /// The digest of the concatenation of `parts`.
-    fn hash(self, parts: &[&[u8]]) -> Vec<u8> {
-        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
-            let mut d = D::new();
-            for p in parts {
-                d.update(p);
-            }
-            d.finalize().to_vec()
-        }
-        match self {
-            Kind::Md5Crypt | Kind::Apr1 | Kind::PhpassMd5 => run::<Md5>(parts),
-            Kind::Sha256Crypt => run::<Sha256>(parts),
-            Kind::Sha512Crypt | Kind::PhpassSha512 => run::<Sha512>(parts),
-        }
+    match kind {
+        Kind::Md5Crypt | Kind::Apr1 | Kind::PhpassMd5 => run::<Md5>(parts),
+        Kind::Sha256Crypt => run::<Sha256>(parts),
+        Kind::Sha512Crypt | Kind::PhpassSha512 => run::<Sha512>(parts),
     }
 }
 
@@ -82,11 +65,11 @@ impl Crypt {
     /// so the caller bounds the password's length.
     pub fn new(kind: Kind, password: &[u8], salt: &[u8], rounds: u32) -> Self {
         let pw = password;
-        let size = kind.len();
+        let size = len(kind);
         match kind {
             Kind::Md5Crypt | Kind::Apr1 => {
                 let magic: &[u8] = if kind == Kind::Apr1 { b"$apr1$" } else { b"$1$" };
-                let alt = kind.hash(&[pw, salt, pw]);
+                let alt = hash(kind, &[pw, salt, pw]);
                 let mut ctx = Md5::new();
                 ctx.update(pw);
                 ctx.update(magic);
@@ -111,17 +94,17 @@ impl Crypt {
                 }
             }
             Kind::Sha256Crypt | Kind::Sha512Crypt => {
-                let b = kind.hash(&[pw, salt, pw]);
+                let b = hash(kind, &[pw, salt, pw]);
                 let mut a: Vec<u8> = [pw, salt, &repeat_to(&b, pw.len())].concat();
                 let mut i = pw.len();
                 while i > 0 {
                     a.extend_from_slice(if i & 1 == 1 { &b } else { pw });
                     i >>= 1;
                 }
-                let a = kind.hash(&[&a]);
-                let dp = kind.hash(&[&repeat_to(pw, pw.len() * pw.len())]);
+                let a = hash(kind, &[&a]);
+                let dp = hash(kind, &[&repeat_to(pw, pw.len() * pw.len())]);
                 let first = usize::from(a.first().copied().unwrap_or(0));
-                let ds = kind.hash(&[&repeat_to(salt, salt.len() * (16 + first))]);
+                let ds = hash(kind, &[&repeat_to(salt, salt.len() * (16 + first))]);
                 Crypt {
                     kind,
                     p: repeat_to(&dp, pw.len()),
@@ -135,7 +118,7 @@ impl Crypt {
                 kind,
                 p: pw.to_vec(),
                 s: Vec::new(),
-                c: kind.hash(&[salt, pw]),
+                c: hash(kind, &[salt, pw]),
                 done: 0,
                 rounds,
             },
@@ -149,14 +132,14 @@ impl Crypt {
         while self.done < end {
             let i = self.done;
             self.c = match self.kind {
-                Kind::PhpassMd5 | Kind::PhpassSha512 => self.kind.hash(&[&self.c, p]),
+                Kind::PhpassMd5 | Kind::PhpassSha512 => hash(self.kind, &[&self.c, p]),
                 _ => {
                     let c = self.c.as_slice();
                     let first = if i & 1 == 1 { p } else { c };
                     let salt: &[u8] = if i % 3 != 0 { s } else { &[] };
                     let mid: &[u8] = if i % 7 != 0 { p } else { &[] };
                     let last = if i & 1 == 1 { c } else { p };
-                    self.kind.hash(&[first, salt, mid, last])
+                    hash(self.kind, &[first, salt, mid, last])
                 }
             };
             self.done += 1;

@@ -12,6 +12,25 @@ extern crate alloc;
 #[cfg(feature = "crypt")]
 pub mod crypt;
 
+/// The iterated-digest hashes of crypt(3) and phpass ([`crypt::Crypt`] computes them, with the
+/// `crypt` feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CryptKind {
+    /// md5-crypt, `$1$`.
+    Md5Crypt,
+    /// Apache's md5-crypt, `$apr1$` (the same computation under another magic).
+    Apr1,
+    /// sha256-crypt, `$5$`.
+    Sha256Crypt,
+    /// sha512-crypt, `$6$`.
+    Sha512Crypt,
+    /// phpass over MD5 (`$P$`, `$H$`).
+    PhpassMd5,
+    /// phpass over SHA-512 (Drupal 7's `$S$`).
+    PhpassSha512,
+}
+
+
 use alloc::vec::Vec;
 use blake2::digest::{Digest as _, Update, VariableOutput};
 use blake2::{Blake2b512, Blake2bVar};
