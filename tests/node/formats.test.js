@@ -143,3 +143,26 @@ test('a deployment builds its login script with only its formats: smaller, and t
     fs.rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('trickle.json: a Firebase product needs the project\'s parameters, and its rows become descriptors that verify', () => {
+  const { validateConfig } = require('../../cli/config');
+  const { accountOf } = require('../../cli/products');
+  const fb = VECTORS.find((v) => v.descriptor.algorithm === 'firebase-scrypt');
+  const product = (extra) => ({ name: 'app', db: 'sqlite:app.sqlite', format: 'firebase-scrypt', table: 'users', columns: { id: 'uid', email: 'email', password: 'passwordHash', salt: 'salt' }, link: 'table', ...extra });
+  const refused = (p) => { try { validateConfig({ products: [p] }); return null; } catch (e) { return e.code; } };
+  assert.equal(refused(product()), 'config.missing');
+  assert.equal(refused(product({ firebase: { ...fb.descriptor.firebase, rounds: 9 } })), 'config.bad_type');
+  assert.equal(refused(product({ firebase: { ...fb.descriptor.firebase, signer_key: 'not base64!' } })), 'config.bad_type');
+  assert.equal(refused(product({ firebase: { ...fb.descriptor.firebase, signerKey: 'x' } })), 'config.unknown_key');
+  assert.equal(refused({ ...product({ firebase: fb.descriptor.firebase }), format: 'bcrypt' }), 'config.conflict');
+  const cfg = validateConfig({ products: [product({ firebase: fb.descriptor.firebase })] });
+  const account = accountOf(cfg.products[0], { id: 7, email: 'u@example.com', password_hash: fb.descriptor.hash.value, password_salt: fb.descriptor.salt.value });
+  assert.deepEqual(account.password, fb.descriptor);
+  assert.equal(core.call('verify_password', { descriptor: account.password, password: fb.password }).outcome, 'match');
+  // The other new formats read the column as it is.
+  for (const format of ['crypt', 'phpass', 'wordpress', 'drupal7', 'django', 'werkzeug', 'aspnet-identity']) {
+    const v = VECTORS.find((x) => x.descriptor.algorithm === format);
+    const c = validateConfig({ products: [{ ...product(), format, columns: { id: 'uid', email: 'email', password: 'pw' } }] });
+    assert.equal(core.call('verify_password', { descriptor: accountOf(c.products[0], { id: 1, email: 'u@example.com', password_hash: v.descriptor.hash.value }).password, password: v.password }).outcome, 'match', format);
+  }
+});
