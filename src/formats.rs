@@ -433,12 +433,15 @@ pub fn parse_aspnet(value: &str) -> Result<Scheme, PasswordError> {
                 _ => return Err(invalid("hash.value", "the v3 PRF must be 0, 1 or 2")),
             };
             let iterations = be(5)?;
+            // The salt length is the blob's own word: checked against its size before any use,
+            // without arithmetic that could wrap.
             let salt_len = be(9)? as usize;
-            if salt_len < 16 || 13 + salt_len > bytes.len() {
+            let end = bytes.len().saturating_sub(13);
+            if salt_len < 16 || salt_len > end {
                 return Err(invalid("hash.value", "the v3 salt length is wrong"));
             }
-            let salt = bytes.get(13..13 + salt_len).unwrap_or_default().to_vec();
-            let key = bytes.get(13 + salt_len..).unwrap_or_default().to_vec();
+            let (salt, key) = bytes.get(13..).unwrap_or_default().split_at(salt_len);
+            let (salt, key) = (salt.to_vec(), key.to_vec());
             pbkdf2(digest, iterations, salt, key)
         }
         _ => Err(invalid(

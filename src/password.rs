@@ -308,7 +308,7 @@ pub fn crypt_named(name: &str) -> Option<CryptKind> {
 /// Nanoseconds per round in the login script's wasm, measured on Node 20 with the sliced
 /// `hash_step` (md5-crypt 1.07 µs, sha256-crypt 1.37, sha512-crypt 1.90, phpass 0.23,
 /// Drupal's SHA-512 phpass 1.09), rounded up.
-fn crypt_round_ns(kind: CryptKind) -> u64 {
+pub(crate) fn crypt_round_ns(kind: CryptKind) -> u64 {
     match kind {
         CryptKind::Md5Crypt | CryptKind::Apr1 => 1100,
         CryptKind::Sha256Crypt => 1400,

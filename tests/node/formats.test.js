@@ -93,6 +93,8 @@ test('hostile work factors and malformed values are refused before any work, qui
     { algorithm: 'werkzeug', hash: { value: 'scrypt:1048576:8:1$salt$' + '00'.repeat(64) } },
     { algorithm: 'aspnet-identity', hash: { value: Buffer.concat([Buffer.from([1, 0, 0, 0, 1, 0xee, 0x6b, 0x28, 0, 0, 0, 0, 16]), Buffer.alloc(48)]).toString('base64') } },
     { algorithm: 'crypt', hash: { value: 'abJnggxhB/yWI' } },
+    // A v3 blob whose salt length (0xFFFFFFFF) would wrap a 32-bit index.
+    { algorithm: 'aspnet-identity', hash: { value: Buffer.concat([Buffer.from([1, 0, 0, 0, 1, 0, 0, 0x27, 0x10, 0xff, 0xff, 0xff, 0xff]), Buffer.alloc(48)]).toString('base64') } },
     { algorithm: 'wordpress', hash: { value: '$wp$2y$99$' + 'A'.repeat(53) } }
   ];
   const accounts = hostile.map((d, i) => ({ id: `h${i}`, email: `h${i}@example.com`, email_verified: true, password: d }));
@@ -109,8 +111,13 @@ test('hostile work factors and malformed values are refused before any work, qui
     for (const code of ['password.work_factor_too_high', 'password.unsupported_variant', 'password.invalid_field']) assert.ok(log.includes(code), code);
   });
   // The wasm's own entry refuses a crypt job beyond its limits whoever asks.
-  const bad = core.call('hash_start', { op: 'crypt', kind: 'sha512-crypt', data: '00', salt: '00', rounds: 2000000000, length: 86 });
-  assert.equal(bad.outcome, 'invalid');
+  for (const rounds of [2000000000, 999999999, 1000000]) {
+    const bad = core.call('hash_start', { op: 'crypt', kind: 'sha512-crypt', data: '00', salt: '00', rounds, length: 86 });
+    assert.equal(bad.outcome, 'invalid', `${rounds} rounds`);
+  }
+  const fine = core.call('hash_start', { op: 'crypt', kind: 'sha512-crypt', data: '00', salt: '00', rounds: 5000, length: 86 });
+  assert.equal(fine.outcome, 'ok');
+  core.raw('hash_free', fine.handle);
 });
 
 test('a deployment builds its login script with only its formats: smaller, and the others refused by name', { timeout: 600000 }, async () => {
