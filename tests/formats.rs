@@ -219,6 +219,23 @@ fn malformed_values_are_refused_with_stable_codes() {
             r#"{"algorithm":"crypt","hash":{"value":"$6$rounds=5000"}}"#,
             "password.invalid_field",
         ),
+        // A salt with crypt's field separator or a control character; rounds empty or too long.
+        (
+            r#"{"algorithm":"crypt","hash":{"value":"$1$ab:c$l3aUB.F3rhpeYRBZCEPf7."}}"#,
+            "password.invalid_field",
+        ),
+        (
+            r#"{"algorithm":"crypt","hash":{"value":"$1$ab\u0001c$l3aUB.F3rhpeYRBZCEPf7."}}"#,
+            "password.invalid_field",
+        ),
+        (
+            r#"{"algorithm":"crypt","hash":{"value":"$5$rounds=$abc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
+            "password.invalid_field",
+        ),
+        (
+            r#"{"algorithm":"crypt","hash":{"value":"$5$rounds=12345678901$abc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
+            "password.invalid_field",
+        ),
         // phpass: count out of range, short, wrong id.
         (
             r#"{"algorithm":"phpass","hash":{"value":"$P$4abcdefghAAAAAAAAAAAAAAAAAAAAAA"}}"#,
