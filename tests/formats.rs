@@ -142,6 +142,8 @@ fn work_factors_beyond_a_second_are_refused_before_any_work() {
     let slow = [
         // sha512-crypt at glibc's maximum rounds: days of work.
         r#"{"algorithm":"crypt","hash":{"value":"$6$rounds=999999999$abcdefgh$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
+        // Ten digits of rounds are read (and clamped to glibc's maximum, as glibc does).
+        r#"{"algorithm":"crypt","hash":{"value":"$5$rounds=1000000000$abc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
         // phpass at 2^30 iterations.
         r#"{"algorithm":"phpass","hash":{"value":"$P$SabcdefghAAAAAAAAAAAAAAAAAAAAAA"}}"#,
         // Drupal 7 at 2^30.
