@@ -220,11 +220,12 @@ pub fn parse_wordpress(value: &str) -> Result<Scheme, PasswordError> {
 }
 
 fn parse_u32(text: &str, what: &'static str) -> Result<u32, PasswordError> {
-    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    // Digits only (no sign, no space), at most ten: the empty text fails to parse.
+    if text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid("hash.value", format!("{what} must be a number")));
     }
     text.parse()
-        .map_err(|_| invalid("hash.value", format!("{what} is out of range")))
+        .map_err(|_| invalid("hash.value", format!("{what} is not a number below 2^32")))
 }
 
 fn pbkdf2(

@@ -238,6 +238,24 @@ fn malformed_values_are_refused_with_stable_codes() {
             r#"{"algorithm":"crypt","hash":{"value":"$5$rounds=12345678901$abc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
             "password.invalid_field",
         ),
+        // Django's iterations: eleven digits (even of a small number), none, or a sign.
+        (
+            r#"{"algorithm":"django","hash":{"value":"pbkdf2_sha256$00000000001$salt$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}"#,
+            "password.invalid_field",
+        ),
+        (
+            r#"{"algorithm":"django","hash":{"value":"pbkdf2_sha256$$salt$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}"#,
+            "password.invalid_field",
+        ),
+        (
+            r#"{"algorithm":"django","hash":{"value":"pbkdf2_sha256$+100$salt$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}"#,
+            "password.invalid_field",
+        ),
+        // Drupal's SHA-512 phpass is not phpass as WordPress and phpBB write it.
+        (
+            r#"{"algorithm":"phpass","hash":{"value":"$S$DabcdefghAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
+            "password.invalid_field",
+        ),
         // phpass: count out of range, short, wrong id.
         (
             r#"{"algorithm":"phpass","hash":{"value":"$P$4abcdefghAAAAAAAAAAAAAAAAAAAAAA"}}"#,
