@@ -190,6 +190,24 @@ fn work_factors_beyond_a_second_are_refused_before_any_work() {
 }
 
 #[test]
+fn pbkdf2_iterations_are_bounded_at_the_limit_itself() {
+    let at = |n: u32| {
+        d(&format!(
+            r#"{{"algorithm":"django","hash":{{"value":"pbkdf2_sha256${n}$salt$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}}"#
+        ))
+    };
+    let limit = password::limits::PBKDF2_ITERATIONS;
+    assert!(password::parse(&at(limit)).is_ok());
+    assert_eq!(
+        password::parse(&at(limit + 1)).err(),
+        Some(PasswordError::WorkFactorTooHigh(
+            "iterations",
+            u64::from(limit)
+        ))
+    );
+}
+
+#[test]
 fn malformed_values_are_refused_with_stable_codes() {
     let cases = [
         // crypt: DES, unknown ids, bad salt, short hash, bad alphabet.
