@@ -220,7 +220,8 @@ function trickleQuietRemember(plans, key, plan) {
  * A Management API caller with a machine-to-machine token, cached in `cache` (the Action's
  * api.cache, or the container's) until shortly before it expires. Each call gets the time the
  * core allowed (`effect.timeout_ms`) and retries a 429 at most `effect.retries` times when the
- * Retry-After fits in it. Resolves `{ok, status, body}`; never rejects.
+ * wait (retry.js: Retry-After, x-ratelimit-reset, else a back-off) fits in it. Resolves
+ * `{ok, status, body}`; never rejects.
  */
 var trickleMgmtTokens = {};
 function trickleMgmt(cfg, cache) {
@@ -255,17 +256,11 @@ function trickleMgmt(cfg, cache) {
     var deadline = Date.now() + Math.max(1, Number(effect.timeout_ms) || 1000);
     var timeoutOf = function () { return Math.max(1, deadline - Date.now()); };
     return token(timeoutOf).then(function (t) {
-      var once = function (retries) {
-        return trickleFetch(m.base + path, { method: method, headers: { authorization: 'Bearer ' + t, accept: 'application/json' }, body: body }, timeoutOf()).then(function (r) {
-          var wait = Number(r.retryAfter);
-          if (r.status === 429 && retries > 0) {
-            var ms = isFinite(wait) && wait >= 0 ? wait * 1000 : 1000;
-            if (ms < deadline - Date.now() - 100) return new Promise(function (res) { setTimeout(res, ms); }).then(function () { return once(retries - 1); });
-          }
-          return r;
-        });
-      };
-      return once(Number(effect.retries) || 0);
+      // Only a 429 is tried again (the tenant refused the call unseen), and only while the wait
+      // leaves the call 100 ms.
+      return trickleRetry(function () {
+        return trickleFetch(m.base + path, { method: method, headers: { authorization: 'Bearer ' + t, accept: 'application/json' }, body: body }, timeoutOf());
+      }, { attempts: (Number(effect.retries) || 0) + 1, base: 500, cap: 30000, only429: true, deadline: deadline - 100 });
     }, function (e) { return { ok: false, status: 0, error: trickleMessage(e) }; });
   };
 }

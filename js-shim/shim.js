@@ -279,7 +279,8 @@ function trickleConfigRead(source) {
 
 /**
  * One HTTP request with a timeout. Resolves (never rejects) to
- * `{ok, status, body}` or `{ok: false, status: 0, error}`.
+ * `{ok, status, body}` or `{ok: false, status: 0, error}`; a 429 also carries its `headers`
+ * (Retry-After, x-ratelimit-reset: retry.js).
  */
 function trickleFetch(url, options, timeoutMs) {
   // A shared `options.signal` (one deadline for a whole fan-out) saves a controller and a timer
@@ -318,7 +319,7 @@ function trickleFetch(url, options, timeoutMs) {
         var body = null;
         try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
         var out = { ok: res.status >= 200 && res.status < 300, status: res.status, body: body, text: text };
-        if (res.status === 429) out.retryAfter = res.headers.get('retry-after');
+        if (res.status === 429) out.headers = res.headers;
         return out;
       }).then(null, failed);
     } catch (e) {

@@ -214,7 +214,7 @@ const layout = require('./layout');
 // directories, each of which must deploy on its own.
 const ARTEFACTS = [
   { key: 'action', out: ['auth0/actions/trickle-post-login/code.js'], entry: 'rules/entry/action.js', variant: 'chain',
-    shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'module', packExports: ['trickleAction', 'trickleCore', 'trickleGlue'], packFail: ACTION_FAIL },
+    shims: ['js-shim/shim.js', 'js-shim/retry.js', 'js-shim/post-login.js'], kind: 'module', packExports: ['trickleAction', 'trickleCore', 'trickleGlue'], packFail: ACTION_FAIL },
   { key: 'db_login', out: ['auth0/database-connections/trickle/login.js', 'auth0-rules/database-connections/trickle/login.js'],
     entry: 'rules/entry/db-login.js', variant: 'login', shims: ['js-shim/shim.js', 'js-shim/db.js'], kind: 'function', packExports: ['trickleDb'] },
   { key: 'db_get_user', out: ['auth0/database-connections/trickle/get_user.js', 'auth0-rules/database-connections/trickle/get_user.js'],
@@ -224,7 +224,7 @@ const ARTEFACTS = [
   // Rule from it) is only there because the simulator still loads it from that path; drop it
   // once sim/tenant.js reads auth0-rules/.
   { key: 'rule', out: ['auth0-rules/rules/trickle-post-login.js', 'auth0/rules/trickle-post-login.js'], entry: 'rules/entry/rule.js', variant: 'chain',
-    shims: ['js-shim/shim.js', 'js-shim/post-login.js'], kind: 'function', packExports: ['trickleRule', 'trickleCore', 'trickleGlue'], packFail: RULE_FAIL }
+    shims: ['js-shim/shim.js', 'js-shim/retry.js', 'js-shim/post-login.js'], kind: 'function', packExports: ['trickleRule', 'trickleCore', 'trickleGlue'], packFail: RULE_FAIL }
 ];
 
 const METADATA = {
