@@ -1,9 +1,10 @@
 // The simulated tenant's social connections as a relying party (openid-client): the three
 // strategies it knows, the code flow's checks (state, nonce, PKCE), and how a provider's claims
-// become an Auth0 user profile. The routes that use them are in sim/tenant.js.
+// become an Auth0 user profile. The routes that use them are in sim/tenant/federated.js.
 'use strict';
 const crypto = require('crypto');
 const { Issuer, generators, custom } = require('openid-client');
+const { parseCookies, randomToken } = require('../lib/web');
 
 custom.setHttpOptionsDefaults({ timeout: 5000 });
 
@@ -87,19 +88,12 @@ function relyingParty(conn) {
 
 /** A random value and its digest: the browser keeps the value, the tenant the digest. */
 function binding() {
-  const value = crypto.randomBytes(24).toString('base64url');
+  const value = randomToken();
   return { value, digest: digest(value) };
 }
 const digest = (v) => crypto.createHash('sha256').update(String(v)).digest('hex');
 
-/** The request's cookies, by name (a header that does not parse gives none). */
-function cookies(req) {
-  const out = {};
-  for (const part of String(req.headers.cookie || '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
-  }
-  return out;
-}
+/** The request's cookies, by name, read as every server of ours reads them (lib/web.js). */
+const cookies = (req) => parseCookies(req);
 
 module.exports = { STRATEGIES, EXTRA_CLAIMS, profileFrom, profileData, relyingParty, binding, digest, cookies };

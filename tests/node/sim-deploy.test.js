@@ -9,7 +9,7 @@ const path = require('path');
 const { execFile } = require('child_process');
 const { startSim } = require('../../sim');
 const { stage } = require('../../sim/deploy');
-const { boundActions } = require('../../sim/management');
+const { boundActions } = require('../../sim/tenant/management');
 const { m2mToken, signIn } = require('./sim-http');
 
 const ROOT = path.join(__dirname, '..', '..');

@@ -1,0 +1,24 @@
+// Rate limits and injected faults on the tenant's APIs (the Management API and /oauth/token), as
+// the platform's per-plan buckets answer them (sim/ratelimit.js, auth0-platform.md).
+'use strict';
+
+function routes(app, t) {
+  app.addHook('onRequest', async (req, reply) => {
+    const api = req.url.startsWith('/api/v2') || req.url.startsWith('/oauth/token');
+    if (!api) return;
+    const f = t.state.faults;
+    if (f.latencyMs) await new Promise((r) => setTimeout(r, f.latencyMs));
+    if (f.dropRate && Math.random() < f.dropRate) { req.raw.socket.destroy(); return reply; }
+    const bucket = req.url.startsWith('/oauth/token') ? 'authentication' : req.method !== 'GET' && /\/api\/v2\/users/.test(req.url) ? 'user_writes' : 'other';
+    const r = t.limiter.take(bucket);
+    reply.header('x-ratelimit-limit', r.limit).header('x-ratelimit-remaining', r.remaining).header('x-ratelimit-reset', r.reset);
+    const storm = f.stormRate && Math.random() < f.stormRate;
+    if (!r.ok || storm) {
+      if (r.retryAfter) reply.header('retry-after', r.retryAfter);
+      return reply.code(429).send({ statusCode: 429, error: 'Too Many Requests', message: 'Global limit has been reached', errorCode: 'too_many_requests' });
+    }
+    if (f.errorRate && Math.random() < f.errorRate) return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'injected fault' });
+  });
+}
+
+module.exports = { routes };
