@@ -11,20 +11,16 @@ const Fastify = require('fastify');
 const { Issuer, generators } = require('openid-client');
 const { supportService, SupportError, FIXES, canonical } = require('./support');
 const { openAudit } = require('./audit');
+const { html, parseCookies, setCookie, csrfToken, csrfOk, sameOrigin, csp, securityHeaders } = require('../lib/web');
 
-const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 const b64 = (b) => Buffer.from(b).toString('base64url');
 const CSS = fs.readFileSync(path.join(__dirname, 'console.css'), 'utf8');
-const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+// This origin's stylesheet and nothing else: no script, no frame, forms posted only here.
+const CSP = csp({ 'style-src': "'self'", 'img-src': "'self'", 'form-action': "'self'" });
 
 class ConsoleConfigError extends Error {
   constructor(code, message) { super(message); this.code = code; }
 }
-
-// The request's cookies, read as the merge service reads them: one that does not decode, or a
-// name sent twice, is ignored.
-const { cookies } = require('../merge-service/server');
 
 /** Signed values: `payload.mac`, HMAC-SHA256 under the session secret, compared in constant time. */
 function signer(secret) {
@@ -119,7 +115,7 @@ async function startConsole(options) {
   const secure = !!publicUrl && publicUrl.startsWith('https:');
   const SESSION = secure ? '__Host-trickle_console' : 'trickle_console';
   const LOGIN = secure ? '__Host-trickle_console_login' : 'trickle_console_login';
-  const cookie = (name, value, maxAge) => `${name}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
+  const cookie = (name, value, maxAge) => setCookie(name, value, { maxAge, secure });
 
   let oidc = null;
   async function oidcClient() {
@@ -132,19 +128,18 @@ async function startConsole(options) {
   // Referrer-Policy same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null`
   // on this console's own form posts, which the origin check below would refuse.
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY')
-      .header('referrer-policy', 'same-origin').header('cache-control', 'no-store');
+    securityHeaders(reply, { csp: CSP, referrer: 'same-origin' });
     return payload;
   });
   /** The signed-in staff member, re-checked against the staff list on every request. */
   async function sessionOf(req) {
-    const s = seal.open('session', cookies(req.headers.cookie)[SESSION]);
+    const s = seal.open('session', parseCookies(req)[SESSION]);
     if (!s || !isStaff(s.claims || {})) return null;
     // Live on the server too: a cookie copied before sign-out opens nothing.
     return (await audit.sessions.live(s.sid, s.claims.sub)) ? s : null;
   }
-  const html = (reply, status, title, body, s) => reply.code(status).type('text/html; charset=utf-8').send(layout(title, body, s));
-  const problem = (reply, status, code, message, s, back = '/') => html(reply, status, 'Refused', `<p class="error" role="alert"><b>${esc(message)}</b> <code>${esc(code)}</code></p><p><a href="${esc(back)}">Back</a></p>`, s);
+  const page = (reply, status, title, body, s) => reply.code(status).type('text/html; charset=utf-8').send(String(layout(title, body, s)));
+  const problem = (reply, status, code, message, s, back = '/') => page(reply, status, 'Refused', html`<p class="error" role="alert"><b>${message}</b> <code>${code}</code></p><p><a href="${back}">Back</a></p>`, s);
 
   app.get('/console.css', async (req, reply) => reply.type('text/css; charset=utf-8').send(CSS));
   app.get('/healthz', async () => ({ ok: true }));
@@ -152,8 +147,8 @@ async function startConsole(options) {
 
   app.get('/', async (req, reply) => {
     const s = await sessionOf(req);
-    if (!s) return html(reply, 200, 'Sign in', '<p>Support staff sign in with their tenant account.</p><p><a class="button" href="/login">Sign in</a></p>');
-    return html(reply, 200, 'Find a person', searchForm(''), s);
+    if (!s) return page(reply, 200, 'Sign in', html`<p>Support staff sign in with their tenant account.</p><p><a class="button" href="/login">Sign in</a></p>`);
+    return page(reply, 200, 'Find a person', searchForm(''), s);
   });
 
   app.get('/login', async (req, reply) => {
@@ -166,7 +161,7 @@ async function startConsole(options) {
   });
 
   app.get('/callback', async (req, reply) => {
-    const tx = seal.open('login', cookies(req.headers.cookie)[LOGIN]);
+    const tx = seal.open('login', parseCookies(req)[LOGIN]);
     reply.header('set-cookie', cookie(LOGIN, '', 0)); // one attempt per sign-in
     if (!tx) return problem(reply, 400, 'console.login_expired', 'this sign-in expired or was started in another browser: sign in again', null, '/login');
     let claims;
@@ -181,7 +176,7 @@ async function startConsole(options) {
     }
     const keep = { sub: claims.sub, email: claims.email, email_verified: claims.email_verified, name: claims.name, ...(staff.roleClaim && claims[staff.roleClaim] ? { [staff.roleClaim]: claims[staff.roleClaim] } : {}) };
     if (!isStaff(keep)) return problem(reply, 403, 'console.not_staff', 'this account is not on the support staff list', null);
-    const session = { sid: b64(crypto.randomBytes(24)), claims: keep, csrf: b64(crypto.randomBytes(24)), exp: Date.now() + ttlMs };
+    const session = { sid: b64(crypto.randomBytes(24)), claims: keep, csrf: csrfToken(), exp: Date.now() + ttlMs };
     await audit.sessions.open(session.sid, keep.sub, session.exp);
     reply.header('set-cookie', [cookie(LOGIN, '', 0), cookie(SESSION, seal.seal('session', session), Math.ceil(ttlMs / 1000))]);
     return reply.redirect('/', 303);
@@ -191,14 +186,7 @@ async function startConsole(options) {
   async function guardPost(req, reply) {
     const s = await sessionOf(req);
     if (!s) { problem(reply, 401, 'console.signed_out', 'your session expired: sign in again', null, '/login'); return null; }
-    const origin = req.headers.origin;
-    const token = (req.body || {}).csrf;
-    // Bytes, not characters: a token of the right length in non-ASCII characters is longer in
-    // bytes, and timingSafeEqual throws on buffers of different lengths.
-    const given = Buffer.from(typeof token === 'string' ? token : '', 'utf8');
-    const want = Buffer.from(String(s.csrf), 'utf8');
-    const ok = typeof token === 'string' && given.length === want.length && crypto.timingSafeEqual(given, want);
-    if ((origin && origin !== new URL(publicUrl).origin) || !ok) { problem(reply, 403, 'console.csrf', 'the form was not sent from this console: reload the page and try again', s); return null; }
+    if (!sameOrigin(req, publicUrl) || !csrfOk((req.body || {}).csrf, s.csrf)) { problem(reply, 403, 'console.csrf', 'the form was not sent from this console: reload the page and try again', s); return null; }
     return s;
   }
 
@@ -223,8 +211,8 @@ async function startConsole(options) {
     }
     // The result of the fix just made, signed so a crafted link cannot show staff a false one.
     const flash = seal.open('flash', (req.query || {}).fixed);
-    const notice = flash && flash.by === s.claims.sub ? `<p class="notice" role="status">${esc(flash.text)}</p>` : '';
-    return html(reply, 200, 'Person', searchForm(found.query) + notice + personView(found, s), s);
+    const notice = flash && flash.by === s.claims.sub ? html`<p class="notice" role="status">${flash.text}</p>` : '';
+    return page(reply, 200, 'Person', html`${searchForm(found.query)}${notice}${personView(found, s)}`, s);
   });
 
   app.post('/fix', async (req, reply) => {
@@ -255,7 +243,7 @@ async function startConsole(options) {
     const s = await sessionOf(req);
     if (!s) return reply.redirect('/', 303);
     const rows = await audit.list({ limit: 200 });
-    return html(reply, 200, 'Audit', auditTable(rows), s);
+    return page(reply, 200, 'Audit', auditTable(rows), s);
   });
 
   await app.listen({ port: o.port, host: o.host });
@@ -269,87 +257,98 @@ async function startConsole(options) {
 }
 
 function layout(title, body, s) {
-  const nav = s ? `<nav><a href="/">Find</a><a href="/audit">Audit</a><span class="who">${esc(s.claims.email || s.claims.sub)}</span>
-<form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="${esc(s.csrf)}"><button type="submit" class="link">Sign out</button></form></nav>` : '';
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · trickle support</title>
+  const nav = s && html`<nav><a href="/">Find</a><a href="/audit">Audit</a><span class="who">${s.claims.email || s.claims.sub}</span>
+<form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="${s.csrf}"><button type="submit" class="link">Sign out</button></form></nav>`;
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title} · trickle support</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><link rel="stylesheet" href="/console.css"></head>
-<body><header><b>trickle support</b>${nav}</header><main><h1>${esc(title)}</h1>${body}</main></body></html>`;
+<body><header><b>trickle support</b>${nav}</header><main><h1>${title}</h1>${body}</main></body></html>`;
 }
 
-const searchForm = (q) => `<form method="get" action="/person" class="search"><label for="q">Address, tenant user id or person id</label>
-<div class="row"><input id="q" name="q" type="search" value="${esc(q)}" required maxlength="320" autocomplete="off"><button type="submit">Find</button></div></form>`;
+const searchForm = (q) => html`<form method="get" action="/person" class="search"><label for="q">Address, tenant user id or person id</label>
+<div class="row"><input id="q" name="q" type="search" value="${q}" required maxlength="320" autocomplete="off"><button type="submit">Find</button></div></form>`;
 
 const yes = (v) => (v ? 'yes' : 'no');
-function table(head, rows, attrs = '') {
-  if (!rows.length) return '<p class="muted">none</p>';
-  return `<div class="scroll"><table ${attrs}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+const warn = (text) => html`<b class="warn">${text}</b>`;
+function table(head, rows, id) {
+  if (!rows.length) return html`<p class="muted">none</p>`;
+  return html`<div class="scroll"><table ${id && html`id="${id}"`}><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 function personView(found, s) {
   if (!found.people.length) {
-    return `<p>No tenant user${found.email ? ` for <b>${esc(found.email)}</b>` : ''}.</p>${legacyView(found)}`;
+    return html`<p>No tenant user${found.email && html` for <b>${found.email}</b>`}.</p>${legacyView(found)}`;
   }
-  return found.people.map((p) => {
-    const u = p.user;
-    const t = p.trickle || {};
-    const holds = p.holds || {};
-    const accounts = (t.accounts || []).map((a) => {
-      const h = holds[`${a.product}:${a.id}`] || {};
-      const record = a.linked ? esc(a.linked) : a.held ? '<b class="warn">held (id withheld)</b>' : '—';
-      const stored = h.unavailable !== undefined ? `<span class="warn">unavailable (${esc(h.unavailable)})</span>` : h.unlisted ? '<span class="warn">not listed</span>' : esc(h.auth0_user_id || 'none');
-      return `<tr data-account="${esc(`${a.product}:${a.id}`)}"${h.held_by ? ` data-held-by="${esc(h.held_by)}"` : ''}><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.proof || 'unproven')}</td><td class="from">${esc((p.provenance || {})[`${a.product}:${a.id}`] || '')}</td><td>${yes(a.verified)}</td><td>${a.fanout ? 'acknowledged' : a.proof ? '<b class="warn">pending</b>' : '—'}</td>
-<td class="linked">${record}</td><td class="stored">${stored}</td><td class="holder">${h.held_by ? `<b class="warn">${esc(h.held_by)}</b>` : '—'}</td></tr>`;
-    });
-    const ids = (u.identities || []).map((i) => `<tr><td>${esc(i.provider)}</td><td>${esc(i.connection)}</td><td>${esc(i.user_id)}</td></tr>`);
-    const targets = (t.accounts || []).map((a) => `${a.product}:${a.id}`);
-    return `<section class="person" data-user="${esc(u.user_id)}"><h2>${esc(u.email)} <small>${esc(u.user_id)}</small></h2>
-<dl class="facts"><dt>Name</dt><dd>${esc(u.name || '')}</dd><dt>Address verified</dt><dd>${yes(u.email_verified)}</dd><dt>Blocked</dt><dd id="blocked">${yes(p.state.blocked)}</dd>
-<dt>Migrated</dt><dd>${yes(p.state.migrated)}</dd><dt>Bulk imported</dt><dd>${yes(p.state.bulk_imported)}</dd><dt>Person id</dt><dd>${esc(t.person_id || '')}</dd>
-<dt>Fan-out pending</dt><dd id="fanout-pending">${esc(p.state.fanout_pending.join(', ') || 'none')}</dd><dt>Pending products</dt><dd>${esc(p.state.pending_products.join(', ') || 'none')}</dd>
-<dt>Merge</dt><dd id="merge">${p.state.merge ? esc(`attempts ${p.state.merge.attempts || 0}${p.state.merge.jti ? ', token outstanding' : ''}`) : 'none'}</dd>
-<dt>Logins</dt><dd>${esc(u.logins_count || 0)}${u.last_login ? `, last ${esc(u.last_login)}` : ''}</dd><dt>MFA</dt><dd>${esc((u.mfa_factors || []).join(', ') || 'none')}</dd></dl>
-<h3>Accounts trickle knows (app_metadata.trickle)</h3>${table(['product', 'account', 'proof', 'where the claim came from', 'product verified the address', 'fan-out', 'linked (record)', 'Auth0 id the product stores', 'belongs to another user'], accounts, 'id="accounts"')}
+  return html`${found.people.map((p) => personSection(found, p, s))}${legacyView(found)}`;
+}
+
+function personSection(found, p, s) {
+  const u = p.user;
+  const t = p.trickle || {};
+  const holds = p.holds || {};
+  const accounts = (t.accounts || []).map((a) => accountRow(a, holds[`${a.product}:${a.id}`] || {}, (p.provenance || {})[`${a.product}:${a.id}`]));
+  const ids = (u.identities || []).map((i) => html`<tr><td>${i.provider}</td><td>${i.connection}</td><td>${i.user_id}</td></tr>`);
+  const targets = (t.accounts || []).map((a) => `${a.product}:${a.id}`);
+  const merge = p.state.merge ? `attempts ${p.state.merge.attempts || 0}${p.state.merge.jti ? ', token outstanding' : ''}` : 'none';
+  return html`<section class="person" data-user="${u.user_id}"><h2>${u.email} <small>${u.user_id}</small></h2>
+<dl class="facts"><dt>Name</dt><dd>${u.name || ''}</dd><dt>Address verified</dt><dd>${yes(u.email_verified)}</dd><dt>Blocked</dt><dd id="blocked">${yes(p.state.blocked)}</dd>
+<dt>Migrated</dt><dd>${yes(p.state.migrated)}</dd><dt>Bulk imported</dt><dd>${yes(p.state.bulk_imported)}</dd><dt>Person id</dt><dd>${t.person_id || ''}</dd>
+<dt>Fan-out pending</dt><dd id="fanout-pending">${p.state.fanout_pending.join(', ') || 'none'}</dd><dt>Pending products</dt><dd>${p.state.pending_products.join(', ') || 'none'}</dd>
+<dt>Merge</dt><dd id="merge">${merge}</dd>
+<dt>Logins</dt><dd>${u.logins_count || 0}${u.last_login && html`, last ${u.last_login}`}</dd><dt>MFA</dt><dd>${(u.mfa_factors || []).join(', ') || 'none'}</dd></dl>
+<h3>Accounts trickle knows (app_metadata.trickle)</h3>${table(['product', 'account', 'proof', 'where the claim came from', 'product verified the address', 'fan-out', 'linked (record)', 'Auth0 id the product stores', 'belongs to another user'], accounts, 'accounts')}
 <h3>Identities</h3>${table(['provider', 'connection', 'user id'], ids)}
-<h3>Fixes</h3><div class="fixes">${Object.entries(FIXES).map(([action, f]) => fixForm(action, f, u.user_id, targets, s)).join('')}
-<p class="muted">Resend the merge mail: not available. ${esc(found.not_available['resend-merge-mail'])}.</p></div>
-<h3>Timeline</h3>${table(['when', 'source', 'what', 'detail'], p.timeline.map((e) => `<tr><td>${esc(e.at)}</td><td>${esc(e.source)}</td><td>${esc(e.what)}</td><td>${esc(e.detail)}</td></tr>`), 'id="timeline"')}
+<h3>Fixes</h3><div class="fixes">${Object.entries(FIXES).map(([action, f]) => fixForm(action, f, u.user_id, targets, s))}
+<p class="muted">Resend the merge mail: not available. ${found.not_available['resend-merge-mail']}.</p></div>
+<h3>Timeline</h3>${table(['when', 'source', 'what', 'detail'], p.timeline.map((e) => html`<tr><td>${e.at}</td><td>${e.source}</td><td>${e.what}</td><td>${e.detail}</td></tr>`), 'timeline')}
 </section>`;
-  }).join('') + legacyView(found);
+}
+
+/** One account of app_metadata.trickle: its record, what its product stores, who else holds it. */
+function accountRow(a, h, from) {
+  const record = a.linked ? a.linked : a.held ? warn('held (id withheld)') : '—';
+  const stored = h.unavailable !== undefined ? html`<span class="warn">unavailable (${h.unavailable})</span>` : h.unlisted ? html`<span class="warn">not listed</span>` : h.auth0_user_id || 'none';
+  const fanout = a.fanout ? 'acknowledged' : a.proof ? warn('pending') : '—';
+  return html`<tr data-account="${`${a.product}:${a.id}`}"${h.held_by && html` data-held-by="${h.held_by}"`}><td>${a.product}</td><td>${a.id}</td><td>${a.proof || 'unproven'}</td><td class="from">${from || ''}</td><td>${yes(a.verified)}</td><td>${fanout}</td>
+<td class="linked">${record}</td><td class="stored">${stored}</td><td class="holder">${h.held_by ? warn(h.held_by) : '—'}</td></tr>`;
 }
 
 function fixForm(action, f, userId, targets, s) {
   if (f.target && !targets.length) return '';
-  return `<form method="post" action="/fix" class="fix" data-fix="${esc(action)}"><input type="hidden" name="csrf" value="${esc(s.csrf)}">
-<input type="hidden" name="user_id" value="${esc(userId)}"><input type="hidden" name="action" value="${esc(action)}">
-<fieldset><legend>${esc(f.label)}</legend><p class="muted">${esc(f.help)}</p>
-${f.target ? `<label>Account <select name="target">${targets.map((t) => `<option value="${esc(t)}">${esc(t)}</option>`).join('')}</select></label>` : ''}
+  return html`<form method="post" action="/fix" class="fix" data-fix="${action}"><input type="hidden" name="csrf" value="${s.csrf}">
+<input type="hidden" name="user_id" value="${userId}"><input type="hidden" name="action" value="${action}">
+<fieldset><legend>${f.label}</legend><p class="muted">${f.help}</p>
+${f.target ? html`<label>Account <select name="target">${targets.map((t) => html`<option value="${t}">${t}</option>`)}</select></label>` : ''}
 <label>Reason <input name="reason" type="text" required minlength="3" maxlength="500" autocomplete="off"></label>
-<label>Ticket${f.ticket ? '' : ' (optional)'} <input name="ticket" type="text" maxlength="100" autocomplete="off"${f.ticket ? ' required' : ''}></label>
-<button type="submit">${esc(f.label)}</button></fieldset></form>`;
+<label>Ticket${f.ticket ? '' : ' (optional)'} <input name="ticket" type="text" maxlength="100" autocomplete="off"${f.ticket ? html` required` : ''}></label>
+<button type="submit">${f.label}</button></fieldset></form>`;
 }
 
 function legacyView(found) {
   const rows = [];
   for (const l of found.legacy) {
-    if (l.unavailable) rows.push(`<tr><td>${esc(l.product)}</td><td colspan="6" class="warn">unavailable (HTTP ${esc(l.status)})</td></tr>`);
-    for (const a of l.accounts || []) rows.push(`<tr><td>${esc(a.product)}</td><td>${esc(a.id)}</td><td>${esc(a.email)}</td><td>${yes(a.email_verified)}</td><td>${esc(a.person_id || '')}</td><td>${esc(a.auth0_user_id || '')}</td><td>${esc(a.created_at || '')}</td></tr>`);
+    if (l.unavailable) rows.push(html`<tr><td>${l.product}</td><td colspan="6" class="warn">unavailable (HTTP ${l.status})</td></tr>`);
+    for (const a of l.accounts || []) rows.push(html`<tr><td>${a.product}</td><td>${a.id}</td><td>${a.email}</td><td>${yes(a.email_verified)}</td><td>${a.person_id || ''}</td><td>${a.auth0_user_id || ''}</td><td>${a.created_at || ''}</td></tr>`);
   }
-  const i = found.imports;
-  const imp = !i ? '' : !i.configured ? '<p class="muted">no bulk state store configured</p>' : i.unavailable ? '<p class="warn">the bulk state store cannot be read</p>'
-    : table(['record', 'file', 'detail'], [
-      ...i.already_present.map((r) => `<tr><td>already in the tenant at import</td><td>${esc(r.file)}</td><td>${esc(r.codes)}</td></tr>`),
-      ...i.failed.map((r) => `<tr><td>import failed</td><td>${esc(r.file)}</td><td>${esc(`${r.codes} ${r.reason || ''}`)}</td></tr>`),
-      ...i.retried.map((r) => `<tr><td>retried</td><td>${esc(r.file)}</td><td>${esc(r.retry_file)}</td></tr>`)
-    ]);
-  return `<section><h3>Legacy accounts${found.email ? ` for ${esc(found.email)}` : ''}</h3>${table(['product', 'account', 'address', 'verified', 'person id', 'Auth0 id stored', 'created'], rows, 'id="legacy"')}
-<h3>Import record</h3>${imp}</section>`;
+  return html`<section><h3>Legacy accounts${found.email && html` for ${found.email}`}</h3>${table(['product', 'account', 'address', 'verified', 'person id', 'Auth0 id stored', 'created'], rows, 'legacy')}
+<h3>Import record</h3>${importRecord(found.imports)}</section>`;
+}
+
+function importRecord(i) {
+  if (!i) return '';
+  if (!i.configured) return html`<p class="muted">no bulk state store configured</p>`;
+  if (i.unavailable) return html`<p class="warn">the bulk state store cannot be read</p>`;
+  return table(['record', 'file', 'detail'], [
+    ...i.already_present.map((r) => html`<tr><td>already in the tenant at import</td><td>${r.file}</td><td>${r.codes}</td></tr>`),
+    ...i.failed.map((r) => html`<tr><td>import failed</td><td>${r.file}</td><td>${`${r.codes} ${r.reason || ''}`}</td></tr>`),
+    ...i.retried.map((r) => html`<tr><td>retried</td><td>${r.file}</td><td>${r.retry_file}</td></tr>`)
+  ]);
 }
 
 function auditTable(rows) {
   const short = (v) => (v ? JSON.stringify(v).slice(0, 300) : '');
-  return table(['#', 'when', 'who', 'fix', 'user', 'account', 'reason', 'ticket', 'outcome', 'before', 'after'], rows.map((r) => `<tr data-audit="${esc(r.id)}" data-action="${esc(r.action)}" data-outcome="${esc(r.outcome)}">
-<td>${esc(r.id)}</td><td>${esc(r.at)}</td><td>${esc(r.actor)}${r.actor_email ? ` <small>${esc(r.actor_email)}</small>` : ''}</td><td>${esc(r.action)}</td><td><a href="/person?q=${encodeURIComponent(r.user_id || '')}">${esc(r.user_id)}</a></td><td>${esc(r.target || '')}</td>
-<td>${esc(r.reason)}</td><td>${esc(r.ticket || '')}</td><td>${esc(r.outcome)}${r.detail ? ` <small>${esc(r.detail)}</small>` : ''}</td><td><code>${esc(short(r.before))}</code></td><td><code>${esc(short(r.after))}</code></td></tr>`), 'id="audit"');
+  return table(['#', 'when', 'who', 'fix', 'user', 'account', 'reason', 'ticket', 'outcome', 'before', 'after'], rows.map((r) => html`<tr data-audit="${r.id}" data-action="${r.action}" data-outcome="${r.outcome}">
+<td>${r.id}</td><td>${r.at}</td><td>${r.actor}${r.actor_email && html` <small>${r.actor_email}</small>`}</td><td>${r.action}</td><td><a href="/person?q=${encodeURIComponent(r.user_id || '')}">${r.user_id}</a></td><td>${r.target || ''}</td>
+<td>${r.reason}</td><td>${r.ticket || ''}</td><td>${r.outcome}${r.detail && html` <small>${r.detail}</small>`}</td><td><code>${short(r.before)}</code></td><td><code>${short(r.after)}</code></td></tr>`), 'audit');
 }
 
-module.exports = { startConsole, ConsoleConfigError, cookies, signer, staffCheck, providerOf };
+module.exports = { startConsole, ConsoleConfigError, signer, staffCheck, providerOf };
