@@ -9,6 +9,7 @@ const nodemailer = require('nodemailer');
 const { loadCore } = require('../js-shim/node');
 const { openStore } = require('./store');
 const { language, t } = require('./messages');
+const { html, raw, parseCookies, setCookie, randomToken, csrfToken, csrfOk, safeEqual, csp, securityHeaders } = require('../lib/web');
 
 const DEFAULTS = {
   port: 0, host: '127.0.0.1', linkTtlSeconds: 1800, sessionTtlSeconds: 3600, proofWindowSeconds: 3600,
@@ -25,41 +26,18 @@ const ENV_NAMES = {
 };
 const COMMON = new Set(['password123', 'password1234', '1234567890', 'qwertyuiop', 'iloveyou123', 'letmein1234', 'welcome123', 'passw0rd123']);
 
-const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 const sha256 = (s) => crypto.createHash('sha256').update(String(s)).digest('hex');
-const random = (n = 32) => crypto.randomBytes(n).toString('base64url');
-const same = (a, b) => typeof a === 'string' && typeof b === 'string' && a.length === b.length && crypto.timingSafeEqual(Buffer.from(a), Buffer.from(b));
+// The pages' own inline style, forms posted only here, nothing else; a page may widen form-action
+// and add a script by its nonce (the auto-submitting way back to the tenant).
+const pagePolicy = ({ formAction, nonce } = {}) => csp({
+  'style-src': "'unsafe-inline'", 'form-action': formAction ? ["'self'", formAction] : "'self'", 'script-src': nonce && `'nonce-${nonce}'`
+});
 
 /** `ann.lee@example.com` → `a•••e@example.com`. */
 function maskEmail(email) {
   const [local, domain] = String(email || '').split('@');
   if (!domain) return '•••';
   return `${local.length <= 2 ? local[0] || '' : local[0] + '•••' + local[local.length - 1]}@${domain}`;
-}
-
-/**
- * The request's cookies. A cookie that does not decode is ignored (a sibling subdomain can plant
- * one; it must not break the pages), and so is a name sent more than once: this service sets
- * each of its cookies once, on one path, so a second one was planted and neither can be trusted.
- */
-function cookies(header) {
-  const out = Object.create(null);
-  const seen = new Set();
-  for (const part of String(header || '').split(';')) {
-    const i = part.indexOf('=');
-    if (i <= 0) continue;
-    const name = part.slice(0, i).trim();
-    let value;
-    try {
-      value = decodeURIComponent(part.slice(i + 1).trim());
-    } catch (_) {
-      continue;
-    }
-    if (seen.has(name)) delete out[name];
-    else out[name] = value;
-    seen.add(name);
-  }
-  return out;
 }
 
 /**
@@ -82,11 +60,9 @@ async function startMergeService(config) {
   const secure = () => publicUrl.startsWith('https://');
   const now = () => Date.now();
 
+  // Every answer, pages and errors alike; a page's own CSP (set by `send`) is kept.
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer')
-      .header('cache-control', 'no-store').header('cross-origin-opener-policy', 'same-origin');
-    if (!reply.getHeader('content-security-policy')) reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-    if (secure()) reply.header('strict-transport-security', 'max-age=31536000');
+    securityHeaders(reply, { csp: pagePolicy(), referrer: 'no-referrer', coop: 'same-origin', hsts: secure() && 31536000 });
     return payload;
   });
 
@@ -102,8 +78,7 @@ async function startMergeService(config) {
   app.setNotFoundHandler((req, reply) => send(reply, problem(language(req.headers['accept-language']), 'notFound', 404)));
 
   function page(lang, title, body, { status = 200, formAction, nonce } = {}) {
-    const csp = `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formAction ? ' ' + formAction : ''}; frame-ancestors 'none'; base-uri 'none'${nonce ? `; script-src 'nonce-${nonce}'` : ''}`;
-    return { status, csp, html: `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>${esc(title)}</title><meta name="viewport" content="width=device-width,initial-scale=1">
+    return { status, csp: pagePolicy({ formAction, nonce }), html: html`<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><title>${title}</title><meta name="viewport" content="width=device-width,initial-scale=1">
 <style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
 main{background:#fff;padding:2rem 2.5rem;border-radius:10px;box-shadow:0 2px 12px #0002;width:24rem}h1{font-size:1.3rem;margin-top:0}
 label{display:block;margin:.8rem 0 .2rem;font-size:.9rem}input[type=password]{width:100%;padding:.55rem;box-sizing:border-box;border:1px solid #bbb;border-radius:6px}
@@ -111,7 +86,7 @@ button{margin-top:1rem;width:100%;padding:.65rem;border:0;border-radius:6px;back
 button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#a00;padding:.5rem .7rem;border-radius:6px}.note{color:#555;font-size:.85rem}</style></head>
 <body><main>${body}</main></body></html>` };
   }
-  const send = (reply, p) => reply.code(p.status).header('content-security-policy', p.csp).type('text/html').send(p.html);
+  const send = (reply, p) => reply.code(p.status).header('content-security-policy', p.csp).type('text/html').send(String(p.html));
 
   // Over https the cookies carry the __Host- prefix: a browser takes such a cookie only from this
   // very host (Secure, Path=/, no Domain), so a sibling subdomain cannot plant one beside it
@@ -119,18 +94,18 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   // is what stands against a planted one.
   const cookieName = (base) => (secure() ? `__Host-${base}` : base);
   const jar = (req) => {
-    const all = cookies(req.headers.cookie);
+    const all = parseCookies(req);
     return { mbrowser: all[cookieName('mbrowser')], msid: all[cookieName('msid')] };
   };
+  /** `pairs`: [name, value, maxAge (seconds; none for a session cookie)]. */
   function setCookies(reply, pairs) {
-    const flags = `Path=/; HttpOnly; SameSite=Lax${secure() ? '; Secure' : ''}`;
-    reply.header('set-cookie', pairs.map(([k, v, maxAge]) => `${cookieName(k)}=${encodeURIComponent(v)}; ${flags}${maxAge ? `; Max-Age=${maxAge}` : ''}`));
+    reply.header('set-cookie', pairs.map(([k, v, maxAge]) => setCookie(cookieName(k), v, { maxAge, secure: secure() })));
   }
 
   /** The browser's long-lived id: a link, and a session token, only work in the browser that used them first. */
   function browserIdOf(req) {
     const existing = jar(req).mbrowser;
-    return existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : random(18);
+    return existing && /^[A-Za-z0-9_-]{20,64}$/.test(existing) ? existing : randomToken(18);
   }
 
   async function currentSession(req) {
@@ -147,7 +122,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   }
 
   function checkCsrf(req, session) {
-    return !!session && same(field(req, 'csrf'), session.csrf);
+    return !!session && csrfOk(field(req, 'csrf'), session.csrf);
   }
 
   // --- the tenant ---
@@ -195,15 +170,16 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   }
 
   // --- the pages of each step ---
-  const hidden = (s) => `<input type="hidden" name="csrf" value="${esc(s.csrf)}">`;
+  const hidden = (s) => html`<input type="hidden" name="csrf" value="${s.csrf}">`;
+  const signInAgain = (lang) => html`<p>${t(lang, 'signInAgain')}</p>`;
   function startPage(lang, s, offers = [], note = {}) {
     const mailbox = s.unproven.length
-      ? `<p>${esc(t(lang, 'intro', { products: s.products.join(', ') }))}</p>
-<p>${esc(t(lang, 'address', { email: maskEmail(s.email) }))}</p>
-<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'send'))}</button></form>` : '';
-    return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1>${mailbox}${accountsSection(lang, s, offers, note)}
-<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, s.unproven.length ? 'skip' : 'continue'))}</button></form>
-<p class="note">${esc(t(lang, 'skipNote'))}</p>`, { status: note.status || (note.error ? 401 : 200) });
+      ? html`<p>${t(lang, 'intro', { products: s.products.join(', ') })}</p>
+<p>${t(lang, 'address', { email: maskEmail(s.email) })}</p>
+<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${t(lang, 'send')}</button></form>` : '';
+    return page(lang, t(lang, 'title'), html`<h1>${t(lang, 'title')}</h1>${mailbox}${accountsSection(lang, s, offers, note)}
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${t(lang, s.unproven.length ? 'skip' : 'continue')}</button></form>
+<p class="note">${t(lang, 'skipNote')}</p>`, { status: note.status || (note.error ? 401 : 200) });
   }
   /** Accounts whose product never confirmed the address: each proven by its own password. */
   function accountsSection(lang, s, offers, note) {
@@ -211,36 +187,37 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const rows = offers.map((o) => {
       const product = productOf(o.account);
       const name = product ? product.name : o.account.split(':')[0];
-      if (o.proven_at) return `<p class="done">${esc(t(lang, 'accountProven', { product: name }))}</p>`;
+      if (o.proven_at) return html`<p class="done">${t(lang, 'accountProven', { product: name })}</p>`;
       const left = c.accountPasswordTries - o.attempts;
-      const error = note.account === o.account && note.error ? `<p class="error" role="alert">${esc(note.error)}</p>` : '';
-      if (left <= 0) return `<p>${esc(t(lang, 'accountTries'))}</p>`;
-      return `${error}<form method="post" action="/merge/account">${hidden(s)}<input type="hidden" name="account" value="${esc(o.account)}">
-<label for="pw-${esc(o.account)}">${esc(t(lang, 'accountPassword', { product: name }))}</label><input id="pw-${esc(o.account)}" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">${esc(t(lang, 'proveAccount'))}</button></form>`;
-    }).join('\n');
-    return `<h2>${esc(t(lang, 'accountsTitle'))}</h2><p>${esc(t(lang, 'accountsIntro'))}</p>${rows}`;
+      const error = note.account === o.account && note.error ? html`<p class="error" role="alert">${note.error}</p>` : '';
+      if (left <= 0) return html`<p>${t(lang, 'accountTries')}</p>`;
+      return html`${error}<form method="post" action="/merge/account">${hidden(s)}<input type="hidden" name="account" value="${o.account}">
+<label for="pw-${o.account}">${t(lang, 'accountPassword', { product: name })}</label><input id="pw-${o.account}" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">${t(lang, 'proveAccount')}</button></form>`;
+    });
+    // Each row is html`…`, so their markup joined (a line between two, as the page always had) is too.
+    return html`<h2>${t(lang, 'accountsTitle')}</h2><p>${t(lang, 'accountsIntro')}</p>${raw(rows.join('\n'))}`;
   }
   function sentPage(lang, s) {
-    return page(lang, t(lang, 'sentTitle'), `<h1>${esc(t(lang, 'sentTitle'))}</h1><p>${esc(t(lang, 'sent', { email: maskEmail(s.email) }))}</p>
-<form method="post" action="/merge/send">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'resend'))}</button></form>
-<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`);
+    return page(lang, t(lang, 'sentTitle'), html`<h1>${t(lang, 'sentTitle')}</h1><p>${t(lang, 'sent', { email: maskEmail(s.email) })}</p>
+<form method="post" action="/merge/send">${hidden(s)}<button type="submit" class="secondary">${t(lang, 'resend')}</button></form>
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${t(lang, 'skip')}</button></form>`);
   }
   function passwordPage(lang, s, error) {
-    return page(lang, t(lang, 'passwordTitle'), `<h1>${esc(t(lang, 'passwordTitle'))}</h1><p>${esc(t(lang, 'passwordIntro'))}</p>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
-<form method="post" action="/merge/password">${hidden(s)}<label for="password">${esc(t(lang, 'newPassword'))}</label><input id="password" name="password" type="password" autocomplete="new-password" required>
-<label for="repeat">${esc(t(lang, 'repeatPassword'))}</label><input id="repeat" name="repeat" type="password" autocomplete="new-password" required>
-<button type="submit">${esc(t(lang, 'setPassword'))}</button></form>
-<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`, { status: error ? 400 : 200 });
+    return page(lang, t(lang, 'passwordTitle'), html`<h1>${t(lang, 'passwordTitle')}</h1><p>${t(lang, 'passwordIntro')}</p>${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+<form method="post" action="/merge/password">${hidden(s)}<label for="password">${t(lang, 'newPassword')}</label><input id="password" name="password" type="password" autocomplete="new-password" required>
+<label for="repeat">${t(lang, 'repeatPassword')}</label><input id="repeat" name="repeat" type="password" autocomplete="new-password" required>
+<button type="submit">${t(lang, 'setPassword')}</button></form>
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${t(lang, 'skip')}</button></form>`, { status: error ? 400 : 200 });
   }
   function signinPage(lang, s, error) {
-    return page(lang, t(lang, 'signinTitle'), `<h1>${esc(t(lang, 'signinTitle'))}</h1><p>${esc(t(lang, 'signinIntro'))}</p>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
-<form method="post" action="/merge/signin">${hidden(s)}<label for="password">${esc(t(lang, 'password'))}</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">${esc(t(lang, 'signin'))}</button></form>
-<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`, { status: error ? 401 : 200 });
+    return page(lang, t(lang, 'signinTitle'), html`<h1>${t(lang, 'signinTitle')}</h1><p>${t(lang, 'signinIntro')}</p>${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+<form method="post" action="/merge/signin">${hidden(s)}<label for="password">${t(lang, 'password')}</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">${t(lang, 'signin')}</button></form>
+<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${t(lang, 'skip')}</button></form>`, { status: error ? 401 : 200 });
   }
   function problem(lang, key, status, extra = '') {
-    return page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p class="error" role="alert">${esc(t(lang, key))}</p>${extra}`, { status });
+    return page(lang, t(lang, 'title'), html`<h1>${t(lang, 'title')}</h1><p class="error" role="alert">${t(lang, key)}</p>${extra}`, { status });
   }
 
   /**
@@ -273,11 +250,11 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const signed = core.call('sign_token', { claims, secret: c.tokenSecret });
     if (signed.outcome !== 'ok') return send(reply, problem(lang, 'tenantDown', 500));
     await store.endSession(s.id);
-    const nonce = random(12);
+    const nonce = randomToken(12);
     const action = `${c.tenantUrl}/continue?state=${encodeURIComponent(s.state)}`;
     setCookies(reply, [['msid', '', 1]]);
-    return send(reply, page(lang, t(lang, 'finishing'), `<h1>${esc(t(lang, 'finishing'))}</h1>
-<form id="back" method="post" action="${esc(action)}"><input type="hidden" name="session_token" value="${esc(signed.token)}"><button type="submit">${esc(t(lang, 'continue'))}</button></form>
+    return send(reply, page(lang, t(lang, 'finishing'), html`<h1>${t(lang, 'finishing')}</h1>
+<form id="back" method="post" action="${action}"><input type="hidden" name="session_token" value="${signed.token}"><button type="submit">${t(lang, 'continue')}</button></form>
 <script nonce="${nonce}">document.getElementById('back').submit();</script>`, { formAction: new URL(c.tenantUrl).origin, nonce }));
   }
 
@@ -300,21 +277,21 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     } catch (_) {
       claims = null;
     }
-    if (!claims || !state || state.length > 512 || !validClaims(claims)) return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!claims || !state || state.length > 512 || !validClaims(claims)) return send(reply, problem(lang, 'badToken', 400, signInAgain(lang)));
     // One session token, one browser, one merge session: the first browser to open it is bound
     // to its jti; that browser opening it again resumes the same session, any other is refused.
     const browser = browserIdOf(req);
-    const sid = random(24);
+    const sid = randomToken(24);
     const bound = await store.claimToken({ jti: claims.jti, browser, session_id: sid, created_at: now(), expires_at: Number(claims.exp) * 1000 });
-    if (!bound || !same(bound.browser, browser)) {
+    if (!bound || !safeEqual(bound.browser, browser)) {
       setCookies(reply, [['mbrowser', browser, 365 * 86400]]);
-      return send(reply, problem(lang, 'tokenOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+      return send(reply, problem(lang, 'tokenOtherBrowser', 403, signInAgain(lang)));
     }
     if (bound.session_id !== sid) {
       const existing = await store.session(bound.session_id);
       if (!existing || existing.expires_at <= now() || existing.state !== state) {
         setCookies(reply, [['mbrowser', browser, 365 * 86400]]);
-        return send(reply, problem(lang, 'badToken', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+        return send(reply, problem(lang, 'badToken', 400, signInAgain(lang)));
       }
       setCookies(reply, [['mbrowser', browser, 365 * 86400], ['msid', existing.id]]);
       return send(reply, await stepPage(lang, existing));
@@ -325,7 +302,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
       .filter((k) => typeof k === 'string' && k.length <= 255 && productOf(k) !== null).slice(0, 32);
     const s = {
       id: sid, browser, sub: claims.sub, email: claims.email, products: Array.isArray(claims.products) ? claims.products : [],
-      unproven: Array.isArray(claims.unproven) ? claims.unproven : [], jti: claims.jti, state, csrf: random(24), created_at: now(), expires_at: now() + c.sessionTtlSeconds * 1000
+      unproven: Array.isArray(claims.unproven) ? claims.unproven : [], jti: claims.jti, state, csrf: csrfToken(), created_at: now(), expires_at: now() + c.sessionTtlSeconds * 1000
     };
     await store.createSession(s);
     await store.offerPasswords(s.id, offered);
@@ -369,7 +346,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   app.post('/merge/account', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const s = await currentSession(req);
-    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!s) return send(reply, problem(lang, 'badSession', 400, signInAgain(lang)));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     const key = field(req, 'account');
     const password = field(req, 'password');
@@ -424,7 +401,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   app.post('/merge/send', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const s = await currentSession(req);
-    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!s) return send(reply, problem(lang, 'badSession', 400, signInAgain(lang)));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     const t0 = now();
     const answer = await sendPage(req, s, lang, t0);
@@ -434,14 +411,14 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   });
 
   async function sendPage(req, s, lang, t0) {
-    const skip = `<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${esc(t(lang, 'skip'))}</button></form>`;
+    const skip = html`<form method="post" action="/merge/skip">${hidden(s)}<button type="submit" class="secondary">${t(lang, 'skip')}</button></form>`;
     const address = mailbox(s.email);
     if (!address) return problem(lang, 'mailRefused', 422, skip);
     const ip = req.ip || 'unknown';
     const perPerson = await store.mailsSince('sub', s.sub, t0 - c.mailsPerPersonWindowSeconds * 1000);
     const perIp = await store.mailsSince('ip', ip, t0 - c.mailsPerIpWindowSeconds * 1000);
     if (perPerson >= c.mailsPerPerson || perIp >= c.mailsPerIp) return problem(lang, 'tooMany', 429, skip);
-    const link = random(32);
+    const link = randomToken(32);
     const hash = sha256(link);
     // A new link retires the older unused ones this browser asked for: only the latest mail works.
     await store.createLink({ hash, session_id: s.id, sub: s.sub, browser: s.browser, created_at: t0, expires_at: t0 + c.linkTtlSeconds * 1000 });
@@ -457,16 +434,16 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
     const hash = sha256(token);
     const link = await store.link(hash);
     const s = await currentSession(req);
-    const again = s ? `<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${esc(t(lang, 'askAgain'))}</button></form>` : `<p>${esc(t(lang, 'signInAgain'))}</p>`;
+    const again = s ? html`<form method="post" action="/merge/send">${hidden(s)}<button type="submit">${t(lang, 'askAgain')}</button></form>` : signInAgain(lang);
     if (!link || link.used_at || link.expires_at < now()) return send(reply, problem(lang, 'linkUsed', 410, again));
     if (link.superseded_at) return send(reply, problem(lang, 'linkSuperseded', 410, again));
     // The link proves the inbox only in the browser that asked for it: a forwarded or
     // intercepted link opened elsewhere is refused.
     const browser = jar(req).mbrowser;
-    if (!same(String(browser || ''), link.browser)) return send(reply, problem(lang, 'linkOtherBrowser', 403, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!safeEqual(String(browser || ''), link.browser)) return send(reply, problem(lang, 'linkOtherBrowser', 403, signInAgain(lang)));
     // The proof goes to the merge session this browser holds now, and only when that session is
     // the same person's and was opened in this same browser; without one the link stays unused.
-    if (!s || s.sub !== link.sub || !same(s.browser, link.browser)) return send(reply, page(lang, t(lang, 'title'), `<h1>${esc(t(lang, 'title'))}</h1><p>${esc(t(lang, 'signInAgain'))}</p>`, { status: 409 }));
+    if (!s || s.sub !== link.sub || !safeEqual(s.browser, link.browser)) return send(reply, page(lang, t(lang, 'title'), html`<h1>${t(lang, 'title')}</h1>${signInAgain(lang)}`, { status: 409 }));
     if (!(await store.useLink(hash, now()))) return send(reply, problem(lang, 'linkUsed', 410, again));
     await store.markInboxProven(s, now());
     // A social sign-in has no password to set: its provider signed the person in, the mailbox is
@@ -478,7 +455,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   app.post('/merge/password', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const s = await currentSession(req);
-    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!s) return send(reply, problem(lang, 'badSession', 400, signInAgain(lang)));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     if (!(await proofOf(s)).inbox || socialSub(s.sub)) return send(reply, startPage(lang, s));
     const password = field(req, 'password');
@@ -496,7 +473,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   app.post('/merge/signin', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const s = await currentSession(req);
-    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!s) return send(reply, problem(lang, 'badSession', 400, signInAgain(lang)));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     if (!(await proofOf(s)).password || socialSub(s.sub)) return send(reply, await stepPage(lang, s));
     let ok;
@@ -513,7 +490,7 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
   app.post('/merge/skip', async (req, reply) => {
     const lang = language(req.headers['accept-language']);
     const s = await currentSession(req);
-    if (!s) return send(reply, problem(lang, 'badSession', 400, `<p>${esc(t(lang, 'signInAgain'))}</p>`));
+    if (!s) return send(reply, problem(lang, 'badSession', 400, signInAgain(lang)));
     if (!checkCsrf(req, s)) return send(reply, problem(lang, 'csrf', 403));
     return finish(reply, lang, s, 'skipped');
   });
@@ -562,4 +539,4 @@ function productsFromEnv(text) {
   return list;
 }
 
-module.exports = { startMergeService, configFromEnv, maskEmail, cookies };
+module.exports = { startMergeService, configFromEnv, maskEmail };
