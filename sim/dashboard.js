@@ -2,7 +2,7 @@
 // and JSON endpoints for tests and the demo (state, mail, product modes, faults).
 'use strict';
 
-const { esc } = require('./html');
+const { esc, html, raw } = require('../lib/web');
 
 /** Counts for the dashboard, from the tenant's store and the products' databases. */
 function snapshot(tenantState, products) {
@@ -54,15 +54,24 @@ document.getElementById('login-link').href='/authorize?client_id=trickle-demo&re
 refresh();setInterval(refresh,1000);
 </script></body></html>`;
 
+// A mail's text with its links clickable. The text is escaped first, so a URL can hold no quote
+// or angle bracket and stays inside the href it is copied into.
+const linkify = (text) => raw(esc(text).replace(/(https?:\/\/\S+)/g, '<a href="$1">$1</a>'));
+
+/** The mail catcher's inbox, newest first. */
+function mailPage(messages) {
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Mail</title>
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem 2rem}article{border:1px solid #ddd;border-radius:8px;padding:.6rem 1rem;margin:.8rem 0}pre{white-space:pre-wrap}</style></head>
+<body><h1>Mail caught by the simulator (${messages.length})</h1><p><a href="/_sim">Dashboard</a></p>
+${messages.slice().reverse().map((m) => html`<article><b>${m.subject}</b><br>to ${m.to.join(', ')} at ${m.at}<pre>${linkify(m.text)}</pre></article>`)}</body></html>`;
+}
+
 /** Registers the /_sim routes on the tenant's server (before it listens). */
 function simRoutes(app, { tenantState, products, mail }) {
   app.get('/_sim', async (req, reply) => reply.type('text/html').send(DASHBOARD));
   app.get('/_sim/api/state', async () => snapshot(tenantState, products));
   app.get('/_sim/api/mail', async () => mail.messages);
-  app.get('/_sim/mail', async (req, reply) => reply.type('text/html').send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Mail</title>
-<style>body{font-family:system-ui,sans-serif;margin:1.5rem 2rem}article{border:1px solid #ddd;border-radius:8px;padding:.6rem 1rem;margin:.8rem 0}pre{white-space:pre-wrap}</style></head>
-<body><h1>Mail caught by the simulator (${mail.messages.length})</h1><p><a href="/_sim">Dashboard</a></p>
-${mail.messages.slice().reverse().map((m) => `<article><b>${esc(m.subject)}</b><br>to ${esc(m.to.join(', '))} at ${esc(m.at)}<pre>${esc(m.text).replace(/(https?:\/\/\S+)/g, '<a href="$1">$1</a>')}</pre></article>`).join('')}</body></html>`));
+  app.get('/_sim/mail', async (req, reply) => reply.type('text/html').send(String(mailPage(mail.messages))));
   app.post('/_sim/api/products/:name/mode', async (req, reply) => {
     const p = products.find((x) => x.name === req.params.name);
     const mode = req.body && req.body.mode;

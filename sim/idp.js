@@ -7,7 +7,7 @@
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
-const { esc } = require('./html');
+const { html } = require('../lib/web');
 
 // Per provider: the page's title, the claims each scope releases, and how Apple writes booleans.
 const PROFILES = {
@@ -30,7 +30,7 @@ const PROFILES = {
   }
 };
 
-const page = (title, body) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+const page = (title, body) => html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font-family:system-ui,sans-serif;background:#fafafa;display:flex;min-height:100vh;align-items:center;justify-content:center;margin:0}
 main{background:#fff;border:1px solid #ddd;border-radius:8px;padding:2rem;width:20rem}label{display:block;margin:.7rem 0 .2rem}
 input{width:100%;box-sizing:border-box;padding:.5rem}button{margin-top:1rem;width:100%;padding:.6rem}.error{color:#a00}</style></head>
@@ -133,15 +133,15 @@ async function startIdp(provider, { accounts = [], port = 0 } = {}) {
     ttl: { AccessToken: 3600, AuthorizationCode: 600, IdToken: 3600, Interaction: 3600, Session: 86400, Grant: 86400 },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = page('Error', `<h1>Sign-in error</h1><p class="error" role="alert">${esc(out.error)}: ${esc(out.error_description)}</p>`);
+      ctx.body = String(page('Error', html`<h1>Sign-in error</h1><p class="error" role="alert">${out.error}: ${out.error_description}</p>`));
     }
   });
   oidc.on('server_error', () => {}); // no stack traces on the console; the page says what failed
 
-  const form = (uid, error, login = '') => page(profile.title, `<h1>${esc(profile.title)}</h1>
-${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
-<form method="post" action="/interaction/${esc(uid)}/login">
-<label for="login">${esc(profile.brand)} account</label><input id="login" name="login" type="text" autocomplete="username" value="${esc(login)}" required>
+  const form = (uid, error, login = '') => page(profile.title, html`<h1>${profile.title}</h1>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+<form method="post" action="/interaction/${uid}/login">
+<label for="login">${profile.brand} account</label><input id="login" name="login" type="text" autocomplete="username" value="${login}" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>`);
 
@@ -149,13 +149,13 @@ ${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
     const [, , uid, step] = url.pathname.split('/');
     const details = await oidc.interactionDetails(req, res);
     if (details.uid !== uid) throw Object.assign(new Error('this sign-in has expired'), { status: 400 });
-    if (req.method === 'GET' && !step) return html(res, 200, form(uid));
+    if (req.method === 'GET' && !step) return sendPage(res, 200, form(uid));
     if (req.method === 'POST' && step === 'login') {
       const body = await readForm(req);
       const account = byLogin.get(String(body.login || '').toLowerCase());
       const ok = account && typeof body.password === 'string' && crypto.timingSafeEqual(
         crypto.createHash('sha256').update(body.password).digest(), crypto.createHash('sha256').update(account.password).digest());
-      if (!ok) return html(res, 401, form(uid, 'Wrong account or password.', String(body.login || '')));
+      if (!ok) return sendPage(res, 401, form(uid, 'Wrong account or password.', String(body.login || '')));
       signIns.push({ sub: account.sub, client_id: details.params.client_id, at: new Date().toISOString() });
       return oidc.interactionFinished(req, res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
     }
@@ -169,13 +169,13 @@ ${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
     res.end(JSON.stringify({ sub: account.sub, login: account.login }));
   }
 
-  function html(res, status, body) {
+  function sendPage(res, status, body) {
     res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(body);
+    res.end(String(body));
   }
   function fail(res, e) {
     if (res.headersSent) return res.end();
-    html(res, e.status || 400, page('Error', `<h1>Sign-in error</h1><p class="error" role="alert">${esc(e.status ? e.message : 'this sign-in has expired or is invalid')}</p>`));
+    sendPage(res, e.status || 400, page('Error', html`<h1>Sign-in error</h1><p class="error" role="alert">${e.status ? e.message : 'this sign-in has expired or is invalid'}</p>`));
   }
 
   return {
