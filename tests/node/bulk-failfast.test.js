@@ -8,16 +8,10 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { bulkSim, cli, summaryOf, assertOwnedOnly } = require('./bulk-helpers');
+const { bulkSim, cli, cliOk: run, summaryOf, assertOwnedOnly } = require('./bulk-helpers');
 const { FORMATS } = require('../../sim/seed');
 const { openDb } = require('../../cli/db');
 const { verify } = require('../../cli/reconcile');
-
-async function run(args) {
-  const r = await cli(args);
-  assert.equal(r.code, 0, `${args[0]}: ${r.stdout.slice(-2000)} ${r.stderr}`);
-  return r;
-}
 
 function withTenant(b, change) {
   const cfg = JSON.parse(JSON.stringify(b.cfg));

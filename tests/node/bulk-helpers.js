@@ -1,5 +1,7 @@
 // Shared set-up for the bulk tests: a simulator whose product databases the CLI reads.
 'use strict';
+const { signedInTo } = require('./sim-http');
+const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const os = require('os');
@@ -40,6 +42,13 @@ function cli(args, { killAfterMs, env } = {}) {
 }
 
 /** The JSON summary a CLI command wrote last (after its JSON log lines): one line, or pretty-printed. */
+/** Runs a `trickle` command that must succeed; its output is in the failure message. */
+async function cliOk(args) {
+  const r = await cli(args);
+  assert.equal(r.code, 0, `${args[0]}: ${r.stdout.slice(-2000)} ${r.stderr}`);
+  return r;
+}
+
 function summaryOf(stdout) {
   const pretty = stdout.lastIndexOf('{\n  "summary"');
   const line = stdout.lastIndexOf('{"summary"');
@@ -85,12 +94,4 @@ async function assertOwnedOnly(assert, cfg, dir) {
   return { owned, unowned };
 }
 
-/** A plain HTTP sign-in at the simulated tenant; returns where the tenant sent the browser. */
-async function signIn(sim, email, password) {
-  const page = await (await fetch(`${sim.tenant.url}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(sim.tenant.url + '/app/callback')}`)).text();
-  const tx = page.match(/name="state" value="([^"]+)"/)[1];
-  const res = await fetch(`${sim.tenant.url}/u/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ state: tx, email, password }) });
-  return res.headers.get('location');
-}
-
-module.exports = { bulkSim, cli, summaryOf, exportedAccounts, accountLinks, assertOwnedOnly, signIn, BIN };
+module.exports = { bulkSim, cli, cliOk, summaryOf, exportedAccounts, accountLinks, assertOwnedOnly, signIn: signedInTo, BIN };

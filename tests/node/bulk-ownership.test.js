@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
-const { bulkSim, cli, summaryOf, exportedAccounts, accountLinks, assertOwnedOnly, signIn } = require('./bulk-helpers');
+const { bulkSim, cli, cliOk: run, summaryOf, exportedAccounts, accountLinks, assertOwnedOnly, signIn } = require('./bulk-helpers');
 const { FORMATS } = require('../../sim/seed');
 const { openDb } = require('../../cli/db');
 const { verify } = require('../../cli/reconcile');
@@ -30,12 +30,6 @@ const auth0IdOf = (b, product, id) => b.sim.byName[product].db.prepare('SELECT a
 function withApi(b) {
   for (const p of b.cfg.products) p.api = { url: b.sim.byName[p.name].url, token: b.sim.byName[p.name].token };
   fs.writeFileSync(b.configFile, JSON.stringify(b.cfg, null, 2));
-}
-
-async function run(args) {
-  const r = await cli(args);
-  assert.equal(r.code, 0, `${args[0]}: ${r.stdout.slice(-2000)} ${r.stderr}`);
-  return r;
 }
 
 test('pre-registration, skip, then the bulk phase: the victim\'s other accounts get no Auth0 id, and the person is counted as already present, not imported', async () => {

@@ -7,7 +7,7 @@ const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const { bulkSim, cli, summaryOf, assertOwnedOnly } = require('./bulk-helpers');
+const { bulkSim, cli, cliOk: run, summaryOf, assertOwnedOnly } = require('./bulk-helpers');
 const { openDb } = require('../../cli/db');
 const { openStorage } = require('../../cli/storage');
 const { verify } = require('../../cli/reconcile');
@@ -28,12 +28,6 @@ async function startMoto() {
   }
   child.kill('SIGKILL');
   throw new Error('moto_server did not start');
-}
-
-async function run(args) {
-  const r = await cli(args);
-  assert.equal(r.code, 0, `${args[0]}: ${r.stdout.slice(-2000)} ${r.stderr}`);
-  return r;
 }
 
 test('export --out s3://bucket/prefix, import from there by two replicas (MariaDB state), backfill: everyone once, owned accounts only', { skip: MOTO ? false : 'moto_server is not on PATH (pip install "moto[server]")' }, async () => {

@@ -2,6 +2,7 @@
 // and the merge service itself): each test is an attack that worked on an earlier release and
 // must fail now. Browsers are cookie jars over fetch unless a real browser adds something.
 'use strict';
+const { form, signedInTo: signIn, userOf } = require('./sim-http');
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -12,19 +13,10 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const LINK = /https?:\/\/\S+\/merge\/verify\?token=[A-Za-z0-9_-]+/;
 
-const form = (url, fields) => fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
 // A person whose first account's password leads to the merge service: that account and one in
 // another product were verified by their products (a password matching only an unverified account
 // is refused while others hold the address; the merge asks only for verified accounts).
 const multiOf = (sim, skip = 0) => mergeablePeople(sim)[skip];
-const userOf = (sim, email) => [...sim.tenant.state.users.values()].find((u) => u.email === email.toLowerCase());
-
-async function signIn(sim, email, password) {
-  const page = await (await fetch(`${sim.tenant.url}/authorize?client_id=trickle-demo&response_type=code&state=s&redirect_uri=${encodeURIComponent(sim.tenant.url + '/app/callback')}`)).text();
-  const tx = page.match(/name="state" value="([^"]+)"/)[1];
-  const res = await form(`${sim.tenant.url}/u/login`, { state: tx, email, password });
-  return res.headers.get('location');
-}
 
 /** Signs in at the tenant with `password` and opens the merge page in browser `b`. */
 async function openMerge(sim, b, person, password = person.accounts[0].password) {

@@ -22,6 +22,14 @@ async function signIn(base, email, password) {
   return form(`${base}/u/login`, { state: tx, email, password });
 }
 
+/** Signs in at the simulator `sim`'s tenant; resolves to where the tenant sent the browser. */
+async function signedInTo(sim, email, password) {
+  return (await signIn(sim.tenant.url, email, password)).headers.get('location');
+}
+
+/** The tenant user holding `email` (its stored, lower-case address). */
+const userOf = (sim, email) => [...sim.tenant.state.users.values()].find((u) => u.email === email.toLowerCase());
+
 const STEP_MS = 30000;
 const spent = new Map(); // secret → the last time step whose code was typed (a code works once)
 /**
@@ -75,4 +83,4 @@ async function signInThroughMfa(sim, email, password) {
   return answerMfa(base, html, { secret });
 }
 
-module.exports = { form, m2mToken, signIn, signInThroughMfa, answerMfa, totpCode, totpSecretsOf, isMfaPage };
+module.exports = { signedInTo, userOf, form, m2mToken, signIn, signInThroughMfa, answerMfa, totpCode, totpSecretsOf, isMfaPage };
