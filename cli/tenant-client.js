@@ -1,9 +1,10 @@
 // A Management API client for the bulk commands: client-credentials token (cached), rate-limit
-// awareness (Retry-After, then x-ratelimit-reset, then exponential backoff with jitter), a request
-// budget, and never retrying forever. What retrying cannot fix fails at once, naming the setting:
-// a malformed tenant URL, a host that does not exist or never answered, credentials or scopes
-// the tenant refuses (TenantConfigError).
+// awareness (js-shim/retry.js: Retry-After, then x-ratelimit-reset, then exponential backoff with
+// jitter), a request budget, and never retrying forever. What retrying cannot fix fails at once,
+// naming the setting: a malformed tenant URL, a host that does not exist or never answered,
+// credentials or scopes the tenant refuses (TenantConfigError).
 'use strict';
+const { trickleRetryWait } = require('../js-shim/retry');
 
 class BudgetExceeded extends Error {
   constructor(budget) { super(`the request budget of ${budget} Management API requests is spent`); this.code = 'budget_exceeded'; }
@@ -59,7 +60,6 @@ function tenantClient({ url, clientId, clientSecret, audience, connectionId, bud
   async function call(path, init = {}, { auth = true } = {}) {
     for (let attempt = 1; ; attempt++) {
       let res = null;
-      let wait = Math.min(30000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
       try {
         const headers = { ...(init.headers || {}) };
         if (auth) headers.authorization = `Bearer ${await accessToken()}`;
@@ -73,7 +73,6 @@ function tenantClient({ url, clientId, clientSecret, audience, connectionId, bud
         if (!answered && attempt >= firstContactAttempts) {
           throw new TenantConfigError('tenant.unreachable', 'tenant.url', `tenant.url ${base} never answered (${code || e.message}, ${attempt} attempts)`);
         }
-        wait = Math.min(wait, 1000);
       }
       if (res && (res.status === 401 || res.status === 403) && auth) {
         if (res.status === 401 && attempt === 1) { token = null; continue; }
@@ -81,21 +80,18 @@ function tenantClient({ url, clientId, clientSecret, audience, connectionId, bud
         const text = (await res.text()).slice(0, 200);
         throw new TenantConfigError('tenant.api_refused', 'tenant.clientId', `the Management API refused the application tenant.clientId ${JSON.stringify(clientId)} on ${path}: HTTP ${res.status} ${text} (its client grant needs create:users, read:users)`);
       }
-      if (res && res.status !== 429 && res.status < 500) return res;
-      if (res && res.status === 429) {
-        stats.throttled++;
-        const retryAfter = Number(res.headers.get('retry-after'));
-        const reset = Number(res.headers.get('x-ratelimit-reset'));
-        if (retryAfter > 0) wait = retryAfter * 1000;
-        else if (reset > 0) wait = Math.max(100, reset * 1000 - Date.now());
-      } else if (res) {
-        stats.errors++;
-      }
-      if (attempt >= maxAttempts) {
+      if (res && res.status === 429) stats.throttled++;
+      else if (res && res.status >= 500) stats.errors++;
+      // No answer is waited out briefly: a host that never answers is named within seconds.
+      const wait = trickleRetryWait({
+        attempt, status: res ? res.status : 0, now: Date.now(), random: Math.random,
+        retryAfter: res && res.headers.get('retry-after'), reset: res && res.headers.get('x-ratelimit-reset')
+      }, { attempts: maxAttempts, base: 500, cap: res ? 30000 : 1000 });
+      if (wait < 0) {
         if (res) return res;
         throw new Error(`${path}: no answer after ${maxAttempts} attempts`);
       }
-      await sleep(Math.min(wait, 30000));
+      await sleep(wait);
     }
   }
 
