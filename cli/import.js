@@ -10,6 +10,7 @@ const { openDb } = require('./db');
 const { tenantClient, BudgetExceeded, TenantConfigError } = require('./tenant-client');
 const { openStorage, storageCache } = require('./storage');
 const { loadCore } = require('../js-shim/node');
+const { trickleBackoff } = require('../js-shim/retry');
 
 const MAX_IN_FLIGHT = 2;
 /** The `import_present` email recorded when a job failed users it did not list. */
@@ -263,7 +264,8 @@ async function runImport(options) {
     mine.failed++;
     o.log({ event: 'file_failed', file: row.name, run: row.run, reason: detail.slice(0, 300), ...event });
   };
-  const backoff = (attempts) => Math.min(60000, 500 * 2 ** attempts) * (0.75 + Math.random() / 2);
+  // How long a file whose submission or job failed `attempts` times waits (js-shim/retry.js).
+  const backoff = (attempts) => trickleBackoff(attempts + 1, { base: 500, cap: 60000 }, Math.random);
 
   // Failed files are retried when asked (--retry-failed), or by themselves once their cause is
   // gone: the file readable and unchanged again, or a tenant setting changed since they failed.
