@@ -11,6 +11,7 @@ const { openState, readImportFile, BulkError, norm, UNKNOWN_PEOPLE } = require('
 const { tenantClient } = require('./tenant-client');
 const { storageCache } = require('./storage');
 const { loadCore } = require('../js-shim/node');
+const { trickleRetry } = require('../js-shim/retry');
 
 let coreHandle = null;
 const core = () => coreHandle || (coreHandle = loadCore('full'));
@@ -280,19 +281,16 @@ async function backfillViaApi(cfg, { state, parallel = 16, log = () => {} } = {}
       const api = apis[w.product];
       let ok = false;
       let held = null;
-      for (let attempt = 0; attempt < 4 && !ok && !held; attempt++) {
-        try {
-          const res = await fetch(`${api.url.replace(/\/+$/, '')}/trickle/accounts/${encodeURIComponent(w.id)}/auth0-id`, {
-            method: 'PUT', headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ auth0_user_id: w.auth0 }), signal: AbortSignal.timeout(10000)
-          });
-          ok = res.ok;
-          // 409: the product keeps another user's id (a sign-in told it first): left to the login.
-          if (res.status === 409) { held = ((await res.json().catch(() => ({}))).auth0_user_id) || 'another user'; break; }
-          if (!ok && res.status < 500 && res.status !== 429) break;
-        } catch (_) {
-          ok = false;
-        }
-        if (!ok) await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      try {
+        // A 429, a 5xx or no answer is tried again, four tries in all (js-shim/retry.js).
+        const res = await trickleRetry(() => fetch(`${api.url.replace(/\/+$/, '')}/trickle/accounts/${encodeURIComponent(w.id)}/auth0-id`, {
+          method: 'PUT', headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ auth0_user_id: w.auth0 }), signal: AbortSignal.timeout(10000)
+        }), { attempts: 4, base: 200, cap: 30000 });
+        ok = res.ok;
+        // 409: the product keeps another user's id (a sign-in told it first): left to the login.
+        if (res.status === 409) held = ((await res.json().catch(() => ({}))).auth0_user_id) || 'another user';
+      } catch (_) {
+        ok = false;
       }
       if (ok) { out.updated++; out.products[w.product] = (out.products[w.product] || 0) + 1; } else if (held) { if (out.held_by_other.length < 50) out.held_by_other.push({ product: w.product, id: String(w.id), auth0_user_id: held, record: w.auth0 }); } else out.failed++;
       if ((out.updated + out.failed) % 1000 === 0) log({ event: 'backfill_progress', done: out.updated + out.failed, of: work.length });
