@@ -9,6 +9,7 @@ const { openStorage } = require('./storage');
 const { openState, fileKey, runOf } = require('./import');
 const { tenantBase } = require('./tenant-client');
 const { TrickleError } = require('./config');
+const { trickleRetry } = require('../js-shim/retry');
 
 const TABLE = 'CREATE TABLE IF NOT EXISTS notify_sent (email VARCHAR(320) PRIMARY KEY, user_id VARCHAR(191) NOT NULL, reason VARCHAR(32) NOT NULL, sent_at BIGINT NOT NULL)';
 
@@ -61,28 +62,16 @@ async function notify(cfg, location, { state, ratePerSecond = 2, dryRun = false,
       const wait = next - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       next = Math.max(next, Date.now()) + gap;
-      let ok = false;
-      for (let attempt = 1; attempt <= 5 && !ok; attempt++) {
-        let res;
-        try {
-          res = await fetch(`${base}/dbconnections/change_password`, {
-            method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(15000),
-            body: JSON.stringify({ client_id: clientId, email: line.email, connection })
-          });
-        } catch (e) {
-          await new Promise((r) => setTimeout(r, 500 * attempt));
-          continue;
-        }
-        if (res.ok) { ok = true; break; }
-        if (res.status === 429 || res.status >= 500) {
-          const after = Number(res.headers.get('retry-after'));
-          await new Promise((r) => setTimeout(r, Number.isFinite(after) && after > 0 ? Math.min(60, after) * 1000 : 1000 * attempt));
-          continue;
-        }
+      // A 429, a 5xx or no answer is tried again, five tries in all (js-shim/retry.js).
+      const res = await trickleRetry(() => fetch(`${base}/dbconnections/change_password`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(15000),
+        body: JSON.stringify({ client_id: clientId, email: line.email, connection })
+      }), { attempts: 5, base: 1000, cap: 60000 }).catch(() => null);
+      const ok = !!res && res.ok;
+      if (res && !ok && res.status !== 429 && res.status < 500) {
         const text = await res.text();
         if (res.status === 400 && /connection/i.test(text)) throw new TrickleError('notify.connection', `the tenant has no database connection ${JSON.stringify(connection)} (deploy.connection): ${text.slice(0, 200)}`);
         if (res.status === 401 || res.status === 403) throw new TrickleError('notify.client', `the tenant refused notify.clientId ${JSON.stringify(clientId)}: ${text.slice(0, 200)}`);
-        break;
       }
       if (!ok) { out.failed++; log({ event: 'notify_failed', user_id: line.user_id }); continue; }
       await db.run('INSERT INTO notify_sent (email, user_id, reason, sent_at) VALUES (?, ?, ?, ?)', [line.email, line.user_id, line.reason, Date.now()]);
