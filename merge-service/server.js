@@ -7,6 +7,7 @@ const crypto = require('crypto');
 const Fastify = require('fastify');
 const nodemailer = require('nodemailer');
 const { loadCore } = require('../js-shim/node');
+const { trickleRetry } = require('../js-shim/retry');
 const { openStore } = require('./store');
 const { language, t } = require('./messages');
 const { html, raw, parseCookies, setCookie, randomToken, csrfToken, csrfOk, safeEqual, csp, securityHeaders } = require('../lib/web');
@@ -127,13 +128,9 @@ button.secondary{background:#e9ecef;color:#222}.error{background:#ffe3e3;color:#
 
   // --- the tenant ---
   let mgmtToken = null;
-  async function tenantFetch(path, init, attempts = 4) {
-    for (let i = 0; ; i++) {
-      const res = await fetch(c.tenantUrl + path, { ...init, signal: AbortSignal.timeout(8000) });
-      if (res.status !== 429 || i >= attempts - 1) return res;
-      const wait = Number(res.headers.get('retry-after')) * 1000 || Math.max(250, Number(res.headers.get('x-ratelimit-reset')) * 1000 - Date.now());
-      await new Promise((r) => setTimeout(r, Math.min(wait, 5000)));
-    }
+  // Only a 429 is tried again (js-shim/retry.js), briefly: someone is waiting for the page.
+  function tenantFetch(path, init, attempts = 4) {
+    return trickleRetry(() => fetch(c.tenantUrl + path, { ...init, signal: AbortSignal.timeout(8000) }), { attempts, base: 500, cap: 5000, only429: true });
   }
   async function managementToken() {
     if (mgmtToken && mgmtToken.exp > now() + 60000) return mgmtToken.value;
