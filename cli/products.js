@@ -5,7 +5,7 @@
 // while streaming: a product whose rows do not come in byte order of the canonical address stops
 // the command with `stream.out_of_order`, since merging it would give one person two ids.
 'use strict';
-const { openDb } = require('./db');
+const { openDb } = require('../lib/db');
 const { loadCore } = require('../js-shim/node');
 const config = require('./config');
 
@@ -32,9 +32,8 @@ const compare = (a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 
 /** The side table that holds person ids (and Auth0 ids) when a product's `link` is `table`. */
 const LINK_TABLE = 'trickle_person_link';
 
-const quote = (db, ident) => ident.split('.').map((x) => (db.kind === 'mysql' ? `\`${x}\`` : `"${x}"`)).join('.');
-const asText = (db, expr) => (db.kind === 'mysql' ? `CONVERT(${expr} USING utf8mb4) COLLATE utf8mb4_bin` : `CAST(${expr} AS TEXT)`);
-const sideTableSql = (db) => `CREATE TABLE IF NOT EXISTS ${LINK_TABLE} (account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64), auth0_user_id VARCHAR(128))${db.kind === 'mysql' ? ' CHARACTER SET utf8mb4 COLLATE utf8mb4_bin' : ''}`;
+/** The side table's CREATE TABLE: its key compared byte by byte, like the canonical address. */
+const sideTableSql = (db, options) => db.createTableSql(LINK_TABLE, 'account_id VARCHAR(191) PRIMARY KEY, person_id VARCHAR(64), auth0_user_id VARCHAR(128)', { text: 'binary', ...options })[0];
 const usesSideTable = (s) => s.personId === 'table' || s.auth0Id === 'table';
 
 const when = (v) => (v instanceof Date ? v.toISOString() : v === null || v === undefined || v === '' ? undefined : String(v));
@@ -74,27 +73,6 @@ async function openProduct(product, options) {
   }
 }
 
-async function hasColumn(db, table, column) {
-  try {
-    await db.all(`SELECT ${quote(db, column)} FROM ${quote(db, table)} WHERE 1 = 0`);
-    return true;
-  } catch (_) {
-    return false;
-  }
-}
-
-/** The collation of a column, where the database says (MySQL/MariaDB, PostgreSQL). */
-async function collationOf(db, table, column) {
-  try {
-    const t = table.split('.').pop();
-    if (db.kind === 'mysql') return ((await db.all('SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?', [t, column]))[0] || {}).c || null;
-    if (db.kind === 'postgres') return ((await db.all('SELECT collation_name AS c FROM information_schema.columns WHERE table_name = ? AND column_name = ?', [t, column]))[0] || {}).c || 'default';
-  } catch (_) { /* not reported */ }
-  return null;
-}
-
-const binaryCollation = (db, c) => (db.kind === 'sqlite' ? true : db.kind === 'mysql' ? /(_bin|^binary)$/i.test(c || '') : c === 'C' || c === 'POSIX' || c === 'ucs_basic');
-
 /**
  * Checks that a product's table and every mapped column exist (and the side table's columns,
  * when it exists): `schema.missing_table` / `schema.missing_column` name the product, the table,
@@ -104,51 +82,51 @@ async function inspectProduct(db, product) {
   const s = schemaOf(product);
   const where = `product ${JSON.stringify(product.name)}`;
   try {
-    await db.all(`SELECT 1 AS one FROM ${quote(db, s.table)} WHERE 1 = 0`);
+    await db.all(`SELECT 1 AS one FROM ${db.quote(s.table)} WHERE 1 = 0`);
   } catch (e) {
     throw new TrickleError('schema.missing_table', `${where}: there is no table ${s.table} in ${redact(product.db)}${s.legacy ? ' (no "table" is configured, so the old default accounts is read; set "table" and "columns")' : ' (products[].table)'}: ${e.message}`, { product: product.name, table: s.table });
   }
   for (const [key, column] of Object.entries(s.columns)) {
-    if (!(await hasColumn(db, s.table, column))) {
+    if (!(await db.hasColumn(s.table, column))) {
       throw new TrickleError('schema.missing_column', `${where}: table ${s.table} has no column ${column} (columns.${key}: ${config.COLUMNS[key]})${s.legacy ? '; the old configuration shape reads the simulator\'s columns: declare yours with "table" and "columns"' : ''}`, { product: product.name, table: s.table, column, key: `columns.${key}` });
     }
   }
   if (s.identities) {
     const d = s.identities;
     try {
-      await db.all(`SELECT 1 AS one FROM ${quote(db, d.table)} WHERE 1 = 0`);
+      await db.all(`SELECT 1 AS one FROM ${db.quote(d.table)} WHERE 1 = 0`);
     } catch (e) {
       throw new TrickleError('schema.missing_table', `${where}: there is no table ${d.table} (products[].identities.table): ${e.message}`, { product: product.name, table: d.table });
     }
     for (const [key, column] of Object.entries(d.columns)) {
-      if (!(await hasColumn(db, d.table, column))) throw new TrickleError('schema.missing_column', `${where}: table ${d.table} has no column ${column} (identities.columns.${key}: ${config.IDENTITY_COLUMNS[key]})`, { product: product.name, table: d.table, column, key: `identities.columns.${key}` });
+      if (!(await db.hasColumn(d.table, column))) throw new TrickleError('schema.missing_column', `${where}: table ${d.table} has no column ${column} (identities.columns.${key}: ${config.IDENTITY_COLUMNS[key]})`, { product: product.name, table: d.table, column, key: `identities.columns.${key}` });
     }
   }
   let side = null;
   if (usesSideTable(s)) {
-    const exists = await hasColumn(db, LINK_TABLE, 'account_id');
-    side = { table: LINK_TABLE, exists, auth0_column: exists ? await hasColumn(db, LINK_TABLE, 'auth0_user_id') : false };
+    const exists = await db.hasColumn(LINK_TABLE, 'account_id');
+    side = { table: LINK_TABLE, exists, auth0_column: exists ? await db.hasColumn(LINK_TABLE, 'auth0_user_id') : false };
   }
   const orderColumn = s.columns.email_norm || s.columns.email;
-  const collation = await collationOf(db, s.table, orderColumn);
+  const collation = await db.columnCollation(s.table, orderColumn);
   const ordered = s.columns.email_norm
-    ? { by: s.columns.email_norm, collation, binary: binaryCollation(db, collation) }
-    : { by: `LOWER(${s.columns.email}) in byte order`, collation: db.kind === 'sqlite' ? 'BINARY' : db.kind === 'mysql' ? 'utf8mb4_bin' : 'C', binary: true };
+    ? { by: s.columns.email_norm, collation, binary: db.sortsByBytes(collation) }
+    : { by: `LOWER(${s.columns.email}) in byte order`, collation: db.binaryCollation, binary: true };
   const writes = {
     person_id: s.personId === 'column' ? `${s.table}.${s.columns.person_id}` : `${LINK_TABLE}.person_id`,
     auth0_user_id: s.auth0Id === 'column' ? `${s.table}.${s.columns.auth0_user_id}` : `${LINK_TABLE}.auth0_user_id`
   };
   const changes = [];
-  if (side && !side.exists) changes.push(sideTableSql(db).replace(' IF NOT EXISTS', ''));
+  if (side && !side.exists) changes.push(sideTableSql(db, { ifNotExists: false }));
   else if (side && s.auth0Id === 'table' && !side.auth0_column) changes.push(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
   // How `trickle product-api` finds an address (apiSql): the canonical column, the column's own
-  // index where its collation ignores case (MySQL/MariaDB), else an expression an index must match.
-  // (Without email_norm, `collation` above is the email column's own.)
+  // index where its collation ignores case (MySQL/MariaDB's default), else an expression an index
+  // must match. (Without email_norm, `collation` above is the email column's own.)
   const emailCollation = s.columns.email_norm ? null : collation;
-  const emailBinary = db.kind !== 'mysql' || s.columns.email_norm !== undefined || binaryCollation(db, emailCollation);
+  const emailBinary = s.columns.email_norm !== undefined || db.caseSensitive(emailCollation);
   const lookup = s.columns.email_norm ? { by: `${s.columns.email_norm} = ?`, index: `an index on ${s.table}(${s.columns.email_norm})` }
     : !emailBinary ? { by: `${s.columns.email} = ? (collation ${emailCollation} ignores case)`, index: `an index on ${s.table}(${s.columns.email})` }
-      : { by: `LOWER(TRIM(${s.columns.email})) = ?`, index: db.kind === 'sqlite' ? `CREATE INDEX … ON ${s.table}(LOWER(TRIM(${s.columns.email})))` : `CREATE INDEX … ON ${s.table} ((LOWER(TRIM(${s.columns.email}))))` };
+      : { by: `LOWER(TRIM(${s.columns.email})) = ?`, index: db.expressionIndexSql(s.table, `LOWER(TRIM(${s.columns.email}))`, '…') };
   return { table: s.table, format: s.format, reads: s.columns, writes, order: ordered, schema_changes: changes, legacy: s.legacy, lookup: { ...lookup, email_binary: emailBinary } };
 }
 
@@ -157,26 +135,24 @@ async function ensureLinkTable(db, product) {
   const s = schemaOf(product);
   if (!usesSideTable(s)) return;
   await db.exec(sideTableSql(db));
-  if (s.auth0Id === 'table' && !(await hasColumn(db, LINK_TABLE, 'auth0_user_id'))) await db.exec(`ALTER TABLE ${LINK_TABLE} ADD COLUMN auth0_user_id VARCHAR(128)`);
+  if (s.auth0Id === 'table') await db.addColumn(LINK_TABLE, 'auth0_user_id', 'VARCHAR(128)');
 }
 
 /** SQL that writes one account's person id (params: person id, account id), in the column or the side table. */
 function linkSql(db, product) {
   const s = schemaOf(product);
-  if (s.personId === 'column') return `UPDATE ${quote(db, s.table)} SET ${quote(db, s.columns.person_id)} = ? WHERE ${quote(db, s.columns.id)} = ?`;
-  if (db.kind === 'mysql') return `INSERT INTO ${LINK_TABLE} (person_id, account_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE person_id = VALUES(person_id)`;
-  return `INSERT INTO ${LINK_TABLE} (person_id, account_id) VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET person_id = excluded.person_id`;
+  if (s.personId === 'column') return `UPDATE ${db.quote(s.table)} SET ${db.quote(s.columns.person_id)} = ? WHERE ${db.quote(s.columns.id)} = ?`;
+  return db.upsertSql(LINK_TABLE, ['person_id', 'account_id'], 'account_id', { update: ['person_id'] });
 }
 
 /** SQL that writes one account's Auth0 id where it is still empty (params: Auth0 id, account id). */
 function auth0Sql(db, product) {
   const s = schemaOf(product);
   if (s.auth0Id === 'column') {
-    const c = quote(db, s.columns.auth0_user_id);
-    return `UPDATE ${quote(db, s.table)} SET ${c} = ? WHERE ${quote(db, s.columns.id)} = ? AND ${c} IS NULL`;
+    const c = db.quote(s.columns.auth0_user_id);
+    return `UPDATE ${db.quote(s.table)} SET ${c} = ? WHERE ${db.quote(s.columns.id)} = ? AND ${c} IS NULL`;
   }
-  if (db.kind === 'mysql') return `INSERT INTO ${LINK_TABLE} (auth0_user_id, account_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE auth0_user_id = COALESCE(auth0_user_id, VALUES(auth0_user_id))`;
-  return `INSERT INTO ${LINK_TABLE} (auth0_user_id, account_id) VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET auth0_user_id = COALESCE(${LINK_TABLE}.auth0_user_id, excluded.auth0_user_id)`;
+  return db.upsertSql(LINK_TABLE, ['auth0_user_id', 'account_id'], 'account_id', { fill: ['auth0_user_id'] });
 }
 
 /**
@@ -190,7 +166,7 @@ function auth0Sql(db, product) {
  */
 function backfillSql(db, product) {
   const s = schemaOf(product);
-  const q = (x) => quote(db, x);
+  const q = db.quote;
   const T = q(s.table);
   const ID = `a.${q(s.columns.id)}`;
   const W = 'trickle_backfill_work';
@@ -199,23 +175,17 @@ function backfillSql(db, product) {
   const auth0 = s.auth0Id === 'column' ? `a.${q(s.columns.auth0_user_id)}` : 'l.auth0_user_id';
   const person = s.personId === 'column' ? `a.${q(s.columns.person_id)}` : 'l.person_id';
   // The side table's own types for sid/auth0/person where it holds them; the product's otherwise.
-  const src = `SELECT ${ID} AS id, ${side ? 'l.account_id' : `${asText(db, ID)}`} AS sid, ${auth0} AS auth0, ${person} AS person FROM ${T} a${side ? ` LEFT JOIN ${L} l ON 1 = 0` : ''} WHERE 1 = 0`;
-  const create = db.kind === 'postgres' ? `CREATE TEMP TABLE ${W} ON COMMIT DROP AS ${src}` : db.kind === 'mysql' ? `CREATE TEMPORARY TABLE ${W} AS ${src}` : `CREATE TEMP TABLE ${W} AS ${src}`;
-  const drop = db.kind === 'postgres' ? null : db.kind === 'mysql' ? `DROP TEMPORARY TABLE ${W}` : `DROP TABLE temp.${W}`;
-  const set = (col) => (db.kind === 'mysql' ? col : col.replace(/^[al]\./, '')); // PostgreSQL and SQLite name the target column bare
+  const src = `SELECT ${ID} AS id, ${side ? 'l.account_id' : db.asText(ID)} AS sid, ${auth0} AS auth0, ${person} AS person FROM ${T} a${side ? ` LEFT JOIN ${L} l ON 1 = 0` : ''} WHERE 1 = 0`;
+  const { create, drop } = db.tempTableSql(W, src);
   let update;
   if (s.auth0Id === 'column') {
     // The Auth0 id goes into the product's table; the person is checked in its column or the side table.
     const linkJoin = s.personId === 'table' ? ` JOIN ${L} l ON l.account_id = w.sid AND l.person_id = w.person` : '';
     const personOk = s.personId === 'column' ? ` AND ${person} = w.person` : '';
-    update = db.kind === 'mysql'
-      ? `UPDATE ${T} a JOIN ${W} w ON ${ID} = w.id${linkJoin} SET ${auth0} = w.auth0 WHERE ${auth0} IS NULL${personOk}`
-      : `UPDATE ${T} AS a SET ${set(auth0)} = w.auth0 FROM ${W} w${linkJoin} WHERE ${ID} = w.id AND ${auth0} IS NULL${personOk}`;
+    update = db.updateJoinSql({ table: T, alias: 'a', from: `${W} w`, on: `${ID} = w.id`, joins: linkJoin, set: [[auth0, 'w.auth0']], where: `${auth0} IS NULL${personOk}` });
   } else {
     // The Auth0 id goes into the side table, in the row prelink wrote for the account (still the record's person).
-    update = db.kind === 'mysql'
-      ? `UPDATE ${L} l JOIN ${W} w ON l.account_id = w.sid JOIN ${T} a ON ${ID} = w.id SET l.auth0_user_id = w.auth0 WHERE l.auth0_user_id IS NULL AND l.person_id = w.person`
-      : `UPDATE ${L} AS l SET auth0_user_id = w.auth0 FROM ${W} w JOIN ${T} a ON ${ID} = w.id WHERE l.account_id = w.sid AND l.auth0_user_id IS NULL AND l.person_id = w.person`;
+    update = db.updateJoinSql({ table: L, alias: 'l', from: `${W} w`, on: 'l.account_id = w.sid', joins: ` JOIN ${T} a ON ${ID} = w.id`, set: [['l.auth0_user_id', 'w.auth0']], where: 'l.auth0_user_id IS NULL AND l.person_id = w.person' });
   }
   const joined = `FROM ${W} w JOIN ${T} a ON ${ID} = w.id${side ? ` LEFT JOIN ${L} l ON l.account_id = w.sid` : ''}`;
   return {
@@ -231,13 +201,13 @@ function backfillSql(db, product) {
 /** The columns of an account as trickle's names (`a` the product's table, `l` the side table), and the FROM clause joining them. */
 function accountSelect(db, s) {
   const c = s.columns;
-  const col = (k) => `a.${quote(db, c[k])}`;
+  const col = (k) => `a.${db.quote(c[k])}`;
   const alias = { password: 'password_hash', salt: 'password_salt' };
-  const fields = Object.keys(c).map((k) => `${col(k)} AS ${quote(db, alias[k] || k)}`);
+  const fields = Object.keys(c).map((k) => `${col(k)} AS ${db.quote(alias[k] || k)}`);
   const side = usesSideTable(s);
-  if (s.personId === 'table') fields.push(`l.person_id AS ${quote(db, 'person_id')}`);
-  if (s.auth0Id === 'table') fields.push(`l.auth0_user_id AS ${quote(db, 'auth0_user_id')}`);
-  const from = `FROM ${quote(db, s.table)} a${side ? ` LEFT JOIN ${LINK_TABLE} l ON l.account_id = ${asText(db, col('id'))}` : ''}`;
+  if (s.personId === 'table') fields.push(`l.person_id AS ${db.quote('person_id')}`);
+  if (s.auth0Id === 'table') fields.push(`l.auth0_user_id AS ${db.quote('auth0_user_id')}`);
+  const from = `FROM ${db.quote(s.table)} a${side ? ` LEFT JOIN ${LINK_TABLE} l ON l.account_id = ${db.asText(col('id'))}` : ''}`;
   return { fields, from, col, side };
 }
 
@@ -256,8 +226,8 @@ function apiSql(db, product, { emailBinary = true } = {}) {
   // An index on the address serves the look-up: the canonical column, or a case-insensitive
   // collation (MySQL's default); otherwise the trimmed lower case, which an expression index serves.
   const byEmailWhere = s.columns.email_norm ? `${col('email_norm')} = ?`
-    : db.kind === 'mysql' && !emailBinary ? `${col('email')} = ?` : `LOWER(TRIM(${col('email')})) = ?`;
-  const q = (x) => quote(db, x);
+    : !emailBinary ? `${col('email')} = ?` : `LOWER(TRIM(${col('email')})) = ?`;
+  const q = db.quote;
   let set;
   let clear;
   let ensureSide = null;
@@ -269,7 +239,7 @@ function apiSql(db, product, { emailBinary = true } = {}) {
   } else {
     set = `UPDATE ${LINK_TABLE} SET auth0_user_id = ? WHERE account_id = ? AND (auth0_user_id IS NULL OR auth0_user_id = ? OR auth0_user_id = ?)`;
     clear = `UPDATE ${LINK_TABLE} SET auth0_user_id = NULL WHERE account_id = ? AND auth0_user_id = ?`;
-    ensureSide = db.kind === 'mysql' ? `INSERT IGNORE INTO ${LINK_TABLE} (account_id) VALUES (?)` : `INSERT INTO ${LINK_TABLE} (account_id) VALUES (?) ON CONFLICT (account_id) DO NOTHING`;
+    ensureSide = db.insertUnlessPresentSql(LINK_TABLE, ['account_id'], 'account_id');
   }
   // Social identities, where the product keeps them: accounts by provider and subject, and each
   // account's identities (compared exactly by the caller: a collation may fold case).
@@ -290,9 +260,7 @@ function pageSql(db, product, { after, onlyUnlinked, pageSize }) {
   const s = schemaOf(product);
   const { fields, from, col } = accountSelect(db, s);
   const c = s.columns;
-  const key = c.email_norm ? col('email_norm')
-    : db.kind === 'mysql' ? `CONVERT(LOWER(${col('email')}) USING utf8mb4) COLLATE utf8mb4_bin`
-      : db.kind === 'postgres' ? `LOWER(${col('email')}) COLLATE "C"` : `LOWER(${col('email')})`;
+  const key = c.email_norm ? col('email_norm') : db.byteOrder(`LOWER(${col('email')})`);
   fields.push(`${key} AS trickle_sort_key`);
   const auth0 = s.auth0Id === 'table' ? 'l.auth0_user_id' : col('auth0_user_id');
   const conds = [];
@@ -406,5 +374,5 @@ async function checkOrder(products, { pageSize, progress = () => {} } = {}) {
 
 module.exports = {
   loadConfig, people, rows, FORMATS, accountOf, norm, canonical, compare, ensureLinkTable, linkSql, auth0Sql, backfillSql, LINK_TABLE,
-  openProduct, openProducts, inspectProduct, checkOrder, TrickleError, quote, asText, apiSql, collationOf, binaryCollation
+  openProduct, openProducts, inspectProduct, checkOrder, TrickleError, apiSql
 };
