@@ -6,7 +6,7 @@
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
-const { openDb } = require('./db');
+const { openDb } = require('../lib/db');
 const { tenantClient, BudgetExceeded, TenantConfigError } = require('./tenant-client');
 const { openStorage, storageCache } = require('./storage');
 const { loadCore } = require('../js-shim/node');
@@ -81,13 +81,6 @@ async function readImportFile(store, name, sha256, codePrefix = 'import') {
   return records;
 }
 
-function insertIgnore(kind, table, cols, values) {
-  const marks = cols.map(() => '?').join(', ');
-  if (kind === 'mysql') return [`INSERT IGNORE INTO ${table} (${cols.join(', ')}) VALUES (${marks})`, values];
-  if (kind === 'postgres') return [`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${marks}) ON CONFLICT DO NOTHING`, values];
-  return [`INSERT OR IGNORE INTO ${table} (${cols.join(', ')}) VALUES (${marks})`, values];
-}
-
 /**
  * A state database of a trickle that keyed files by name is moved to the content key in place:
  * its files become run `v1` (they were one export, as that trickle allowed only one per state).
@@ -100,14 +93,11 @@ async function migrateNameKeyed(db) {
     return; // no table yet
   }
   if (!old.length) {
-    const cols = await db.all(db.kind === 'sqlite' ? "SELECT name FROM pragma_table_info('import_files') WHERE name = 'run'"
-      : db.kind === 'mysql' ? "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'import_files' AND COLUMN_NAME = 'run'"
-        : "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'import_files' AND column_name = 'run'");
-    if (!cols.length) await db.exec('DROP TABLE import_files');
+    if (!(await db.hasColumn('import_files', 'run'))) await db.exec('DROP TABLE import_files');
     return;
   }
   if ('run' in old[0]) return;
-  await db.exec(db.kind === 'mysql' ? 'RENAME TABLE import_files TO import_files_v1' : 'ALTER TABLE import_files RENAME TO import_files_v1');
+  await db.exec('ALTER TABLE import_files RENAME TO import_files_v1'); // MySQL/MariaDB's ALTER TABLE renames too
   await db.exec(SCHEMA[0]);
   for (const r of old) {
     const id = fileKey(r.sha256, 'v1');
@@ -124,7 +114,7 @@ async function openState(url) {
   const db = await openDb(url);
   await migrateNameKeyed(db);
   for (const s of SCHEMA) await db.exec(s);
-  await db.run(...insertIgnore(db.kind, 'import_lock', ['id'], [1]));
+  await db.insertUnlessPresent('import_lock', { id: 1 });
   return db;
 }
 
@@ -161,15 +151,16 @@ async function register(db, dir, { cfg, log = () => {} } = {}) {
     });
     const run = runOf(text);
     const now = Date.now();
-    await db.run(...insertIgnore(db.kind, 'import_runs', ['run', 'location', 'created_at', 'files', 'people', 'registered_at'],
-      [run, store.location, String(manifest.created_at || '').slice(0, 40), manifest.files.length, manifest.files.reduce((n, f) => n + f.people, 0), now]));
+    await db.insertUnlessPresent('import_runs', {
+      run, location: store.location, created_at: String(manifest.created_at || '').slice(0, 40), files: manifest.files.length, people: manifest.files.reduce((n, f) => n + f.people, 0), registered_at: now
+    });
     let added = 0;
     const skipped = [];
     for (const f of manifest.files) {
       const id = fileKey(f.sha256, run);
-      const r = await db.run(...insertIgnore(db.kind, 'import_files', ['id', 'run', 'name', 'dir', 'sha256', 'people', 'status', 'registered_at', 'updated_at'], [id, run, f.name, store.location, f.sha256, f.people, 'ready', now, now]));
-      added += r.changes;
-      if (!r.changes) {
+      const inserted = await db.insertUnlessPresent('import_files', { id, run, name: f.name, dir: store.location, sha256: f.sha256, people: f.people, status: 'ready', registered_at: now, updated_at: now });
+      if (inserted) added++;
+      else {
         const known = (await db.all('SELECT status, detail FROM import_files WHERE id = ?', [id]))[0];
         skipped.push({ file: f.name, run, status: known ? known.status : 'unknown', ...(known && known.detail ? { detail: known.detail } : {}) });
       }
@@ -250,10 +241,10 @@ async function runImport(options) {
   const started = Date.now();
   const fp = configPrint(o.tenant);
   const mine = { submitted: 0, completed: 0, inserted: 0, already_present: 0, retried: 0, permanent: 0, failed: 0, people_done: 0 };
+  // Claims are serialised across replicas by the lock row.
   const tx = (fn) => db.transaction(async (t) => {
-    const q = t || db;
-    if (db.kind !== 'sqlite') await q.all(`SELECT id FROM import_lock WHERE id = 1${db.kind === 'mysql' || db.kind === 'postgres' ? ' FOR UPDATE' : ''}`);
-    return fn(q);
+    await t.forUpdate('SELECT id FROM import_lock WHERE id = 1');
+    return fn(t);
   });
   const set = (id, fields) => {
     const keys = Object.keys(fields);
@@ -338,7 +329,7 @@ async function runImport(options) {
     if (res.status === 201 || res.status === 200 || res.status === 202) {
       const job = await res.json();
       await set(id, { status: 'submitted', job_id: job.id, attempts: row.attempts + 1, detail: null, percent: 0 });
-      await db.run(...insertIgnore(db.kind, 'import_jobs', ['job_id', 'file', 'owner', 'submitted_at'], [job.id, id, me, Date.now()]));
+      await db.insertUnlessPresent('import_jobs', { job_id: job.id, file: id, owner: me, submitted_at: Date.now() });
       mine.submitted++;
       o.log({ event: 'job_submitted', file: row.name, run: row.run, job: job.id, people: row.people });
       polls.set(job.id, Date.now() + 500);
@@ -385,7 +376,7 @@ async function runImport(options) {
         const record = byEmail.get(email);
         const personId = (record && typeof record.user_id === 'string' && record.user_id) || (typeof user.user_id === 'string' && user.user_id) || null;
         const codes = ((errors[i] && errors[i].errors) || []).map((e) => e && e.code).join(',');
-        await db.run(...insertIgnore(db.kind, 'import_present', ['file', 'email', 'person_id', 'codes', 'recorded_at'], [row.id, email, personId ? personId.slice(0, 64) : null, codes.slice(0, 1000), Date.now()]));
+        await db.insertUnlessPresent('import_present', { file: row.id, email, person_id: personId ? personId.slice(0, 64) : null, codes: codes.slice(0, 1000), recorded_at: Date.now() });
         o.log({ event: 'already_present', file: row.name, run: row.run, person: personId, codes });
       } else if (fates[i] === 'retry') retryEmails.add(email);
       else {
@@ -400,15 +391,15 @@ async function runImport(options) {
       const text = JSON.stringify(retry);
       const sha = crypto.createHash('sha256').update(text).digest('hex');
       const retryId = fileKey(sha, row.run);
-      for (const email of retryEmails) await db.run(...insertIgnore(db.kind, 'import_retried', ['file', 'email', 'retry_file'], [row.id, email, retryId]));
+      for (const email of retryEmails) await db.insertUnlessPresent('import_retried', { file: row.id, email, retry_file: retryId });
       await store.write(name, text);
-      await db.run(...insertIgnore(db.kind, 'import_files', ['id', 'run', 'name', 'dir', 'sha256', 'people', 'status', 'registered_at', 'updated_at', 'next_at'], [retryId, row.run, name, row.dir, sha, retry.length, 'ready', Date.now(), Date.now(), Date.now() + 5000]));
+      await db.insertUnlessPresent('import_files', { id: retryId, run: row.run, name, dir: row.dir, sha256: sha, people: retry.length, status: 'ready', registered_at: Date.now(), updated_at: Date.now(), next_at: Date.now() + 5000 });
     }
     const s = job.summary || {};
     if (Number(s.failed || 0) > errors.length) {
       // The tenant failed more users than it listed: who they are is unknown, so none of the
       // file's people may be taken as imported by us (backfill skips the file and says so).
-      await db.run(...insertIgnore(db.kind, 'import_present', ['file', 'email', 'person_id', 'codes', 'recorded_at'], [row.id, UNKNOWN_PEOPLE, null, `failed ${s.failed}, listed ${errors.length}`, Date.now()]));
+      await db.insertUnlessPresent('import_present', { file: row.id, email: UNKNOWN_PEOPLE, person_id: null, codes: `failed ${s.failed}, listed ${errors.length}`, recorded_at: Date.now() });
       o.log({ event: 'import_errors_incomplete', file: row.name, run: row.run, job: row.job_id, failed: Number(s.failed), listed: errors.length });
     }
     const r = await db.run("UPDATE import_files SET status = 'done', owner = NULL, lease_until = NULL, percent = 100, inserted = ?, already = ?, retried = ?, permanent = ?, detail = NULL, updated_at = ? WHERE id = ? AND status = 'submitted'",
