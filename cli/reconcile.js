@@ -5,7 +5,8 @@
 const path = require('path');
 const zlib = require('zlib');
 const crypto = require('crypto');
-const { people, openProducts, quote, backfillSql } = require('./products');
+const { people, openProducts, backfillSql } = require('./products');
+const { fileMissing } = require('../lib/db');
 const { TrickleError, redact } = require('./config');
 const { openState, readImportFile, BulkError, norm, UNKNOWN_PEOPLE } = require('./import');
 const { tenantClient } = require('./tenant-client');
@@ -153,18 +154,8 @@ function summaryOf(plan) {
 
 /** Whether `table.column` leads an index (a primary key counts); creates one if not. Names are quoted as the database wants. */
 async function ensureIndex(db, table, column, name) {
-  let rows;
-  if (db.kind === 'sqlite') {
-    rows = await db.all(`SELECT 1 AS x FROM pragma_table_info(?) WHERE name = ? AND pk = 1 AND (SELECT COUNT(*) FROM pragma_table_info(?) WHERE pk > 0) = 1
-      UNION ALL SELECT 1 FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE ii.seqno = 0 AND ii.name = ?`, [table, column, table, table, column]);
-  } else if (db.kind === 'mysql') {
-    const [schema, t] = table.includes('.') ? table.split('.') : [null, table];
-    rows = await db.all(`SELECT 1 AS x FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ${schema ? '?' : 'DATABASE()'} AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1`, [...(schema ? [schema] : []), t, column]);
-  } else {
-    rows = await db.all('SELECT 1 AS x FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass(?) AND a.attname = ?', [quote(db, table), column]);
-  }
-  if (rows.length) return 'present';
-  await db.exec(`CREATE INDEX ${quote(db, name)} ON ${quote(db, table)} (${quote(db, column)})`);
+  if (await db.leadsIndex(table, column)) return 'present';
+  await db.exec(`CREATE INDEX ${db.quote(name)} ON ${db.quote(table)} (${db.quote(column)})`);
   return 'created';
 }
 
@@ -186,8 +177,7 @@ async function writeProduct(db, product, list, { batch = 1000, log = () => {} } 
   const indexes = {};
   for (const [t, c] of sql.indexes) indexes[`${t}.${c}`] = await ensureIndex(db, t, c, t === LINK_TABLE ? 'trickle_person_link_account' : indexName(t, c));
   if (!list.length) return { updated: 0, indexes, missing: 0, held_by_other: [], person_changed: [] };
-  return db.transaction(async (t) => {
-    const q = t || db;
+  return db.transaction(async (q) => {
     await q.run(sql.create);
     for (let i = 0; i < list.length; i += batch) {
       const chunk = list.slice(i, i + batch);
@@ -250,8 +240,7 @@ async function backfill(cfg, { state, batch = 1000, log = () => {} } = {}) {
     const st = await openState(state);
     try {
       for (const id of plan.files) {
-        await st.run(st.kind === 'mysql' ? 'INSERT IGNORE INTO backfill_files (file, accounts, done_at) VALUES (?, ?, ?)'
-          : 'INSERT INTO backfill_files (file, accounts, done_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [id, 0, Date.now()]);
+        await st.insertUnlessPresent('backfill_files', { file: id, accounts: 0, done_at: Date.now() });
       }
     } finally {
       await st.close();
@@ -381,7 +370,7 @@ async function verify(cfg, tenant) {
  */
 async function tenantHasByState(state, cfg) {
   const out = { personIds: new Set(), emails: new Set() };
-  if (/^sqlite:/.test(state) && !require('fs').existsSync(state.slice('sqlite:'.length))) return out;
+  if (fileMissing(state)) return out;
   let st;
   try {
     st = await openState(state);
