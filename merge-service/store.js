@@ -1,12 +1,12 @@
-// The merge service's state: SQLite by default (better-sqlite3), MySQL/MariaDB by URL (mysql2).
-// Every method is async so both backends share one interface. Link tokens are stored only as
-// SHA-256 hashes.
+// The merge service's state: SQLite by default, MySQL/MariaDB or PostgreSQL by URL (lib/db.js
+// writes each one's SQL). Link tokens are stored only as SHA-256 hashes.
 //
 // Schema changes add tables, never columns: `CREATE TABLE IF NOT EXISTS` leaves a table of an
 // older release as it was, so a new column would silently be missing there. `merge_progress`
 // and `merge_links` of older releases are no longer read: a proof recorded per Auth0 user (not
 // per login) or a link without its session must not count after an upgrade.
 'use strict';
+const { openDb, dialectOf } = require('../lib/db');
 
 const TABLES = {
   sessions: 'id VARCHAR(64) PRIMARY KEY, browser VARCHAR(64) NOT NULL, sub VARCHAR(255) NOT NULL, email VARCHAR(320), products TEXT, unproven TEXT, jti VARCHAR(128) NOT NULL, state VARCHAR(512) NOT NULL, csrf VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL',
@@ -22,51 +22,28 @@ const TABLES = {
   password_offers: 'session_id VARCHAR(64) NOT NULL, account VARCHAR(255) NOT NULL, attempts INT NOT NULL DEFAULT 0, proven_at BIGINT, PRIMARY KEY (session_id, account)'
 };
 
-/** Opens the store named by `url`: `sqlite:<path>` (or `sqlite::memory:`), or `mysql://…`. */
-async function openStore(url) {
-  if (/^mysql:\/\//.test(url)) return openMysql(url);
-  const file = url.replace(/^sqlite:/, '') || ':memory:';
-  const Database = require('better-sqlite3');
-  // Sessions, mail links and proofs: readable by the service's owner only.
-  require('../cli/db').createOwnerOnly(file);
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  for (const [name, cols] of Object.entries(TABLES)) db.exec(`CREATE TABLE IF NOT EXISTS merge_${name} (${cols})`);
-  db.exec('CREATE INDEX IF NOT EXISTS merge_mails_at ON merge_mails(at)');
-  db.exec('CREATE INDEX IF NOT EXISTS merge_mail_links_sub ON merge_mail_links(sub, browser)');
-  const q = (sql) => db.prepare(sql.replace(/\?\?/g, '?'));
-  return wrap({
-    run: async (sql, params) => q(sql).run(...params).changes,
-    get: async (sql, params) => q(sql).get(...params),
-    all: async (sql, params) => q(sql).all(...params),
-    /** Inserts unless the primary key exists; true when this call inserted the row. */
-    insertOnce: async (sql, params) => q(sql.replace(/^INSERT INTO/, 'INSERT OR IGNORE INTO')).run(...params).changes === 1,
-    upsertProof: async (p, field, value, now) => {
-      q(`INSERT INTO merge_proofs (session_id, sub, browser, ${field}, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET ${field} = excluded.${field}, updated_at = excluded.updated_at`).run(p.session_id, p.sub, p.browser, value, now);
-    },
-    close: async () => db.close()
-  });
-}
+// The indexes the mail limits and link retirement read by.
+const INDEXES = { mails: { merge_mails_at: ['at'] }, mail_links: { merge_mail_links_sub: ['sub', 'browser'] } };
 
-async function openMysql(url) {
-  const mysql = require('mysql2/promise');
-  const pool = mysql.createPool({ uri: url, connectionLimit: 5 });
-  for (const [name, cols] of Object.entries(TABLES)) await pool.query(`CREATE TABLE IF NOT EXISTS merge_${name} (${cols}) CHARACTER SET utf8mb4`);
-  return wrap({
-    run: async (sql, params) => { const [r] = await pool.execute(sql, params); return r.affectedRows; },
-    get: async (sql, params) => { const [rows] = await pool.execute(sql, params); return rows[0]; },
-    all: async (sql, params) => { const [rows] = await pool.execute(sql, params); return rows; },
-    insertOnce: async (sql, params) => { const [r] = await pool.execute(sql.replace(/^INSERT INTO/, 'INSERT IGNORE INTO'), params); return r.affectedRows === 1; },
-    upsertProof: async (p, field, value, now) => {
-      await pool.execute(`INSERT INTO merge_proofs (session_id, sub, browser, ${field}, updated_at) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE ${field} = VALUES(${field}), updated_at = VALUES(updated_at)`, [p.session_id, p.sub, p.browser, value, now]);
-    },
-    close: () => pool.end()
-  });
+/** Opens the store named by `url`: `sqlite:<path>` (or a bare path; `sqlite::memory:`), `mysql://…` or `postgres://…`. */
+async function openStore(url) {
+  // Sessions, mail links and proofs: a SQLite file is readable by the service's owner only (lib/db.js).
+  const db = await openDb(dialectOf(url) ? url : `sqlite:${url}`, { connections: 5 });
+  try {
+    for (const [name, cols] of Object.entries(TABLES)) await db.createTable(`merge_${name}`, cols, { text: 'utf8', indexes: INDEXES[name] });
+  } catch (e) {
+    await db.close().catch(() => {});
+    throw e;
+  }
+  return wrap(db);
 }
 
 function wrap(db) {
   const json = (s) => { try { return JSON.parse(s); } catch (_) { return []; } };
   const num = (v) => (v == null ? null : Number(v));
+  const changed = async (sql, params) => (await db.run(sql, params)).changes;
+  /** Records what a session proved (`field`, at `now`), creating its row on the first proof. */
+  const prove = (s, field, now) => db.upsert('merge_proofs', { session_id: s.id, sub: s.sub, browser: s.browser, [field]: now, updated_at: now }, 'session_id', { update: [field, 'updated_at'] });
   return {
     async createSession(s) {
       await db.run('INSERT INTO merge_sessions (id, browser, sub, email, products, unproven, jti, state, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -90,7 +67,7 @@ function wrap(db) {
     },
     /** Records the accounts this session may prove by password (once, when it starts). */
     async offerPasswords(sessionId, accounts) {
-      for (const a of accounts) await db.insertOnce('INSERT INTO merge_password_offers (session_id, account, attempts) VALUES (?, ?, 0)', [sessionId, a]);
+      for (const a of accounts) await db.insertUnlessPresent('merge_password_offers', { session_id: sessionId, account: a, attempts: 0 });
     },
     /** `[{account, attempts, proven_at}]` of a session. */
     async passwordOffers(sessionId) {
@@ -103,7 +80,7 @@ function wrap(db) {
      * requests cannot exceed it.
      */
     async takePasswordTry(sessionId, account, max) {
-      return (await db.run('UPDATE merge_password_offers SET attempts = attempts + 1 WHERE session_id = ? AND account = ? AND proven_at IS NULL AND attempts < ?', [sessionId, account, max])) === 1;
+      return (await changed('UPDATE merge_password_offers SET attempts = attempts + 1 WHERE session_id = ? AND account = ? AND proven_at IS NULL AND attempts < ?', [sessionId, account, max])) === 1;
     },
     async markAccountProven(sessionId, account, now) {
       await db.run('UPDATE merge_password_offers SET proven_at = ? WHERE session_id = ? AND account = ?', [now, sessionId, account]);
@@ -114,7 +91,7 @@ function wrap(db) {
      * earlier one (exactly one wins a race: the jti is the primary key).
      */
     async claimToken(t) {
-      await db.insertOnce('INSERT INTO merge_tokens (jti, browser, session_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [t.jti, t.browser, t.session_id, t.created_at, t.expires_at]);
+      await db.insertUnlessPresent('merge_tokens', { jti: t.jti, browser: t.browser, session_id: t.session_id, created_at: t.created_at, expires_at: t.expires_at });
       const row = await db.get('SELECT * FROM merge_tokens WHERE jti = ?', [t.jti]);
       return row && { jti: row.jti, browser: row.browser, session_id: row.session_id, created_at: Number(row.created_at), expires_at: Number(row.expires_at) };
     },
@@ -123,8 +100,8 @@ function wrap(db) {
       const row = await db.get('SELECT * FROM merge_proofs WHERE session_id = ?', [String(sessionId)]);
       return { inbox_proven_at: num(row && row.inbox_proven_at), password_set_at: num(row && row.password_set_at) };
     },
-    async markInboxProven(s, now) { await db.upsertProof({ session_id: s.id, sub: s.sub, browser: s.browser }, 'inbox_proven_at', now, now); },
-    async markPasswordSet(s, now) { await db.upsertProof({ session_id: s.id, sub: s.sub, browser: s.browser }, 'password_set_at', now, now); },
+    async markInboxProven(s, now) { await prove(s, 'inbox_proven_at', now); },
+    async markPasswordSet(s, now) { await prove(s, 'password_set_at', now); },
     /** Stores a new link and retires every earlier unused link of the same person in the same browser. */
     async createLink(l) {
       await db.run('UPDATE merge_mail_links SET superseded_at = ? WHERE sub = ? AND browser = ? AND used_at IS NULL AND superseded_at IS NULL', [l.created_at, l.sub, l.browser]);
@@ -138,7 +115,7 @@ function wrap(db) {
     },
     /** Marks a link used; false when it was already used or retired (single use, even under a race). */
     async useLink(hash, now) {
-      return (await db.run('UPDATE merge_mail_links SET used_at = ? WHERE hash = ? AND used_at IS NULL AND superseded_at IS NULL', [now, hash])) === 1;
+      return (await changed('UPDATE merge_mail_links SET used_at = ? WHERE hash = ? AND used_at IS NULL AND superseded_at IS NULL', [now, hash])) === 1;
     },
     async recordMail(sub, ip, now) { await db.run('INSERT INTO merge_mails (sub, ip, at) VALUES (?, ?, ?)', [sub, ip, now]); },
     async mailsSince(column, value, since) {
