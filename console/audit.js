@@ -2,9 +2,9 @@
 // tenant user id, with the address beside it for reading; when, what, why, the ticket, the state
 // before and after). Rows are only ever inserted: the database itself refuses
 // UPDATE and DELETE (triggers), so neither this code nor anyone with the same connection can
-// rewrite history. SQLite by default, MySQL/MariaDB by URL (cli/db.js).
+// rewrite history. SQLite by default, MySQL/MariaDB by URL (lib/db.js writes each one's SQL).
 'use strict';
-const { openDb, ensureDatabase } = require('../cli/db');
+const { openDb, ensureDatabase, dialectOf } = require('../lib/db');
 
 class AuditError extends Error {
   constructor(code, message) { super(message); this.code = code; }
@@ -12,21 +12,13 @@ class AuditError extends Error {
 
 const COLUMNS = ['at', 'actor', 'actor_email', 'action', 'user_id', 'target', 'reason', 'ticket', 'outcome', 'before_state', 'after_state', 'detail'];
 
-const SQLITE = [
-  `CREATE TABLE IF NOT EXISTS support_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, actor_email TEXT, action TEXT NOT NULL,
-    user_id TEXT, target TEXT, reason TEXT NOT NULL, ticket TEXT, outcome TEXT NOT NULL, before_state TEXT, after_state TEXT, detail TEXT)`,
-  'CREATE INDEX IF NOT EXISTS support_audit_user ON support_audit(user_id)',
-  "CREATE TRIGGER IF NOT EXISTS support_audit_no_update BEFORE UPDATE ON support_audit BEGIN SELECT RAISE(ABORT, 'support_audit is append-only'); END",
-  "CREATE TRIGGER IF NOT EXISTS support_audit_no_delete BEFORE DELETE ON support_audit BEGIN SELECT RAISE(ABORT, 'support_audit is append-only'); END"
-];
-const MYSQL = [
-  `CREATE TABLE IF NOT EXISTS support_audit (id BIGINT AUTO_INCREMENT PRIMARY KEY, at VARCHAR(40) NOT NULL, actor VARCHAR(320) NOT NULL, actor_email VARCHAR(320), action VARCHAR(64) NOT NULL,
-    user_id VARCHAR(191), target VARCHAR(191), reason TEXT NOT NULL, ticket VARCHAR(191), outcome VARCHAR(32) NOT NULL, before_state MEDIUMTEXT, after_state MEDIUMTEXT, detail TEXT,
-    INDEX support_audit_user (user_id))`,
-  // One statement each (no BEGIN … END), so the driver sends them as they are.
-  "CREATE TRIGGER support_audit_no_update BEFORE UPDATE ON support_audit FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'support_audit is append-only'",
-  "CREATE TRIGGER support_audit_no_delete BEFORE DELETE ON support_audit FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'support_audit is append-only'"
-];
+/** The audit's columns; `types` are the database's (lib/db.js). */
+const auditColumns = (types) => `id ${types.id}, at VARCHAR(40) NOT NULL, actor VARCHAR(320) NOT NULL, actor_email VARCHAR(320), action VARCHAR(64) NOT NULL,
+  user_id VARCHAR(191), target VARCHAR(191), reason TEXT NOT NULL, ticket VARCHAR(191), outcome VARCHAR(32) NOT NULL, before_state ${types.longText}, after_state ${types.longText}, detail TEXT`;
+
+// Where the audit is kept: the databases the console's tests prove it append-only in (lib/db.js
+// makes PostgreSQL's triggers too, but the console has not been run on PostgreSQL).
+const AUDIT_DATABASES = ['sqlite', 'mysql'];
 
 /**
  * Opens (creating if needed) the audit table at `url` (`sqlite:<file>` or `mysql://…`).
@@ -34,25 +26,17 @@ const MYSQL = [
  * appended to and read; `sessions` are the console's sign-ins, kept beside it.
  */
 async function openAudit(url) {
-  if (typeof url !== 'string' || !/^(sqlite:|mysql:\/\/)/.test(url)) {
+  if (typeof url !== 'string' || !AUDIT_DATABASES.includes(dialectOf(url))) {
     throw new AuditError('audit.unsupported_database', 'the support audit needs sqlite:<file> or mysql://… (support.audit in trickle.json, or --audit)');
   }
   let db;
   try {
     await ensureDatabase(url);
     db = await openDb(url);
-    if (db.kind === 'sqlite') {
-      for (const s of SQLITE) await db.exec(s);
-      // A table made before actor_email existed gains it (adding a column rewrites no row).
-      const cols = await db.all('PRAGMA table_info(support_audit)');
-      if (!cols.some((c) => c.name === 'actor_email')) await db.exec('ALTER TABLE support_audit ADD COLUMN actor_email TEXT');
-    } else {
-      await db.run(MYSQL[0]);
-      try { await db.run('ALTER TABLE support_audit ADD COLUMN actor_email VARCHAR(320) AFTER actor'); } catch (e) { if (e.errno !== 1060) throw e; } // ER_DUP_FIELDNAME
-      for (const s of MYSQL.slice(1)) {
-        try { await db.run(s); } catch (e) { if (e.errno !== 1359) throw e; } // ER_TRG_ALREADY_EXISTS
-      }
-    }
+    await db.createTable('support_audit', auditColumns(db.types), { indexes: { support_audit_user: ['user_id'] } });
+    // A table made before actor_email existed gains it (adding a column rewrites no row).
+    await db.addColumn('support_audit', 'actor_email', 'VARCHAR(320)', { after: 'actor' });
+    await db.appendOnly('support_audit');
   } catch (e) {
     if (db) await db.close().catch(() => {});
     if (e instanceof AuditError) throw e;
@@ -61,9 +45,7 @@ async function openAudit(url) {
   // The console's sign-ins, beside the audit (this table is not append-only: a session ends).
   // A session is live only while its row is: signing out, a blocked or deleted staff user, or its
   // expiry ends it on the server, whatever cookie a browser still holds.
-  await db.exec(db.kind === 'sqlite'
-    ? 'CREATE TABLE IF NOT EXISTS support_sessions (sid TEXT PRIMARY KEY, sub TEXT NOT NULL, exp INTEGER NOT NULL)'
-    : 'CREATE TABLE IF NOT EXISTS support_sessions (sid VARCHAR(64) PRIMARY KEY, sub VARCHAR(320) NOT NULL, exp BIGINT NOT NULL, INDEX support_sessions_sub (sub))');
+  await db.createTable('support_sessions', 'sid VARCHAR(64) PRIMARY KEY, sub VARCHAR(320) NOT NULL, exp BIGINT NOT NULL', { indexes: { support_sessions_sub: ['sub'] } });
   const sessions = {
     /** Records a new session of `sub` until `exp` (ms). */
     open: (sid, sub, exp) => db.run('INSERT INTO support_sessions (sid, sub, exp) VALUES (?, ?, ?)', [sid, sub, exp]),
