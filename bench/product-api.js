@@ -6,7 +6,7 @@
 'use strict';
 const crypto = require('crypto');
 const http = require('http');
-const { openDb } = require('../cli/db');
+const { openDb } = require('../lib/db');
 const { validateConfig } = require('../cli/config');
 const { startProductApi } = require('../product-api/server');
 

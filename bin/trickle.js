@@ -647,7 +647,7 @@ async function bulk(command, values, int) {
 
 /** The state database, created when it does not exist (db.unreachable when its server does not answer). */
 async function stateDatabase(state) {
-  const { ensureDatabase } = require('../cli/db');
+  const { ensureDatabase } = require('../lib/db');
   const { TrickleError, redact } = require('../cli/config');
   try {
     if (await ensureDatabase(state)) log({ event: 'state_created', state: redact(state) });
@@ -681,7 +681,7 @@ async function check(cfg, state) {
   }
   let stateInfo;
   try {
-    const { ensureDatabase } = require('../cli/db');
+    const { ensureDatabase } = require('../lib/db');
     stateInfo = { state: redact(state), created: await ensureDatabase(state) };
   } catch (e) {
     const { TrickleError } = require('../cli/config');

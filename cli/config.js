@@ -4,6 +4,7 @@
 // it expects; unknown keys are refused with the nearest known key, never ignored.
 'use strict';
 const fs = require('fs');
+const { dialectOf } = require('../lib/db');
 
 /** A refusal with a stable code (`config.*`, `schema.*`, `db.*`, `stream.*`). */
 class TrickleError extends Error {
@@ -201,7 +202,7 @@ function validateConfig(cfg, file = 'the configuration') {
     if (typeof p.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(p.name)) throw bad('name', 'needs a product name (letters, digits, _ . -)', p.name === undefined ? 'config.missing' : 'config.bad_type');
     if (names.has(p.name)) throw bad('name', `${JSON.stringify(p.name)} is configured twice`, 'config.duplicate');
     names.add(p.name);
-    if (typeof p.db !== 'string' || !/^(sqlite:|mysql:\/\/|postgres(ql)?:\/\/)/.test(p.db)) throw bad('db', 'needs a database URL: sqlite:FILE, mysql://user:pass@host/db or postgres://user@host/db', p.db === undefined ? 'config.missing' : 'config.bad_type');
+    if (typeof p.db !== 'string' || !dialectOf(p.db)) throw bad('db', 'needs a database URL: sqlite:FILE, mysql://user:pass@host/db or postgres://user@host/db', p.db === undefined ? 'config.missing' : 'config.bad_type');
     const format = p.format === undefined ? 'descriptor' : p.format;
     if (typeof format !== 'string' || !FORMATS[format]) {
       const near = typeof format === 'string' ? nearest(format, Object.keys(FORMATS)) : null;

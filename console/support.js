@@ -6,7 +6,7 @@
 'use strict';
 const crypto = require('crypto');
 const { tenantClient } = require('../cli/tenant-client');
-const { openDb } = require('../cli/db');
+const { openDb } = require('../lib/db');
 const { loadCore } = require('../js-shim/node');
 
 class SupportError extends Error {
