@@ -13,8 +13,7 @@ const { openDb } = require('../../../lib/db');
 const { openState, fileKey } = require('../../../cli/import');
 const { backfill } = require('../../../cli/reconcile');
 
-const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
-const PG = process.env.TRICKLE_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432';
+const { scratchDatabase } = require('../support/databases');
 
 // Accounts 1..6 of "Customers" (integer ids, mixed-case names). Person tp_k owns account k.
 // 1, 2: owned, written. 3: owned but already holds another id (held_by_other). 4: owned, but
@@ -97,27 +96,11 @@ for (const link of ['column', 'table']) {
     await scenario(t, 'sqlite', `sqlite:${path.join(dir, 'shop.sqlite')}`, link, async () => fs.rmSync(dir, { recursive: true, force: true }));
   });
   test(`declared schema in MariaDB (non-binary collation), link ${link}`, async (t) => {
-    const name = `trickle_bf_${link}_${process.pid}`;
-    const admin = await openDb(`${MYSQL}/mysql`);
-    await admin.run(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.run(`CREATE DATABASE ${name}`);
-    await admin.close();
-    await scenario(t, 'mysql', `${MYSQL}/${name}`, link, async () => {
-      const a = await openDb(`${MYSQL}/mysql`);
-      await a.run(`DROP DATABASE IF EXISTS ${name}`);
-      await a.close();
-    });
+    const db = await scratchDatabase('mysql', `trickle_bf_${link}`);
+    await scenario(t, 'mysql', db.url, link, db.drop);
   });
   test(`declared schema in PostgreSQL (mixed-case identifiers), link ${link}`, async (t) => {
-    const name = `trickle_bf_${link}_${process.pid}`;
-    const admin = await openDb(`${PG}/postgres`);
-    await admin.run(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.run(`CREATE DATABASE ${name}`);
-    await admin.close();
-    await scenario(t, 'postgres', `${PG}/${name}`, link, async () => {
-      const a = await openDb(`${PG}/postgres`);
-      await a.run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.close();
-    });
+    const db = await scratchDatabase('postgres', `trickle_bf_${link}`);
+    await scenario(t, 'postgres', db.url, link, db.drop);
   });
 }

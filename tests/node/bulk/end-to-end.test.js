@@ -12,16 +12,9 @@ const { register, openState, runImport } = require('../../../cli/import');
 const { backfill, verify } = require('../../../cli/reconcile');
 const { openDb } = require('../../../lib/db');
 
-const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
+const { scratchDatabase } = require('../support/databases');
 
-/** A fresh MariaDB database for one test, dropped afterwards. */
-async function mysqlDatabase() {
-  const name = `trickle_t_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-  const admin = await openDb(`${MYSQL}/test`);
-  await admin.run(`CREATE DATABASE ${name}`);
-  await admin.close();
-  return { url: `${MYSQL}/${name}`, drop: async () => { const a = await openDb(`${MYSQL}/test`); await a.run(`DROP DATABASE ${name}`); await a.close(); } };
-}
+const mysqlDatabase = () => scratchDatabase('mysql');
 
 /** Copies one product's SQLite table into MariaDB and points the configuration at it. */
 async function moveProductToMysql(b, name, url) {
@@ -253,14 +246,10 @@ test('malformed rows go to the rejects file with reasons, and the counts add up'
 });
 
 test('a product in PostgreSQL: prelink, export and backfill read and write it by URL', async () => {
-  const base = process.env.TRICKLE_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432';
-  const name = `trickle_t_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-  const admin = await openDb(`${base}/postgres`);
-  await admin.run(`CREATE DATABASE ${name}`);
-  await admin.close();
+  const scratch = await scratchDatabase('postgres');
   const b = await bulkSim({ people: 400, importRate: 5000 });
   try {
-    const url = `${base}/${name}`;
+    const { url } = scratch;
     const src = await openDb(b.cfg.products[2].db);
     const rows = await src.all('SELECT * FROM accounts');
     await src.close();
@@ -286,9 +275,7 @@ test('a product in PostgreSQL: prelink, export and backfill read and write it by
     assert.deepEqual([v.missing.length, v.duplicated.length], [0, 0]);
   } finally {
     await b.close();
-    const a = await openDb(`${base}/postgres`);
-    await a.run(`DROP DATABASE ${name}`);
-    await a.close();
+    await scratch.drop();
   }
 });
 

@@ -23,8 +23,7 @@ const { browser, backToTenant } = require('../../../sim/demo');
 const { openDb } = require('../../../lib/db');
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
-const PG = process.env.TRICKLE_TEST_PG || 'postgres://postgres@127.0.0.1:5432';
+const { scratchDatabase } = require('../support/databases');
 const MOTO = spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0;
 const N = 18;
 
@@ -65,27 +64,22 @@ test('own databases end to end: product-api from the declared schemas, the READM
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-own-'));
   // The user's checkout: the README's commands run from its root.
   for (const f of ['bin', 'dist', 'rules', 'node_modules', 'package.json', 'src', 'js-shim', 'Cargo.toml']) fs.symlinkSync(path.join(ROOT, f), path.join(work, f));
-  const db = `trickle_own_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
   const cleanups = [];
   try {
     // The products' databases, as their teams made them.
-    const admin = await openDb(`${MYSQL}/test`);
-    await admin.run(`CREATE DATABASE ${db}`);
-    await admin.close();
-    cleanups.push(async () => { const a = await openDb(`${MYSQL}/test`); await a.run(`DROP DATABASE IF EXISTS ${db}`); await a.close(); });
-    const pgAdmin = await openDb(`${PG}/postgres`);
-    await pgAdmin.run(`CREATE DATABASE ${db}`);
-    await pgAdmin.close();
-    cleanups.push(async () => { const a = await openDb(`${PG}/postgres`); await a.run(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`); await a.close(); });
+    const myDb = await scratchDatabase('mysql', 'trickle_own');
+    cleanups.push(myDb.drop);
+    const pgDb = await scratchDatabase('postgres', 'trickle_own');
+    cleanups.push(pgDb.drop);
     const people = Array.from({ length: N }, (_, i) => person(i));
-    const my = await openDb(`${MYSQL}/${db}`);
+    const my = await openDb(myDb.url);
     await my.exec(`CREATE TABLE customers (customer_id INT PRIMARY KEY, Email VARCHAR(320) NOT NULL, pass_hash VARCHAR(100), full_name VARCHAR(200),
       signed_up DATETIME, verified TINYINT NOT NULL DEFAULT 0, trickle_person VARCHAR(64), auth0_id VARCHAR(128), INDEX (Email)) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
     for (const p of people.filter((x) => x.customers)) {
       await my.run('INSERT INTO customers (customer_id, Email, pass_hash, full_name, signed_up, verified) VALUES (?, ?, ?, ?, ?, ?)', [100 + p.i, p.email, bcryptjs.hashSync(p.cpw, 4), `Owner ${p.i}`, '2015-01-02 03:04:05', p.unverified ? 0 : 1]);
     }
     await my.close();
-    const pg = await openDb(`${PG}/${db}`);
+    const pg = await openDb(pgDb.url);
     await pg.exec('CREATE TABLE members (member_id TEXT PRIMARY KEY, mail TEXT NOT NULL, pw_sha256 TEXT, pw_salt TEXT, first_name TEXT, confirmed BOOLEAN NOT NULL DEFAULT false)');
     for (const p of people.filter((x) => x.members)) {
       const salt = crypto.randomBytes(6).toString('hex');
@@ -120,9 +114,9 @@ test('own databases end to end: product-api from the declared schemas, the READM
     const token = () => crypto.randomBytes(24).toString('hex');
     const cfg = {
       products: [
-        { name: 'customers', db: `${MYSQL}/${db}`, table: 'customers', format: 'bcrypt', api: { url: `http://127.0.0.1:${apiPort}/customers`, token: token() },
+        { name: 'customers', db: myDb.url, table: 'customers', format: 'bcrypt', api: { url: `http://127.0.0.1:${apiPort}/customers`, token: token() },
           columns: { id: 'customer_id', email: 'Email', password: 'pass_hash', name: 'full_name', created_at: 'signed_up', email_verified: 'verified', person_id: 'trickle_person', auth0_user_id: 'auth0_id' } },
-        { name: 'members', db: `${PG}/${db}`, table: 'members', format: 'sha256-salt-prefix', link: 'table', api: { url: `http://127.0.0.1:${apiPort}/members`, token: token() },
+        { name: 'members', db: pgDb.url, table: 'members', format: 'sha256-salt-prefix', link: 'table', api: { url: `http://127.0.0.1:${apiPort}/members`, token: token() },
           columns: { id: 'member_id', email: 'mail', password: 'pw_sha256', salt: 'pw_salt', given_name: 'first_name', email_verified: 'confirmed' } }
       ],
       productApi: { port: apiPort },
@@ -167,7 +161,7 @@ test('own databases end to end: product-api from the declared schemas, the READM
     assert.notEqual(r.status, 302, "a wrong password signs nobody in");
     assert.match(await r.text(), /Wrong email or password/);
     assert.deepEqual(await users(base, m2m, wrong.canonical), [], 'a wrong password creates nobody');
-    const mdb = await openDb(`${MYSQL}/${db}`);
+    const mdb = await openDb(myDb.url);
     const held = async () => Object.fromEntries((await mdb.all('SELECT customer_id, auth0_id FROM customers')).map((x) => [x.customer_id, x.auth0_id]));
     assert.equal((await held())[100], lazyUser.user_id, 'the product API stored the Auth0 id the Action told');
 
@@ -218,7 +212,7 @@ test('own databases end to end: product-api from the declared schemas, the READM
     // Independently: every person once in the tenant; every row holds its person's user id or
     // nothing (never another's); the forced-reset people were mailed.
     const cust = await held();
-    const pgc = await openDb(`${PG}/${db}`);
+    const pgc = await openDb(pgDb.url);
     const mem = Object.fromEntries((await pgc.all('SELECT account_id, auth0_user_id FROM trickle_person_link')).map((x) => [x.account_id, x.auth0_user_id]));
     await pgc.close();
     for (const p of people) {
@@ -268,7 +262,7 @@ test('own databases end to end: product-api from the declared schemas, the READM
     assert.equal(rightPw.status, 200);
     const back = await backToTenant(await (await b.post(`${mergeBase}/merge/skip`, { csrf })).text());
     assert.match((back && back.headers.get('location')) || '', /\/app\/callback\?.*\bcode=/);
-    const pgc2 = await openDb(`${PG}/${db}`);
+    const pgc2 = await openDb(pgDb.url);
     const linkedNow = (await pgc2.all('SELECT auth0_user_id FROM trickle_person_link WHERE account_id = ?', [`m-${stranded.i}`]))[0];
     await pgc2.close();
     assert.equal(linkedNow && linkedNow.auth0_user_id, (await users(base, m2m, stranded.canonical))[0].user_id, 'members was told the Auth0 id');

@@ -5,6 +5,7 @@
 // that user's id into the victim's other accounts. Also: accounts a record gives no proof are
 // never backfilled, and malformed files or state stop with a stable code and change nothing.
 'use strict';
+const { scratchDatabase } = require('../support/databases');
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -279,12 +280,8 @@ test('malformed manifest, changed or malformed import files and state from an ol
 });
 
 test('an account planted next to a bulk-imported person (MariaDB state): not exported again, and a record claiming it by its own hash comes back already present and is not backfilled', async () => {
-  const base = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
-  const dbName = `trickle_own_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-  const admin = await openDb(`${base}/test`);
-  await admin.run(`CREATE DATABASE ${dbName}`);
-  await admin.close();
-  const b = await bulkSim({ people: 80, importRate: 5000, stateUrl: `${base}/${dbName}` });
+  const state = await scratchDatabase('mysql', 'trickle_own');
+  const b = await bulkSim({ people: 80, importRate: 5000, stateUrl: state.url });
   try {
     await run(['prelink', '--config', b.configFile]);
     await run(['export', '--config', b.configFile, '--out', b.out]);
@@ -331,9 +328,7 @@ test('an account planted next to a bulk-imported person (MariaDB state): not exp
     assert.deepEqual([v.missing.length, v.duplicated.length, v.mislinked.length], [0, 0, 0]);
   } finally {
     await b.close();
-    const a = await openDb(`${base}/test`);
-    await a.run(`DROP DATABASE ${dbName}`);
-    await a.close();
+    await state.drop();
   }
 });
 

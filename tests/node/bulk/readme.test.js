@@ -6,6 +6,7 @@
 // more people, a second export into a new folder, imported completely. The simulator is stopped
 // with Ctrl-C (SIGINT) at the end and must exit 0.
 'use strict';
+const { scratchDatabase } = require('../support/databases');
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -18,7 +19,6 @@ const { cli, summaryOf, exportedAccounts, BIN } = require('../support/bulk');
 const { openDb } = require('../../../lib/db');
 const { tenantClient } = require('../../../cli/tenant-client');
 
-const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
 const TOTP = 'JBSWY3DPEHPK3PXP';
 
 /** Starts `trickle sim --write-config FILE`; resolves with the child, what it printed, and once it is ready. */
@@ -63,12 +63,8 @@ async function insert(url, { customers, members }) {
 
 test('the README flow against `trickle sim` as a child process, two declared MariaDB products: everyone once, owned accounts linked, TOTP carried; a second export imported completely', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trickle-readme-'));
-  const name = `trickle_readme_${process.pid}`;
-  const admin = await openDb(`${MYSQL}/mysql`);
-  await admin.run(`DROP DATABASE IF EXISTS ${name}`);
-  await admin.run(`CREATE DATABASE ${name}`);
-  await admin.close();
-  const url = `${MYSQL}/${name}`;
+  const products = await scratchDatabase('mysql', 'trickle_readme');
+  const { url } = products;
   const simConfig = path.join(dir, 'sim-trickle.json');
   const sim = startSimChild(simConfig);
   try {
@@ -187,9 +183,7 @@ test('the README flow against `trickle sim` as a child process, two declared Mar
   } finally {
     sim.child.kill('SIGINT');
     const { code } = await sim.exited;
-    const a = await openDb(`${MYSQL}/mysql`);
-    await a.run(`DROP DATABASE IF EXISTS ${name}`);
-    await a.close();
+    await products.drop();
     fs.rmSync(dir, { recursive: true, force: true });
     assert.equal(code, 0, 'the simulator stops cleanly on Ctrl-C');
   }

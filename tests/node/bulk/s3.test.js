@@ -1,6 +1,7 @@
 // Export into S3 and import from there with two replicas sharing MariaDB state, then backfill:
 // against moto's S3 server (started here on a free port), through the AWS SDK.
 'use strict';
+const { scratchDatabase } = require('../support/databases');
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -8,11 +9,9 @@ const net = require('net');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
 const { bulkSim, cli, cliOk: run, summaryOf, assertOwnedOnly } = require('../support/bulk');
-const { openDb } = require('../../../lib/db');
 const { openStorage } = require('../../../cli/storage');
 const { verify } = require('../../../cli/reconcile');
 
-const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
 const MOTO = spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0;
 
 function freePort() {
@@ -32,12 +31,9 @@ async function startMoto() {
 
 test('export --out s3://bucket/prefix, import from there by two replicas (MariaDB state), backfill: everyone once, owned accounts only', { skip: MOTO ? false : 'moto_server is not on PATH (pip install "moto[server]")' }, async () => {
   const moto = await startMoto();
-  const name = `trickle_s3_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-  const admin = await openDb(`${MYSQL}/test`);
-  await admin.run(`CREATE DATABASE ${name}`);
-  await admin.close();
+  const state = await scratchDatabase('mysql', 'trickle_s3');
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' });
-  const b = await bulkSim({ people: 2500, importRate: 3000, stateUrl: `${MYSQL}/${name}` });
+  const b = await bulkSim({ people: 2500, importRate: 3000, stateUrl: state.url });
   try {
     b.cfg.s3 = { endpoint: moto.url, region: 'us-east-1', forcePathStyle: true };
     fs.writeFileSync(b.configFile, JSON.stringify(b.cfg, null, 2));
@@ -87,8 +83,6 @@ test('export --out s3://bucket/prefix, import from there by two replicas (MariaD
   } finally {
     await b.close();
     moto.stop();
-    const a = await openDb(`${MYSQL}/test`);
-    await a.run(`DROP DATABASE ${name}`);
-    await a.close();
+    await state.drop();
   }
 });

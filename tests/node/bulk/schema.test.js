@@ -12,22 +12,11 @@ const bcryptjs = require('bcryptjs');
 const { bulkSim, cli, summaryOf, exportedAccounts } = require('../support/bulk');
 const { openDb } = require('../../../lib/db');
 
-const MYSQL = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
-const dbName = () => `trickle_t_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-
-async function dropDatabase(name) {
-  const a = await openDb(`${MYSQL}/test`);
-  await a.run(`DROP DATABASE IF EXISTS ${name}`);
-  await a.close();
-}
+const { scratchDatabase } = require('../support/databases');
 
 /** Two products in one new MariaDB database, with the people given. Returns `{url, name}`. */
 async function productsDatabase({ customers, members, collation = 'utf8mb4_general_ci' }) {
-  const name = dbName();
-  const admin = await openDb(`${MYSQL}/test`);
-  await admin.run(`CREATE DATABASE ${name}`);
-  await admin.close();
-  const url = `${MYSQL}/${name}`;
+  const { name, url, drop } = await scratchDatabase('mysql');
   const db = await openDb(url);
   // Deliberately not binary: trickle orders by LOWER(Email) in byte order itself.
   await db.exec(`CREATE TABLE customers (customer_id INT PRIMARY KEY, Email VARCHAR(320) NOT NULL, pass_hash VARCHAR(100), full_name VARCHAR(200),
@@ -37,7 +26,7 @@ async function productsDatabase({ customers, members, collation = 'utf8mb4_gener
   for (const c of customers) await db.run('INSERT INTO customers (customer_id, Email, pass_hash, full_name, otp_secret, signed_up, verified) VALUES (?, ?, ?, ?, ?, ?, ?)', [c.id, c.email, c.hash, c.name, c.totp || null, '2016-03-04 05:06:07', c.verified ? 1 : 0]);
   for (const m of members) await db.run('INSERT INTO members (member_id, mail, pw_sha256, pw_salt, first_name, last_name, confirmed) VALUES (?, ?, ?, ?, ?, ?, ?)', [m.id, m.email, m.hash, m.salt, m.first, m.last, m.verified ? 1 : 0]);
   await db.close();
-  return { url, name };
+  return { url, name, drop };
 }
 
 const customersProduct = (url, extra = {}) => ({
@@ -77,10 +66,10 @@ test('two products with their own schemas in MariaDB, declared only in the confi
   // One account export cannot take (not an address): rejected with a reason, explained in verify.
   seeded.members.push({ id: 'm-bad', email: 'not-an-address', hash: 'ab'.repeat(32), salt: 's', first: 'No', last: 'Address', verified: false });
   const prod = await productsDatabase(seeded);
-  const stateName = dbName(); // does not exist: import creates it
+  const state = await scratchDatabase('mysql', 'trickle_t', { create: false }); // import creates it
   const b = await bulkSim({ people: 10 });
   try {
-    const configFile = writeConfig(b.dataDir, { products: [customersProduct(prod.url), membersProduct(prod.url)], state: `${MYSQL}/${stateName}`, tenant: b.cfg.tenant });
+    const configFile = writeConfig(b.dataDir, { products: [customersProduct(prod.url), membersProduct(prod.url)], state: state.url, tenant: b.cfg.tenant });
     const run = async (args) => {
       const r = await cli([...args, '--config', configFile]);
       assert.equal(r.code, 0, `${args[0]}: ${r.stdout}\n${r.stderr}`);
@@ -135,8 +124,8 @@ test('two products with their own schemas in MariaDB, declared only in the confi
     assert.ok(owned >= 60, `owned accounts written: ${owned}`);
   } finally {
     await b.close();
-    await dropDatabase(prod.name);
-    await dropDatabase(stateName);
+    await prod.drop();
+    await state.drop();
   }
 });
 
@@ -193,7 +182,7 @@ test('bad inputs: a stable code naming the product, key or column, exit 2, nothi
     await refused({ products: down }, 'db.unreachable', /product "members"/);
     assert.ok(!fs.existsSync(path.join(dir, 'out', 'manifest.json')));
   } finally {
-    await dropDatabase(prod.name);
+    await prod.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -225,7 +214,7 @@ test('a product out of canonical order (a non-binary email_norm collation) stops
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.equal(summaryOf(ok.stdout).people, 4);
   } finally {
-    await dropDatabase(prod.name);
+    await prod.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,7 @@
 // The merge service inside the simulator: the whole flow in a real browser, the attacks that must
 // fail, abandon and resume, skip then merge later, MySQL state, Dutch, and the security headers.
 'use strict';
+const { scratchDatabase } = require('../support/databases');
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -197,13 +198,8 @@ test('skip, then merge at a later login; Dutch for a Dutch browser; security hea
 
 test('merge state in MariaDB: the same flow with mysql://', async () => {
   // A database of its own: mail limits recorded by earlier runs must not carry over.
-  const { openDb } = require('../../../lib/db');
-  const base = process.env.TRICKLE_TEST_MYSQL || 'mysql://root@127.0.0.1:3306';
-  const name = `trickle_merge_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-  const admin = await openDb(`${base}/test`);
-  await admin.run(`CREATE DATABASE ${name}`);
-  await admin.close();
-  const sim = await startSim({ people: 40, mergeStore: `${base}/${name}` });
+  const store = await scratchDatabase('mysql', 'trickle_merge');
+  const sim = await startSim({ people: 40, mergeStore: store.url });
   try {
     const person = multiOf(sim, 3);
     const location = await signIn(sim, person.email, person.accounts[0].password);
@@ -212,9 +208,7 @@ test('merge state in MariaDB: the same flow with mysql://', async () => {
     assert.equal(userOf(sim, person.email).app_metadata.migrated, true);
   } finally {
     await sim.close();
-    const a = await openDb(`${base}/test`);
-    await a.run(`DROP DATABASE ${name}`);
-    await a.close();
+    await store.drop();
   }
 });
 
