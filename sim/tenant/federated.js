@@ -59,13 +59,13 @@ function create(t) {
   /** Sends the browser of login `tx` to the provider of `strategy`, bound to it by a cookie. */
   async function startSocial(reply, tx, strategy) {
     const conn = socialConns.get(strategy);
-    if (!conn) return reply.code(400).type('text/html').send(pages.errorPage('Unknown connection'));
+    if (!conn) return pages.send(reply, 400, pages.errorPage('Unknown connection'));
     let started;
     try {
       started = await conn.rp.start();
     } catch (e) {
       t.event('social_unavailable', { connection: strategy });
-      return reply.code(503).type('text/html').send(t.loginPage(tx, `${conn.label} cannot be reached right now.`));
+      return pages.send(reply, 503, t.loginPage(tx, `${conn.label} cannot be reached right now.`));
     }
     // The login is bound to this browser: the callback needs the cookie set here (login CSRF).
     const b = social.binding();
@@ -85,11 +85,10 @@ function create(t) {
 
 function routes(app, t) {
   const { state } = t;
-  const html = (reply, body) => reply.code(400).type('text/html').send(body);
   app.get('/u/login/federated', async (req, reply) => {
     const q = req.query || {};
     const tx = state.transactions.get(q.state);
-    if (!tx) return html(reply, pages.loginExpired());
+    if (!tx) return pages.send(reply, 400, pages.loginExpired());
     return t.startSocial(reply, tx, q.connection);
   });
   const socialCallback = async (req, reply) => {
@@ -97,15 +96,15 @@ function routes(app, t) {
     const key = typeof params.state === 'string' ? params.state : '';
     const pending = state.socialLogins.get(key);
     if (pending) state.socialLogins.delete(key); // one answer per login, whatever it is
-    if (!pending || pending.exp < Date.now()) return html(reply, pages.errorPage('Invalid state', 'Go back to the application and sign in again.'));
+    if (!pending || pending.exp < Date.now()) return pages.send(reply, 400, pages.errorPage('Invalid state', 'Go back to the application and sign in again.'));
     reply.header('set-cookie', bindingCookie(key, '', 0));
     const presented = social.cookies(req)[`sx_${key}`];
     if (!presented || social.digest(presented) !== pending.browser) {
       t.event('social_refused', { connection: pending.strategy, reason: 'another browser' });
-      return html(reply, pages.errorPage('This sign-in was started in another browser', 'Go back to the application and sign in again.'));
+      return pages.send(reply, 400, pages.errorPage('This sign-in was started in another browser', 'Go back to the application and sign in again.'));
     }
     const tx = state.transactions.get(pending.txState);
-    if (!tx) return html(reply, pages.loginExpired());
+    if (!tx) return pages.send(reply, 400, pages.loginExpired());
     const conn = t.socialConnection(pending.strategy);
     if (params.error) return t.finish(reply, tx, { outcome: 'deny', reason: `${conn.label}: ${String(params.error)}` });
     let claims;

@@ -46,7 +46,7 @@ function create(t) {
       state.counters.mfa_challenges++;
       t.event('mfa_challenge', { user_id: tx.userId });
     }
-    return reply.type('text/html').send(pages.mfaPage(tx));
+    return pages.send(reply, 200, pages.mfaPage(tx));
   }
   return { mfaLimits, totpSecrets, checkOtp, mfaPending, mfaChallenge: challenge };
 }
@@ -57,7 +57,7 @@ function routes(app, t) {
     const body = req.body || {};
     const tx = state.transactions.get(body.state);
     const user = tx && tx.mfa && state.users.get(tx.userId);
-    if (!user) return reply.code(400).type('text/html').send(pages.loginExpired());
+    if (!user) return pages.send(reply, 400, pages.loginExpired());
     const r = t.checkOtp(user, body.code);
     if (r === 'ok') {
       tx.mfaPassed = true;
@@ -70,7 +70,7 @@ function routes(app, t) {
     if (r === 'locked') return t.finish(reply, tx, { outcome: 'deny', reason: 'Too many failed codes for this account. Try again later.' });
     const left = t.mfaLimits.perLogin - tx.mfa.wrong;
     if (left <= 0) return t.finish(reply, tx, { outcome: 'deny', reason: 'Too many wrong codes.' });
-    return reply.code(401).type('text/html').send(pages.mfaPage(tx, `That code is not valid. ${left} ${left === 1 ? 'attempt' : 'attempts'} left.`));
+    return pages.send(reply, 401, pages.mfaPage(tx, `That code is not valid. ${left} ${left === 1 ? 'attempt' : 'attempts'} left.`));
   });
 }
 

@@ -56,10 +56,13 @@ const newPasswordForm = (ticket) => page('Choose a new password', html`<h1>Choos
 
 const linkExpired = () => page('Link expired', html`<h1>This link has expired or was used</h1><p><a href="/lo/reset">Ask for a new one</a></p>`);
 
+/** Sends a page with its status. */
+const send = (reply, status, body) => reply.code(status).type('text/html').send(body);
+
 /** The demo application's callback: the code it was given, or the error. */
 function appCallback(q) {
   if (q.error) return page('Not signed in', html`<h1>Not signed in</h1><p class="error" id="error">${q.error}: ${q.error_description}</p>`);
   return page('Signed in', html`<h1>Back at the app</h1><p>Authorization code:</p><p><code id="code">${q.code}</code></p>`);
 }
 
-module.exports = { page, notice, errorPage, loginExpired, loginPage, mfaPage, resetForm, resetSent, newPasswordForm, linkExpired, appCallback };
+module.exports = { send, page, notice, errorPage, loginExpired, loginPage, mfaPage, resetForm, resetSent, newPasswordForm, linkExpired, appCallback };

@@ -158,7 +158,7 @@ function routes(app, t) {
   const resume = async (req, reply) => {
     const q = req.query || {};
     const tx = state.transactions.get(q.state);
-    if (!tx || !tx.redirected) return reply.code(400).type('text/html').send(pages.errorPage('Invalid state'));
+    if (!tx || !tx.redirected) return pages.send(reply, 400, pages.errorPage('Invalid state'));
     tx.redirected = false;
     const result = await t.postLogin(tx, 'continue', { query: q, body: req.body || {} });
     if (result.outcome === 'continue' && state.users.get(tx.userId).app_metadata.migrated) state.counters.merged++;

@@ -103,14 +103,13 @@ function create(t) {
 
 function routes(app, t) {
   const { state, opts } = t;
-  const html = (reply, code, body) => reply.code(code).type('text/html').send(body);
-  const expired = (reply) => html(reply, 400, pages.linkExpired());
-  app.get('/lo/reset', async (req, reply) => reply.type('text/html').send(pages.resetForm((req.query || {}).state)));
+  const expired = (reply) => pages.send(reply, 400, pages.linkExpired());
+  app.get('/lo/reset', async (req, reply) => pages.send(reply, 200, pages.resetForm((req.query || {}).state)));
   app.post('/lo/reset', async (req, reply) => {
     const body = req.body || {};
-    if (t.requestReset(body.email, req.ip) === 'invalid') return html(reply, 400, pages.resetForm(body.state, 'Enter a valid email address.'));
+    if (t.requestReset(body.email, req.ip) === 'invalid') return pages.send(reply, 400, pages.resetForm(body.state, 'Enter a valid email address.'));
     // The same answer whether or not the address is known: no account enumeration.
-    return reply.type('text/html').send(pages.resetSent());
+    return pages.send(reply, 200, pages.resetSent());
   });
   // The Authentication API's endpoint: always 200 with the same sentence for a valid address.
   app.post('/dbconnections/change_password', async (req, reply) => {
@@ -122,13 +121,13 @@ function routes(app, t) {
   app.get('/lo/reset/confirm', async (req, reply) => {
     const ticket = (req.query || {}).ticket;
     if (!t.ticketFor(ticket)) return expired(reply);
-    return reply.type('text/html').send(pages.newPasswordForm(ticket));
+    return pages.send(reply, 200, pages.newPasswordForm(ticket));
   });
   app.post('/lo/reset/confirm', async (req, reply) => {
     const body = req.body || {};
     const entry = t.ticketFor(body.ticket);
     if (!entry) return expired(reply);
-    if (typeof body.password !== 'string' || body.password.length < 8) return html(reply, 400, pages.notice('Too short', 'Choose at least 8 characters'));
+    if (typeof body.password !== 'string' || body.password.length < 8) return pages.send(reply, 400, pages.notice('Too short', 'Choose at least 8 characters'));
     // The link resets exactly the user it was issued for, at the address it was mailed to.
     let user = state.users.get(entry.userId);
     if (user && user.email !== entry.email) return expired(reply);
@@ -136,7 +135,7 @@ function routes(app, t) {
       // Import mode: a person not yet in the store is created from getUser with the new password.
       const target = await t.resetTarget(entry.email);
       if (target.user || target.none || (target.profile && `auth0|${target.profile.user_id}` !== entry.userId)) return expired(reply);
-      if (target.error) return html(reply, 503, pages.notice('Try again', 'We could not reset the password right now'));
+      if (target.error) return pages.send(reply, 503, pages.notice('Try again', 'We could not reset the password right now'));
       const created = t.createUser(target.profile, body.password, 'reset');
       if (created.error) return expired(reply);
       user = created.user;
@@ -148,7 +147,7 @@ function routes(app, t) {
     entry.used = true;
     t.dropTickets(user.user_id);
     t.event('password_reset', { user_id: user.user_id });
-    return reply.type('text/html').send(pages.notice('Password changed', 'Your password was changed', 'You can now sign in with it.'));
+    return pages.send(reply, 200, pages.notice('Password changed', 'Your password was changed', 'You can now sign in with it.'));
   });
   // The Management API's ticket: a link for a known user, returned to the caller and not mailed
   // (as on the real tenant); the address is the stored one.

@@ -14,7 +14,6 @@ function create(t) {
 
 function routes(app, t) {
   const { state } = t;
-  const html = (reply, code, body) => reply.code(code).type('text/html').send(body);
   /** Back to the application's redirect URI with an OAuth error (and the app's state if any). */
   const backWithError = (reply, q, error, description) => {
     const back = new URL(q.redirect_uri);
@@ -27,8 +26,8 @@ function routes(app, t) {
   app.get('/authorize', async (req, reply) => {
     const q = req.query || {};
     const client = t.clients[q.client_id];
-    if (!client) return html(reply, 400, pages.errorPage('Unknown client'));
-    if (!client.redirectUris().includes(q.redirect_uri)) return html(reply, 400, pages.errorPage('Callback URL mismatch'));
+    if (!client) return pages.send(reply, 400, pages.errorPage('Unknown client'));
+    if (!client.redirectUris().includes(q.redirect_uri)) return pages.send(reply, 400, pages.errorPage('Callback URL mismatch'));
     if (q.response_type !== 'code') return backWithError(reply, q, 'unsupported_response_type');
     // PKCE (RFC 7636): S256 only; a plain challenge would hand the verifier to whoever sees the URL.
     if (q.code_challenge !== undefined || q.code_challenge_method !== undefined) {
@@ -44,33 +43,33 @@ function routes(app, t) {
       if (!t.hasSocialConnection(q.connection)) return t.finish(reply, tx, { outcome: 'deny', reason: 'the connection was not found' });
       return t.startSocial(reply, tx, q.connection);
     }
-    return reply.type('text/html').send(t.loginPage(tx));
+    return pages.send(reply, 200, t.loginPage(tx));
   });
 
   app.post('/u/login', async (req, reply) => {
     const body = req.body || {};
     const tx = state.transactions.get(body.state);
-    if (!tx) return html(reply, 400, pages.loginExpired());
+    if (!tx) return pages.send(reply, 400, pages.loginExpired());
     const r = await t.databaseLogin(body.email, body.password);
     const emailDomain = String(body.email || '').split('@')[1];
     if (r.conflict) {
       t.event('login_refused', { reason: 'user already exists' });
-      return html(reply, 409, t.loginPage(tx, 'The user already exists.'));
+      return pages.send(reply, 409, t.loginPage(tx, 'The user already exists.'));
     }
     if (r.refused) {
       t.event('login_refused', { email_domain: emailDomain });
-      return html(reply, 401, t.loginPage(tx, r.refused));
+      return pages.send(reply, 401, t.loginPage(tx, r.refused));
     }
     if (r.wrong || r.error) {
       if (r.wrong) state.counters.wrong_password++;
       t.event(r.wrong ? 'wrong_password' : 'login_error', { email_domain: emailDomain });
-      return html(reply, r.wrong ? 401 : 503, t.loginPage(tx, r.wrong ? 'Wrong email or password.' : `We could not sign you in right now: ${r.error}`));
+      return pages.send(reply, r.wrong ? 401 : 503, t.loginPage(tx, r.wrong ? 'Wrong email or password.' : `We could not sign you in right now: ${r.error}`));
     }
     return t.signedIn(reply, tx, r.user, r.identity);
   });
 
   // --- the demo application's callback ---
-  app.get('/app/callback', async (req, reply) => reply.type('text/html').send(pages.appCallback(req.query || {})));
+  app.get('/app/callback', async (req, reply) => pages.send(reply, 200, pages.appCallback(req.query || {})));
 }
 
 module.exports = { create, routes, PKCE_VALUE };
