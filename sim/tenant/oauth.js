@@ -132,7 +132,8 @@ function routes(app, t) {
     const body = req.body || {};
     const clientId = clientAuth(req);
     if (!clientId) return reply.code(401).send({ error: 'invalid_client', error_description: 'Unknown client or wrong secret' });
-    const grant = Object.prototype.hasOwnProperty.call(GRANTS, body.grant_type) ? GRANTS[body.grant_type] : null;
+    // A string naming one of the grants (a JSON array of one would name it too as a property key).
+    const grant = typeof body.grant_type === 'string' && Object.prototype.hasOwnProperty.call(GRANTS, body.grant_type) ? GRANTS[body.grant_type] : null;
     if (!grant) return reply.code(400).send({ error: 'unsupported_grant_type' });
     return grant(req, reply, body, clientId);
   });

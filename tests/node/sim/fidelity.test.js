@@ -112,3 +112,24 @@ test('GET /jobs/{id}/errors: 204 with no body for a clean job, 200 with the list
     await sim.close();
   }
 });
+
+test('/oauth/token names its grant with a string: a list, an inherited property name or an unknown grant is unsupported_grant_type, never a grant', async () => {
+  const { startTenant } = require('../../../sim/tenant');
+  const tenant = await startTenant({ mail: { send: async () => {} } });
+  try {
+    const ask = (grantType) => fetch(`${tenant.url}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: grantType, client_id: 'trickle-m2m', client_secret: 'm2m-secret', username: 'nobody@example.com', password: 'x' })
+    });
+    for (const grantType of [['client_credentials'], ['password'], '__proto__', 'toString', 'hasOwnProperty', 'implicit', null, 7]) {
+      const r = await ask(grantType);
+      assert.equal(r.status, 400, JSON.stringify(grantType));
+      assert.deepEqual(await r.json(), { error: 'unsupported_grant_type' }, JSON.stringify(grantType));
+    }
+    const r = await ask('client_credentials');
+    assert.equal(r.status, 200, 'the grant itself still works');
+    assert.ok((await r.json()).access_token);
+  } finally {
+    await tenant.close();
+  }
+});
