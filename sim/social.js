@@ -4,7 +4,7 @@
 'use strict';
 const crypto = require('crypto');
 const { Issuer, generators, custom } = require('openid-client');
-const { parseCookies, randomToken } = require('../lib/web');
+const { randomToken } = require('../lib/web');
 
 custom.setHttpOptionsDefaults({ timeout: 5000 });
 
@@ -93,7 +93,4 @@ function binding() {
 }
 const digest = (v) => crypto.createHash('sha256').update(String(v)).digest('hex');
 
-/** The request's cookies, by name, read as every server of ours reads them (lib/web.js). */
-const cookies = (req) => parseCookies(req);
-
-module.exports = { STRATEGIES, EXTRA_CLAIMS, profileFrom, profileData, relyingParty, binding, digest, cookies };
+module.exports = { STRATEGIES, EXTRA_CLAIMS, profileFrom, profileData, relyingParty, binding, digest };

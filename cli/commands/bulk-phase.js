@@ -165,15 +165,20 @@ async function bulk(command, values, int) {
   return failing ? 1 : 0;
 }
 
-/** The state database, created when it does not exist (db.unreachable when its server does not answer). */
-async function stateDatabase(state) {
+/** Reaches the state database, creating it when it does not exist: true when it was created (db.unreachable when its server does not answer). */
+async function ensureState(state) {
   const { ensureDatabase } = require('../../lib/db');
   const { TrickleError, redact } = require('../config');
   try {
-    if (await ensureDatabase(state)) log({ event: 'state_created', state: redact(state) });
+    return await ensureDatabase(state);
   } catch (e) {
     throw new TrickleError('db.unreachable', `the state database ${redact(state)} cannot be reached or created: ${e.message}`);
   }
+}
+
+/** The state database of a command that writes it: reached or created, a creation logged. */
+async function stateDatabase(state) {
+  if (await ensureState(state)) log({ event: 'state_created', state: require('../config').redact(state) });
 }
 
 /** `trickle check`: what every product would be read from and written to, and the order, read through. */
@@ -199,14 +204,7 @@ async function check(cfg, state) {
     if (!r.order.binary) warnings.push(`product ${JSON.stringify(r.product)}: ${r.order.by} has collation ${r.order.collation}, not a binary one; the order was right this time, but a binary collation (utf8mb4_bin, "C") keeps it so`);
     if (r.legacy) warnings.push(`product ${JSON.stringify(r.product)}: no "table"/"columns" declared, the old default (table accounts with the simulator's columns) is used`);
   }
-  let stateInfo;
-  try {
-    const { ensureDatabase } = require('../../lib/db');
-    stateInfo = { state: redact(state), created: await ensureDatabase(state) };
-  } catch (e) {
-    const { TrickleError } = require('../config');
-    throw new TrickleError('db.unreachable', `the state database ${redact(state)} cannot be reached or created: ${e.message}`);
-  }
+  const stateInfo = { state: redact(state), created: await ensureState(state) };
   if (!process.stdout.isTTY) {
     for (const r of report) log({ event: 'product', ...r });
     summary({ summary: 'check', ok: true, products: report.length, accounts: report.reduce((n, r) => n + r.accounts, 0), ...stateInfo, warnings });

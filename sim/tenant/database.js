@@ -2,14 +2,12 @@
 // deployed login script, whose profile becomes a tenant user (lazy migration); and the
 // Authentication API's public sign-up on that connection.
 'use strict';
-const bcryptjs = require('bcryptjs');
 const runtime = require('../runtime');
 const management = require('./management');
 const { loadCore } = require('../../js-shim/node');
 const { canonicalAddress } = require('../address');
 
 function create(t) {
-  const { opts } = t;
   let core = null;
   const verifier = () => core || (core = loadCore('full'));
   /** An imported legacy hash, verified by the core. */
@@ -30,8 +28,8 @@ function create(t) {
       let ok = false;
       if (cred.custom_password_hash) {
         ok = legacyMatch(cred.custom_password_hash, password);
-        if (ok) { cred.password_hash = bcryptjs.hashSync(password, opts.bcryptCost); delete cred.custom_password_hash; }
-      } else ok = !!cred.password_hash && bcryptjs.compareSync(password, cred.password_hash);
+        if (ok) { cred.password_hash = t.hashPassword(password); delete cred.custom_password_hash; }
+      } else ok = t.passwordMatches(password, cred.password_hash);
       if (!ok) return { wrong: true };
       if (holder.blocked) return { error: 'user is blocked' };
       return { user: holder, identity: { provider: 'auth0', user_id: id } };
@@ -42,11 +40,11 @@ function create(t) {
       if (known.custom_password_hash) {
         // An imported legacy hash: verified once, then replaced by bcrypt (as Auth0 does).
         if (!legacyMatch(known.custom_password_hash, password)) return { wrong: true };
-        known.password_hash = bcryptjs.hashSync(password, opts.bcryptCost);
+        known.password_hash = t.hashPassword(password);
         delete known.custom_password_hash;
         return { user: known };
       }
-      return known.password_hash && bcryptjs.compareSync(password, known.password_hash) ? { user: known } : { wrong: true };
+      return t.passwordMatches(password, known.password_hash) ? { user: known } : { wrong: true };
     }
     const { login: loginScript, importMode } = t.dbScripts();
     // A connection without a deployed login script, or with import mode off (the migration is

@@ -5,7 +5,7 @@
 const social = require('../social');
 const { canonicalAddress } = require('../address');
 const pages = require('./pages');
-const { setCookie } = require('../../lib/web');
+const { setCookie, parseCookies } = require('../../lib/web');
 
 // The cookie that binds a social login to the browser that started it, scoped to its callback.
 const bindingCookie = (state, value, maxAge) => setCookie(`sx_${state}`, value, { path: '/login/callback', maxAge });
@@ -98,7 +98,7 @@ function routes(app, t) {
     if (pending) state.socialLogins.delete(key); // one answer per login, whatever it is
     if (!pending || pending.exp < Date.now()) return pages.send(reply, 400, pages.errorPage('Invalid state', 'Go back to the application and sign in again.'));
     reply.header('set-cookie', bindingCookie(key, '', 0));
-    const presented = social.cookies(req)[`sx_${key}`];
+    const presented = parseCookies(req)[`sx_${key}`];
     if (!presented || social.digest(presented) !== pending.browser) {
       t.event('social_refused', { connection: pending.strategy, reason: 'another browser' });
       return pages.send(reply, 400, pages.errorPage('This sign-in was started in another browser', 'Go back to the application and sign in again.'));

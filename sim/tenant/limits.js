@@ -1,6 +1,7 @@
 // Rate limits and injected faults on the tenant's APIs (the Management API and /oauth/token), as
 // the platform's per-plan buckets answer them (sim/ratelimit.js, auth0-platform.md).
 'use strict';
+const { err } = require('./management/api');
 
 function routes(app, t) {
   app.addHook('onRequest', async (req, reply) => {
@@ -15,9 +16,9 @@ function routes(app, t) {
     const storm = f.stormRate && Math.random() < f.stormRate;
     if (!r.ok || storm) {
       if (r.retryAfter) reply.header('retry-after', r.retryAfter);
-      return reply.code(429).send({ statusCode: 429, error: 'Too Many Requests', message: 'Global limit has been reached', errorCode: 'too_many_requests' });
+      return err(reply, 429, 'Global limit has been reached', 'too_many_requests');
     }
-    if (f.errorRate && Math.random() < f.errorRate) return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'injected fault' });
+    if (f.errorRate && Math.random() < f.errorRate) return err(reply, 503, 'injected fault');
   });
 }
 

@@ -4,6 +4,7 @@
 'use strict';
 const crypto = require('crypto');
 const { PKCE_VALUE } = require('./universal-login');
+const { identityOf } = require('./pipeline');
 
 const b64url = (b) => Buffer.from(b).toString('base64url');
 const MFA_OTP = 'http://auth0.com/oauth/grant-type/mfa-otp';
@@ -81,7 +82,7 @@ function routes(app, t) {
     if (r.wrong) return reply.code(403).send({ error: 'invalid_grant', error_description: 'Wrong email or password.' });
     if (r.refused) return reply.code(401).send({ error: 'unauthorized', error_description: r.refused });
     if (r.error) return reply.code(503).send({ error: 'temporarily_unavailable', error_description: r.error });
-    const tx = { state: t.randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner', identity: r.identity || { provider: 'auth0', user_id: r.user.identities[0].user_id } };
+    const tx = { state: t.randomId(12), clientId, userId: r.user.user_id, protocol: 'oauth2-resource-owner', identity: identityOf(r.user, r.identity) };
     const result = await t.postLogin(tx, 'execute', { query: {}, body: {} });
     if (result.outcome === 'deny') return reply.code(403).send({ error: 'access_denied', error_description: result.reason });
     if (t.totpSecrets(state.users.get(r.user.user_id)).length) {

@@ -18,12 +18,12 @@ const page = (title, body) => String(html`<!doctype html><html lang="en"><head><
 
 const alert = (error) => error && html`<p class="error" role="alert">${error}</p>`;
 
+/** A page with a heading and an optional sentence under it. */
+const notice = (title, heading, sentence) => page(title, html`<h1>${heading}</h1>${sentence && html`<p>${sentence}</p>`}`);
 /** A page that only says what went wrong: `heading`, and an optional sentence after it. */
-const errorPage = (heading, sentence) => page('Error', html`<h1>${heading}</h1>${sentence && html`<p>${sentence}</p>`}`);
+const errorPage = (heading, sentence) => notice('Error', heading, sentence);
 /** The answer to a form or callback whose login transaction is unknown or over. */
 const loginExpired = () => errorPage('This login has expired', 'Go back to the application and try again.');
-/** A page with a heading and an optional sentence (`title` is also the heading unless given). */
-const notice = (title, heading, sentence) => page(title, html`<h1>${heading}</h1>${sentence && html`<p>${sentence}</p>`}`);
 
 /** The sign-in form, with a button per enabled social connection (`connections`: [{name, label}]). */
 function loginPage(tx, connections, error) {

@@ -7,6 +7,8 @@ const { publicUser } = require('./users');
 const pages = require('./pages');
 
 const NO_REDIRECT = new Set(['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password']);
+/** The identity a sign-in came through: the one given, else the user's own (its first). */
+const identityOf = (user, identity) => identity || { provider: 'auth0', user_id: user.identities[0].user_id };
 /** The connection a login came through: the database connection unless a social one set it. */
 const connectionOf = (tx) => tx.connection || { id: 'con_trickle', name: 'trickle', strategy: 'auth0' };
 
@@ -147,7 +149,7 @@ function create(t) {
   /** A login that has signed in as `user` through `identity`: the pipeline, then its end. */
   async function signedIn(reply, tx, user, identity) {
     tx.userId = user.user_id;
-    tx.identity = identity || { provider: 'auth0', user_id: user.identities[0].user_id };
+    tx.identity = identityOf(user, identity);
     return finish(reply, tx, await postLogin(tx, 'execute', { query: {}, body: {} }));
   }
   return { postLogin, finish, signedIn };
@@ -168,4 +170,4 @@ function routes(app, t) {
   app.post('/continue', resume);
 }
 
-module.exports = { create, routes, connectionOf };
+module.exports = { create, routes, connectionOf, identityOf };

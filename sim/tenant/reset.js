@@ -5,7 +5,6 @@
 // string. Also the Management API's password-change tickets, which are returned, not mailed.
 'use strict';
 const crypto = require('crypto');
-const bcryptjs = require('bcryptjs');
 const runtime = require('../runtime');
 const { canonicalAddress } = require('../address');
 const pages = require('./pages');
@@ -102,7 +101,7 @@ function create(t) {
 }
 
 function routes(app, t) {
-  const { state, opts } = t;
+  const { state } = t;
   const expired = (reply) => pages.send(reply, 400, pages.linkExpired());
   app.get('/lo/reset', async (req, reply) => pages.send(reply, 200, pages.resetForm((req.query || {}).state)));
   app.post('/lo/reset', async (req, reply) => {
@@ -141,7 +140,7 @@ function routes(app, t) {
       user = created.user;
     }
     if (!t.ticketFor(body.ticket)) return expired(reply); // used meanwhile by a concurrent request
-    user.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
+    user.password_hash = t.hashPassword(body.password);
     delete user.custom_password_hash;
     user.email_verified = true;
     entry.used = true;

@@ -16,6 +16,10 @@ function publicUser(u) {
 
 function create(t) {
   const { state, opts } = t;
+  /** A password as the tenant stores it: bcrypt at the tenant's cost. */
+  const hashPassword = (password) => bcryptjs.hashSync(password, opts.bcryptCost);
+  /** Whether `password` is the one a stored bcrypt hash was made from (no hash: never). */
+  const passwordMatches = (password, hash) => !!hash && bcryptjs.compareSync(password, hash);
   const findByEmail = (email) => {
     const c = canonicalAddress(email);
     return c ? [...state.users.values()].find((u) => u.email === c && isDatabaseUser(u)) : undefined;
@@ -73,7 +77,7 @@ function create(t) {
       app_metadata: profile.app_metadata || {}, user_metadata: profile.user_metadata || {},
       identities: [{ provider: 'auth0', connection: 'trickle', user_id: String(profile.user_id), isSocial: false }],
       mfa_factors: profile.mfa_factors || [], created_at: now, updated_at: now, logins_count: 0,
-      password_hash: bcryptjs.hashSync(password, opts.bcryptCost)
+      password_hash: hashPassword(password)
     });
     if (r.error) {
       t.event('user_refused', { via, reason: r.error });
@@ -83,7 +87,7 @@ function create(t) {
     t.event('user_created', { user_id: id, via });
     return r;
   }
-  return { isDatabaseUser, findByEmail, userWithIdentity, linkedDb, linkedByEmail, usersByEmail, addUser, publicUser, createUser };
+  return { hashPassword, passwordMatches, isDatabaseUser, findByEmail, userWithIdentity, linkedDb, linkedByEmail, usersByEmail, addUser, publicUser, createUser };
 }
 
 module.exports = { create, publicUser, isDatabaseUser };

@@ -3,7 +3,6 @@
 // (sim/jobs.js) over the same store.
 'use strict';
 const crypto = require('crypto');
-const bcryptjs = require('bcryptjs');
 const { jobRoutes } = require('../../jobs');
 const { canonicalAddress } = require('../../address');
 const { toAuth0Log } = require('../../logstream');
@@ -170,7 +169,7 @@ function routes(app, t) {
       user_id: `auth0|${local}`, email: body.email, email_verified: !!body.email_verified, name: body.name, given_name: body.given_name,
       family_name: body.family_name, picture: body.picture, blocked: !!body.blocked, app_metadata: body.app_metadata || {}, user_metadata: body.user_metadata || {},
       identities: [{ provider: 'auth0', connection: 'trickle', user_id: local, isSocial: false }], mfa_factors: [],
-      created_at: now, updated_at: now, logins_count: 0, password_hash: bcryptjs.hashSync(body.password, opts.bcryptCost)
+      created_at: now, updated_at: now, logins_count: 0, password_hash: t.hashPassword(body.password)
     });
     if (r.error === 'invalid_email') return badEmail(reply);
     if (r.error) return err(reply, 409, 'The user already exists.', 'auth0_idp_error');
@@ -204,7 +203,7 @@ function routes(app, t) {
       if (newEmail !== u.email) t.dropTickets(u.user_id);
       u.email = newEmail;
     }
-    if (typeof body.password === 'string') u.password_hash = bcryptjs.hashSync(body.password, opts.bcryptCost);
+    if (typeof body.password === 'string') u.password_hash = t.hashPassword(body.password);
     u.updated_at = new Date().toISOString();
     return publicUser(u);
   });
